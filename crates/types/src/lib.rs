@@ -1,0 +1,23 @@
+//! shrike's shared vocabulary.
+//!
+//! Every other crate speaks these types:
+//! - [`RequestRecord`]: one HTTP request with what the producer knew of its TLS and TCP
+//!   connection, validated at the edge (typed IPs, UTC [`Timestamp`]s, [`Method`],
+//!   [`HttpVersion`], [`TlsVersion`], [`Alpn`], the [`Ja4`] newtype, bounded strings).
+//! - [`Timestamp`]: milliseconds since the Unix epoch, UTC, with RFC 3339 and
+//!   common-log-format parsing that rejects impossible dates.
+//! - [`Clock`] and [`Rng`]: time and randomness are injected, never read from globals,
+//!   so that the same input gives the same output.
+
+mod clock;
+mod record;
+mod rng;
+mod time;
+
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use record::{
+    Alpn, CountryCode, FieldError, HttpVersion, Ja4, Method, RequestRecord, TlsVersion,
+    MAX_FIELD_BYTES,
+};
+pub use rng::Rng;
+pub use time::{Timestamp, TimestampError, HOUR_MS};
