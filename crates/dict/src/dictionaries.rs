@@ -1,0 +1,212 @@
+//! Loading every dictionary from one directory.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use std::collections::{HashMap, HashSet};
+
+use crate::asn::{AsnInfo, AsnLabel, IpAsnTable};
+use crate::cidr::CidrMap;
+use crate::csv::{rows, CsvError};
+
+/// The dictionary files shrike reads, by kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DictionaryFile {
+    /// `bot_ip.csv`: `cidr,bot_name`.
+    BotIp,
+    /// `bot_ja4.csv`: `ja4,bot_name`.
+    BotJa4,
+    /// `browser_ja4.csv`: `ja4,browser_family`.
+    BrowserJa4,
+    /// `browser_h2.csv`: `h2_fingerprint,browser_family`.
+    BrowserH2,
+    /// `asn_reputation.csv`: `asn,label`.
+    AsnReputation,
+    /// `ip_asn.csv`: `start_ip,end_ip,asn,country,org`.
+    IpAsn,
+}
+
+impl DictionaryFile {
+    /// Every kind.
+    pub const ALL: [DictionaryFile; 6] = [
+        DictionaryFile::BotIp,
+        DictionaryFile::BotJa4,
+        DictionaryFile::BrowserJa4,
+        DictionaryFile::BrowserH2,
+        DictionaryFile::AsnReputation,
+        DictionaryFile::IpAsn,
+    ];
+
+    /// File name inside the dictionary directory.
+    pub const fn file_name(self) -> &'static str {
+        match self {
+            DictionaryFile::BotIp => "bot_ip.csv",
+            DictionaryFile::BotJa4 => "bot_ja4.csv",
+            DictionaryFile::BrowserJa4 => "browser_ja4.csv",
+            DictionaryFile::BrowserH2 => "browser_h2.csv",
+            DictionaryFile::AsnReputation => "asn_reputation.csv",
+            DictionaryFile::IpAsn => "ip_asn.csv",
+        }
+    }
+
+    const fn header(self) -> &'static str {
+        match self {
+            DictionaryFile::BotIp => "cidr",
+            DictionaryFile::BotJa4 | DictionaryFile::BrowserJa4 => "ja4",
+            DictionaryFile::BrowserH2 => "h2_fingerprint",
+            DictionaryFile::AsnReputation => "asn",
+            DictionaryFile::IpAsn => "start_ip",
+        }
+    }
+}
+
+/// A dictionary file that could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum DictError {
+    /// The file exists but cannot be read.
+    #[error("cannot read dictionary {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A line is malformed.
+    #[error("dictionary {path}, {source}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// Line and reason.
+        source: CsvError,
+    },
+}
+
+/// Every enrichment dictionary, immutable once loaded (share it behind an `Arc`).
+#[derive(Debug, Clone, Default)]
+pub struct Dictionaries {
+    /// Known-bot address ranges.
+    pub bot_ip: CidrMap<String>,
+    /// Known-bot JA4s.
+    pub bot_ja4: HashMap<String, String>,
+    /// Browser JA4s → family.
+    pub browser_ja4: HashMap<String, String>,
+    /// Akamai HTTP/2 fingerprints → family.
+    pub browser_h2: HashMap<String, String>,
+    /// Family → pseudo-header orders its real profiles send (from `browser_h2`).
+    pub family_pseudo_orders: HashMap<String, HashSet<String>>,
+    /// ASN → reputation label.
+    pub asn_reputation: HashMap<u32, AsnLabel>,
+    /// IP ranges → ASN, country, organisation.
+    pub ip_asn: IpAsnTable,
+}
+
+fn bad(line: usize, why: impl Into<String>) -> CsvError {
+    CsvError { line, why: why.into() }
+}
+
+impl Dictionaries {
+    /// Loads every file present in `dir`; absent files give empty dictionaries.
+    pub fn load_dir(dir: &Path) -> Result<Self, DictError> {
+        let mut d = Dictionaries::default();
+        for kind in DictionaryFile::ALL {
+            let path = dir.join(kind.file_name());
+            let text = match std::fs::read_to_string(&path) {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    tracing::debug!(file = %path.display(), "dictionary absent, empty");
+                    continue;
+                }
+                Err(source) => return Err(DictError::Io { path, source }),
+            };
+            d.load_text(kind, &text).map_err(|source| DictError::Syntax { path: path.clone(), source })?;
+            tracing::debug!(file = %path.display(), "dictionary loaded");
+        }
+        Ok(d)
+    }
+
+    /// Adds the rows of one file's text.
+    pub fn load_text(&mut self, kind: DictionaryFile, text: &str) -> Result<(), CsvError> {
+        let min = if kind == DictionaryFile::IpAsn { 3 } else { 2 };
+        let mut ranges = Vec::new();
+        for row in rows(text, kind.header(), min) {
+            let (n, f) = row?;
+            match kind {
+                DictionaryFile::BotIp => self
+                    .bot_ip
+                    .insert_cidr(&f[0], f[1].clone())
+                    .map_err(|e| bad(n, e.to_string()))?,
+                DictionaryFile::BotJa4 => {
+                    self.bot_ja4.entry(f[0].to_ascii_lowercase()).or_insert_with(|| f[1].clone());
+                }
+                DictionaryFile::BrowserJa4 => {
+                    self.browser_ja4.entry(f[0].to_ascii_lowercase()).or_insert_with(|| f[1].clone());
+                }
+                DictionaryFile::BrowserH2 => {
+                    let order = f[0].rsplit('|').next().unwrap_or("").to_string();
+                    if f[0].split('|').count() != 4 {
+                        return Err(bad(n, "HTTP/2 fingerprint must have 4 `|`-separated parts"));
+                    }
+                    self.family_pseudo_orders.entry(f[1].clone()).or_default().insert(order);
+                    self.browser_h2.entry(f[0].clone()).or_insert_with(|| f[1].clone());
+                }
+                DictionaryFile::AsnReputation => {
+                    let asn = parse_asn(&f[0]).ok_or_else(|| bad(n, format!("invalid ASN `{}`", f[0])))?;
+                    let label = AsnLabel::parse(&f[1]).ok_or_else(|| {
+                        bad(n, format!(
+                            "invalid label `{}` (allowed: isp, hosting, vpn, education, government, unknown)",
+                            f[1]
+                        ))
+                    })?;
+                    self.asn_reputation.insert(asn, label);
+                }
+                DictionaryFile::IpAsn => {
+                    let s: IpAddr = f[0].parse().map_err(|_| bad(n, format!("invalid start_ip `{}`", f[0])))?;
+                    let e: IpAddr = f[1].parse().map_err(|_| bad(n, format!("invalid end_ip `{}`", f[1])))?;
+                    if s.is_ipv4() != e.is_ipv4() {
+                        return Err(bad(n, "start_ip and end_ip of different families"));
+                    }
+                    let asn = parse_asn(&f[2]).ok_or_else(|| bad(n, format!("invalid ASN `{}`", f[2])))?;
+                    let country = f.get(3).map(|c| c.to_ascii_uppercase()).unwrap_or_default();
+                    let org = f.get(4).cloned().unwrap_or_default();
+                    ranges.push((s, e, AsnInfo { asn, country, org }));
+                }
+            }
+        }
+        if !ranges.is_empty() {
+            // One ip_asn file per directory: its text replaces the table.
+            self.ip_asn = IpAsnTable::from_ranges(ranges);
+        }
+        Ok(())
+    }
+
+    /// The bot name for an address, if it is in a known-bot range.
+    pub fn bot_for_ip(&self, ip: IpAddr) -> Option<&str> {
+        self.bot_ip.get(ip).map(String::as_str)
+    }
+
+    /// Reputation of an ASN (`Unknown` when absent).
+    pub fn asn_label(&self, asn: u32) -> AsnLabel {
+        self.asn_reputation.get(&asn).copied().unwrap_or_default()
+    }
+
+    /// Browser family of a JA4, or `""`.
+    pub fn browser_family(&self, ja4: &str) -> &str {
+        self.browser_ja4.get(ja4).map_or("", String::as_str)
+    }
+
+    /// Browser family of an HTTP/2 fingerprint, or `""`.
+    pub fn h2_family(&self, fp: &str) -> &str {
+        self.browser_h2.get(fp).map_or("", String::as_str)
+    }
+
+    /// Whether `order` is a pseudo-header order real browsers of `family` send.
+    pub fn pseudo_order_expected(&self, family: &str, order: &str) -> bool {
+        self.family_pseudo_orders.get(family).is_some_and(|s| s.contains(order))
+    }
+}
+
+fn parse_asn(s: &str) -> Option<u32> {
+    let t = s.trim();
+    let t = t.strip_prefix("AS").or_else(|| t.strip_prefix("as")).unwrap_or(t);
+    t.parse().ok()
+}

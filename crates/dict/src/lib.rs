@@ -1,0 +1,23 @@
+//! Enrichment dictionaries (SPEC §3), loaded from shrike's own CSV files.
+//!
+//! [`Dictionaries`] bundles every dictionary a sessionizer consults:
+//! - `bot_ip.csv` → [`CidrMap`] (IPv4 and IPv6 longest-prefix match) of bot names;
+//! - `bot_ja4.csv`, `browser_ja4.csv` → JA4 to bot name / browser family;
+//! - `browser_h2.csv` → Akamai HTTP/2 fingerprint to browser family, which also gives each
+//!   family's expected pseudo-header orders;
+//! - `asn_reputation.csv` → [`AsnLabel`] per ASN;
+//! - `ip_asn.csv` → [`IpAsnTable`]: IP ranges to ASN, country and organisation, for
+//!   producers that do not send them.
+//!
+//! The file formats are documented in `docs/DICTIONARIES.md`. A missing file is an empty
+//! dictionary; a malformed line is an error naming the file, the line and the problem.
+
+mod asn;
+mod cidr;
+mod csv;
+mod dictionaries;
+
+pub use asn::{AsnInfo, AsnLabel, IpAsnTable};
+pub use cidr::{CidrMap, ParseCidrError};
+pub use csv::CsvError;
+pub use dictionaries::{DictError, Dictionaries, DictionaryFile};
