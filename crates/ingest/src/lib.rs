@@ -1,0 +1,29 @@
+//! Sources: from bytes on disk (or stdin) to validated [`RequestRecord`]s.
+//!
+//! - [`Input`] opens a file (plain or gzip, detected by magic bytes) or stdin and
+//!   [`ChunkReader`] cuts it into newline-aligned chunks with bounded memory.
+//! - A [`Source`] parses one line into a record borrowing from the chunk:
+//!   [`JsonLines`] (shrike's canonical schema) and [`CombinedLog`] (Apache/nginx combined).
+//!   [`detect_format`] picks one from the first line.
+//! - Every refused line becomes a [`Reject`] with a [`RejectReason`], counted in
+//!   [`RejectCounts`] and written to the [`DeadLetterWriter`] (line number, reason, raw bytes).
+//! - [`run`] drives it all on several threads, handing records to one [`RecordSink`] per
+//!   worker; sinks are merged by the caller.
+//!
+//! [`RequestRecord`]: shrike_types::RequestRecord
+
+mod combined;
+mod deadletter;
+mod jsonl;
+mod pipeline;
+mod reader;
+mod reject;
+mod source;
+
+pub use combined::CombinedLog;
+pub use deadletter::DeadLetterWriter;
+pub use jsonl::JsonLines;
+pub use pipeline::{run, IngestError, IngestOptions, IngestReport, RecordSink};
+pub use reader::{Chunk, ChunkReader, Input, MAX_LINE_BYTES};
+pub use reject::{Reject, RejectCounts, RejectReason};
+pub use source::{detect_format, Format, Source};

@@ -1,0 +1,245 @@
+//! The parallel ingest driver: one reader thread, N parsing workers, one sink per worker.
+
+use std::io;
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use shrike_types::RequestRecord;
+
+use crate::{Chunk, ChunkReader, DeadLetterWriter, Input, Reject, RejectCounts, RejectReason, Source, MAX_LINE_BYTES};
+
+/// Receives the records one worker parsed. Sinks are built per worker and merged by the
+/// caller afterwards, so they need no locking.
+pub trait RecordSink: Send {
+    /// One valid record.
+    fn accept(&mut self, record: &RequestRecord<'_>);
+}
+
+/// How to run an ingest.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// Worker threads (at least 1).
+    pub workers: usize,
+    /// Target chunk size in bytes.
+    pub chunk_size: usize,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        IngestOptions {
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            chunk_size: 2 * 1024 * 1024,
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug)]
+pub struct IngestReport<S> {
+    /// One sink per worker.
+    pub sinks: Vec<S>,
+    /// Valid records handed to sinks.
+    pub records: u64,
+    /// Lines seen (valid, rejected and blank).
+    pub lines: u64,
+    /// Blank lines skipped (not an error).
+    pub blank_lines: u64,
+    /// Rejected lines by reason.
+    pub rejects: RejectCounts,
+    /// Unknown keys ignored (JSON Lines).
+    pub unknown_keys: u64,
+    /// Decompressed bytes read.
+    pub bytes: u64,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+impl<S> IngestReport<S> {
+    /// Fraction of non-blank lines that were rejected.
+    pub fn reject_ratio(&self) -> f64 {
+        let considered = self.records + self.rejects.total();
+        if considered == 0 {
+            0.0
+        } else {
+            self.rejects.total() as f64 / considered as f64
+        }
+    }
+}
+
+/// A failure that stops a run (bad input lines never do).
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The input cannot be opened or read.
+    #[error("cannot read {input}: {source}")]
+    Read {
+        /// Input label.
+        input: String,
+        /// The error.
+        source: io::Error,
+    },
+    /// The dead-letter file cannot be written: refusing to lose rejected lines.
+    #[error("cannot write the dead-letter file: {0}")]
+    DeadLetter(io::Error),
+    /// A worker thread panicked (a bug: please report it).
+    #[error("an ingest worker failed unexpectedly")]
+    WorkerPanicked,
+}
+
+#[derive(Default)]
+struct WorkerStats {
+    records: u64,
+    lines: u64,
+    blank: u64,
+    rejects: RejectCounts,
+    unknown: u64,
+}
+
+fn process_chunk<S: RecordSink>(
+    chunk: &Chunk,
+    source: &dyn Source,
+    sink: &mut S,
+    stats: &mut WorkerStats,
+    dead: &Mutex<DeadLetterWriter>,
+) -> io::Result<()> {
+    let reject = |line_no: u64, r: Reject, raw: &[u8], stats: &mut WorkerStats| -> io::Result<()> {
+        stats.rejects.add(&r.reason);
+        dead.lock().unwrap_or_else(|p| p.into_inner()).write(line_no, &r, raw)
+    };
+    for (line_no, prefix) in &chunk.overlong {
+        let r = Reject::new(RejectReason::LineTooLong, format!("line longer than {MAX_LINE_BYTES} bytes; first 64 KiB kept"));
+        reject(*line_no, r, prefix, stats)?;
+    }
+    let data = &chunk.data;
+    let mut line_no = chunk.first_line;
+    let mut start = 0;
+    let n_lines = memchr::memchr_iter(b'\n', data).count() + usize::from(data.last().is_some_and(|b| *b != b'\n'));
+    for i in 0..n_lines {
+        let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |e| start + e);
+        let mut line = &data[start..end];
+        start = end + 1;
+        if line.last() == Some(&b'\r') {
+            line = &line[..line.len() - 1];
+        }
+        stats.lines += 1;
+        let last = i + 1 == n_lines;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            stats.blank += 1;
+        } else if chunk.truncated && last {
+            let r = Reject::new(RejectReason::TruncatedInput, "the compressed input ends in the middle of this line");
+            reject(line_no, r, line, stats)?;
+        } else if line.len() > MAX_LINE_BYTES {
+            let r = Reject::new(RejectReason::LineTooLong, format!("line of {} bytes; first 64 KiB kept", line.len()));
+            reject(line_no, r, &line[..64 * 1024], stats)?;
+        } else {
+            match source.parse_line(line, &mut stats.unknown) {
+                Ok(rec) => {
+                    stats.records += 1;
+                    sink.accept(&rec);
+                }
+                Err(r) => reject(line_no, r, line, stats)?,
+            }
+        }
+        line_no += 1;
+    }
+    if chunk.truncated && data.last().is_none_or(|b| *b == b'\n') {
+        // The stream was cut exactly at a line boundary: say so once.
+        let r = Reject::new(RejectReason::TruncatedInput, "the compressed input ends early");
+        reject(line_no, r, b"", stats)?;
+    }
+    Ok(())
+}
+
+/// Reads `input` with `source`, handing each valid record to a sink built by `make_sink`
+/// (one per worker). Rejected lines go to `dead_letter`. `progress` is called with the
+/// number of decompressed bytes read so far.
+pub fn run<S, F>(
+    input: &Input,
+    source: &dyn Source,
+    options: &IngestOptions,
+    dead_letter: DeadLetterWriter,
+    mut make_sink: F,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<(IngestReport<S>, DeadLetterWriter), IngestError>
+where
+    S: RecordSink,
+    F: FnMut() -> S,
+{
+    let started = Instant::now();
+    let read_err = |source| IngestError::Read { input: input.label(), source };
+    let (reader, _) = input.open().map_err(read_err)?;
+    let mut chunks = ChunkReader::new(reader, options.chunk_size);
+    let workers = options.workers.max(1);
+    let dead = Mutex::new(dead_letter);
+    let (tx, rx) = mpsc::sync_channel::<Chunk>(workers * 2);
+    let rx = Arc::new(Mutex::new(rx));
+    let sinks: Vec<S> = (0..workers).map(|_| make_sink()).collect();
+
+    let result = std::thread::scope(|scope| {
+        let handles: Vec<_> = sinks
+            .into_iter()
+            .map(|mut sink| {
+                let rx = Arc::clone(&rx);
+                let dead = &dead;
+                scope.spawn(move || -> io::Result<(S, WorkerStats)> {
+                    let mut stats = WorkerStats::default();
+                    loop {
+                        let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                        let Ok(chunk) = next else { break };
+                        process_chunk(&chunk, source, &mut sink, &mut stats, dead)?;
+                    }
+                    Ok((sink, stats))
+                })
+            })
+            .collect();
+        let mut bytes = 0u64;
+        let mut read_error = None;
+        loop {
+            match chunks.next_chunk() {
+                Ok(Some(c)) => {
+                    bytes += c.data.len() as u64;
+                    progress(bytes);
+                    if tx.send(c).is_err() {
+                        break; // a worker failed; its error is reported below
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    read_error = Some(e);
+                    break;
+                }
+            }
+        }
+        drop(tx);
+        let mut out = Vec::with_capacity(workers);
+        for h in handles {
+            out.push(h.join().map_err(|_| IngestError::WorkerPanicked)?.map_err(IngestError::DeadLetter)?);
+        }
+        if let Some(e) = read_error {
+            return Err(read_err(e));
+        }
+        Ok((out, bytes))
+    });
+    let (parts, bytes) = result?;
+    let mut dead = dead.into_inner().unwrap_or_else(|p| p.into_inner());
+    dead.flush().map_err(IngestError::DeadLetter)?;
+    let mut report = IngestReport {
+        sinks: Vec::with_capacity(parts.len()),
+        records: 0,
+        lines: 0,
+        blank_lines: 0,
+        rejects: RejectCounts::default(),
+        unknown_keys: 0,
+        bytes,
+        elapsed: Duration::ZERO,
+    };
+    for (sink, st) in parts {
+        report.sinks.push(sink);
+        report.records += st.records;
+        report.lines += st.lines;
+        report.blank_lines += st.blank;
+        report.rejects.merge(&st.rejects);
+        report.unknown_keys += st.unknown;
+    }
+    report.elapsed = started.elapsed();
+    Ok((report, dead))
+}
