@@ -1,0 +1,248 @@
+//! Who sends traffic, and how: humans, good bots and the bad-bot families.
+
+use std::net::IpAddr;
+
+use shrike_types::Rng;
+
+use crate::network::{self, Network};
+use crate::profiles::{BrowserProfile, Os};
+
+/// Ground truth for one actor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Class {
+    /// A person with a browser.
+    Human,
+    /// A declared, wanted crawler.
+    GoodBot,
+    /// Automation to detect.
+    BadBot,
+}
+
+impl Class {
+    /// `human`, `good_bot` or `bad_bot`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::Human => "human",
+            Class::GoodBot => "good_bot",
+            Class::BadBot => "bad_bot",
+        }
+    }
+}
+
+/// Behaviour families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    /// Browsing person.
+    Human,
+    /// Person behind a VPN or on a hosting network (looks bot-ish by network).
+    HumanVpn,
+    /// Googlebot from Google's ranges.
+    Googlebot,
+    /// Bingbot from Microsoft's ranges.
+    Bingbot,
+    /// Product-page scraper on hosting.
+    Scraper,
+    /// Login POST floods through proxies.
+    CredentialStuffing,
+    /// Headless Chrome: Chrome TLS, inconsistent client hints.
+    HeadlessChrome,
+    /// Path probing across hosts.
+    VulnScanner,
+    /// Many residential IPs, one JA4 and one header order.
+    ResidentialProxyFleet,
+    /// Large-scale AI crawler with an honest UA.
+    AiCrawler,
+    /// Chrome JA4 and headers, machine cadence.
+    ChromeImpersonator,
+}
+
+impl Family {
+    /// Every family.
+    pub const ALL: [Family; 11] = [
+        Family::Human,
+        Family::HumanVpn,
+        Family::Googlebot,
+        Family::Bingbot,
+        Family::Scraper,
+        Family::CredentialStuffing,
+        Family::HeadlessChrome,
+        Family::VulnScanner,
+        Family::ResidentialProxyFleet,
+        Family::AiCrawler,
+        Family::ChromeImpersonator,
+    ];
+
+    /// snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Human => "human",
+            Family::HumanVpn => "human_vpn",
+            Family::Googlebot => "googlebot",
+            Family::Bingbot => "bingbot",
+            Family::Scraper => "scraper",
+            Family::CredentialStuffing => "credential_stuffing",
+            Family::HeadlessChrome => "headless_chrome",
+            Family::VulnScanner => "vuln_scanner",
+            Family::ResidentialProxyFleet => "residential_proxy_fleet",
+            Family::AiCrawler => "ai_crawler",
+            Family::ChromeImpersonator => "chrome_impersonator",
+        }
+    }
+
+    /// Ground-truth class.
+    pub fn class(self) -> Class {
+        match self {
+            Family::Human | Family::HumanVpn => Class::Human,
+            Family::Googlebot | Family::Bingbot => Class::GoodBot,
+            _ => Class::BadBot,
+        }
+    }
+}
+
+/// Non-browser TLS clients (JA4s verified in ja4db).
+pub const GO_JA4: &str = "t13d190900_9dc949149365_97f8aa674fd9";
+/// Python's default TLS stack.
+pub const PYTHON_JA4: &str = "t13i181000_85036bcba153_d41ae481755e";
+/// The crawler stack used by the simulated Googlebot and Bingbot.
+pub const CRAWLER_JA4: &str = "t13d1812h2_e8a523a41297_ef7df7f74e48";
+/// The uTLS-style client of the residential proxy fleet.
+pub const FLEET_JA4: &str = "t13d1715h2_5b57614c22b0_7121afd63204";
+
+/// How an actor's client looks on the wire.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub(crate) ja4: String,
+    pub(crate) ua: String,
+    pub(crate) h2: Option<(String, String)>,
+    pub(crate) sec_ch_ua: Option<String>,
+    pub(crate) os: Os,
+    pub(crate) nav_headers: Vec<String>,
+    pub(crate) browser_like: bool,
+}
+
+impl Client {
+    pub(crate) fn browser(p: &BrowserProfile) -> Client {
+        Client {
+            ja4: p.ja4.clone(),
+            ua: p.user_agent.clone(),
+            h2: Some((p.h2_fingerprint.clone(), p.pseudo_order.clone())),
+            sec_ch_ua: p.sec_ch_ua.clone(),
+            os: p.os,
+            nav_headers: p.nav_headers.clone(),
+            browser_like: true,
+        }
+    }
+
+    pub(crate) fn tool(ja4: &str, ua: &str, headers: &str) -> Client {
+        Client {
+            ja4: ja4.into(),
+            ua: ua.into(),
+            h2: None,
+            sec_ch_ua: None,
+            os: Os::Linux,
+            nav_headers: headers.split(',').map(String::from).collect(),
+            browser_like: false,
+        }
+    }
+}
+
+/// One simulated actor.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// Behaviour.
+    pub family: Family,
+    /// Addresses it uses (several for fleets and stuffers).
+    pub ips: Vec<(IpAddr, Network)>,
+    pub(crate) client: Client,
+    /// Hosts it visits.
+    pub hosts: Vec<usize>,
+    /// Hops between it and the sensor (TTL decrement).
+    pub hops: u8,
+}
+
+const TOOL_HEADERS: &str = "host,user-agent,accept-encoding,accept,connection";
+
+impl Actor {
+    pub(crate) fn new(family: Family, rng: &mut Rng, browsers: &[BrowserProfile], n_hosts: usize) -> Actor {
+        let chrome: Vec<&BrowserProfile> = browsers.iter().filter(|b| b.family == "Chrome" && b.os == Os::Windows).collect();
+        let any_chrome = chrome.first().copied().unwrap_or(&browsers[0]);
+        let one = |rng: &mut Rng, nets: &[Network]| {
+            let n = *rng.pick(nets);
+            (n.address(rng), n)
+        };
+        let host = rng.below(n_hosts as u64) as usize;
+        let (ips, client, hosts) = match family {
+            Family::Human | Family::HumanVpn => {
+                let nets: &[Network] = if family == Family::Human { network::ISPS } else { &[network::M247, network::AWS, network::OVH] };
+                (vec![one(rng, nets)], Client::browser(rng.pick(browsers)), vec![host])
+            }
+            Family::Googlebot => (
+                vec![(network::GOOGLE.address(rng), network::GOOGLE)],
+                Client::tool(CRAWLER_JA4, "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", TOOL_HEADERS),
+                (0..n_hosts).collect(),
+            ),
+            Family::Bingbot => (
+                vec![(network::MICROSOFT.address(rng), network::MICROSOFT)],
+                Client::tool(CRAWLER_JA4, "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)", TOOL_HEADERS),
+                (0..n_hosts).collect(),
+            ),
+            Family::Scraper => {
+                let c = if rng.chance(0.5) {
+                    Client::tool(PYTHON_JA4, "python-requests/2.31.0", "host,user-agent,accept-encoding,accept,connection")
+                } else {
+                    // Lies in its UA but keeps Go's TLS.
+                    Client::tool(GO_JA4, &any_chrome.user_agent, TOOL_HEADERS)
+                };
+                (vec![one(rng, network::HOSTING)], c, vec![host])
+            }
+            Family::CredentialStuffing => {
+                let ips = (0..rng.range(3, 8))
+                    .map(|_| {
+                        let nets = if rng.chance(0.5) { network::ISPS } else { network::HOSTING };
+                        one(rng, nets)
+                    })
+                    .collect();
+                (ips, Client::tool(GO_JA4, &any_chrome.user_agent, TOOL_HEADERS), vec![host])
+            }
+            Family::HeadlessChrome => {
+                let mut c = Client::browser(any_chrome);
+                c.ua = c.ua.replace("Chrome/", "HeadlessChrome/");
+                c.sec_ch_ua = None;
+                c.nav_headers.retain(|h| !h.starts_with("sec-ch-ua"));
+                (vec![one(rng, network::HOSTING)], c, vec![host])
+            }
+            Family::VulnScanner => (
+                vec![one(rng, &[network::DIGITALOCEAN, network::M247, network::HETZNER])],
+                Client::tool(GO_JA4, "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/90.0.4430.85 Safari/537.36", TOOL_HEADERS),
+                (0..n_hosts).collect(),
+            ),
+            Family::ResidentialProxyFleet => {
+                let mut c = Client::browser(any_chrome);
+                c.ja4 = FLEET_JA4.into();
+                c.h2 = Some(("1:65536;2:0;4:6291456;6:262144|15663105|0|m,p,a,s".into(), "m,p,a,s".into()));
+                c.nav_headers = "host,user-agent,accept,accept-language,accept-encoding,referer".split(',').map(String::from).collect();
+                c.sec_ch_ua = None;
+                let ips = (0..rng.range(20, 60)).map(|_| one(rng, network::ISPS)).collect();
+                (ips, c, vec![host])
+            }
+            Family::AiCrawler => (
+                vec![one(rng, &[network::AWS, network::MICROSOFT])],
+                Client::tool(
+                    PYTHON_JA4,
+                    if rng.chance(0.5) {
+                        "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; +https://openai.com/gptbot)"
+                    } else {
+                        "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; ClaudeBot/1.0; +claudebot@anthropic.com)"
+                    },
+                    TOOL_HEADERS,
+                ),
+                (0..n_hosts).collect(),
+            ),
+            Family::ChromeImpersonator => {
+                let nets: &[Network] = if rng.chance(0.5) { network::ISPS } else { network::HOSTING };
+                (vec![one(rng, nets)], Client::browser(any_chrome), vec![host])
+            }
+        };
+        Actor { family, ips, client, hosts, hops: rng.range(4, 20) as u8 }
+    }
+}
