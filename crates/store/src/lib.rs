@@ -1,0 +1,17 @@
+//! The embedded store: one SQLite file (bundled SQLite, WAL journal), created on first use.
+//!
+//! [`SqliteStore`] keeps:
+//! - `session_states` / `ip_window_states`: the mergeable accumulator of every session and
+//!   (window, IP), so a later ingest extends sessions instead of duplicating them;
+//! - `sessions`: each session's enrichment and feature vector (little-endian f32 in
+//!   [`FeatureId`](shrike_features::FeatureId) order), recomputed over the horizon on ingest;
+//! - `ingested_sources`: content fingerprints of ingested inputs (idempotence);
+//! - `meta`: the store's secret hash key and settings.
+//!
+//! Schema changes are numbered migrations ([`migrations`]); every write is one transaction,
+//! so a killed process leaves the file as it was before the write.
+
+mod migrations;
+mod sqlite;
+
+pub use sqlite::{IngestedSource, SessionRow, SqliteStore, StoreError};
