@@ -47,7 +47,9 @@ impl AsnLabel {
 
     /// Parses a label name (case-insensitive).
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|l| l.as_str().eq_ignore_ascii_case(s.trim()))
+        Self::ALL
+            .into_iter()
+            .find(|l| l.as_str().eq_ignore_ascii_case(s.trim()))
     }
 }
 
@@ -79,7 +81,9 @@ fn key(ip: IpAddr) -> u128 {
     match ip {
         // IPv4 lives in the IPv4-mapped IPv6 space so one sorted table serves both.
         IpAddr::V4(a) => u128::from(a.to_ipv6_mapped()),
-        IpAddr::V6(a) => a.to_ipv4_mapped().map_or(u128::from(a), |v4| u128::from(v4.to_ipv6_mapped())),
+        IpAddr::V6(a) => a
+            .to_ipv4_mapped()
+            .map_or(u128::from(a), |v4| u128::from(v4.to_ipv6_mapped())),
     }
 }
 
@@ -125,11 +129,27 @@ mod tests {
 
     #[test]
     fn ranges_resolve_for_v4_and_v6() {
-        let info = |asn| AsnInfo { asn, country: "FR".into(), org: format!("AS{asn}") };
+        let info = |asn| AsnInfo {
+            asn,
+            country: "FR".into(),
+            org: format!("AS{asn}"),
+        };
         let t = IpAsnTable::from_ranges(vec![
-            ("2001:db8::".parse().unwrap(), "2001:db8::ffff".parse().unwrap(), info(3)),
-            ("10.0.0.0".parse().unwrap(), "10.0.255.255".parse().unwrap(), info(1)),
-            ("10.1.0.0".parse().unwrap(), "10.1.0.255".parse().unwrap(), info(2)),
+            (
+                "2001:db8::".parse().unwrap(),
+                "2001:db8::ffff".parse().unwrap(),
+                info(3),
+            ),
+            (
+                "10.0.0.0".parse().unwrap(),
+                "10.0.255.255".parse().unwrap(),
+                info(1),
+            ),
+            (
+                "10.1.0.0".parse().unwrap(),
+                "10.1.0.255".parse().unwrap(),
+                info(2),
+            ),
         ]);
         let get = |s: &str| t.get(s.parse().unwrap()).map(|i| i.asn);
         assert_eq!(get("10.0.3.4"), Some(1));

@@ -65,7 +65,11 @@ pub struct CidrMap<T> {
 
 impl<T> Default for CidrMap<T> {
     fn default() -> Self {
-        CidrMap { v4: Trie::default(), v6: Trie::default(), values: Vec::new() }
+        CidrMap {
+            v4: Trie::default(),
+            v6: Trie::default(),
+            values: Vec::new(),
+        }
     }
 }
 
@@ -106,7 +110,9 @@ impl<T> CidrMap<T> {
         let idx = self.values.len() as u32;
         self.values.push(value);
         match canonical(ip) {
-            IpAddr::V4(a) => self.v4.insert(u32::from(a) as u128, 32, len.min(32) as u32, idx),
+            IpAddr::V4(a) => self
+                .v4
+                .insert(u32::from(a) as u128, 32, len.min(32) as u32, idx),
             IpAddr::V6(a) => self.v6.insert(u128::from(a), 128, len.min(128) as u32, idx),
         }
     }

@@ -32,7 +32,11 @@ pub fn split_line(line: &str, line_no: usize) -> Result<Vec<String>, CsvError> {
                 was_quoted = true;
             }
             (false, ',') => {
-                fields.push(if was_quoted { std::mem::take(&mut cur) } else { cur.trim().to_string() });
+                fields.push(if was_quoted {
+                    std::mem::take(&mut cur)
+                } else {
+                    cur.trim().to_string()
+                });
                 cur.clear();
                 was_quoted = false;
             }
@@ -42,9 +46,16 @@ pub fn split_line(line: &str, line_no: usize) -> Result<Vec<String>, CsvError> {
         }
     }
     if quoted {
-        return Err(CsvError { line: line_no, why: "unterminated quoted field".into() });
+        return Err(CsvError {
+            line: line_no,
+            why: "unterminated quoted field".into(),
+        });
     }
-    fields.push(if was_quoted { cur } else { cur.trim().to_string() });
+    fields.push(if was_quoted {
+        cur
+    } else {
+        cur.trim().to_string()
+    });
     Ok(fields)
 }
 
@@ -80,10 +91,16 @@ mod tests {
 
     #[test]
     fn quoted_fields_and_comments() {
-        assert_eq!(split_line(r#"a, "b,c" ,"d""e""#, 1).unwrap(), vec!["a", "b,c", "d\"e"]);
+        assert_eq!(
+            split_line(r#"a, "b,c" ,"d""e""#, 1).unwrap(),
+            vec!["a", "b,c", "d\"e"]
+        );
         let text = "# comment\ncidr,bot\n\n1.2.3.0/24,Googlebot\n";
         let r: Vec<_> = rows(text, "cidr", 2).collect::<Result<_, _>>().unwrap();
-        assert_eq!(r, vec![(4, vec!["1.2.3.0/24".to_string(), "Googlebot".to_string()])]);
+        assert_eq!(
+            r,
+            vec![(4, vec!["1.2.3.0/24".to_string(), "Googlebot".to_string()])]
+        );
         assert!(split_line("\"open", 3).is_err());
     }
 }

@@ -101,7 +101,10 @@ pub struct Dictionaries {
 }
 
 fn bad(line: usize, why: impl Into<String>) -> CsvError {
-    CsvError { line, why: why.into() }
+    CsvError {
+        line,
+        why: why.into(),
+    }
 }
 
 impl Dictionaries {
@@ -118,7 +121,11 @@ impl Dictionaries {
                 }
                 Err(source) => return Err(DictError::Io { path, source }),
             };
-            d.load_text(kind, &text).map_err(|source| DictError::Syntax { path: path.clone(), source })?;
+            d.load_text(kind, &text)
+                .map_err(|source| DictError::Syntax {
+                    path: path.clone(),
+                    source,
+                })?;
             tracing::debug!(file = %path.display(), "dictionary loaded");
         }
         Ok(d)
@@ -136,21 +143,31 @@ impl Dictionaries {
                     .insert_cidr(&f[0], f[1].clone())
                     .map_err(|e| bad(n, e.to_string()))?,
                 DictionaryFile::BotJa4 => {
-                    self.bot_ja4.entry(f[0].to_ascii_lowercase()).or_insert_with(|| f[1].clone());
+                    self.bot_ja4
+                        .entry(f[0].to_ascii_lowercase())
+                        .or_insert_with(|| f[1].clone());
                 }
                 DictionaryFile::BrowserJa4 => {
-                    self.browser_ja4.entry(f[0].to_ascii_lowercase()).or_insert_with(|| f[1].clone());
+                    self.browser_ja4
+                        .entry(f[0].to_ascii_lowercase())
+                        .or_insert_with(|| f[1].clone());
                 }
                 DictionaryFile::BrowserH2 => {
                     let order = f[0].rsplit('|').next().unwrap_or("").to_string();
                     if f[0].split('|').count() != 4 {
                         return Err(bad(n, "HTTP/2 fingerprint must have 4 `|`-separated parts"));
                     }
-                    self.family_pseudo_orders.entry(f[1].clone()).or_default().insert(order);
-                    self.browser_h2.entry(f[0].clone()).or_insert_with(|| f[1].clone());
+                    self.family_pseudo_orders
+                        .entry(f[1].clone())
+                        .or_default()
+                        .insert(order);
+                    self.browser_h2
+                        .entry(f[0].clone())
+                        .or_insert_with(|| f[1].clone());
                 }
                 DictionaryFile::AsnReputation => {
-                    let asn = parse_asn(&f[0]).ok_or_else(|| bad(n, format!("invalid ASN `{}`", f[0])))?;
+                    let asn = parse_asn(&f[0])
+                        .ok_or_else(|| bad(n, format!("invalid ASN `{}`", f[0])))?;
                     let label = AsnLabel::parse(&f[1]).ok_or_else(|| {
                         bad(n, format!(
                             "invalid label `{}` (allowed: isp, hosting, vpn, education, government, unknown)",
@@ -160,12 +177,17 @@ impl Dictionaries {
                     self.asn_reputation.insert(asn, label);
                 }
                 DictionaryFile::IpAsn => {
-                    let s: IpAddr = f[0].parse().map_err(|_| bad(n, format!("invalid start_ip `{}`", f[0])))?;
-                    let e: IpAddr = f[1].parse().map_err(|_| bad(n, format!("invalid end_ip `{}`", f[1])))?;
+                    let s: IpAddr = f[0]
+                        .parse()
+                        .map_err(|_| bad(n, format!("invalid start_ip `{}`", f[0])))?;
+                    let e: IpAddr = f[1]
+                        .parse()
+                        .map_err(|_| bad(n, format!("invalid end_ip `{}`", f[1])))?;
                     if s.is_ipv4() != e.is_ipv4() {
                         return Err(bad(n, "start_ip and end_ip of different families"));
                     }
-                    let asn = parse_asn(&f[2]).ok_or_else(|| bad(n, format!("invalid ASN `{}`", f[2])))?;
+                    let asn = parse_asn(&f[2])
+                        .ok_or_else(|| bad(n, format!("invalid ASN `{}`", f[2])))?;
                     let country = f.get(3).map(|c| c.to_ascii_uppercase()).unwrap_or_default();
                     let org = f.get(4).cloned().unwrap_or_default();
                     ranges.push((s, e, AsnInfo { asn, country, org }));
@@ -201,12 +223,17 @@ impl Dictionaries {
 
     /// Whether `order` is a pseudo-header order real browsers of `family` send.
     pub fn pseudo_order_expected(&self, family: &str, order: &str) -> bool {
-        self.family_pseudo_orders.get(family).is_some_and(|s| s.contains(order))
+        self.family_pseudo_orders
+            .get(family)
+            .is_some_and(|s| s.contains(order))
     }
 }
 
 fn parse_asn(s: &str) -> Option<u32> {
     let t = s.trim();
-    let t = t.strip_prefix("AS").or_else(|| t.strip_prefix("as")).unwrap_or(t);
+    let t = t
+        .strip_prefix("AS")
+        .or_else(|| t.strip_prefix("as"))
+        .unwrap_or(t);
     t.parse().ok()
 }

@@ -248,7 +248,10 @@ impl SessionAcc {
                 tcp_mss: r.tcp_mss,
                 asn: r.asn,
                 asn_org: s(&r.asn_org),
-                country: r.country.map(|c| c.as_str().to_string()).unwrap_or_default(),
+                country: r
+                    .country
+                    .map(|c| c.as_str().to_string())
+                    .unwrap_or_default(),
             };
         }
         self.last_seen = self.last_seen.max(t);
@@ -268,18 +271,30 @@ impl SessionAcc {
         self.bump(Tls12, r.tls_version == Some(TlsVersion::Tls12));
         self.bump(
             NoSecFetch,
-            r.sec_fetch_site.is_none() && r.sec_fetch_mode.is_none() && r.sec_fetch_dest.is_none() && r.sec_fetch_user.is_none(),
+            r.sec_fetch_site.is_none()
+                && r.sec_fetch_mode.is_none()
+                && r.sec_fetch_dest.is_none()
+                && r.sec_fetch_user.is_none(),
         );
         self.bump(GenericAccept, request::is_generic_accept(r.accept.as_ref()));
         self.bump(Http10, r.http_version == Some(HttpVersion::Http10));
         self.bump(NoWindowScale, correlated && r.tcp_window_scale.is_none());
         self.bump(Correlated, correlated);
-        self.bump(NoAcceptEncoding, r.accept_encoding.as_deref().is_none_or(str::is_empty));
+        self.bump(
+            NoAcceptEncoding,
+            r.accept_encoding.as_deref().is_none_or(str::is_empty),
+        );
         self.bump(HttpScheme, request::is_http_scheme(r));
         self.bump(Xff, r.has_xff == Some(true));
         let post = r.method == Some(Method::Post);
-        self.bump(UnusualContentType, post && request::is_unusual_content_type(r.content_type.as_ref()));
-        self.bump(NonStandardPort, r.dst_port.is_some_and(|p| p != 80 && p != 443));
+        self.bump(
+            UnusualContentType,
+            post && request::is_unusual_content_type(r.content_type.as_ref()),
+        );
+        self.bump(
+            NonStandardPort,
+            r.dst_port.is_some_and(|p| p != 80 && p != 443),
+        );
         self.bump(LoginPost, request::is_login_post(r.method, path));
         self.correlated |= correlated;
         if let Some(k) = r.keepalive_index {
@@ -403,21 +418,38 @@ impl IpWindowAcc {
             self.header_order = r
                 .header_names
                 .as_ref()
-                .map(|hs| hs.iter().map(|h| h.to_ascii_lowercase()).collect::<Vec<_>>().join(","))
+                .map(|hs| {
+                    hs.iter()
+                        .map(|h| h.to_ascii_lowercase())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
                 .unwrap_or_default();
             self.sec_fetch_mode = s(&r.sec_fetch_mode);
             self.sec_fetch_dest = s(&r.sec_fetch_dest);
         }
-        self.header_count = self.header_count.max(r.header_names.as_ref().map_or(0, |h| h.len() as u32));
-        self.has_accept_language = self
-            .has_accept_language
-            .max(tri(r.header_presence(r.accept_language.as_ref(), "accept-language")));
-        self.has_cookie = self.has_cookie.max(tri(r.has_cookie.or_else(|| r.header_listed("cookie"))));
-        self.has_referer = self.has_referer.max(tri(r.header_presence(r.referer.as_ref(), "referer")));
-        self.has_sec_ch_ua = self.has_sec_ch_ua.max(tri(r.header_presence(r.sec_ch_ua.as_ref(), "sec-ch-ua")));
+        self.header_count = self
+            .header_count
+            .max(r.header_names.as_ref().map_or(0, |h| h.len() as u32));
+        self.has_accept_language = self.has_accept_language.max(tri(
+            r.header_presence(r.accept_language.as_ref(), "accept-language")
+        ));
+        self.has_cookie = self
+            .has_cookie
+            .max(tri(r.has_cookie.or_else(|| r.header_listed("cookie"))));
+        self.has_referer = self
+            .has_referer
+            .max(tri(r.header_presence(r.referer.as_ref(), "referer")));
+        self.has_sec_ch_ua = self
+            .has_sec_ch_ua
+            .max(tri(r.header_presence(r.sec_ch_ua.as_ref(), "sec-ch-ua")));
         self.ua_ch_mismatch = self.ua_ch_mismatch.max(tri(request::ua_ch_mismatch(r)));
-        self.sec_ch_mobile_mismatch = self.sec_ch_mobile_mismatch.max(tri(request::sec_ch_mobile_mismatch(r)));
-        self.modern_browser_score = self.modern_browser_score.max(request::modern_browser_score(r));
+        self.sec_ch_mobile_mismatch = self
+            .sec_ch_mobile_mismatch
+            .max(tri(request::sec_ch_mobile_mismatch(r)));
+        self.modern_browser_score = self
+            .modern_browser_score
+            .max(request::modern_browser_score(r));
         if let Some(fp) = r.h2_fingerprint.as_deref().filter(|f| !f.is_empty()) {
             if order < self.h2_at {
                 self.h2_at = order;
@@ -462,7 +494,11 @@ impl IpWindowAcc {
         if !self.h2_pseudo_order.is_empty() {
             &self.h2_pseudo_order
         } else {
-            self.h2_fingerprint.rsplit('|').next().filter(|_| self.h2_fingerprint.contains('|')).unwrap_or("")
+            self.h2_fingerprint
+                .rsplit('|')
+                .next()
+                .filter(|_| self.h2_fingerprint.contains('|'))
+                .unwrap_or("")
         }
     }
 }
@@ -478,7 +514,11 @@ mod tests {
         let mut all = Moments::default();
         for (i, x) in [3i64, 7, 7, 1, 1_000_000, -4].iter().enumerate() {
             all.push(*x);
-            if i % 2 == 0 { a.push(*x) } else { b.push(*x) }
+            if i % 2 == 0 {
+                a.push(*x)
+            } else {
+                b.push(*x)
+            }
         }
         a.merge(&b);
         assert_eq!(a, all);

@@ -79,7 +79,10 @@ impl FeatureId {
 
     /// Features of the application set.
     pub fn application() -> impl Iterator<Item = FeatureId> {
-        Self::ALL.iter().copied().filter(|f| f.set() == FeatureSet::Application)
+        Self::ALL
+            .iter()
+            .copied()
+            .filter(|f| f.set() == FeatureSet::Application)
     }
 
     /// Features of the complete set (application + TCP/TLS).
@@ -280,7 +283,10 @@ mod tests {
         for (i, f) in FeatureId::ALL.iter().enumerate() {
             assert_eq!(f.index(), i);
             assert!(seen.insert(f.name()), "duplicate {}", f.name());
-            assert!(f.name().bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_'));
+            assert!(f
+                .name()
+                .bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_'));
             assert_eq!(FeatureId::from_name(f.name()), Some(*f));
             assert!(f.description().len() > 20, "{} undocumented", f.name());
         }

@@ -23,7 +23,10 @@ pub struct FinishOptions {
 
 impl Default for FinishOptions {
     fn default() -> Self {
-        FinishOptions { at: None, horizon_hours: 24 }
+        FinishOptions {
+            at: None,
+            horizon_hours: 24,
+        }
     }
 }
 
@@ -86,18 +89,27 @@ struct Base<'a> {
 impl Sessionizer {
     /// Newest request time seen.
     pub fn newest(&self) -> Option<Timestamp> {
-        self.sessions.iter().map(|(_, a)| a.last_seen).max().map(Timestamp::from_millis)
+        self.sessions
+            .iter()
+            .map(|(_, a)| a.last_seen)
+            .max()
+            .map(Timestamp::from_millis)
     }
 
     /// Computes the features of every session whose window lies in the horizon, sorted by key.
     pub fn finish(&self, dict: &Dictionaries, opts: &FinishOptions) -> Vec<SessionFeatures> {
-        let Some(at) = opts.at.or_else(|| self.newest()) else { return Vec::new() };
+        let Some(at) = opts.at.or_else(|| self.newest()) else {
+            return Vec::new();
+        };
         let lo = at.millis() - opts.horizon_hours as i64 * HOUR_MS;
-        let ipw: HashMap<(i64, IpAddr), &IpWindowAcc> = self.ip_windows.iter().map(|(k, a)| (*k, a)).collect();
+        let ipw: HashMap<(i64, IpAddr), &IpWindowAcc> =
+            self.ip_windows.iter().map(|(k, a)| (*k, a)).collect();
         let mut selected: Vec<&(SessionKey, SessionAcc)> = self
             .sessions
             .iter()
-            .filter(|(k, _)| k.window_start.millis() >= lo && k.window_start.millis() <= at.millis())
+            .filter(|(k, _)| {
+                k.window_start.millis() >= lo && k.window_start.millis() <= at.millis()
+            })
             .collect();
         selected.sort_by(|a, b| a.0.cmp(&b.0));
         let key = self.hash_key();
@@ -121,12 +133,23 @@ impl Sessionizer {
                     .filter(|w| !w.header_order.is_empty())
                     .map(|w| format!("{:016x}", key.hash(w.header_order.as_bytes())))
                     .unwrap_or_default();
-                Base { key: k, acc: a, ipw: w, asn, asn_org, country, hoh }
+                Base {
+                    key: k,
+                    acc: a,
+                    ipw: w,
+                    asn,
+                    asn_org,
+                    country,
+                    hoh,
+                }
             })
             .collect();
         let cohort = Cohort::build(&bases);
         let ip_seq = IpSequence::build(&bases);
-        bases.iter().map(|b| compute(b, dict, &cohort, &ip_seq)).collect()
+        bases
+            .iter()
+            .map(|b| compute(b, dict, &cohort, &ip_seq))
+            .collect()
     }
 }
 
@@ -157,12 +180,16 @@ impl<'a> Cohort<'a> {
             c.ip_ja4s.entry(ip).or_default().insert(ja4);
             c.ip_hohs.entry(ip).or_default().insert(b.hoh.as_str());
             *c.ip_ja3_sum.entry(ip).or_default() += b.acc.ja3s.len() as u64;
-            *c.tcp_count.entry(b.acc.first.tcp_fingerprint.as_str()).or_default() += 1;
+            *c.tcp_count
+                .entry(b.acc.first.tcp_fingerprint.as_str())
+                .or_default() += 1;
             *c.hoh_count.entry(b.hoh.as_str()).or_default() += 1;
             *c.ja4_hits.entry(ja4).or_default() += b.acc.hits;
             *c.ja4_count.entry(ja4).or_default() += 1;
             *c.ja4_asn_hits.entry((ja4, b.asn)).or_default() += b.acc.hits;
-            *c.ja4_country_hits.entry((ja4, b.country.as_str())).or_default() += b.acc.hits;
+            *c.ja4_country_hits
+                .entry((ja4, b.country.as_str()))
+                .or_default() += b.acc.hits;
             *c.hoh_ja4_count.entry((b.hoh.as_str(), ja4)).or_default() += 1;
         }
         // Sessions are sorted by key, so this sum runs in a fixed order.
@@ -185,7 +212,10 @@ impl IpSequence {
     fn build(bases: &[Base<'_>]) -> Self {
         let mut groups: HashMap<(i64, IpAddr), Vec<&Base<'_>>> = HashMap::new();
         for b in bases {
-            groups.entry((b.key.window_start.millis(), b.key.src_ip)).or_default().push(b);
+            groups
+                .entry((b.key.window_start.millis(), b.key.src_ip))
+                .or_default()
+                .push(b);
         }
         let mut out = IpSequence::default();
         for (k, members) in groups {
@@ -240,19 +270,37 @@ impl IpSequence {
                     let (small, large) = if a.len() <= b.len() { (a, b) } else { (b, a) };
                     let inter = small.iter().filter(|h| large.contains(h)).count();
                     let union = a.len() + b.len() - inter;
-                    jac += if union == 0 { 0.0 } else { inter as f64 / union as f64 };
+                    jac += if union == 0 {
+                        0.0
+                    } else {
+                        inter as f64 / union as f64
+                    };
                     pairs += 1;
                 }
             }
             let jaccard = if pairs == 0 { 0.0 } else { jac / pairs as f64 };
             let drift = ja4_drift(&mut tagged);
-            out.by_ip.insert(k, [hosts, hosts / (span_min + 1.0), uniformity.clamp(0.0, 1.0), jaccard, drift]);
+            out.by_ip.insert(
+                k,
+                [
+                    hosts,
+                    hosts / (span_min + 1.0),
+                    uniformity.clamp(0.0, 1.0),
+                    jaccard,
+                    drift,
+                ],
+            );
         }
         out
     }
 }
 
-fn compute(b: &Base<'_>, dict: &Dictionaries, c: &Cohort<'_>, ip_seq: &IpSequence) -> SessionFeatures {
+fn compute(
+    b: &Base<'_>,
+    dict: &Dictionaries,
+    c: &Cohort<'_>,
+    ip_seq: &IpSequence,
+) -> SessionFeatures {
     use FeatureId as F;
     let a = b.acc;
     let k = b.key;
@@ -264,33 +312,63 @@ fn compute(b: &Base<'_>, dict: &Dictionaries, c: &Cohort<'_>, ip_seq: &IpSequenc
     let n = |ct: Counter| a.count(ct);
     set(F::Hits, hits as f64);
     set(F::PostRatio, ratio(n(Counter::Post), hits));
-    set(F::FuzzingIndex, ratio(a.queries.len() as u64, a.paths.len() as u64));
+    set(
+        F::FuzzingIndex,
+        ratio(a.queries.len() as u64, a.paths.len() as u64),
+    );
     set(F::HitVelocity, hits as f64 / (duration + 1.0));
-    set(F::PortExhaustionRatio, ratio(a.src_ports.len() as u64, hits));
+    set(
+        F::PortExhaustionRatio,
+        ratio(a.src_ports.len() as u64, hits),
+    );
     set(F::OrphanRatio, ratio(n(Counter::Orphan), hits));
     set(F::IpIdZeroRatio, ratio(n(Counter::IpIdZero), hits));
-    set(F::MultiplexingEfficiency, ratio(hits, a.conn_ids.len() as u64));
+    set(
+        F::MultiplexingEfficiency,
+        ratio(hits, a.conn_ids.len() as u64),
+    );
     let has_ch = b.ipw.map_or(-1, |w| w.has_sec_ch_ua);
-    set(F::MssMobileMismatch, f64::from(n(Counter::Mss1460) as f64 > hits as f64 * 0.8 && has_ch > 0));
+    set(
+        F::MssMobileMismatch,
+        f64::from(n(Counter::Mss1460) as f64 > hits as f64 * 0.8 && has_ch > 0),
+    );
     set(F::RequestSizeVariance, a.size.var_pop());
-    let alpn_http_mismatch = a.first.alpn == Some(Alpn::H2) && a.first.http_version != Some(HttpVersion::Http2);
+    let alpn_http_mismatch =
+        a.first.alpn == Some(Alpn::H2) && a.first.http_version != Some(HttpVersion::Http2);
     set(F::AlpnHttpMismatch, f64::from(alpn_http_mismatch));
     set(F::IsAlpnMissing, f64::from(a.first.alpn.is_none()));
     let sni_host_mismatch = !a.first.sni.is_empty() && !a.first.sni.eq_ignore_ascii_case(&k.host);
     set(F::SniHostMismatch, f64::from(sni_host_mismatch));
-    let fake_nav = b.ipw.is_some_and(|w| w.sec_fetch_mode == "navigate" && w.sec_fetch_dest != "document");
+    let fake_nav = b
+        .ipw
+        .is_some_and(|w| w.sec_fetch_mode == "navigate" && w.sec_fetch_dest != "document");
     set(F::IsFakeNavigation, f64::from(fake_nav));
-    set(F::TcpSharedCount, c.tcp_count[a.first.tcp_fingerprint.as_str()] as f64);
-    set(F::HeaderOrderSharedCount, c.hoh_count[b.hoh.as_str()] as f64);
+    set(
+        F::TcpSharedCount,
+        c.tcp_count[a.first.tcp_fingerprint.as_str()] as f64,
+    );
+    set(
+        F::HeaderOrderSharedCount,
+        c.hoh_count[b.hoh.as_str()] as f64,
+    );
     set(F::AssetRatio, ratio(n(Counter::Asset), hits));
     set(F::DirectAccessRatio, ratio(n(Counter::NoReferer), hits));
     set(F::IsUaRotating, f64::from(a.user_agents.len() > 2));
     let distinct_ja4 = c.ip_ja4s[&k.src_ip].len() as f64;
     set(F::DistinctJa4Count, distinct_ja4);
-    set(F::SrcPortDensity, (hits as f64 / (a.src_ports.len() as f64 + 1.0)) / (duration + 1.0));
+    set(
+        F::SrcPortDensity,
+        (hits as f64 / (a.src_ports.len() as f64 + 1.0)) / (duration + 1.0),
+    );
     let ja4_hits = c.ja4_hits[ja4] as f64;
-    set(F::Ja4AsnConcentration, c.ja4_asn_hits[&(ja4, b.asn)] as f64 / (ja4_hits + 1.0));
-    set(F::Ja4CountryConcentration, c.ja4_country_hits[&(ja4, b.country.as_str())] as f64 / (ja4_hits + 1.0));
+    set(
+        F::Ja4AsnConcentration,
+        c.ja4_asn_hits[&(ja4, b.asn)] as f64 / (ja4_hits + 1.0),
+    );
+    set(
+        F::Ja4CountryConcentration,
+        c.ja4_country_hits[&(ja4, b.country.as_str())] as f64 / (ja4_hits + 1.0),
+    );
     set(F::IsRareJa4, f64::from(ja4_hits < 100.0));
     set(
         F::HeaderOrderConfidence,
@@ -299,14 +377,23 @@ fn compute(b: &Base<'_>, dict: &Dictionaries, c: &Cohort<'_>, ip_seq: &IpSequenc
     set(F::DistinctHeaderOrders, c.ip_hohs[&k.src_ip].len() as f64);
     set(F::PathDiversityRatio, ratio(a.paths.len() as u64, hits));
     set(F::UrlDepthVariance, a.depth.var_pop());
-    set(F::AnomalousPayloadRatio, ratio(n(Counter::AnomalousPayload), hits));
+    set(
+        F::AnomalousPayloadRatio,
+        ratio(n(Counter::AnomalousPayload), hits),
+    );
     let jitter_var = a.syn_us.var_pop() / 1e6;
     set(F::TcpJitterVariance, jitter_var);
-    set(F::SynTimingCv, jitter_var.sqrt() / (a.syn_us.mean() / 1000.0).max(1.0));
+    set(
+        F::SynTimingCv,
+        jitter_var.sqrt() / (a.syn_us.mean() / 1000.0).max(1.0),
+    );
     set(F::Tls12Ratio, ratio(n(Counter::Tls12), hits));
     set(F::HeadRatio, ratio(n(Counter::Head), hits));
     set(F::SecFetchAbsenceRate, ratio(n(Counter::NoSecFetch), hits));
-    set(F::GenericAcceptRatio, ratio(n(Counter::GenericAccept), hits));
+    set(
+        F::GenericAcceptRatio,
+        ratio(n(Counter::GenericAccept), hits),
+    );
     set(F::Http10Ratio, ratio(n(Counter::Http10), hits));
     set(F::IpDfVariance, a.df.var_pop());
     set(F::AvgTtl, a.ttl.mean());
@@ -314,19 +401,47 @@ fn compute(b: &Base<'_>, dict: &Dictionaries, c: &Cohort<'_>, ip_seq: &IpSequenc
     let correlated_n = n(Counter::Correlated);
     set(
         F::NoWindowScaleRatio,
-        if correlated_n > 0 { n(Counter::NoWindowScale) as f64 / correlated_n as f64 } else { 0.0 },
+        if correlated_n > 0 {
+            n(Counter::NoWindowScale) as f64 / correlated_n as f64
+        } else {
+            0.0
+        },
     );
-    set(F::MissingAcceptEncRatio, ratio(n(Counter::NoAcceptEncoding), hits));
+    set(
+        F::MissingAcceptEncRatio,
+        ratio(n(Counter::NoAcceptEncoding), hits),
+    );
     set(F::HttpSchemeRatio, ratio(n(Counter::HttpScheme), hits));
     set(F::HasXff, f64::from(n(Counter::Xff) > 0));
     let posts = n(Counter::Post).max(1) as f64;
-    set(F::UnusualContentTypeRatio, n(Counter::UnusualContentType) as f64 / posts);
-    set(F::NonStandardPortRatio, ratio(n(Counter::NonStandardPort), hits));
-    set(F::LoginPostConcentration, n(Counter::LoginPost) as f64 / posts);
-    set(F::SecChMobileMismatch, b.ipw.map_or(-1, |w| w.sec_ch_mobile_mismatch) as f64);
+    set(
+        F::UnusualContentTypeRatio,
+        n(Counter::UnusualContentType) as f64 / posts,
+    );
+    set(
+        F::NonStandardPortRatio,
+        ratio(n(Counter::NonStandardPort), hits),
+    );
+    set(
+        F::LoginPostConcentration,
+        n(Counter::LoginPost) as f64 / posts,
+    );
+    set(
+        F::SecChMobileMismatch,
+        b.ipw.map_or(-1, |w| w.sec_ch_mobile_mismatch) as f64,
+    );
     let window = a.first.tcp_window.unwrap_or(0) as f64;
-    set(F::TrueWindowSize, window * 2f64.powi(a.first.tcp_window_scale.unwrap_or(0) as i32));
-    set(F::WindowMssRatio, match a.first.tcp_mss { Some(m) if m > 0 => window / m as f64, _ => 0.0 });
+    set(
+        F::TrueWindowSize,
+        window * 2f64.powi(a.first.tcp_window_scale.unwrap_or(0) as i32),
+    );
+    set(
+        F::WindowMssRatio,
+        match a.first.tcp_mss {
+            Some(m) if m > 0 => window / m as f64,
+            _ => 0.0,
+        },
+    );
     set(F::MaxKeepalives, a.max_keepalive as f64);
     let w = b.ipw;
     set(F::HeaderCount, w.map_or(0, |w| w.header_count) as f64);
@@ -334,7 +449,10 @@ fn compute(b: &Base<'_>, dict: &Dictionaries, c: &Cohort<'_>, ip_seq: &IpSequenc
     set(F::HasAcceptLanguage, has_lang as f64);
     set(F::HasCookie, w.map_or(-1, |w| w.has_cookie) as f64);
     set(F::HasReferer, w.map_or(-1, |w| w.has_referer) as f64);
-    set(F::ModernBrowserScore, w.map_or(0.0, |w| w.modern_browser_score) as f64);
+    set(
+        F::ModernBrowserScore,
+        w.map_or(0.0, |w| w.modern_browser_score) as f64,
+    );
     set(F::HasSecChUa, has_ch as f64);
     let ua_ch = w.map_or(-1, |w| w.ua_ch_mismatch);
     set(F::UaChMismatch, ua_ch as f64);
@@ -342,13 +460,25 @@ fn compute(b: &Base<'_>, dict: &Dictionaries, c: &Cohort<'_>, ip_seq: &IpSequenc
     let h2_fp = w.map_or("", |w| w.h2_fingerprint.as_str());
     let h2_family = dict.h2_family(h2_fp);
     let order = w.map_or("", |w| w.pseudo_order());
-    set(F::H2SettingsKnown, f64::from(!h2_fp.is_empty() && !h2_family.is_empty()));
-    set(F::H2PseudoOrderMatch, f64::from(!order.is_empty() && dict.pseudo_order_expected(family, order)));
+    set(
+        F::H2SettingsKnown,
+        f64::from(!h2_fp.is_empty() && !h2_family.is_empty()),
+    );
+    set(
+        F::H2PseudoOrderMatch,
+        f64::from(!order.is_empty() && dict.pseudo_order_expected(family, order)),
+    );
     let h2_coherent = !h2_fp.is_empty() && !family.is_empty() && h2_family == family;
     set(F::H2Ja4Coherence, f64::from(h2_coherent));
-    set(F::H2SettingsRare, f64::from(!h2_fp.is_empty() && h2_family.is_empty()));
+    set(
+        F::H2SettingsRare,
+        f64::from(!h2_fp.is_empty() && h2_family.is_empty()),
+    );
     set(F::TemporalEntropy, c.ip_entropy[&k.src_ip]);
-    set(F::Ja3DiversityRatio, c.ip_ja3_sum[&k.src_ip] as f64 / distinct_ja4.max(1.0));
+    set(
+        F::Ja3DiversityRatio,
+        c.ip_ja3_sum[&k.src_ip] as f64 / distinct_ja4.max(1.0),
+    );
     let coherence = if family.is_empty() { 0.0 } else { 0.25 }
         + f64::from(h2_coherent) * 0.20
         + (1.0 - f64::from(alpn_http_mismatch)) * 0.15

@@ -21,7 +21,11 @@ impl HashKey {
 
     /// A second, independent 64 bits (for 128-bit identities).
     pub fn hash_hi(&self, data: &[u8]) -> u64 {
-        sip13(self.0[1] ^ 0x9E37_79B9_7F4A_7C15, self.0[0].rotate_left(17), data)
+        sip13(
+            self.0[1] ^ 0x9E37_79B9_7F4A_7C15,
+            self.0[0].rotate_left(17),
+            data,
+        )
     }
 }
 
@@ -76,7 +80,10 @@ mod tests {
     fn matches_the_reference_siphash13_vector() {
         // Reference vectors of SipHash-1-3 (key 00..0f, message 00..len-1), from the
         // test-suite of Rust's former `SipHasher13`.
-        assert_eq!(HashKey::FIXED.hash(b"").to_le_bytes(), [0xdc, 0xc4, 0x0f, 0x05, 0x58, 0x01, 0xac, 0xab]);
+        assert_eq!(
+            HashKey::FIXED.hash(b"").to_le_bytes(),
+            [0xdc, 0xc4, 0x0f, 0x05, 0x58, 0x01, 0xac, 0xab]
+        );
         let a = HashKey::FIXED.hash(b"/wp-login.php");
         assert_eq!(a, HashKey::FIXED.hash(b"/wp-login.php"));
         assert_ne!(a, HashKey([1, 2]).hash(b"/wp-login.php"));

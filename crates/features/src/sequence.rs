@@ -66,7 +66,9 @@ pub(crate) struct SessionSequence {
     pub benford_deviation: f64,
 }
 
-const BENFORD: [f64; 9] = [0.301, 0.176, 0.125, 0.097, 0.079, 0.067, 0.058, 0.051, 0.046];
+const BENFORD: [f64; 9] = [
+    0.301, 0.176, 0.125, 0.097, 0.079, 0.067, 0.058, 0.051, 0.046,
+];
 
 fn first_digit(mut x: i64) -> usize {
     while x >= 10 {
@@ -80,13 +82,17 @@ pub(crate) fn session_sequence(events: &[SeqEvent]) -> SessionSequence {
     let mut out = SessionSequence::default();
     // Path transitions.
     if events.len() >= 3 {
-        let mut pairs: Vec<(u64, u64)> = events.windows(2).map(|w| (w[0].path, w[1].path)).collect();
+        let mut pairs: Vec<(u64, u64)> =
+            events.windows(2).map(|w| (w[0].path, w[1].path)).collect();
         let n = pairs.len() as f64;
         pairs.sort_unstable();
         let mut h = 0.0;
         let mut i = 0;
         while i < pairs.len() {
-            let j = pairs[i..].iter().position(|p| *p != pairs[i]).map_or(pairs.len(), |k| i + k);
+            let j = pairs[i..]
+                .iter()
+                .position(|p| *p != pairs[i])
+                .map_or(pairs.len(), |k| i + k);
             let p = (j - i) as f64 / n;
             h -= p * p.log2();
             i = j;
@@ -94,7 +100,10 @@ pub(crate) fn session_sequence(events: &[SeqEvent]) -> SessionSequence {
         out.path_transition_entropy = (h / n.log2()).clamp(0.0, 1.0);
     }
     // Inter-request gaps.
-    let gaps: Vec<f64> = events.windows(2).map(|w| (w[1].at.0 - w[0].at.0) as f64).collect();
+    let gaps: Vec<f64> = events
+        .windows(2)
+        .map(|w| (w[1].at.0 - w[0].at.0) as f64)
+        .collect();
     if !gaps.is_empty() {
         let n = gaps.len() as f64;
         out.burst_ratio = gaps.iter().filter(|g| **g < 1000.0).count() as f64 / n;
@@ -108,17 +117,30 @@ pub(crate) fn session_sequence(events: &[SeqEvent]) -> SessionSequence {
             out.cadence_cv = var.sqrt() / mean;
         }
         if gaps.len() >= 3 && var > 0.0 {
-            let cov = gaps.windows(2).map(|w| (w[0] - mean) * (w[1] - mean)).sum::<f64>() / n;
+            let cov = gaps
+                .windows(2)
+                .map(|w| (w[0] - mean) * (w[1] - mean))
+                .sum::<f64>()
+                / n;
             out.lag1_autocorrelation = (cov / var).clamp(-1.0, 1.0);
         }
-        let digits: Vec<usize> = gaps.iter().filter(|g| **g >= 1.0).map(|g| first_digit(*g as i64)).collect();
+        let digits: Vec<usize> = gaps
+            .iter()
+            .filter(|g| **g >= 1.0)
+            .map(|g| first_digit(*g as i64))
+            .collect();
         if digits.len() >= 2 {
             let mut counts = [0usize; 9];
             for d in &digits {
                 counts[d - 1] += 1;
             }
             let total = digits.len() as f64;
-            let tvd: f64 = counts.iter().zip(BENFORD).map(|(c, e)| (*c as f64 / total - e).abs()).sum::<f64>() / 2.0;
+            let tvd: f64 = counts
+                .iter()
+                .zip(BENFORD)
+                .map(|(c, e)| (*c as f64 / total - e).abs())
+                .sum::<f64>()
+                / 2.0;
             out.benford_deviation = tvd.clamp(0.0, 1.0);
         }
     }
@@ -140,7 +162,10 @@ mod tests {
     use super::*;
 
     fn ev(t: i64, path: u64) -> SeqEvent {
-        SeqEvent { at: (t, t as u64), path }
+        SeqEvent {
+            at: (t, t as u64),
+            path,
+        }
     }
 
     #[test]
@@ -150,9 +175,19 @@ mod tests {
         assert_eq!(b.cadence_cv, 0.0);
         assert_eq!(b.burst_ratio, 1.0);
         assert_eq!(b.lag1_autocorrelation, 0.0, "constant gaps");
-        assert!(b.path_transition_entropy < 0.4, "a 3-cycle walk: {}", b.path_transition_entropy);
+        assert!(
+            b.path_transition_entropy < 0.4,
+            "a 3-cycle walk: {}",
+            b.path_transition_entropy
+        );
         let human = [0, 800, 1500, 45_000, 46_000, 120_000, 121_500, 200_000];
-        let h = session_sequence(&human.iter().enumerate().map(|(i, t)| ev(*t, i as u64)).collect::<Vec<_>>());
+        let h = session_sequence(
+            &human
+                .iter()
+                .enumerate()
+                .map(|(i, t)| ev(*t, i as u64))
+                .collect::<Vec<_>>(),
+        );
         assert!(h.cadence_cv > 1.0 && h.pause_ratio > 0.3, "{h:?}");
         assert_eq!(h.path_transition_entropy, 1.0, "every transition distinct");
     }
@@ -164,7 +199,11 @@ mod tests {
         evs.iter().for_each(|e| whole.push(e.at, e.path));
         let (mut a, mut b) = (SeqBuffer::default(), SeqBuffer::default());
         for (i, e) in evs.iter().enumerate() {
-            if i % 3 == 0 { a.push(e.at, e.path) } else { b.push(e.at, e.path) }
+            if i % 3 == 0 {
+                a.push(e.at, e.path)
+            } else {
+                b.push(e.at, e.path)
+            }
         }
         a.merge(&b);
         assert_eq!(a.sorted(), whole.sorted());

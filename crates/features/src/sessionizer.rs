@@ -156,15 +156,21 @@ impl Sessionizer {
 
     /// Session states, serialised, for a store.
     pub fn session_states(&self) -> impl Iterator<Item = (&SessionKey, Vec<u8>)> + '_ {
-        self.sessions
-            .iter()
-            .map(|(k, a)| (k, postcard::to_stdvec(a).expect("in-memory serialisation cannot fail")))
+        self.sessions.iter().map(|(k, a)| {
+            (
+                k,
+                postcard::to_stdvec(a).expect("in-memory serialisation cannot fail"),
+            )
+        })
     }
 
     /// (window, IP) states, serialised, for a store.
     pub fn ip_window_states(&self) -> impl Iterator<Item = ((Timestamp, IpAddr), Vec<u8>)> + '_ {
         self.ip_windows.iter().map(|((w, ip), a)| {
-            ((Timestamp::from_millis(*w), *ip), postcard::to_stdvec(a).expect("in-memory serialisation cannot fail"))
+            (
+                (Timestamp::from_millis(*w), *ip),
+                postcard::to_stdvec(a).expect("in-memory serialisation cannot fail"),
+            )
         })
     }
 
@@ -177,7 +183,12 @@ impl Sessionizer {
     }
 
     /// Merges a saved (window, IP) state.
-    pub fn absorb_ip_window_state(&mut self, window: Timestamp, ip: IpAddr, state: &[u8]) -> Result<(), StateError> {
+    pub fn absorb_ip_window_state(
+        &mut self,
+        window: Timestamp,
+        ip: IpAddr,
+        state: &[u8],
+    ) -> Result<(), StateError> {
         let acc: IpWindowAcc = postcard::from_bytes(state)?;
         let slot = self.ip_slot(window.millis(), ip);
         self.ip_windows[slot].1.merge(&acc);

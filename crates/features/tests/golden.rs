@@ -1,7 +1,7 @@
 //! A small hand-checked log: every expected value is worked out in the comments.
 
 use shrike_dict::{Dictionaries, DictionaryFile};
-use shrike_features::{FeatureId as F, FinishOptions, SessionFeatures, Sessionizer, HashKey};
+use shrike_features::{FeatureId as F, FinishOptions, HashKey, SessionFeatures, Sessionizer};
 use shrike_ingest::{JsonLines, Source};
 
 const CHROME_JA4: &str = "t13d1516h2_8daaf6152771_02713d6af862";
@@ -31,9 +31,18 @@ fn log() -> String {
 
 fn dict() -> Dictionaries {
     let mut d = Dictionaries::default();
-    d.load_text(DictionaryFile::BrowserJa4, &format!("{CHROME_JA4},Chrome\n")).unwrap();
-    d.load_text(DictionaryFile::BrowserH2, &format!("\"{CHROME_H2}\",Chrome\n")).unwrap();
-    d.load_text(DictionaryFile::AsnReputation, "3215,isp\n16509,hosting\n").unwrap();
+    d.load_text(
+        DictionaryFile::BrowserJa4,
+        &format!("{CHROME_JA4},Chrome\n"),
+    )
+    .unwrap();
+    d.load_text(
+        DictionaryFile::BrowserH2,
+        &format!("\"{CHROME_H2}\",Chrome\n"),
+    )
+    .unwrap();
+    d.load_text(DictionaryFile::AsnReputation, "3215,isp\n16509,hosting\n")
+        .unwrap();
     d
 }
 
@@ -48,7 +57,11 @@ fn sessions() -> Vec<SessionFeatures> {
 
 fn close(got: f32, want: f64, what: F) {
     let tol = 1e-5 * want.abs().max(1.0);
-    assert!((got as f64 - want).abs() <= tol, "{}: got {got}, want {want}", what.name());
+    assert!(
+        (got as f64 - want).abs() <= tol,
+        "{}: got {got}, want {want}",
+        what.name()
+    );
 }
 
 #[test]
@@ -63,18 +76,18 @@ fn browser_session_features_match_hand_computation() {
     assert_eq!(a.tcp_fingerprint, "64240_2-1-3-1-1-4_1460_8");
     let expect: &[(F, f64)] = &[
         (F::Hits, 4.0),
-        (F::PostRatio, 1.0 / 5.0),                 // 1 POST / (4 + 1)
-        (F::FuzzingIndex, 1.0 / 5.0),              // 1 query / (4 paths + 1)
-        (F::HitVelocity, 4.0 / 61.0),              // 12:00:00 → 12:01:00: 60 s
-        (F::PortExhaustionRatio, 3.0 / 5.0),       // ports 50000, 50001, 50002
-        (F::OrphanRatio, 1.0 / 5.0),               // A4
-        (F::MultiplexingEfficiency, 4.0 / 4.0),    // 4 hits / (3 connections + 1)
-        (F::AssetRatio, 1.0 / 5.0),                // /app.js
-        (F::DirectAccessRatio, 3.0 / 5.0),         // only A2 has a referer
-        (F::AnomalousPayloadRatio, 1.0 / 5.0),     // UNION SELECT
-        (F::UrlDepthVariance, 0.0),                // every path has one '/'
-        (F::RequestSizeVariance, 20_000.0),        // 500, 300, 700, 500: mean 500
-        (F::TcpJitterVariance, 8.0 / 3.0),         // 10, 14, 12 ms: mean 12
+        (F::PostRatio, 1.0 / 5.0),              // 1 POST / (4 + 1)
+        (F::FuzzingIndex, 1.0 / 5.0),           // 1 query / (4 paths + 1)
+        (F::HitVelocity, 4.0 / 61.0),           // 12:00:00 → 12:01:00: 60 s
+        (F::PortExhaustionRatio, 3.0 / 5.0),    // ports 50000, 50001, 50002
+        (F::OrphanRatio, 1.0 / 5.0),            // A4
+        (F::MultiplexingEfficiency, 4.0 / 4.0), // 4 hits / (3 connections + 1)
+        (F::AssetRatio, 1.0 / 5.0),             // /app.js
+        (F::DirectAccessRatio, 3.0 / 5.0),      // only A2 has a referer
+        (F::AnomalousPayloadRatio, 1.0 / 5.0),  // UNION SELECT
+        (F::UrlDepthVariance, 0.0),             // every path has one '/'
+        (F::RequestSizeVariance, 20_000.0),     // 500, 300, 700, 500: mean 500
+        (F::TcpJitterVariance, 8.0 / 3.0),      // 10, 14, 12 ms: mean 12
         (F::SynTimingCv, (8.0f64 / 3.0).sqrt() / 12.0),
         (F::AvgTtl, 64.0),
         (F::TtlStd, 0.0),
@@ -85,34 +98,34 @@ fn browser_session_features_match_hand_computation() {
         (F::IsAlpnMissing, 0.0),
         (F::SniHostMismatch, 0.0),
         (F::IsFakeNavigation, 0.0),
-        (F::SecFetchAbsenceRate, 3.0 / 5.0),       // only A1 has Sec-Fetch-*
-        (F::GenericAcceptRatio, 3.0 / 5.0),        // A2..A4 send no Accept
+        (F::SecFetchAbsenceRate, 3.0 / 5.0), // only A1 has Sec-Fetch-*
+        (F::GenericAcceptRatio, 3.0 / 5.0),  // A2..A4 send no Accept
         (F::MissingAcceptEncRatio, 4.0 / 5.0),
-        (F::LoginPostConcentration, 1.0),          // 1 login POST / max(1 POST, 1)
-        (F::UnusualContentTypeRatio, 0.0),         // JSON is usual
+        (F::LoginPostConcentration, 1.0), // 1 login POST / max(1 POST, 1)
+        (F::UnusualContentTypeRatio, 0.0), // JSON is usual
         (F::NoWindowScaleRatio, 0.0),
         (F::Tls12Ratio, 0.0),
         (F::HeaderCount, 5.0),
         (F::HasAcceptLanguage, 1.0),
         (F::HasReferer, 1.0),
         (F::HasSecChUa, 1.0),
-        (F::UaChMismatch, 0.0),                    // Chrome 124 with matching hints
+        (F::UaChMismatch, 0.0), // Chrome 124 with matching hints
         (F::SecChMobileMismatch, 0.0),
         (F::H2SettingsKnown, 1.0),
-        (F::H2PseudoOrderMatch, 1.0),              // Chrome sends m,a,s,p
+        (F::H2PseudoOrderMatch, 1.0), // Chrome sends m,a,s,p
         (F::H2Ja4Coherence, 1.0),
         (F::H2SettingsRare, 0.0),
-        (F::FingerprintCoherenceScore, 1.0),       // .25 + .20 + .15 + .10 + .15 + .15
+        (F::FingerprintCoherenceScore, 1.0), // .25 + .20 + .15 + .10 + .15 + .15
         (F::DistinctJa4Count, 1.0),
-        (F::IsRareJa4, 1.0),                       // 4 hits < 100
-        (F::Ja4AsnConcentration, 4.0 / 5.0),       // 4 / (4 + 1)
+        (F::IsRareJa4, 1.0),                 // 4 hits < 100
+        (F::Ja4AsnConcentration, 4.0 / 5.0), // 4 / (4 + 1)
         (F::TcpSharedCount, 1.0),
         // p = 4 / (4 + 1): −p·log2(p + 1e-6)
         (F::TemporalEntropy, -(0.8f64) * (0.8f64 + 1e-6).log2()),
         // Gaps 500, 10 000, 50 000 ms.
         (F::BurstRatio, 1.0 / 3.0),
         (F::PauseRatio, 1.0 / 3.0),
-        (F::PathTransitionEntropy, 1.0),           // 3 distinct transitions of 3
+        (F::PathTransitionEntropy, 1.0), // 3 distinct transitions of 3
         // mean 20 166.67; population std 21 448.9
         (F::CadenceCv, {
             let g = [500.0f64, 10_000.0, 50_000.0];
@@ -120,8 +133,19 @@ fn browser_session_features_match_hand_computation() {
             (g.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / 3.0).sqrt() / m
         }),
         // first digits 5, 1, 5: TVD to Benford = (|1/3 − .301| + |2/3 − .079| + the other 7 expected) / 2
-        (F::BenfordDeviation, ((1.0f64 / 3.0 - 0.301).abs() + (2.0f64 / 3.0 - 0.079).abs()
-            + 0.176 + 0.125 + 0.097 + 0.067 + 0.058 + 0.051 + 0.046) / 2.0),
+        (
+            F::BenfordDeviation,
+            ((1.0f64 / 3.0 - 0.301).abs()
+                + (2.0f64 / 3.0 - 0.079).abs()
+                + 0.176
+                + 0.125
+                + 0.097
+                + 0.067
+                + 0.058
+                + 0.051
+                + 0.046)
+                / 2.0,
+        ),
         (F::HostDiversity, 1.0),
         (F::CrossDomainPathSimilarity, 0.0),
         (F::Ja4DriftRatio, 0.0),
@@ -141,12 +165,15 @@ fn plain_http_session_features_match_hand_computation() {
         (F::HeadRatio, 1.0 / 3.0),
         (F::HttpSchemeRatio, 2.0 / 3.0), // port 80, no TLS data
         (F::OrphanRatio, 2.0 / 3.0),
-        (F::HitVelocity, 2.0 / 3.0),     // 2 s apart
-        (F::HasAcceptLanguage, -1.0),    // no header information at all
-        (F::UaChMismatch, -1.0),         // hint presence unknown
+        (F::HitVelocity, 2.0 / 3.0),                        // 2 s apart
+        (F::HasAcceptLanguage, -1.0),                       // no header information at all
+        (F::UaChMismatch, -1.0),                            // hint presence unknown
         (F::FingerprintCoherenceScore, 0.15 + 0.10 + 0.15), // ALPN, SNI, UA-CH terms
         (F::IsAlpnMissing, 1.0),
-        (F::TemporalEntropy, -(2.0f64 / 3.0) * (2.0f64 / 3.0 + 1e-6).log2()),
+        (
+            F::TemporalEntropy,
+            -(2.0f64 / 3.0) * (2.0f64 / 3.0 + 1e-6).log2(),
+        ),
     ] {
         close(b.get(f), want, f);
     }

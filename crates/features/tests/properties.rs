@@ -35,7 +35,9 @@ fn record() -> impl Strategy<Value = String> {
 
 fn run(lines: &[String], parts: &[usize]) -> Vec<shrike_features::SessionFeatures> {
     let n = parts.iter().copied().max().unwrap_or(0) + 1;
-    let mut sz: Vec<Sessionizer> = (0..n).map(|_| Sessionizer::new(HashKey::FIXED, 3)).collect();
+    let mut sz: Vec<Sessionizer> = (0..n)
+        .map(|_| Sessionizer::new(HashKey::FIXED, 3))
+        .collect();
     for (i, (l, p)) in lines.iter().zip(parts).enumerate() {
         let r = JsonLines.parse_line(l.as_bytes(), &mut 0).unwrap();
         sz[*p].update(i as u64 + 1, &r);

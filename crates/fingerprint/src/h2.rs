@@ -57,7 +57,9 @@ mod tests {
             settings: vec![(1, 65536), (2, 0), (4, 6_291_456), (6, 262_144)],
             window_update: 15_663_105,
             priorities: vec![],
-            pseudo_headers: [":method", ":authority", ":scheme", ":path"].map(String::from).to_vec(),
+            pseudo_headers: [":method", ":authority", ":scheme", ":path"]
+                .map(String::from)
+                .to_vec(),
         };
         assert_eq!(
             akamai_fingerprint(&h),

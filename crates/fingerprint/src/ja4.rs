@@ -116,8 +116,18 @@ impl ClientHello {
             .filter(|v| !is_grease(*v))
             .max()
             .unwrap_or(self.legacy_version);
-        let mut ciphers: Vec<u16> = self.ciphers.iter().copied().filter(|c| !is_grease(*c)).collect();
-        let exts: Vec<u16> = self.extensions.iter().copied().filter(|e| !is_grease(*e)).collect();
+        let mut ciphers: Vec<u16> = self
+            .ciphers
+            .iter()
+            .copied()
+            .filter(|c| !is_grease(*c))
+            .collect();
+        let exts: Vec<u16> = self
+            .extensions
+            .iter()
+            .copied()
+            .filter(|e| !is_grease(*e))
+            .collect();
         let sni = if exts.contains(&0x0000) { 'd' } else { 'i' };
         let a = format!(
             "{proto}{}{sni}{:02}{:02}{}",
@@ -127,9 +137,17 @@ impl ClientHello {
             alpn_code(&self.alpn)
         );
         ciphers.sort_unstable();
-        let mut sorted_exts: Vec<u16> = exts.into_iter().filter(|e| *e != 0x0000 && *e != 0x0010).collect();
+        let mut sorted_exts: Vec<u16> = exts
+            .into_iter()
+            .filter(|e| *e != 0x0000 && *e != 0x0010)
+            .collect();
         sorted_exts.sort_unstable();
-        let sigs: Vec<u16> = self.signature_algorithms.iter().copied().filter(|s| !is_grease(*s)).collect();
+        let sigs: Vec<u16> = self
+            .signature_algorithms
+            .iter()
+            .copied()
+            .filter(|s| !is_grease(*s))
+            .collect();
         let c_clear = hex_list(&ciphers);
         let mut e_clear = hex_list(&sorted_exts);
         if !sigs.is_empty() {
@@ -182,7 +200,9 @@ mod tests {
                 0x0012, 0x0033, 0x002d, 0x002b, 0x001b, 0x4469, 0xfe0d, 0x4a4a,
             ],
             alpn: vec![b"h2".to_vec(), b"http/1.1".to_vec()],
-            signature_algorithms: vec![0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601],
+            signature_algorithms: vec![
+                0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601,
+            ],
         };
         let p = hello.ja4();
         assert_eq!(p.ja4, "t13d1516h2_8daaf6152771_02713d6af862");

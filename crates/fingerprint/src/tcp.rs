@@ -18,6 +18,9 @@ mod tests {
             super::tcp_fingerprint(64240, "2-1-3-1-1-4", Some(1460), Some(8)),
             "64240_2-1-3-1-1-4_1460_8"
         );
-        assert_eq!(super::tcp_fingerprint(5744, "2", Some(1436), None), "5744_2_1436_00");
+        assert_eq!(
+            super::tcp_fingerprint(5744, "2", Some(1436), None),
+            "5744_2_1436_00"
+        );
     }
 }

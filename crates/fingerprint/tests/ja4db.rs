@@ -20,7 +20,10 @@ fn ja4db_raw_strings_hash_to_their_ja4() {
     let (mut checked, mut matched) = (0, 0);
     let mut mismatches = Vec::new();
     for r in &records {
-        let (Some(raw), Some(ja4)) = (r["ja4_fingerprint_string"].as_str(), r["ja4_fingerprint"].as_str()) else {
+        let (Some(raw), Some(ja4)) = (
+            r["ja4_fingerprint_string"].as_str(),
+            r["ja4_fingerprint"].as_str(),
+        ) else {
             continue;
         };
         checked += 1;
@@ -30,6 +33,14 @@ fn ja4db_raw_strings_hash_to_their_ja4() {
         }
     }
     println!("ja4db: {matched}/{checked} raw strings hash to their JA4");
-    assert!(checked >= 2700, "expected the 2,739 vectors, found {checked}");
-    assert!(mismatches.is_empty(), "{} mismatches, first: {:?}", mismatches.len(), mismatches.first());
+    assert!(
+        checked >= 2700,
+        "expected the 2,739 vectors, found {checked}"
+    );
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches, first: {:?}",
+        mismatches.len(),
+        mismatches.first()
+    );
 }

@@ -89,7 +89,10 @@ fn dash_is_none(v: Cow<'_, str>) -> Cow<'_, str> {
 
 fn check_len(field: &'static str, v: &str) -> Result<(), Reject> {
     if v.len() > MAX_FIELD_BYTES {
-        return Err(Reject::new(RejectReason::FieldTooLong(field), format!("{field}: {} bytes", v.len())));
+        return Err(Reject::new(
+            RejectReason::FieldTooLong(field),
+            format!("{field}: {} bytes", v.len()),
+        ));
     }
     Ok(())
 }
@@ -99,27 +102,48 @@ impl Source for CombinedLog {
         "combined"
     }
 
-    fn parse_line<'a>(&self, line: &'a [u8], _unknown: &mut u64) -> Result<RequestRecord<'a>, Reject> {
-        let line = std::str::from_utf8(line).map_err(|_| Reject::new(RejectReason::NotUtf8, "the line is not valid UTF-8"))?;
+    fn parse_line<'a>(
+        &self,
+        line: &'a [u8],
+        _unknown: &mut u64,
+    ) -> Result<RequestRecord<'a>, Reject> {
+        let line = std::str::from_utf8(line)
+            .map_err(|_| Reject::new(RejectReason::NotUtf8, "the line is not valid UTF-8"))?;
         let (host, rest) = token(line).ok_or_else(|| bad("empty line"))?;
         let (_ident, rest) = token(rest).ok_or_else(|| bad("missing ident field"))?;
         let (_user, rest) = token(rest).ok_or_else(|| bad("missing user field"))?;
         let rest = rest.trim_start_matches(' ');
-        let rest = rest.strip_prefix('[').ok_or_else(|| bad("missing [time]"))?;
+        let rest = rest
+            .strip_prefix('[')
+            .ok_or_else(|| bad("missing [time]"))?;
         let close = rest.find(']').ok_or_else(|| bad("unterminated [time]"))?;
         let time = Timestamp::parse_clf(&rest[..close])?;
-        let (request, rest) = quoted(&rest[close + 1..]).ok_or_else(|| bad("missing \"request\""))?;
+        let (request, rest) =
+            quoted(&rest[close + 1..]).ok_or_else(|| bad("missing \"request\""))?;
         let (status, rest) = token(rest).ok_or_else(|| bad("missing status"))?;
         let (bytes, rest) = token(rest).ok_or_else(|| bad("missing bytes"))?;
         let (referer, rest) = quoted(rest).ok_or_else(|| bad("missing \"referer\""))?;
         let (ua, _rest) = quoted(rest).ok_or_else(|| bad("missing \"user-agent\""))?;
         if host == "-" {
-            return Err(Reject::new(RejectReason::MissingField("src_ip"), "client address is `-`"));
+            return Err(Reject::new(
+                RejectReason::MissingField("src_ip"),
+                "client address is `-`",
+            ));
         }
-        let ip: IpAddr = host
-            .parse()
-            .map_err(|_| Reject::new(RejectReason::InvalidIp, format!("client `{}` is not an IP address", host.chars().take(64).collect::<String>())))?;
-        let mut r = RequestRecord { time, src_ip: Some(ip), ..RequestRecord::default() };
+        let ip: IpAddr = host.parse().map_err(|_| {
+            Reject::new(
+                RejectReason::InvalidIp,
+                format!(
+                    "client `{}` is not an IP address",
+                    host.chars().take(64).collect::<String>()
+                ),
+            )
+        })?;
+        let mut r = RequestRecord {
+            time,
+            src_ip: Some(ip),
+            ..RequestRecord::default()
+        };
         let status: u16 = status.parse().map_err(|_| bad("status is not a number"))?;
         if !(100..=999).contains(&status) {
             return Err(bad("status out of range"));
@@ -127,7 +151,10 @@ impl Source for CombinedLog {
         r.status = Some(status);
         if bytes != "-" {
             if bytes.starts_with('-') {
-                return Err(Reject::new(RejectReason::NegativeCounter("bytes"), "negative byte count"));
+                return Err(Reject::new(
+                    RejectReason::NegativeCounter("bytes"),
+                    "negative byte count",
+                ));
             }
             r.bytes = Some(bytes.parse().map_err(|_| bad("bytes is not a number"))?);
         }
@@ -182,7 +209,10 @@ mod tests {
         assert_eq!(r.http_version, Some(HttpVersion::Http10));
         assert_eq!(r.status, Some(200));
         assert_eq!(r.bytes, Some(2326));
-        assert_eq!(r.user_agent.as_deref(), Some("Mozilla/4.08 [en] (Win98; I ;Nav)"));
+        assert_eq!(
+            r.user_agent.as_deref(),
+            Some("Mozilla/4.08 [en] (Win98; I ;Nav)")
+        );
     }
 
     #[test]
@@ -192,10 +222,33 @@ mod tests {
         assert_eq!(r.query.as_deref(), Some("a=\"x\""));
         assert_eq!(r.bytes, None);
         assert_eq!(r.referer.as_deref(), Some(""));
-        let bad_ip = br#"300.1.1.1 - - [01/May/2024:12:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "x""#;
-        assert_eq!(CombinedLog.parse_line(bad_ip, &mut 0).unwrap_err().reason.key(), "invalid_ip");
-        let bad_time = br#"1.1.1.1 - - [31/Feb/2024:12:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "x""#;
-        assert_eq!(CombinedLog.parse_line(bad_time, &mut 0).unwrap_err().reason.key(), "invalid_timestamp");
-        assert_eq!(CombinedLog.parse_line(b"garbage", &mut 0).unwrap_err().reason.key(), "invalid_log_line");
+        let bad_ip =
+            br#"300.1.1.1 - - [01/May/2024:12:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "x""#;
+        assert_eq!(
+            CombinedLog
+                .parse_line(bad_ip, &mut 0)
+                .unwrap_err()
+                .reason
+                .key(),
+            "invalid_ip"
+        );
+        let bad_time =
+            br#"1.1.1.1 - - [31/Feb/2024:12:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "x""#;
+        assert_eq!(
+            CombinedLog
+                .parse_line(bad_time, &mut 0)
+                .unwrap_err()
+                .reason
+                .key(),
+            "invalid_timestamp"
+        );
+        assert_eq!(
+            CombinedLog
+                .parse_line(b"garbage", &mut 0)
+                .unwrap_err()
+                .reason
+                .key(),
+            "invalid_log_line"
+        );
     }
 }

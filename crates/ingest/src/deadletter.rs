@@ -21,7 +21,9 @@ fn base64(bytes: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut s = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for c in bytes.chunks(3) {
-        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
         for i in 0..4 {
             if i <= c.len() {
                 s.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
@@ -36,23 +38,36 @@ fn base64(bytes: &[u8]) -> String {
 impl DeadLetterWriter {
     /// Writes to `path` (appending; created when the first reject arrives).
     pub fn to_file(path: &Path) -> Self {
-        DeadLetterWriter { path: Some(path.to_path_buf()), out: None, written: 0 }
+        DeadLetterWriter {
+            path: Some(path.to_path_buf()),
+            out: None,
+            written: 0,
+        }
     }
 
     /// Counts rejects without writing them anywhere (tests, benchmarks).
     pub fn discard() -> Self {
-        DeadLetterWriter { path: None, out: None, written: 0 }
+        DeadLetterWriter {
+            path: None,
+            out: None,
+            written: 0,
+        }
     }
 
     /// Records one refused line.
     pub fn write(&mut self, line_no: u64, reject: &Reject, raw: &[u8]) -> io::Result<()> {
         self.written += 1;
-        let Some(path) = &self.path else { return Ok(()) };
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
         if self.out.is_none() {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)?;
             }
-            let f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?;
             self.out = Some(io::BufWriter::new(f));
         }
         let mut obj = serde_json::Map::new();
@@ -91,7 +106,13 @@ impl DeadLetterWriter {
 mod tests {
     #[test]
     fn base64_matches_rfc4648_vectors() {
-        for (i, o) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")] {
+        for (i, o) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foobar", "Zm9vYmFy"),
+        ] {
             assert_eq!(super::base64(i.as_bytes()), o);
         }
     }

@@ -126,13 +126,59 @@ macro_rules! fields {
 }
 
 fields!(
-    time, src_ip, src_port, dst_port, host, method, path, query, http_version, status, bytes,
-    user_agent, referer, header_names, accept, accept_language, accept_encoding, content_type,
-    has_cookie, has_xff, sec_ch_ua, sec_ch_ua_mobile, sec_ch_ua_platform, sec_fetch_site,
-    sec_fetch_mode, sec_fetch_dest, sec_fetch_user, conn_id, keepalive_index, ip_total_length,
-    ja4, ja4_r, ja3, ja4h, ja4t, tls_version, tls_alpn, tls_sni, tls_cipher, tcp_ttl, tcp_window,
-    tcp_window_scale, tcp_mss, tcp_options, ip_id, ip_df, syn_ack_ms, h2_fingerprint,
-    h2_pseudo_order, asn, asn_org, country, correlated,
+    time,
+    src_ip,
+    src_port,
+    dst_port,
+    host,
+    method,
+    path,
+    query,
+    http_version,
+    status,
+    bytes,
+    user_agent,
+    referer,
+    header_names,
+    accept,
+    accept_language,
+    accept_encoding,
+    content_type,
+    has_cookie,
+    has_xff,
+    sec_ch_ua,
+    sec_ch_ua_mobile,
+    sec_ch_ua_platform,
+    sec_fetch_site,
+    sec_fetch_mode,
+    sec_fetch_dest,
+    sec_fetch_user,
+    conn_id,
+    keepalive_index,
+    ip_total_length,
+    ja4,
+    ja4_r,
+    ja3,
+    ja4h,
+    ja4t,
+    tls_version,
+    tls_alpn,
+    tls_sni,
+    tls_cipher,
+    tcp_ttl,
+    tcp_window,
+    tcp_window_scale,
+    tcp_mss,
+    tcp_options,
+    ip_id,
+    ip_df,
+    syn_ack_ms,
+    h2_fingerprint,
+    h2_pseudo_order,
+    asn,
+    asn_org,
+    country,
+    correlated,
 );
 
 /// Map keys are matched without allocating, whether borrowed or unescaped.
@@ -169,7 +215,10 @@ impl<'de> Visitor<'de> for RawVisitor {
         f.write_str("a JSON object")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut raw = Raw { values: Vec::with_capacity(40), ..Raw::default() };
+        let mut raw = Raw {
+            values: Vec::with_capacity(40),
+            ..Raw::default()
+        };
         while let Some(key) = map.next_key_seed(KeySeed)? {
             match key {
                 None => {
@@ -194,10 +243,18 @@ fn text<'a>(k: Key, v: Scalar<'a>) -> Result<Cow<'a, str>, FieldError> {
         Scalar::U(n) => Cow::Owned(n.to_string()),
         Scalar::I(n) => Cow::Owned(n.to_string()),
         Scalar::F(n) => Cow::Owned(n.to_string()),
-        Scalar::B(_) => return Err(FieldError::Invalid { field: k.name(), why: "boolean where text was expected" }),
+        Scalar::B(_) => {
+            return Err(FieldError::Invalid {
+                field: k.name(),
+                why: "boolean where text was expected",
+            })
+        }
     };
     if s.len() > MAX_FIELD_BYTES {
-        return Err(FieldError::TooLong { field: k.name(), len: s.len() });
+        return Err(FieldError::TooLong {
+            field: k.name(),
+            len: s.len(),
+        });
     }
     Ok(s)
 }
@@ -207,8 +264,16 @@ fn float(k: Key, v: &Scalar<'_>) -> Result<f64, FieldError> {
         Scalar::U(n) => *n as f64,
         Scalar::I(n) => *n as f64,
         Scalar::F(n) => *n,
-        Scalar::Str(s) => s.trim().parse::<f64>().map_err(|_| FieldError::Invalid { field: k.name(), why: "not a number" })?,
-        Scalar::B(_) => return Err(FieldError::Invalid { field: k.name(), why: "boolean where a number was expected" }),
+        Scalar::Str(s) => s.trim().parse::<f64>().map_err(|_| FieldError::Invalid {
+            field: k.name(),
+            why: "not a number",
+        })?,
+        Scalar::B(_) => {
+            return Err(FieldError::Invalid {
+                field: k.name(),
+                why: "boolean where a number was expected",
+            })
+        }
     };
     if !x.is_finite() {
         return Err(FieldError::NonFinite { field: k.name() });
@@ -227,13 +292,19 @@ fn unsigned(k: Key, v: &Scalar<'_>, max: u64) -> Result<u64, FieldError> {
                 return Err(FieldError::Negative { field: k.name() });
             }
             if x.fract() != 0.0 {
-                return Err(FieldError::Invalid { field: k.name(), why: "not a whole number" });
+                return Err(FieldError::Invalid {
+                    field: k.name(),
+                    why: "not a whole number",
+                });
             }
             x as u64
         }
     };
     if n > max {
-        return Err(FieldError::Invalid { field: k.name(), why: "out of range" });
+        return Err(FieldError::Invalid {
+            field: k.name(),
+            why: "out of range",
+        });
     }
     Ok(n)
 }
@@ -246,9 +317,15 @@ fn boolean(k: Key, v: &Scalar<'_>) -> Result<bool, FieldError> {
         Scalar::Str(s) => match s.trim() {
             "true" | "1" | "yes" | "on" | "?1" => Ok(true),
             "false" | "0" | "no" | "off" | "?0" | "" => Ok(false),
-            _ => Err(FieldError::Invalid { field: k.name(), why: "not a boolean" }),
+            _ => Err(FieldError::Invalid {
+                field: k.name(),
+                why: "not a boolean",
+            }),
         },
-        _ => Err(FieldError::Invalid { field: k.name(), why: "not a boolean" }),
+        _ => Err(FieldError::Invalid {
+            field: k.name(),
+            why: "not a boolean",
+        }),
     }
 }
 
@@ -256,12 +333,19 @@ fn opt_text<'a>(k: Key, v: Scalar<'a>) -> Result<Option<Cow<'a, str>>, FieldErro
     text(k, v).map(Some)
 }
 
-fn enum_field<T>(k: Key, v: Scalar<'_>, parse: impl Fn(&str) -> Option<T>) -> Result<Option<T>, FieldError> {
+fn enum_field<T>(
+    k: Key,
+    v: Scalar<'_>,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<Option<T>, FieldError> {
     let s = text(k, v)?;
     if s.trim().is_empty() {
         return Ok(None);
     }
-    parse(&s).map(Some).ok_or(FieldError::Invalid { field: k.name(), why: "unrecognised value" })
+    parse(&s).map(Some).ok_or(FieldError::Invalid {
+        field: k.name(),
+        why: "unrecognised value",
+    })
 }
 
 fn parse_time(v: &Scalar<'_>) -> Result<Timestamp, Reject> {
@@ -269,15 +353,25 @@ fn parse_time(v: &Scalar<'_>) -> Result<Timestamp, Reject> {
         Scalar::Str(s) => {
             let t = s.trim();
             if !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit()) {
-                let ms: i64 = t.parse().map_err(|_| Reject::new(RejectReason::InvalidTimestamp, "epoch milliseconds overflow"))?;
+                let ms: i64 = t.parse().map_err(|_| {
+                    Reject::new(
+                        RejectReason::InvalidTimestamp,
+                        "epoch milliseconds overflow",
+                    )
+                })?;
                 return Ok(Timestamp::from_epoch_millis_checked(ms)?);
             }
             Ok(Timestamp::parse_rfc3339(t)?)
         }
-        Scalar::U(n) => Ok(Timestamp::from_epoch_millis_checked(i64::try_from(*n).unwrap_or(i64::MAX))?),
+        Scalar::U(n) => Ok(Timestamp::from_epoch_millis_checked(
+            i64::try_from(*n).unwrap_or(i64::MAX),
+        )?),
         Scalar::I(n) => Ok(Timestamp::from_epoch_millis_checked(*n)?),
         Scalar::F(x) if x.is_finite() => Ok(Timestamp::from_epoch_millis_checked(*x as i64)?),
-        Scalar::F(_) => Err(Reject::new(RejectReason::NonFinite("time"), "time is not finite")),
+        Scalar::F(_) => Err(Reject::new(
+            RejectReason::NonFinite("time"),
+            "time is not finite",
+        )),
         Scalar::B(_) => Err(Reject::new(RejectReason::InvalidTimestamp, "boolean time")),
     }
 }
@@ -294,7 +388,10 @@ fn validate(raw: Raw<'_>) -> Result<RequestRecord<'_>, Reject> {
             Key::src_ip => {
                 let s = text(k, v)?;
                 let ip: IpAddr = s.trim().parse().map_err(|_| {
-                    Reject::new(RejectReason::InvalidIp, format!("src_ip `{}` is not an IP address", truncate(&s)))
+                    Reject::new(
+                        RejectReason::InvalidIp,
+                        format!("src_ip `{}` is not an IP address", truncate(&s)),
+                    )
                 })?;
                 r.src_ip = Some(ip);
             }
@@ -308,7 +405,11 @@ fn validate(raw: Raw<'_>) -> Result<RequestRecord<'_>, Reject> {
             Key::status => {
                 let s = unsigned(k, &v, 999)?;
                 if s < 100 {
-                    return Err(FieldError::Invalid { field: "status", why: "HTTP status below 100" }.into());
+                    return Err(FieldError::Invalid {
+                        field: "status",
+                        why: "HTTP status below 100",
+                    }
+                    .into());
                 }
                 r.status = Some(s as u16);
             }
@@ -330,8 +431,12 @@ fn validate(raw: Raw<'_>) -> Result<RequestRecord<'_>, Reject> {
             Key::sec_fetch_dest => r.sec_fetch_dest = opt_text(k, v)?,
             Key::sec_fetch_user => r.sec_fetch_user = opt_text(k, v)?,
             Key::conn_id => r.conn_id = opt_text(k, v)?,
-            Key::keepalive_index => r.keepalive_index = Some(unsigned(k, &v, u32::MAX as u64)? as u32),
-            Key::ip_total_length => r.ip_total_length = Some(unsigned(k, &v, u32::MAX as u64)? as u32),
+            Key::keepalive_index => {
+                r.keepalive_index = Some(unsigned(k, &v, u32::MAX as u64)? as u32)
+            }
+            Key::ip_total_length => {
+                r.ip_total_length = Some(unsigned(k, &v, u32::MAX as u64)? as u32)
+            }
             Key::ja4 => {
                 let s = text(k, v)?;
                 if !s.trim().is_empty() {
@@ -356,7 +461,10 @@ fn validate(raw: Raw<'_>) -> Result<RequestRecord<'_>, Reject> {
             Key::syn_ack_ms => {
                 let x = float(k, &v)?;
                 if x < 0.0 {
-                    return Err(FieldError::Negative { field: "syn_ack_ms" }.into());
+                    return Err(FieldError::Negative {
+                        field: "syn_ack_ms",
+                    }
+                    .into());
                 }
                 r.syn_ack_ms = Some(x);
             }
@@ -384,10 +492,16 @@ fn validate(raw: Raw<'_>) -> Result<RequestRecord<'_>, Reject> {
         r.header_names = Some(names);
     }
     if !have_time {
-        return Err(Reject::new(RejectReason::MissingField("time"), "no `time` field"));
+        return Err(Reject::new(
+            RejectReason::MissingField("time"),
+            "no `time` field",
+        ));
     }
     if r.src_ip.is_none() {
-        return Err(Reject::new(RejectReason::MissingField("src_ip"), "no `src_ip` field"));
+        return Err(Reject::new(
+            RejectReason::MissingField("src_ip"),
+            "no `src_ip` field",
+        ));
     }
     Ok(r)
 }
@@ -395,8 +509,14 @@ fn validate(raw: Raw<'_>) -> Result<RequestRecord<'_>, Reject> {
 fn parse_asn(v: &Scalar<'_>) -> Result<u32, FieldError> {
     if let Scalar::Str(s) = v {
         let t = s.trim();
-        let t = t.strip_prefix("AS").or_else(|| t.strip_prefix("as")).unwrap_or(t);
-        return t.parse().map_err(|_| FieldError::Invalid { field: "asn", why: "not an AS number" });
+        let t = t
+            .strip_prefix("AS")
+            .or_else(|| t.strip_prefix("as"))
+            .unwrap_or(t);
+        return t.parse().map_err(|_| FieldError::Invalid {
+            field: "asn",
+            why: "not an AS number",
+        });
     }
     Ok(unsigned(Key::asn, v, u32::MAX as u64)? as u32)
 }
@@ -414,13 +534,23 @@ impl Source for JsonLines {
         "jsonl"
     }
 
-    fn parse_line<'a>(&self, line: &'a [u8], unknown_keys: &mut u64) -> Result<RequestRecord<'a>, Reject> {
+    fn parse_line<'a>(
+        &self,
+        line: &'a [u8],
+        unknown_keys: &mut u64,
+    ) -> Result<RequestRecord<'a>, Reject> {
         let mut de = serde_json::Deserializer::from_slice(line);
-        let raw = match de.deserialize_map(RawVisitor).and_then(|r| de.end().map(|_| r)) {
+        let raw = match de
+            .deserialize_map(RawVisitor)
+            .and_then(|r| de.end().map(|_| r))
+        {
             Ok(raw) => raw,
             Err(e) => {
                 if std::str::from_utf8(line).is_err() {
-                    return Err(Reject::new(RejectReason::NotUtf8, "the line is not valid UTF-8"));
+                    return Err(Reject::new(
+                        RejectReason::NotUtf8,
+                        "the line is not valid UTF-8",
+                    ));
                 }
                 return Err(Reject::new(RejectReason::InvalidJson, e.to_string()));
             }
@@ -456,33 +586,76 @@ mod tests {
     #[test]
     fn each_bad_input_has_its_reason() {
         let cases = [
-            (r#"{"time":"2024-05-01T12:00:00Z","src_ip":"999.1.1.1"}"#, "invalid_ip"),
-            (r#"{"time":"2024-02-30T12:00:00Z","src_ip":"1.2.3.4"}"#, "invalid_timestamp"),
-            (r#"{"time":1714564800,"src_ip":"1.2.3.4"}"#, "invalid_timestamp"),
-            (r#"{"time":"2024-05-01T12:00:00Z","src_ip":"1.2.3.4","syn_ack_ms":"NaN"}"#, "non_finite:syn_ack_ms"),
-            (r#"{"time":"2024-05-01T12:00:00Z","src_ip":"1.2.3.4","syn_ack_ms":"inf"}"#, "non_finite:syn_ack_ms"),
-            (r#"{"time":"2024-05-01T12:00:00Z","src_ip":"1.2.3.4","bytes":-5}"#, "negative_counter:bytes"),
-            (r#"{"time":"2024-05-01T12:00:00Z","src_ip":"1.2.3.4","ja4":"nope"}"#, "invalid_field:ja4"),
+            (
+                r#"{"time":"2024-05-01T12:00:00Z","src_ip":"999.1.1.1"}"#,
+                "invalid_ip",
+            ),
+            (
+                r#"{"time":"2024-02-30T12:00:00Z","src_ip":"1.2.3.4"}"#,
+                "invalid_timestamp",
+            ),
+            (
+                r#"{"time":1714564800,"src_ip":"1.2.3.4"}"#,
+                "invalid_timestamp",
+            ),
+            (
+                r#"{"time":"2024-05-01T12:00:00Z","src_ip":"1.2.3.4","syn_ack_ms":"NaN"}"#,
+                "non_finite:syn_ack_ms",
+            ),
+            (
+                r#"{"time":"2024-05-01T12:00:00Z","src_ip":"1.2.3.4","syn_ack_ms":"inf"}"#,
+                "non_finite:syn_ack_ms",
+            ),
+            (
+                r#"{"time":"2024-05-01T12:00:00Z","src_ip":"1.2.3.4","bytes":-5}"#,
+                "negative_counter:bytes",
+            ),
+            (
+                r#"{"time":"2024-05-01T12:00:00Z","src_ip":"1.2.3.4","ja4":"nope"}"#,
+                "invalid_field:ja4",
+            ),
             (r#"{"src_ip":"1.2.3.4"}"#, "missing_field:time"),
             (r#"{"time":"2024-05-01T12:00:00Z"}"#, "missing_field:src_ip"),
-            (r#"{"time":"2024-05-01T12:00:00Z","src_ip":"1.2.3.4""#, "invalid_json"),
+            (
+                r#"{"time":"2024-05-01T12:00:00Z","src_ip":"1.2.3.4""#,
+                "invalid_json",
+            ),
             (r#"[1,2]"#, "invalid_json"),
-            (r#"{"time":"2024-05-01T12:00:00Z","src_ip":"1.2.3.4"} trailing"#, "invalid_json"),
+            (
+                r#"{"time":"2024-05-01T12:00:00Z","src_ip":"1.2.3.4"} trailing"#,
+                "invalid_json",
+            ),
         ];
         for (line, want) in cases {
             let got = parse(line).map(|_| ()).unwrap_err().reason.key();
             assert_eq!(got, want, "{line}");
         }
-        let long = format!(r#"{{"time":"2024-05-01T12:00:00Z","src_ip":"1.2.3.4","user_agent":"{}"}}"#, "a".repeat(70_000));
-        assert_eq!(parse(&long).unwrap_err().reason.key(), "field_too_long:user_agent");
+        let long = format!(
+            r#"{{"time":"2024-05-01T12:00:00Z","src_ip":"1.2.3.4","user_agent":"{}"}}"#,
+            "a".repeat(70_000)
+        );
+        assert_eq!(
+            parse(&long).unwrap_err().reason.key(),
+            "field_too_long:user_agent"
+        );
         let mut bytes = br#"{"time":"2024-05-01T12:00:00Z","src_ip":"1.2.3.4","path":"/"#.to_vec();
         bytes.extend_from_slice(&[0xff, 0xfe, b'"', b'}']);
-        assert_eq!(JsonLines.parse_line(&bytes, &mut 0).unwrap_err().reason.key(), "not_utf8");
+        assert_eq!(
+            JsonLines
+                .parse_line(&bytes, &mut 0)
+                .unwrap_err()
+                .reason
+                .key(),
+            "not_utf8"
+        );
     }
 
     #[test]
     fn nulls_are_missing_and_epoch_millis_accepted() {
-        let r = parse(r#"{"time":1714564800000,"src_ip":"2001:db8::1","host":null,"ja4":null,"ja4h":""}"#).unwrap();
+        let r = parse(
+            r#"{"time":1714564800000,"src_ip":"2001:db8::1","host":null,"ja4":null,"ja4h":""}"#,
+        )
+        .unwrap();
         assert_eq!(r.time.millis(), 1_714_564_800_000);
         assert!(r.host.is_none() && r.ja4.is_none());
         assert_eq!(r.ja4h.as_deref(), Some(""));

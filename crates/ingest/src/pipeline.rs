@@ -6,13 +6,16 @@ use std::time::{Duration, Instant};
 
 use shrike_types::RequestRecord;
 
-use crate::{Chunk, ChunkReader, DeadLetterWriter, Input, Reject, RejectCounts, RejectReason, Source, MAX_LINE_BYTES};
+use crate::{
+    Chunk, ChunkReader, DeadLetterWriter, Input, Reject, RejectCounts, RejectReason, Source,
+    MAX_LINE_BYTES,
+};
 
 /// Receives the records one worker parsed. Sinks are built per worker and merged by the
 /// caller afterwards, so they need no locking.
 pub trait RecordSink: Send {
-    /// One valid record.
-    fn accept(&mut self, record: &RequestRecord<'_>);
+    /// One valid record and its 1-based line number in the input.
+    fn accept(&mut self, line: u64, record: &RequestRecord<'_>);
 }
 
 /// How to run an ingest.
@@ -103,16 +106,22 @@ fn process_chunk<S: RecordSink>(
 ) -> io::Result<()> {
     let reject = |line_no: u64, r: Reject, raw: &[u8], stats: &mut WorkerStats| -> io::Result<()> {
         stats.rejects.add(&r.reason);
-        dead.lock().unwrap_or_else(|p| p.into_inner()).write(line_no, &r, raw)
+        dead.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .write(line_no, &r, raw)
     };
     for (line_no, prefix) in &chunk.overlong {
-        let r = Reject::new(RejectReason::LineTooLong, format!("line longer than {MAX_LINE_BYTES} bytes; first 64 KiB kept"));
+        let r = Reject::new(
+            RejectReason::LineTooLong,
+            format!("line longer than {MAX_LINE_BYTES} bytes; first 64 KiB kept"),
+        );
         reject(*line_no, r, prefix, stats)?;
     }
     let data = &chunk.data;
     let mut line_no = chunk.first_line;
     let mut start = 0;
-    let n_lines = memchr::memchr_iter(b'\n', data).count() + usize::from(data.last().is_some_and(|b| *b != b'\n'));
+    let n_lines = memchr::memchr_iter(b'\n', data).count()
+        + usize::from(data.last().is_some_and(|b| *b != b'\n'));
     for i in 0..n_lines {
         let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |e| start + e);
         let mut line = &data[start..end];
@@ -125,16 +134,22 @@ fn process_chunk<S: RecordSink>(
         if line.iter().all(u8::is_ascii_whitespace) {
             stats.blank += 1;
         } else if chunk.truncated && last {
-            let r = Reject::new(RejectReason::TruncatedInput, "the compressed input ends in the middle of this line");
+            let r = Reject::new(
+                RejectReason::TruncatedInput,
+                "the compressed input ends in the middle of this line",
+            );
             reject(line_no, r, line, stats)?;
         } else if line.len() > MAX_LINE_BYTES {
-            let r = Reject::new(RejectReason::LineTooLong, format!("line of {} bytes; first 64 KiB kept", line.len()));
+            let r = Reject::new(
+                RejectReason::LineTooLong,
+                format!("line of {} bytes; first 64 KiB kept", line.len()),
+            );
             reject(line_no, r, &line[..64 * 1024], stats)?;
         } else {
             match source.parse_line(line, &mut stats.unknown) {
                 Ok(rec) => {
                     stats.records += 1;
-                    sink.accept(&rec);
+                    sink.accept(line_no, &rec);
                 }
                 Err(r) => reject(line_no, r, line, stats)?,
             }
@@ -143,7 +158,10 @@ fn process_chunk<S: RecordSink>(
     }
     if chunk.truncated && data.last().is_none_or(|b| *b == b'\n') {
         // The stream was cut exactly at a line boundary: say so once.
-        let r = Reject::new(RejectReason::TruncatedInput, "the compressed input ends early");
+        let r = Reject::new(
+            RejectReason::TruncatedInput,
+            "the compressed input ends early",
+        );
         reject(line_no, r, b"", stats)?;
     }
     Ok(())
@@ -165,7 +183,10 @@ where
     F: FnMut() -> S,
 {
     let started = Instant::now();
-    let read_err = |source| IngestError::Read { input: input.label(), source };
+    let read_err = |source| IngestError::Read {
+        input: input.label(),
+        source,
+    };
     let (reader, _) = input.open().map_err(read_err)?;
     let mut chunks = ChunkReader::new(reader, options.chunk_size);
     let workers = options.workers.max(1);
@@ -212,7 +233,11 @@ where
         drop(tx);
         let mut out = Vec::with_capacity(workers);
         for h in handles {
-            out.push(h.join().map_err(|_| IngestError::WorkerPanicked)?.map_err(IngestError::DeadLetter)?);
+            out.push(
+                h.join()
+                    .map_err(|_| IngestError::WorkerPanicked)?
+                    .map_err(IngestError::DeadLetter)?,
+            );
         }
         if let Some(e) = read_error {
             return Err(read_err(e));

@@ -50,7 +50,10 @@ impl Input {
         let magic = buffered.fill_buf()?;
         let gz = magic.len() >= 2 && magic[0] == 0x1f && magic[1] == 0x8b;
         if gz {
-            Ok((Box::new(flate2::bufread::MultiGzDecoder::new(buffered)), len))
+            Ok((
+                Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
+                len,
+            ))
         } else {
             Ok((Box::new(buffered), len))
         }
@@ -105,15 +108,22 @@ impl ChunkReader {
         if self.eof && self.carry.is_empty() {
             return Ok(None);
         }
-        let mut chunk = Chunk { first_line: self.next_line, ..Chunk::default() };
+        let mut chunk = Chunk {
+            first_line: self.next_line,
+            ..Chunk::default()
+        };
         let mut buf = std::mem::take(&mut self.carry);
         buf.reserve(self.chunk_size + 4096);
         loop {
-            if self.eof || (buf.len() >= self.chunk_size && memchr::memrchr(b'\n', &buf).is_some()) {
+            if self.eof || (buf.len() >= self.chunk_size && memchr::memrchr(b'\n', &buf).is_some())
+            {
                 break;
             }
             let start = buf.len();
-            buf.resize(start + self.chunk_size.saturating_sub(start).max(64 * 1024), 0);
+            buf.resize(
+                start + self.chunk_size.saturating_sub(start).max(64 * 1024),
+                0,
+            );
             match self.inner.read(&mut buf[start..]) {
                 Ok(0) => {
                     buf.truncate(start);
@@ -127,7 +137,9 @@ impl ChunkReader {
                 Err(e)
                     if matches!(
                         e.kind(),
-                        io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData
+                        io::ErrorKind::UnexpectedEof
+                            | io::ErrorKind::InvalidInput
+                            | io::ErrorKind::InvalidData
                     ) =>
                 {
                     // flate2 reports a cut or corrupt gzip stream this way: keep what decoded.

@@ -73,7 +73,10 @@ pub struct Reject {
 impl Reject {
     /// A reject with a detail message.
     pub fn new(reason: RejectReason, detail: impl Into<String>) -> Self {
-        Reject { reason, detail: detail.into() }
+        Reject {
+            reason,
+            detail: detail.into(),
+        }
     }
 }
 

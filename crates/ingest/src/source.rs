@@ -11,7 +11,11 @@ pub trait Source: Send + Sync {
 
     /// Parses one line (without its newline). `unknown_keys` is incremented for each key
     /// the format does not know (counted, not an error).
-    fn parse_line<'a>(&self, line: &'a [u8], unknown_keys: &mut u64) -> Result<RequestRecord<'a>, Reject>;
+    fn parse_line<'a>(
+        &self,
+        line: &'a [u8],
+        unknown_keys: &mut u64,
+    ) -> Result<RequestRecord<'a>, Reject>;
 }
 
 /// The supported line formats.
@@ -61,5 +65,8 @@ pub fn detect_format(sample: &[u8]) -> Option<Format> {
         return Some(Format::Jsonl);
     }
     let mut unknown = 0;
-    CombinedLog.parse_line(line, &mut unknown).ok().map(|_| Format::Combined)
+    CombinedLog
+        .parse_line(line, &mut unknown)
+        .ok()
+        .map(|_| Format::Combined)
 }

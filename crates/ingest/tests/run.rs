@@ -8,20 +8,39 @@ use shrike_types::RequestRecord;
 #[derive(Default)]
 struct Collect(Vec<(i64, String)>);
 impl RecordSink for Collect {
-    fn accept(&mut self, r: &RequestRecord<'_>) {
-        self.0.push((r.time.millis(), r.path.as_deref().unwrap_or("").to_string()));
+    fn accept(&mut self, _line: u64, r: &RequestRecord<'_>) {
+        self.0
+            .push((r.time.millis(), r.path.as_deref().unwrap_or("").to_string()));
     }
 }
 
 fn line(i: usize) -> String {
-    format!(r#"{{"time":{},"src_ip":"198.51.100.{}","path":"/p{i}"}}"#, 1_714_564_800_000u64 + i as u64, i % 250)
+    format!(
+        r#"{{"time":{},"src_ip":"198.51.100.{}","path":"/p{i}"}}"#,
+        1_714_564_800_000u64 + i as u64,
+        i % 250
+    )
 }
 
-fn ingest(path: &std::path::Path, chunk: usize) -> (shrike_ingest::IngestReport<Collect>, Vec<serde_json::Value>) {
+fn ingest(
+    path: &std::path::Path,
+    chunk: usize,
+) -> (shrike_ingest::IngestReport<Collect>, Vec<serde_json::Value>) {
     let dl = path.with_extension("dead.jsonl");
     let _ = std::fs::remove_file(&dl);
-    let opts = IngestOptions { workers: 2, chunk_size: chunk };
-    let (report, dead) = run(&Input::File(path.into()), &JsonLines, &opts, DeadLetterWriter::to_file(&dl), Collect::default, &|_| {}).unwrap();
+    let opts = IngestOptions {
+        workers: 2,
+        chunk_size: chunk,
+    };
+    let (report, dead) = run(
+        &Input::File(path.into()),
+        &JsonLines,
+        &opts,
+        DeadLetterWriter::to_file(&dl),
+        Collect::default,
+        &|_| {},
+    )
+    .unwrap();
     assert_eq!(dead.written(), report.rejects.total());
     let dead_lines = std::fs::read_to_string(&dl)
         .unwrap_or_default()
@@ -76,7 +95,11 @@ fn truncated_gzip_keeps_what_decoded_and_reports_the_cut() {
     assert_eq!((report.records, report.rejects.total()), (5000, 0));
     std::fs::write(&p, &full[..full.len() * 2 / 3]).unwrap();
     let (report, dead) = ingest(&p, 64 * 1024);
-    assert!(report.records > 1000 && report.records < 5000, "{}", report.records);
+    assert!(
+        report.records > 1000 && report.records < 5000,
+        "{}",
+        report.records
+    );
     assert_eq!(report.rejects.get("truncated_input"), 1);
     assert_eq!(dead.len(), 1);
 }
@@ -91,7 +114,10 @@ fn empty_input_and_overlong_lines() {
     assert_eq!(report.reject_ratio(), 0.0);
 
     let p = dir.path().join("long.jsonl");
-    let huge = format!(r#"{{"time":1714564800000,"src_ip":"1.2.3.4","user_agent":"{}"}}"#, "x".repeat(3 << 20));
+    let huge = format!(
+        r#"{{"time":1714564800000,"src_ip":"1.2.3.4","user_agent":"{}"}}"#,
+        "x".repeat(3 << 20)
+    );
     std::fs::write(&p, format!("{}\n{huge}\n{}\n", line(1), line(3))).unwrap();
     for chunk in [64 * 1024, 8 << 20] {
         let (report, dead) = ingest(&p, chunk);

@@ -1,1 +1,95 @@
-fn main() {}
+//! The `shrike` command line: thin glue over the library crates.
+//!
+//! Exit codes: 0 success; 1 error (message on stderr); 2 usage error; 3 the input's rejected
+//! fraction exceeded `--max-reject-ratio` (everything valid was still stored).
+
+mod bench;
+mod config;
+mod demo;
+mod ingest;
+mod simulate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// shrike: tells humans, good bots and automated threats apart, from JA4 TLS fingerprints,
+/// TCP, HTTP/2 and behaviour, and explains every verdict.
+#[derive(Parser)]
+#[command(name = "shrike", version, propagate_version = true)]
+struct Cli {
+    /// TOML configuration file (see shrike.example.toml).
+    #[arg(long, global = true, env = "SHRIKE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Log as JSON lines instead of text.
+    #[arg(long, global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone, Default)]
+struct CommonOpts {
+    /// SQLite store file [default: shrike-data/shrike.db].
+    #[arg(long)]
+    store: Option<PathBuf>,
+    /// Dictionary directory (bot_ip.csv, browser_ja4.csv, ...).
+    #[arg(long)]
+    dict_dir: Option<PathBuf>,
+    /// Cohort horizon in hours [default: 24].
+    #[arg(long)]
+    horizon_hours: Option<u32>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Simulate labelled traffic, ingest it and print sessions per population.
+    Demo(demo::DemoArgs),
+    /// Read request logs, build sessions and their features, store them.
+    Ingest(ingest::IngestArgs),
+    /// Write simulated, labelled traffic (log, labels and matching dictionaries).
+    Simulate(simulate::SimulateArgs),
+    /// Measure performance.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("SHRIKE_LOG").unwrap_or_else(|_| "info".into());
+    let fmt = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if cli.log_json {
+        fmt.json().init();
+    } else {
+        fmt.without_time().with_target(false).init();
+    }
+    let config = match cli
+        .config
+        .as_deref()
+        .map(config::Config::from_file)
+        .transpose()
+    {
+        Ok(c) => c.unwrap_or_default(),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = match cli.command {
+        Command::Demo(a) => demo::run(config, a),
+        Command::Ingest(a) => ingest::run(config, a),
+        Command::Simulate(a) => simulate::run(a),
+        Command::Bench(b) => bench::run(b),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -163,8 +163,16 @@ pub struct Actor {
 const TOOL_HEADERS: &str = "host,user-agent,accept-encoding,accept,connection";
 
 impl Actor {
-    pub(crate) fn new(family: Family, rng: &mut Rng, browsers: &[BrowserProfile], n_hosts: usize) -> Actor {
-        let chrome: Vec<&BrowserProfile> = browsers.iter().filter(|b| b.family == "Chrome" && b.os == Os::Windows).collect();
+    pub(crate) fn new(
+        family: Family,
+        rng: &mut Rng,
+        browsers: &[BrowserProfile],
+        n_hosts: usize,
+    ) -> Actor {
+        let chrome: Vec<&BrowserProfile> = browsers
+            .iter()
+            .filter(|b| b.family == "Chrome" && b.os == Os::Windows)
+            .collect();
         let any_chrome = chrome.first().copied().unwrap_or(&browsers[0]);
         let one = |rng: &mut Rng, nets: &[Network]| {
             let n = *rng.pick(nets);
@@ -226,7 +234,7 @@ impl Actor {
                 (ips, c, vec![host])
             }
             Family::AiCrawler => (
-                vec![one(rng, &[network::AWS, network::MICROSOFT])],
+                vec![one(rng, &[network::AWS, network::DIGITALOCEAN])],
                 Client::tool(
                     PYTHON_JA4,
                     if rng.chance(0.5) {
@@ -243,6 +251,12 @@ impl Actor {
                 (vec![one(rng, nets)], Client::browser(any_chrome), vec![host])
             }
         };
-        Actor { family, ips, client, hosts, hops: rng.range(4, 20) as u8 }
+        Actor {
+            family,
+            ips,
+            client,
+            hosts,
+            hops: rng.range(4, 20) as u8,
+        }
     }
 }

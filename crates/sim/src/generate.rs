@@ -6,6 +6,13 @@ use crate::actors::{Actor, Family};
 use crate::profiles::Os;
 use crate::record::SimRecord;
 
+/// What a navigation asks for.
+struct Nav {
+    path: String,
+    referer: Option<String>,
+    cookie: bool,
+}
+
 pub(crate) struct Generator {
     hosts: usize,
     next_conn: u64,
@@ -42,7 +49,10 @@ fn page(rng: &mut Rng) -> String {
     match rng.below(5) {
         0 => "/".into(),
         1 => format!("/products/{}", rng.range(1, 400)),
-        2 => format!("/category/{}", *rng.pick(&["shoes", "bags", "coats", "sale", "new"])),
+        2 => format!(
+            "/category/{}",
+            *rng.pick(&["shoes", "bags", "coats", "sale", "new"])
+        ),
         3 => format!("/article/{}", rng.range(1000, 1200)),
         _ => format!("/products/{}/reviews", rng.range(1, 400)),
     }
@@ -50,7 +60,10 @@ fn page(rng: &mut Rng) -> String {
 
 impl Generator {
     pub(crate) fn new(hosts: usize) -> Self {
-        Generator { hosts, next_conn: 0 }
+        Generator {
+            hosts,
+            next_conn: 0,
+        }
     }
 
     fn conn(&mut self) -> String {
@@ -64,7 +77,11 @@ impl Generator {
         let c = &a.client;
         let (ttl0, window, scale, options) = c.os.tcp();
         let mobile = matches!(c.os, Os::Android | Os::Ios);
-        let mss = if mobile { *rng.pick(&[1380, 1400, 1440]) } else { 1460 };
+        let mss = if mobile {
+            *rng.pick(&[1380, 1400, 1440])
+        } else {
+            1460
+        };
         let h2 = c.h2.is_some() && c.browser_like;
         let host = crate::host_name(host % self.hosts);
         SimRecord {
@@ -78,12 +95,23 @@ impl Generator {
             status: 200,
             user_agent: c.ua.clone(),
             header_names: c.nav_headers.clone(),
-            accept_encoding: Some(if c.browser_like { "gzip, deflate, br, zstd" } else { "gzip, deflate" }),
+            accept_encoding: Some(if c.browser_like {
+                "gzip, deflate, br, zstd"
+            } else {
+                "gzip, deflate"
+            }),
             sec_ch_ua: c.sec_ch_ua.clone(),
-            sec_ch_ua_mobile: c.sec_ch_ua.as_ref().map(|_| if mobile { "?1" } else { "?0" }),
+            sec_ch_ua_mobile: c
+                .sec_ch_ua
+                .as_ref()
+                .map(|_| if mobile { "?1" } else { "?0" }),
             sec_ch_ua_platform: c.sec_ch_ua.as_ref().map(|_| c.os.ch_platform()),
             ja4: Some(c.ja4.clone()),
-            tls_version: Some(if c.ja4.starts_with("t12") { "1.2" } else { "1.3" }),
+            tls_version: Some(if c.ja4.starts_with("t12") {
+                "1.2"
+            } else {
+                "1.3"
+            }),
             tls_alpn: Some(if h2 { "h2" } else { "http/1.1" }),
             tls_sni: Some(host),
             tcp_ttl: ttl0.saturating_sub(a.hops),
@@ -91,7 +119,11 @@ impl Generator {
             tcp_window_scale: scale,
             tcp_mss: mss,
             tcp_options: options,
-            ip_id: if c.os == Os::Linux && !c.browser_like { 0 } else { rng.range(1, 65535) as u32 },
+            ip_id: if c.os == Os::Linux && !c.browser_like {
+                0
+            } else {
+                rng.range(1, 65535) as u32
+            },
             ip_df: true,
             syn_ack_ms: (20.0 + a.hops as f64 * 2.5 + rng.normal() * 3.0).max(1.0),
             h2_fingerprint: c.h2.as_ref().filter(|_| h2).map(|h| h.0.clone()),
@@ -106,7 +138,11 @@ impl Generator {
     }
 
     fn finish(&self, r: &mut SimRecord, rng: &mut Rng) {
-        r.ip_total_length = (40 + r.path.len() + r.user_agent.len() + r.header_names.len() * 18 + rng.below(60) as usize) as u32;
+        r.ip_total_length = (40
+            + r.path.len()
+            + r.user_agent.len()
+            + r.header_names.len() * 18
+            + rng.below(60) as usize) as u32;
     }
 
     /// The requests of one visit (one hour of activity at most).
@@ -115,7 +151,9 @@ impl Generator {
         let host = *rng.pick(&a.hosts);
         match a.family {
             Family::Human | Family::HumanVpn => self.human(a, host, start, rng, &mut out),
-            Family::Googlebot | Family::Bingbot | Family::AiCrawler => self.crawler(a, start, rng, &mut out),
+            Family::Googlebot | Family::Bingbot | Family::AiCrawler => {
+                self.crawler(a, start, rng, &mut out)
+            }
             Family::Scraper => self.scraper(a, host, start, rng, &mut out),
             Family::CredentialStuffing => self.stuffer(a, host, start, rng, &mut out),
             Family::HeadlessChrome => self.headless(a, host, start, rng, &mut out),
@@ -129,12 +167,27 @@ impl Generator {
         out
     }
 
-    fn navigation(&mut self, a: &Actor, host: usize, t: i64, path: String, referer: Option<String>, cookie: bool, rng: &mut Rng) -> SimRecord {
+    /// A document navigation to `path` (with `referer`; `cookie` once the site set one).
+    fn navigation(&mut self, a: &Actor, host: usize, t: i64, nav: Nav, rng: &mut Rng) -> SimRecord {
+        let Nav {
+            path,
+            referer,
+            cookie,
+        } = nav;
         let mut r = self.base(a, 0, host, t, rng);
         r.path = path;
         r.accept = Some("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8");
-        r.accept_language = Some(*rng.pick(&["fr-FR,fr;q=0.9,en;q=0.8", "en-US,en;q=0.9", "de-DE,de;q=0.9", "en-GB,en;q=0.8"]));
-        r.sec_fetch_site = Some(if referer.is_some() { "same-origin" } else { "none" });
+        r.accept_language = Some(*rng.pick(&[
+            "fr-FR,fr;q=0.9,en;q=0.8",
+            "en-US,en;q=0.9",
+            "de-DE,de;q=0.9",
+            "en-GB,en;q=0.8",
+        ]));
+        r.sec_fetch_site = Some(if referer.is_some() {
+            "same-origin"
+        } else {
+            "none"
+        });
         r.sec_fetch_mode = Some("navigate");
         r.sec_fetch_dest = Some("document");
         r.referer = referer;
@@ -149,16 +202,37 @@ impl Generator {
         r
     }
 
-    fn human(&mut self, a: &Actor, host: usize, start: i64, rng: &mut Rng, out: &mut Vec<SimRecord>) {
+    fn human(
+        &mut self,
+        a: &Actor,
+        host: usize,
+        start: i64,
+        rng: &mut Rng,
+        out: &mut Vec<SimRecord>,
+    ) {
         let pages = 1 + rng.exponential(4.0) as u32;
         let mut t = start;
         let conn = self.conn();
         let mut ka = 0;
         let privacy = rng.chance(0.15);
-        let mut prev: Option<String> = if rng.chance(0.4) { Some("https://www.google.com/".into()) } else { None };
+        let mut prev: Option<String> = if rng.chance(0.4) {
+            Some("https://www.google.com/".into())
+        } else {
+            None
+        };
         for i in 0..pages.min(40) {
             let path = page(rng);
-            let mut nav = self.navigation(a, host, t, path.clone(), if privacy { None } else { prev.clone() }, i > 0, rng);
+            let mut nav = self.navigation(
+                a,
+                host,
+                t,
+                Nav {
+                    path: path.clone(),
+                    referer: if privacy { None } else { prev.clone() },
+                    cookie: i > 0,
+                },
+                rng,
+            );
             nav.conn_id = conn.clone();
             nav.keepalive_index = ka;
             ka += 1;
@@ -169,7 +243,11 @@ impl Generator {
             }
             let page_url = format!("https://{}{}", nav.host, nav.path);
             out.push(nav);
-            let n_assets = if i == 0 { rng.range(4, 8) } else { rng.range(0, 4) };
+            let n_assets = if i == 0 {
+                rng.range(4, 8)
+            } else {
+                rng.range(0, 4)
+            };
             let mut at = t;
             for _ in 0..n_assets {
                 at += rng.range(20, 400) as i64;
@@ -178,8 +256,16 @@ impl Generator {
                 r.accept = Some("*/*");
                 r.sec_fetch_site = Some("same-origin");
                 r.sec_fetch_mode = Some("no-cors");
-                r.sec_fetch_dest = Some(if r.path.ends_with(".css") { "style" } else { "script" });
-                r.referer = if privacy { None } else { Some(page_url.clone()) };
+                r.sec_fetch_dest = Some(if r.path.ends_with(".css") {
+                    "style"
+                } else {
+                    "script"
+                });
+                r.referer = if privacy {
+                    None
+                } else {
+                    Some(page_url.clone())
+                };
                 r.has_cookie = true;
                 r.conn_id = conn.clone();
                 r.keepalive_index = ka;
@@ -198,7 +284,11 @@ impl Generator {
         for i in 0..n {
             let host = a.hosts[i as usize % a.hosts.len()];
             let mut r = self.base(a, 0, host, t, rng);
-            r.path = if i == 0 { "/robots.txt".into() } else { page(rng) };
+            r.path = if i == 0 {
+                "/robots.txt".into()
+            } else {
+                page(rng)
+            };
             r.accept = Some("text/html,application/xhtml+xml");
             r.conn_id = self.conn();
             out.push(r);
@@ -206,7 +296,14 @@ impl Generator {
         }
     }
 
-    fn scraper(&mut self, a: &Actor, host: usize, start: i64, rng: &mut Rng, out: &mut Vec<SimRecord>) {
+    fn scraper(
+        &mut self,
+        a: &Actor,
+        host: usize,
+        start: i64,
+        rng: &mut Rng,
+        out: &mut Vec<SimRecord>,
+    ) {
         let n = rng.range(80, 600);
         let assets = rng.chance(0.3);
         let period = rng.range(300, 2500) as f64;
@@ -214,7 +311,11 @@ impl Generator {
         let conn = self.conn();
         for i in 0..n {
             let mut r = self.base(a, 0, host, t, rng);
-            r.path = if assets && i % 7 == 3 { rng.pick(&ASSETS).to_string() } else { format!("/products/{}", 1 + i % 400) };
+            r.path = if assets && i % 7 == 3 {
+                rng.pick(&ASSETS).to_string()
+            } else {
+                format!("/products/{}", 1 + i % 400)
+            };
             if rng.chance(0.3) {
                 r.query = Some(format!("page={}&sort=price", i / 20));
             }
@@ -226,7 +327,14 @@ impl Generator {
         }
     }
 
-    fn stuffer(&mut self, a: &Actor, host: usize, start: i64, rng: &mut Rng, out: &mut Vec<SimRecord>) {
+    fn stuffer(
+        &mut self,
+        a: &Actor,
+        host: usize,
+        start: i64,
+        rng: &mut Rng,
+        out: &mut Vec<SimRecord>,
+    ) {
         let n = rng.range(50, 400);
         let mut t = start;
         for i in 0..n {
@@ -245,13 +353,30 @@ impl Generator {
         }
     }
 
-    fn headless(&mut self, a: &Actor, host: usize, start: i64, rng: &mut Rng, out: &mut Vec<SimRecord>) {
+    fn headless(
+        &mut self,
+        a: &Actor,
+        host: usize,
+        start: i64,
+        rng: &mut Rng,
+        out: &mut Vec<SimRecord>,
+    ) {
         let pages = rng.range(20, 150);
         let mut t = start;
         let conn = self.conn();
         let fetch_assets = rng.chance(0.5);
         for i in 0..pages {
-            let mut nav = self.navigation(a, host, t, page(rng), None, i > 0, rng);
+            let mut nav = self.navigation(
+                a,
+                host,
+                t,
+                Nav {
+                    path: page(rng),
+                    referer: None,
+                    cookie: i > 0,
+                },
+                rng,
+            );
             nav.conn_id = conn.clone();
             out.push(nav);
             if fetch_assets {
@@ -289,7 +414,14 @@ impl Generator {
         }
     }
 
-    fn fleet(&mut self, a: &Actor, host: usize, start: i64, rng: &mut Rng, out: &mut Vec<SimRecord>) {
+    fn fleet(
+        &mut self,
+        a: &Actor,
+        host: usize,
+        start: i64,
+        rng: &mut Rng,
+        out: &mut Vec<SimRecord>,
+    ) {
         for i in 0..a.ips.len() {
             let mut t = start + rng.below(600_000) as i64;
             for k in 0..rng.range(2, 12) {
@@ -305,13 +437,30 @@ impl Generator {
         }
     }
 
-    fn impersonator(&mut self, a: &Actor, host: usize, start: i64, rng: &mut Rng, out: &mut Vec<SimRecord>) {
+    fn impersonator(
+        &mut self,
+        a: &Actor,
+        host: usize,
+        start: i64,
+        rng: &mut Rng,
+        out: &mut Vec<SimRecord>,
+    ) {
         let n = rng.range(60, 300);
         let conn = self.conn();
         let period = rng.range(800, 3000) as i64;
         for i in 0..n {
             let t = start + i as i64 * period + rng.range(0, 40) as i64;
-            let mut nav = self.navigation(a, host, t, page(rng), Some(format!("https://{}/", crate::host_name(host))), true, rng);
+            let mut nav = self.navigation(
+                a,
+                host,
+                t,
+                Nav {
+                    path: page(rng),
+                    referer: Some(format!("https://{}/", crate::host_name(host))),
+                    cookie: true,
+                },
+                rng,
+            );
             nav.conn_id = conn.clone();
             nav.keepalive_index = i as u32;
             out.push(nav);

@@ -120,10 +120,17 @@ pub fn simulate(cfg: &SimConfig, out: &Path) -> Result<SimSummary, SimError> {
     let mut rng = Rng::seed_from_u64(cfg.seed);
     let hosts = cfg.hosts.max(1);
     let log_path = out.join("traffic.jsonl");
-    let mut log = BufWriter::with_capacity(1 << 20, std::fs::File::create(&log_path).map_err(err(&log_path))?);
+    let mut log = BufWriter::with_capacity(
+        1 << 20,
+        std::fs::File::create(&log_path).map_err(err(&log_path))?,
+    );
     let mut labels: BTreeSet<(IpAddr, Class, Family)> = BTreeSet::new();
-    let mut session_labels: BTreeSet<(i64, IpAddr, String, String, Class, Family)> = BTreeSet::new();
-    let mut summary = SimSummary { real_profiles: real, ..SimSummary::default() };
+    let mut session_labels: BTreeSet<(i64, IpAddr, String, String, Class, Family)> =
+        BTreeSet::new();
+    let mut summary = SimSummary {
+        real_profiles: real,
+        ..SimSummary::default()
+    };
     let mut per_family = std::collections::BTreeMap::new();
     let mut per_class = std::collections::BTreeMap::new();
     let mut carry: Vec<(SimRecord, Class, Family)> = Vec::new();
@@ -133,7 +140,11 @@ pub fn simulate(cfg: &SimConfig, out: &Path) -> Result<SimSummary, SimError> {
         let mut batch = std::mem::take(&mut carry);
         let mut actors = Vec::new();
         for _ in 0..cfg.humans_per_hour {
-            let fam = if rng.chance(0.06) { Family::HumanVpn } else { Family::Human };
+            let fam = if rng.chance(0.06) {
+                Family::HumanVpn
+            } else {
+                Family::Human
+            };
             actors.push(actors::Actor::new(fam, &mut rng, &browsers, hosts));
         }
         for fam in [Family::Googlebot, Family::Bingbot] {
@@ -151,7 +162,11 @@ pub fn simulate(cfg: &SimConfig, out: &Path) -> Result<SimSummary, SimError> {
                 batch.push((r, a.family.class(), a.family));
             }
         }
-        batch.sort_by(|a, b| a.0.t_ms.cmp(&b.0.t_ms).then_with(|| a.0.src_ip.cmp(&b.0.src_ip)));
+        batch.sort_by(|a, b| {
+            a.0.t_ms
+                .cmp(&b.0.t_ms)
+                .then_with(|| a.0.src_ip.cmp(&b.0.src_ip))
+        });
         let end = hour_start + HOUR_MS;
         let last_hour = h + 1 == cfg.hours;
         for (mut r, class, fam) in batch {
@@ -167,7 +182,14 @@ pub fn simulate(cfg: &SimConfig, out: &Path) -> Result<SimSummary, SimError> {
             let ip: IpAddr = r.src_ip.parse().expect("simulated addresses are valid");
             labels.insert((ip, class, fam));
             let window = Timestamp::from_millis(r.t_ms).hour_start().millis();
-            session_labels.insert((window, ip, r.ja4.clone().unwrap_or_default(), r.host.clone(), class, fam));
+            session_labels.insert((
+                window,
+                ip,
+                r.ja4.clone().unwrap_or_default(),
+                r.host.clone(),
+                class,
+                fam,
+            ));
         }
     }
     log.flush().map_err(err(&log_path))?;
@@ -179,7 +201,10 @@ pub fn simulate(cfg: &SimConfig, out: &Path) -> Result<SimSummary, SimError> {
 }
 
 fn write_file(path: &Path, text: &str) -> Result<(), SimError> {
-    std::fs::write(path, text).map_err(|source| SimError { path: path.to_path_buf(), source })
+    std::fs::write(path, text).map_err(|source| SimError {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn write_labels(
@@ -194,7 +219,12 @@ fn write_labels(
     write_file(&out.join("labels.csv"), &s)?;
     let mut s = String::from("window_start,src_ip,ja4,host,label,family\n");
     for (w, ip, ja4, host, c, f) in sessions {
-        s += &format!("{},{ip},{ja4},{host},{},{}\n", Timestamp::from_millis(*w), c.as_str(), f.as_str());
+        s += &format!(
+            "{},{ip},{ja4},{host},{},{}\n",
+            Timestamp::from_millis(*w),
+            c.as_str(),
+            f.as_str()
+        );
     }
     write_file(&out.join("session_labels.csv"), &s)
 }
@@ -218,10 +248,24 @@ fn write_dictionaries(dir: &Path, browsers: &[profiles::BrowserProfile]) -> Resu
     }
     write_file(&dir.join("browser_h2.csv"), &s)?;
     let mut s = String::from("cidr,bot_name\n");
-    s += &format!("{}.{}.0.0/16,Googlebot\n", network::GOOGLE.block[0], network::GOOGLE.block[1]);
-    s += &format!("{}.{}.0.0/16,Bingbot\n", network::MICROSOFT.block[0], network::MICROSOFT.block[1]);
+    s += &format!(
+        "{}.{}.0.0/16,Googlebot\n",
+        network::GOOGLE.block[0],
+        network::GOOGLE.block[1]
+    );
+    s += &format!(
+        "{}.{}.0.0/16,Bingbot\n",
+        network::MICROSOFT.block[0],
+        network::MICROSOFT.block[1]
+    );
     write_file(&dir.join("bot_ip.csv"), &s)?;
-    write_file(&dir.join("bot_ja4.csv"), &format!("ja4,bot_name\n{},Search engine crawler\n", actors::CRAWLER_JA4))?;
+    write_file(
+        &dir.join("bot_ja4.csv"),
+        &format!(
+            "ja4,bot_name\n{},Search engine crawler\n",
+            actors::CRAWLER_JA4
+        ),
+    )?;
     let mut s = String::from("asn,label\n");
     let mut r = String::from("start_ip,end_ip,asn,country,org\n");
     for n in network::ALL {

@@ -55,7 +55,12 @@ pub const HOSTING: &[Network] = &[AWS, DIGITALOCEAN, HETZNER, OVH];
 impl Network {
     /// A random address of the block.
     pub fn address(&self, rng: &mut Rng) -> IpAddr {
-        IpAddr::V4(Ipv4Addr::new(self.block[0], self.block[1], rng.range(0, 255) as u8, rng.range(1, 254) as u8))
+        IpAddr::V4(Ipv4Addr::new(
+            self.block[0],
+            self.block[1],
+            rng.range(0, 255) as u8,
+            rng.range(1, 254) as u8,
+        ))
     }
 
     /// The block as `start,end` for `ip_asn.csv`.

@@ -95,8 +95,14 @@ fn family_name(raw: &str, ua: &str) -> String {
 fn chromium_ch(ua: &str, family: &str) -> Option<String> {
     let i = ua.find("Chrome/")? + 7;
     let major: String = ua[i..].chars().take_while(char::is_ascii_digit).collect();
-    let brand = if family == "Edge" { "Microsoft Edge" } else { "Google Chrome" };
-    Some(format!("\"Chromium\";v=\"{major}\", \"{brand}\";v=\"{major}\", \"Not.A/Brand\";v=\"99\""))
+    let brand = if family == "Edge" {
+        "Microsoft Edge"
+    } else {
+        "Google Chrome"
+    };
+    Some(format!(
+        "\"Chromium\";v=\"{major}\", \"{brand}\";v=\"{major}\", \"Not.A/Brand\";v=\"99\""
+    ))
 }
 
 fn ext_id(name: &str, body: &Value) -> Option<u16> {
@@ -118,7 +124,14 @@ fn ext_id(name: &str, body: &Value) -> Option<u16> {
 }
 
 fn u16s(v: &Value) -> Vec<u16> {
-    v.as_array().map(|a| a.iter().filter_map(|x| x.as_u64()).map(|x| x as u16).collect()).unwrap_or_default()
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_u64())
+                .map(|x| x as u16)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn hello_from_rama(h: &Value) -> Option<ClientHello> {
@@ -141,7 +154,16 @@ fn hello_from_rama(h: &Value) -> Option<ClientHello> {
                 hello.alpn = body
                     .as_array()?
                     .iter()
-                    .map(|p| p.as_array().map(|b| b.iter().filter_map(|x| x.as_u64()).map(|x| x as u8).collect()).unwrap_or_default())
+                    .map(|p| {
+                        p.as_array()
+                            .map(|b| {
+                                b.iter()
+                                    .filter_map(|x| x.as_u64())
+                                    .map(|x| x as u8)
+                                    .collect()
+                            })
+                            .unwrap_or_default()
+                    })
                     .collect();
             }
             _ => {}
@@ -173,7 +195,8 @@ fn h2_from_rama(s: &Value) -> Option<(String, String)> {
         }
         if let Some(w) = f.get("WindowUpdate") {
             if w.get("stream_id").and_then(Value::as_u64) == Some(0) && h2.window_update == 0 {
-                h2.window_update = w.get("size_increment").and_then(Value::as_u64).unwrap_or(0) as u32;
+                h2.window_update =
+                    w.get("size_increment").and_then(Value::as_u64).unwrap_or(0) as u32;
             }
         }
     }
@@ -194,19 +217,41 @@ pub fn load_rama(path: &Path) -> Option<Vec<BrowserProfile>> {
     let all: Vec<Value> = serde_json::from_str(&text).ok()?;
     let mut out = Vec::new();
     for p in &all {
-        let Some(ua) = p.get("uastr").and_then(Value::as_str) else { continue };
-        let raw_family = p.pointer("/source_info/browser_name").and_then(Value::as_str).unwrap_or("");
+        let Some(ua) = p.get("uastr").and_then(Value::as_str) else {
+            continue;
+        };
+        let raw_family = p
+            .pointer("/source_info/browser_name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         let family = family_name(raw_family, ua);
-        let Some(hello) = p.get("tls_client_hello").and_then(hello_from_rama) else { continue };
-        let Some((h2_fingerprint, pseudo_order)) = p.get("h2_settings").and_then(h2_from_rama) else { continue };
+        let Some(hello) = p.get("tls_client_hello").and_then(hello_from_rama) else {
+            continue;
+        };
+        let Some((h2_fingerprint, pseudo_order)) = p.get("h2_settings").and_then(h2_from_rama)
+        else {
+            continue;
+        };
         let nav_headers = p
             .get("h2_headers_navigate")
             .and_then(Value::as_array)
-            .map(|hs| hs.iter().filter_map(|h| h.get(0).and_then(Value::as_str).map(str::to_ascii_lowercase)).collect())
+            .map(|hs| {
+                hs.iter()
+                    .filter_map(|h| {
+                        h.get(0)
+                            .and_then(Value::as_str)
+                            .map(str::to_ascii_lowercase)
+                    })
+                    .collect()
+            })
             .unwrap_or_default();
         let os = Os::from_ua(ua);
         out.push(BrowserProfile {
-            sec_ch_ua: if family == "Chrome" || family == "Edge" { chromium_ch(ua, &family) } else { None },
+            sec_ch_ua: if family == "Chrome" || family == "Edge" {
+                chromium_ch(ua, &family)
+            } else {
+                None
+            },
             family,
             os,
             user_agent: ua.to_string(),
@@ -228,7 +273,11 @@ pub fn builtin() -> Vec<BrowserProfile> {
     let p = |family: &str, ua: &str, ja4: &str, h2: &str, nav: &str| {
         let family = family.to_string();
         BrowserProfile {
-            sec_ch_ua: if family == "Chrome" || family == "Edge" { chromium_ch(ua, &family) } else { None },
+            sec_ch_ua: if family == "Chrome" || family == "Edge" {
+                chromium_ch(ua, &family)
+            } else {
+                None
+            },
             os: Os::from_ua(ua),
             user_agent: ua.into(),
             ja4: ja4.into(),
@@ -256,7 +305,8 @@ mod tests {
 
     #[test]
     fn rama_profiles_give_real_fingerprints() {
-        let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/rama-ua-profiles/embed_profiles.json");
+        let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/data/rama-ua-profiles/embed_profiles.json");
         let Some(ps) = load_rama(&path) else {
             println!("skipped: {} not found", path.display());
             return;
@@ -264,7 +314,12 @@ mod tests {
         assert!(ps.len() >= 40, "{} profiles", ps.len());
         for p in &ps {
             shrike_types::Ja4::parse(p.ja4.as_str().into()).unwrap();
-            assert_eq!(p.h2_fingerprint.split('|').count(), 4, "{}", p.h2_fingerprint);
+            assert_eq!(
+                p.h2_fingerprint.split('|').count(),
+                4,
+                "{}",
+                p.h2_fingerprint
+            );
         }
         let firefox = ps.iter().find(|p| p.family == "Firefox").unwrap();
         assert_eq!(firefox.pseudo_order, "m,p,a,s");

@@ -22,7 +22,9 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
     /// The file was written by a newer shrike.
-    #[error("store {path} has schema version {found}; this shrike knows up to {known}: upgrade shrike")]
+    #[error(
+        "store {path} has schema version {found}; this shrike knows up to {known}: upgrade shrike"
+    )]
     TooNew {
         /// The database file.
         path: PathBuf,
@@ -85,7 +87,9 @@ pub struct SqliteStore {
 
 fn random_u64() -> u64 {
     // std's RandomState is seeded from the operating system's randomness.
-    std::collections::hash_map::RandomState::new().build_hasher().finish()
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
 }
 
 impl SqliteStore {
@@ -94,41 +98,68 @@ impl SqliteStore {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             let _ = std::fs::create_dir_all(dir);
         }
-        let sql = |source| StoreError::Sqlite { path: path.to_path_buf(), source };
+        let sql = |source| StoreError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        };
         let conn = Connection::open(path).map_err(sql)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(sql)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(sql)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(sql)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(sql)?;
-        let mut store = SqliteStore { conn, path: path.to_path_buf() };
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sql)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sql)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(sql)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(sql)?;
+        let mut store = SqliteStore {
+            conn,
+            path: path.to_path_buf(),
+        };
         store.migrate()?;
         Ok(store)
     }
 
     fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
-        |source| StoreError::Sqlite { path: self.path.clone(), source }
+        |source| StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
     }
 
     /// The schema version of the file.
     pub fn schema_version(&self) -> Result<i64, StoreError> {
-        self.conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(self.err())
+        self.conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(self.err())
     }
 
     fn migrate(&mut self) -> Result<(), StoreError> {
         let known = MIGRATIONS.len() as i64;
         let current = self.schema_version()?;
         if current > known {
-            return Err(StoreError::TooNew { path: self.path.clone(), found: current, known });
+            return Err(StoreError::TooNew {
+                path: self.path.clone(),
+                found: current,
+                known,
+            });
         }
         let path = self.path.clone();
-        let sql = |source| StoreError::Sqlite { path: path.clone(), source };
+        let sql = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
         for (i, m) in MIGRATIONS.iter().enumerate().skip(current as usize) {
             let tx = self.conn.transaction().map_err(sql)?;
             tx.execute_batch(m).map_err(sql)?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64).map_err(sql)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)
+                .map_err(sql)?;
             if i == 0 {
                 let key = format!("{:016x}{:016x}", random_u64(), random_u64());
-                tx.execute("INSERT INTO meta (key, value) VALUES ('hash_key', ?1)", params![key]).map_err(sql)?;
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES ('hash_key', ?1)",
+                    params![key],
+                )
+                .map_err(sql)?;
             }
             tx.commit().map_err(sql)?;
         }
@@ -139,9 +170,14 @@ impl SqliteStore {
     pub fn hash_key(&self) -> Result<HashKey, StoreError> {
         let v: String = self
             .conn
-            .query_row("SELECT value FROM meta WHERE key = 'hash_key'", [], |r| r.get(0))
+            .query_row("SELECT value FROM meta WHERE key = 'hash_key'", [], |r| {
+                r.get(0)
+            })
             .map_err(self.err())?;
-        let corrupt = || StoreError::Corrupt { path: self.path.clone(), what: "meta.hash_key".into() };
+        let corrupt = || StoreError::Corrupt {
+            path: self.path.clone(),
+            what: "meta.hash_key".into(),
+        };
         if v.len() != 32 {
             return Err(corrupt());
         }
@@ -171,13 +207,19 @@ impl SqliteStore {
 
     /// The batch number for the next input (orders "first request" ties across inputs).
     pub fn next_batch(&self) -> Result<u32, StoreError> {
-        let n: i64 = self.conn.query_row("SELECT COUNT(*) FROM ingested_sources", [], |r| r.get(0)).map_err(self.err())?;
+        let n: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM ingested_sources", [], |r| r.get(0))
+            .map_err(self.err())?;
         Ok(n as u32 + 1)
     }
 
     /// Merges into `s` every stored state whose window starts at or after `since`.
     pub fn load_states(&self, s: &mut Sessionizer, since: Timestamp) -> Result<(), StoreError> {
-        let corrupt = |what: String| StoreError::Corrupt { path: self.path.clone(), what };
+        let corrupt = |what: String| StoreError::Corrupt {
+            path: self.path.clone(),
+            what,
+        };
         let mut q = self
             .conn
             .prepare("SELECT window_start_ms, src_ip, ja4, host, state FROM session_states WHERE window_start_ms >= ?1")
@@ -187,12 +229,15 @@ impl SqliteStore {
             let ip: String = r.get(1).map_err(self.err())?;
             let key = shrike_features::SessionKey {
                 window_start: Timestamp::from_millis(r.get(0).map_err(self.err())?),
-                src_ip: ip.parse().map_err(|_| corrupt(format!("session_states.src_ip {ip}")))?,
+                src_ip: ip
+                    .parse()
+                    .map_err(|_| corrupt(format!("session_states.src_ip {ip}")))?,
                 ja4: r.get(2).map_err(self.err())?,
                 host: r.get(3).map_err(self.err())?,
             };
             let state: Vec<u8> = r.get(4).map_err(self.err())?;
-            s.absorb_session_state(&key, &state).map_err(|e| corrupt(e.to_string()))?;
+            s.absorb_session_state(&key, &state)
+                .map_err(|e| corrupt(e.to_string()))?;
         }
         let mut q = self
             .conn
@@ -201,10 +246,16 @@ impl SqliteStore {
         let mut rows = q.query(params![since.millis()]).map_err(self.err())?;
         while let Some(r) = rows.next().map_err(self.err())? {
             let ip: String = r.get(1).map_err(self.err())?;
-            let ip: IpAddr = ip.parse().map_err(|_| corrupt(format!("ip_window_states.src_ip {ip}")))?;
+            let ip: IpAddr = ip
+                .parse()
+                .map_err(|_| corrupt(format!("ip_window_states.src_ip {ip}")))?;
             let state: Vec<u8> = r.get(2).map_err(self.err())?;
-            s.absorb_ip_window_state(Timestamp::from_millis(r.get(0).map_err(self.err())?), ip, &state)
-                .map_err(|e| corrupt(e.to_string()))?;
+            s.absorb_ip_window_state(
+                Timestamp::from_millis(r.get(0).map_err(self.err())?),
+                ip,
+                &state,
+            )
+            .map_err(|e| corrupt(e.to_string()))?;
         }
         Ok(())
     }
@@ -220,7 +271,10 @@ impl SqliteStore {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let path = self.path.clone();
-        let sql = |source| StoreError::Sqlite { path: path.clone(), source };
+        let sql = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
         let tx = self.conn.transaction().map_err(sql)?;
         write_all(&tx, s, sessions, source, now).map_err(sql)?;
         tx.commit().map_err(sql)
@@ -228,7 +282,10 @@ impl SqliteStore {
 
     /// Number of stored sessions.
     pub fn session_count(&self) -> Result<u64, StoreError> {
-        let n: i64 = self.conn.query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get(0)).map_err(self.err())?;
+        let n: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get(0))
+            .map_err(self.err())?;
         Ok(n as u64)
     }
 
@@ -245,13 +302,27 @@ impl SqliteStore {
             .query_map([], |r| {
                 let ip: String = r.get(1)?;
                 let blob: Vec<u8> = r.get(8)?;
-                Ok((ip, blob, r.get::<_, i64>(0)?, r.get(2)?, r.get(3)?, r.get::<_, i64>(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
+                Ok((
+                    ip,
+                    blob,
+                    r.get::<_, i64>(0)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                ))
             })
             .map_err(self.err())?;
         let mut out = Vec::new();
         for row in rows {
-            let (ip, blob, w, ja4, host, hits, asn_label, bot_name, browser_family) = row.map_err(self.err())?;
-            let corrupt = |what: &str| StoreError::Corrupt { path: self.path.clone(), what: format!("sessions.{what} of {ip}") };
+            let (ip, blob, w, ja4, host, hits, asn_label, bot_name, browser_family) =
+                row.map_err(self.err())?;
+            let corrupt = |what: &str| StoreError::Corrupt {
+                path: self.path.clone(),
+                what: format!("sessions.{what} of {ip}"),
+            };
             if blob.len() % 4 != 0 {
                 return Err(corrupt("features"));
             }
@@ -264,7 +335,10 @@ impl SqliteStore {
                 asn_label,
                 bot_name,
                 browser_family,
-                features: blob.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+                features: blob
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
             });
         }
         Ok(out)
@@ -288,7 +362,13 @@ fn write_all(
             "INSERT OR REPLACE INTO session_states (window_start_ms, src_ip, ja4, host, state) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
         for (k, state) in s.session_states() {
-            put.execute(params![k.window_start.millis(), k.src_ip.to_string(), k.ja4, k.host, state])?;
+            put.execute(params![
+                k.window_start.millis(),
+                k.src_ip.to_string(),
+                k.ja4,
+                k.host,
+                state
+            ])?;
         }
         let mut put = tx.prepare_cached(
             "INSERT OR REPLACE INTO ip_window_states (window_start_ms, src_ip, state) VALUES (?1, ?2, ?3)",

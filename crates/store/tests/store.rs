@@ -23,12 +23,21 @@ fn ingest(store: &mut SqliteStore, fp: &str, recs: &[RequestRecord<'_>]) {
         s.update(i as u64 + 1, r);
     }
     let mut all = Sessionizer::new(key, batch);
-    store.load_states(&mut all, Timestamp::from_millis(0)).unwrap();
+    store
+        .load_states(&mut all, Timestamp::from_millis(0))
+        .unwrap();
     all.merge(s.clone());
     let feats = all.finish(&Dictionaries::default(), &FinishOptions::default());
-    let src = IngestedSource { fingerprint: fp.into(), label: fp.into(), records: recs.len() as u64, rejected: 0 };
+    let src = IngestedSource {
+        fingerprint: fp.into(),
+        label: fp.into(),
+        records: recs.len() as u64,
+        rejected: 0,
+    };
     // The merged states (old + new) are what the next run must see.
-    store.save_ingest(&all, &feats, &src, Timestamp::from_millis(0)).unwrap_or_else(|e| panic!("{e}"));
+    store
+        .save_ingest(&all, &feats, &src, Timestamp::from_millis(0))
+        .unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]
@@ -38,7 +47,11 @@ fn sessions_accumulate_across_inputs_and_persist() {
     let mut store = SqliteStore::open(&path).unwrap();
     assert_eq!(store.schema_version().unwrap(), 1);
     let key = store.hash_key().unwrap();
-    ingest(&mut store, "a", &[rec(0, "192.0.2.1", "/"), rec(1000, "192.0.2.1", "/b")]);
+    ingest(
+        &mut store,
+        "a",
+        &[rec(0, "192.0.2.1", "/"), rec(1000, "192.0.2.1", "/b")],
+    );
     assert_eq!(store.session_count().unwrap(), 1);
     assert!(store.source_seen("a").unwrap().is_some());
     assert!(store.source_seen("b").unwrap().is_none());
@@ -50,10 +63,17 @@ fn sessions_accumulate_across_inputs_and_persist() {
     assert_eq!(rows[0].features.len(), shrike_features::FeatureId::COUNT);
     let mut store = store;
     // A later input in the same hour extends the same session.
-    ingest(&mut store, "b", &[rec(5000, "192.0.2.1", "/c"), rec(6000, "192.0.2.2", "/")]);
+    ingest(
+        &mut store,
+        "b",
+        &[rec(5000, "192.0.2.1", "/c"), rec(6000, "192.0.2.2", "/")],
+    );
     let rows = store.sessions().unwrap();
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0].hits, 3);
     let paths = rows[0].features[shrike_features::FeatureId::PathDiversityRatio.index()];
-    assert!((paths - 3.0 / 4.0).abs() < 1e-6, "3 distinct paths / (3 + 1): {paths}");
+    assert!(
+        (paths - 3.0 / 4.0).abs() < 1e-6,
+        "3 distinct paths / (3 + 1): {paths}"
+    );
 }

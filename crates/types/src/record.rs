@@ -99,7 +99,8 @@ impl Method {
         }
         let ok = !s.is_empty()
             && s.len() <= 32
-            && s.bytes().all(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c));
+            && s.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c));
         ok.then_some(Method::Other)
     }
 }
@@ -153,7 +154,10 @@ impl Alpn {
         if s.len() <= 255 && s.bytes().all(|c| c.is_ascii_graphic()) {
             Ok(Some(Alpn::Other))
         } else {
-            Err(FieldError::Invalid { field: "tls_alpn", why: "not an ALPN identifier" })
+            Err(FieldError::Invalid {
+                field: "tls_alpn",
+                why: "not an ALPN identifier",
+            })
         }
     }
 }

@@ -10,8 +10,19 @@ use std::fmt;
 pub const HOUR_MS: i64 = 3_600_000;
 
 /// Milliseconds since 1970-01-01T00:00:00Z.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Timestamp(i64);
 
 /// Why a timestamp was refused.
@@ -210,8 +221,8 @@ impl Timestamp {
         }
         let d = digits(&b[0..2]).ok_or(TimestampError::Syntax)?;
         const MONTHS: [&[u8]; 12] = [
-            b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct",
-            b"Nov", b"Dec",
+            b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+            b"Dec",
         ];
         let mo = MONTHS
             .iter()
@@ -299,7 +310,10 @@ mod tests {
 
     #[test]
     fn epoch_range_is_enforced() {
-        assert!(Timestamp::from_epoch_millis_checked(1_700_000_000).is_err(), "seconds");
+        assert!(
+            Timestamp::from_epoch_millis_checked(1_700_000_000).is_err(),
+            "seconds"
+        );
         assert!(Timestamp::from_epoch_millis_checked(1_700_000_000_000).is_ok());
     }
 

@@ -1,0 +1,132 @@
+//! `shrike bench ingest`: end-to-end ingest throughput (parse + validate + sessionize +
+//! cohort features) and memory per session, on simulated JSON Lines.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Args, Subcommand};
+use shrike_features::{FinishOptions, HashKey, Sessionizer};
+use shrike_ingest::{DeadLetterWriter, IngestOptions, Input, JsonLines};
+
+use crate::ingest::SessionSink;
+
+/// Benchmarks.
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Ingest throughput and memory per session.
+    Ingest(BenchIngestArgs),
+}
+
+/// Arguments of `shrike bench ingest`.
+#[derive(Args)]
+pub struct BenchIngestArgs {
+    /// An existing JSON Lines file; default: simulate one of about `--records` lines.
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// Approximate size of the simulated input.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub records: u64,
+    /// Where to write the simulated input.
+    #[arg(long, default_value = "shrike-data/bench")]
+    pub out: PathBuf,
+    /// Repetitions (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Parsing threads [default: one per core].
+    #[arg(long)]
+    pub workers: Option<usize>,
+}
+
+fn peak_rss_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// `shrike bench ingest`.
+pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
+    let BenchCommand::Ingest(a) = cmd;
+    let input = match &a.input {
+        Some(p) => p.clone(),
+        None => {
+            let path = a.out.join("traffic.jsonl");
+            let humans = (a.records / (24 * 19)).max(10) as u32;
+            let cfg = shrike_sim::SimConfig {
+                hours: 24,
+                hosts: 5,
+                humans_per_hour: humans,
+                bots_per_family_per_hour: (humans / 60).max(2),
+                profiles: crate::simulate::default_profiles(),
+                ..shrike_sim::SimConfig::default()
+            };
+            if !path.is_file() {
+                let s = shrike_sim::simulate(&cfg, &a.out)?;
+                println!("simulated {} records into {}", s.records, path.display());
+            }
+            path
+        }
+    };
+    let bytes = std::fs::metadata(&input)?.len();
+    let rss_before = peak_rss_bytes().unwrap_or(0);
+    let opts = IngestOptions {
+        workers: a.workers.unwrap_or(IngestOptions::default().workers),
+        ..IngestOptions::default()
+    };
+    let mut rates = Vec::new();
+    let mut last = (0u64, 0usize);
+    for run in 0..a.runs.max(1) {
+        let t = Instant::now();
+        let (report, _) = shrike_ingest::run(
+            &Input::File(input.clone()),
+            &JsonLines,
+            &opts,
+            DeadLetterWriter::discard(),
+            || SessionSink(Sessionizer::new(HashKey::FIXED, 1)),
+            &|_| {},
+        )?;
+        let records = report.records;
+        let mut merged = Sessionizer::new(HashKey::FIXED, 1);
+        for s in report.sinks {
+            merged.merge(s.0);
+        }
+        let t_parse = t.elapsed();
+        let features = merged.finish(
+            &shrike_dict::Dictionaries::default(),
+            &FinishOptions::default(),
+        );
+        let total = t.elapsed();
+        let rate = records as f64 / total.as_secs_f64();
+        println!(
+            "run {}: {records} records, {} sessions, {:.2} s (parse+sessionize {:.2} s, features {:.2} s): {:.0} records/s, {:.0} MB/s",
+            run + 1,
+            features.len(),
+            total.as_secs_f64(),
+            t_parse.as_secs_f64(),
+            (total - t_parse).as_secs_f64(),
+            rate,
+            bytes as f64 / total.as_secs_f64() / 1e6
+        );
+        rates.push(rate);
+        last = (records, merged.session_count());
+    }
+    rates.sort_by(|x, y| x.total_cmp(y));
+    let median = rates[rates.len() / 2];
+    let peak = peak_rss_bytes().unwrap_or(0);
+    println!(
+        "median: {median:.0} records/s over {} runs ({} workers)",
+        rates.len(),
+        opts.workers
+    );
+    println!(
+        "peak RSS {:.1} MiB (before {:.1} MiB); {} records, {} sessions: {:.0} bytes of peak RSS per session, {:.1} per record",
+        peak as f64 / 1048576.0,
+        rss_before as f64 / 1048576.0,
+        last.0,
+        last.1,
+        (peak - rss_before.min(peak)) as f64 / last.1.max(1) as f64,
+        (peak - rss_before.min(peak)) as f64 / last.0.max(1) as f64,
+    );
+    Ok(ExitCode::SUCCESS)
+}

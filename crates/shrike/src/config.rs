@@ -1,0 +1,208 @@
+//! Layered configuration: TOML file < `SHRIKE_*` environment variables < command-line flags,
+//! resolved into validated [`Settings`].
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+/// The TOML file, every field optional (see `shrike.example.toml`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the embedded store lives.
+    pub store: Option<StoreConfig>,
+    /// Reading inputs.
+    pub ingest: Option<IngestConfig>,
+    /// Enrichment dictionaries.
+    pub dictionaries: Option<DictConfig>,
+    /// Sessions and features.
+    pub features: Option<FeaturesConfig>,
+}
+
+/// `[store]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// SQLite file.
+    pub path: Option<PathBuf>,
+}
+
+/// `[ingest]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Fail the run above this fraction of rejected lines (0..=1).
+    pub max_reject_ratio: Option<f64>,
+    /// Parsing threads (0 = one per core).
+    pub workers: Option<usize>,
+    /// Where refused lines go.
+    pub dead_letter: Option<PathBuf>,
+}
+
+/// `[dictionaries]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DictConfig {
+    /// Directory of `bot_ip.csv`, `browser_ja4.csv`, ...
+    pub dir: Option<PathBuf>,
+}
+
+/// `[features]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeaturesConfig {
+    /// Cohort horizon in hours (1..=720).
+    pub horizon_hours: Option<u32>,
+}
+
+/// Resolved settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// SQLite file.
+    pub store_path: PathBuf,
+    /// Reject ratio limit.
+    pub max_reject_ratio: f64,
+    /// Parsing threads.
+    pub workers: usize,
+    /// Dead-letter file.
+    pub dead_letter: PathBuf,
+    /// Dictionary directory, if any.
+    pub dict_dir: Option<PathBuf>,
+    /// Horizon in hours.
+    pub horizon_hours: u32,
+}
+
+/// Values given on the command line (highest precedence).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub store: Option<PathBuf>,
+    pub max_reject_ratio: Option<f64>,
+    pub workers: Option<usize>,
+    pub dead_letter: Option<PathBuf>,
+    pub dict_dir: Option<PathBuf>,
+    pub horizon_hours: Option<u32>,
+}
+
+fn env<T: std::str::FromStr>(name: &str, allowed: &str) -> anyhow::Result<Option<T>> {
+    match std::env::var(name) {
+        Ok(v) => v.parse().map(Some).map_err(|_| {
+            anyhow::anyhow!("environment variable {name}={v:?} is invalid (allowed: {allowed})")
+        }),
+        Err(_) => Ok(None),
+    }
+}
+
+impl Config {
+    /// Reads a TOML file; unknown keys are errors that name the key.
+    pub fn from_file(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        Self::from_toml(&text).with_context(|| format!("config file {}", path.display()))
+    }
+
+    /// Parses TOML text.
+    pub fn from_toml(text: &str) -> anyhow::Result<Config> {
+        Ok(toml::from_str(text)?)
+    }
+
+    /// Merges file < environment < flags and validates.
+    pub fn resolve(self, flags: &Overrides) -> anyhow::Result<Settings> {
+        let store = self.store.unwrap_or_default();
+        let ingest = self.ingest.unwrap_or_default();
+        let dict = self.dictionaries.unwrap_or_default();
+        let feats = self.features.unwrap_or_default();
+        let store_path = flags
+            .store
+            .clone()
+            .or(env::<PathBuf>("SHRIKE_STORE", "a file path")?)
+            .or(store.path)
+            .unwrap_or_else(|| PathBuf::from("shrike-data/shrike.db"));
+        let max_reject_ratio = flags
+            .max_reject_ratio
+            .or(env("SHRIKE_MAX_REJECT_RATIO", "a number from 0 to 1")?)
+            .or(ingest.max_reject_ratio)
+            .unwrap_or(0.05);
+        if !(0.0..=1.0).contains(&max_reject_ratio) {
+            bail!("ingest.max_reject_ratio = {max_reject_ratio} is invalid (allowed: a number from 0 to 1)");
+        }
+        let workers = flags
+            .workers
+            .or(env("SHRIKE_WORKERS", "a whole number")?)
+            .or(ingest.workers)
+            .unwrap_or(0);
+        let workers = if workers == 0 {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        } else {
+            workers
+        };
+        let dead_letter = flags
+            .dead_letter
+            .clone()
+            .or(env::<PathBuf>("SHRIKE_DEAD_LETTER", "a file path")?)
+            .or(ingest.dead_letter)
+            .unwrap_or_else(|| store_path.with_file_name("rejected.jsonl"));
+        let dict_dir = flags
+            .dict_dir
+            .clone()
+            .or(env::<PathBuf>("SHRIKE_DICT_DIR", "a directory")?)
+            .or(dict.dir);
+        let horizon_hours = flags
+            .horizon_hours
+            .or(env("SHRIKE_HORIZON_HOURS", "1 to 720")?)
+            .or(feats.horizon_hours)
+            .unwrap_or(24);
+        if !(1..=720).contains(&horizon_hours) {
+            bail!("features.horizon_hours = {horizon_hours} is invalid (allowed: 1 to 720)");
+        }
+        Ok(Settings {
+            store_path,
+            max_reject_ratio,
+            workers,
+            dead_letter,
+            dict_dir,
+            horizon_hours,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_file_parses_and_resolves() {
+        let text = include_str!("../../../shrike.example.toml");
+        let s = Config::from_toml(text)
+            .unwrap()
+            .resolve(&Overrides::default())
+            .unwrap();
+        assert_eq!(s.horizon_hours, 24);
+        assert_eq!(s.max_reject_ratio, 0.05);
+    }
+
+    #[test]
+    fn errors_name_the_key_and_allowed_values() {
+        let e = Config::from_toml("[ingest]\nmax_rejects = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("max_rejects"), "{e}");
+        let e = Config::from_toml("[features]\nhorizon_hours = 0\n")
+            .unwrap()
+            .resolve(&Overrides::default())
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("features.horizon_hours") && e.to_string().contains("1 to 720"),
+            "{e}"
+        );
+        let flags = Overrides {
+            horizon_hours: Some(6),
+            ..Overrides::default()
+        };
+        let s = Config::from_toml("[features]\nhorizon_hours = 12\n")
+            .unwrap()
+            .resolve(&flags)
+            .unwrap();
+        assert_eq!(s.horizon_hours, 6, "flags win over the file");
+    }
+}
