@@ -59,13 +59,18 @@ const PAYLOAD_PATTERNS: [&str; 16] = [
 /// Traversal, script injection, SQL UNION, JNDI lookup or NUL byte in path or query.
 pub fn is_anomalous_payload(path: &str, query: &str) -> bool {
     let scan = |s: &str| {
-        // Fast exit: every pattern contains one of these bytes.
-        s.bytes().any(|b| {
+        // Fast exit: a match needs one of these bytes (`/etc/passwd` alone is an ordinary
+        // path; it counts after traversal dots or in a query, which has `=`).
+        if !s.bytes().any(|b| {
             matches!(
                 b,
-                b'.' | b'%' | b'<' | b'$' | b'\'' | b':' | b' ' | b'+' | b'/' | b'\0'
+                b'.' | b'%' | b'<' | b'$' | b'\'' | b' ' | b'+' | b'\\' | b'\0' | b':' | b'='
             )
-        }) && (s.contains('\0') || PAYLOAD_PATTERNS.iter().any(|p| contains_ci(s, p)))
+        }) {
+            return false;
+        }
+        let lower = s.to_ascii_lowercase();
+        lower.contains('\0') || PAYLOAD_PATTERNS.iter().any(|p| lower.contains(p))
     };
     scan(path) || scan(query)
 }

@@ -4,7 +4,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn shrike(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shrike")).args(args).current_dir(cwd).env_remove("SHRIKE_STORE").output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_shrike"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("SHRIKE_STORE")
+        .output()
+        .unwrap()
 }
 
 fn example() -> PathBuf {
@@ -12,7 +17,11 @@ fn example() -> PathBuf {
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 #[test]
@@ -27,14 +36,27 @@ fn ingest_reports_rejects_keeps_them_and_is_idempotent() {
     assert!(out.contains("rejected invalid_ip: 1"), "{out}");
     assert!(out.contains("2 sessions"), "{out}");
     let dead = std::fs::read_to_string(dir.path().join("rejected.jsonl")).unwrap();
-    assert!(dead.contains("\"line\":3") && dead.contains("not-an-ip"), "{dead}");
+    assert!(
+        dead.contains("\"line\":3") && dead.contains("not-an-ip"),
+        "{dead}"
+    );
 
     let o = shrike(&["ingest", input, "--store", "s.db"], dir.path());
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("already ingested"), "{}", text(&o));
     assert!(text(&o).contains("store s.db: 2 sessions"), "{}", text(&o));
 
-    let o = shrike(&["ingest", input, "--store", "t.db", "--max-reject-ratio", "0.5"], dir.path());
+    let o = shrike(
+        &[
+            "ingest",
+            input,
+            "--store",
+            "t.db",
+            "--max-reject-ratio",
+            "0.5",
+        ],
+        dir.path(),
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
 
@@ -56,21 +78,54 @@ fn bad_flags_and_missing_files_are_clear_errors() {
 #[test]
 fn every_command_has_help() {
     let dir = tempfile::tempdir().unwrap();
-    for cmd in [vec!["--help"], vec!["demo", "--help"], vec!["ingest", "--help"], vec!["simulate", "--help"], vec!["bench", "ingest", "--help"]] {
+    for cmd in [
+        vec!["--help"],
+        vec!["demo", "--help"],
+        vec!["ingest", "--help"],
+        vec!["simulate", "--help"],
+        vec!["bench", "ingest", "--help"],
+    ] {
         let o = shrike(&cmd, dir.path());
         assert!(o.status.success(), "{cmd:?}");
-        assert!(String::from_utf8_lossy(&o.stdout).contains("Usage"), "{cmd:?}");
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("Usage"),
+            "{cmd:?}"
+        );
     }
 }
 
 #[test]
 fn demo_simulates_ingests_and_reports_every_population() {
     let dir = tempfile::tempdir().unwrap();
-    let o = shrike(&["demo", "--hours", "2", "--humans-per-hour", "80", "--out", "sim"], dir.path());
+    let o = shrike(
+        &[
+            "demo",
+            "--hours",
+            "2",
+            "--humans-per-hour",
+            "80",
+            "--out",
+            "sim",
+        ],
+        dir.path(),
+    );
     assert!(o.status.success(), "{}", text(&o));
     let out = text(&o);
-    for pop in ["human", "googlebot", "scraper", "credential_stuffing", "headless_chrome", "vuln_scanner", "residential_proxy_fleet", "ai_crawler", "chrome_impersonator"] {
+    for pop in [
+        "human",
+        "googlebot",
+        "scraper",
+        "credential_stuffing",
+        "headless_chrome",
+        "vuln_scanner",
+        "residential_proxy_fleet",
+        "ai_crawler",
+        "chrome_impersonator",
+    ] {
         assert!(out.contains(pop), "{pop} missing:\n{out}");
     }
-    assert!(!out.contains("unlabelled"), "every session has ground truth:\n{out}");
+    assert!(
+        !out.contains("unlabelled"),
+        "every session has ground truth:\n{out}"
+    );
 }
