@@ -57,7 +57,48 @@ pub struct IngestReport<S> {
     pub elapsed: Duration,
 }
 
+impl IngestReport<()> {
+    /// A report of nothing read (an input skipped as already ingested).
+    pub fn empty() -> Self {
+        IngestReport {
+            sinks: Vec::new(),
+            records: 0,
+            lines: 0,
+            blank_lines: 0,
+            rejects: RejectCounts::default(),
+            unknown_keys: 0,
+            bytes: 0,
+            elapsed: Duration::ZERO,
+        }
+    }
+}
+
 impl<S> IngestReport<S> {
+    /// Takes the sinks out, leaving the counters.
+    pub fn split_sinks(self) -> (Vec<S>, IngestReport<()>) {
+        let IngestReport {
+            sinks,
+            records,
+            lines,
+            blank_lines,
+            rejects,
+            unknown_keys,
+            bytes,
+            elapsed,
+        } = self;
+        let counters = IngestReport {
+            sinks: Vec::new(),
+            records,
+            lines,
+            blank_lines,
+            rejects,
+            unknown_keys,
+            bytes,
+            elapsed,
+        };
+        (sinks, counters)
+    }
+
     /// Fraction of non-blank lines that were rejected.
     pub fn reject_ratio(&self) -> f64 {
         let considered = self.records + self.rejects.total();

@@ -179,16 +179,7 @@ pub fn ingest_one(
         || SessionSink(Sessionizer::new(key, batch)),
         progress,
     )?;
-    let IngestReport {
-        sinks,
-        records,
-        lines,
-        blank_lines,
-        rejects,
-        unknown_keys,
-        bytes,
-        elapsed,
-    } = report;
+    let (sinks, report) = report.split_sinks();
     let mut merged = Sessionizer::new(key, batch);
     for s in sinks {
         merged.merge(s.0);
@@ -213,23 +204,13 @@ pub fn ingest_one(
     let src = IngestedSource {
         fingerprint: fp.unwrap_or_else(|| format!("stdin-{}", SystemClock.now().millis())),
         label: input.label(),
-        records,
-        rejected: rejects.total(),
+        records: report.records,
+        rejected: report.rejects.total(),
     };
     store.save_ingest(&all, &features, &src, SystemClock.now())?;
     if dead.written() > 0 {
         tracing::warn!(file = %settings.dead_letter.display(), lines = dead.written(), "rejected lines kept in the dead-letter file");
     }
-    let report = IngestReport {
-        sinks: Vec::new(),
-        records,
-        lines,
-        blank_lines,
-        rejects,
-        unknown_keys,
-        bytes,
-        elapsed,
-    };
     Ok(IngestOutcome {
         report,
         sessions_written: features.len(),
