@@ -57,8 +57,8 @@ pub struct IngestReport<S> {
     pub elapsed: Duration,
 }
 
-impl IngestReport<()> {
-    /// A report of nothing read (an input skipped as already ingested).
+impl<S> IngestReport<S> {
+    /// A report of nothing read (an input skipped as already ingested; the start of a run).
     pub fn empty() -> Self {
         IngestReport {
             sinks: Vec::new(),
@@ -71,9 +71,7 @@ impl IngestReport<()> {
             elapsed: Duration::ZERO,
         }
     }
-}
 
-impl<S> IngestReport<S> {
     /// Takes the sinks out, leaving the counters.
     pub fn split_sinks(self) -> (Vec<S>, IngestReport<()>) {
         let IngestReport {
@@ -289,14 +287,8 @@ where
     let mut dead = dead.into_inner().unwrap_or_else(|p| p.into_inner());
     dead.flush().map_err(IngestError::DeadLetter)?;
     let mut report = IngestReport {
-        sinks: Vec::with_capacity(parts.len()),
-        records: 0,
-        lines: 0,
-        blank_lines: 0,
-        rejects: RejectCounts::default(),
-        unknown_keys: 0,
         bytes,
-        elapsed: Duration::ZERO,
+        ..IngestReport::empty()
     };
     for (sink, st) in parts {
         report.sinks.push(sink);
