@@ -2,6 +2,9 @@
 //! ClickHouse DDL implements the same ones.
 
 use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
 
 use shrike_types::{HttpVersion, Method, RequestRecord};
 
@@ -59,14 +62,16 @@ const PAYLOAD_PATTERNS: [&str; 16] = [
 /// Traversal, script injection, SQL UNION, JNDI lookup or NUL byte in path or query.
 pub fn is_anomalous_payload(path: &str, query: &str) -> bool {
     let scan = |s: &str| {
-        // Fast exit: a match needs one of these bytes (`/etc/passwd` alone is an ordinary
-        // path; it counts after traversal dots or in a query, which has `=`).
-        if !s.bytes().any(|b| {
+        // Fast exit: every pattern holds `..` or one of these bytes (`/etc/passwd` alone is
+        // an ordinary path; it counts after traversal dots or in a query, which has `=`).
+        let b = s.as_bytes();
+        if !b.iter().any(|&c| {
             matches!(
-                b,
-                b'.' | b'%' | b'<' | b'$' | b'\'' | b' ' | b'+' | b'\\' | b'\0' | b':' | b'='
+                c,
+                b'%' | b'<' | b'$' | b'\'' | b' ' | b'+' | b'\\' | b'\0' | b':' | b'='
             )
-        }) {
+        }) && memchr::memmem::find(b, b"..").is_none()
+        {
             return false;
         }
         let lower = s.to_ascii_lowercase();
@@ -106,33 +111,50 @@ pub fn is_http_scheme(r: &RequestRecord<'_>) -> bool {
     no_tls && (r.correlated == Some(true) || r.dst_port == Some(80))
 }
 
-/// Major version after `token/` in a user agent (`Chrome/124.0` → 124).
-fn ua_major(ua: &str, token: &str) -> Option<u32> {
-    let i = ua.find(token)? + token.len();
-    let digits: String = ua[i..].chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok()
+/// A substring searcher built once (building one per call costs more than the search).
+type Token = LazyLock<Finder<'static>>;
+
+macro_rules! token {
+    ($name:ident, $text:expr) => {
+        static $name: Token = LazyLock::new(|| Finder::new($text));
+    };
+}
+
+token!(CHROME, "Chrome/");
+token!(FIREFOX, "Firefox/");
+token!(SAFARI, "Safari/");
+token!(VERSION, "Version/");
+token!(BRAND_CHROMIUM, "\"Chromium\";v=\"");
+token!(BRAND_CHROME, "\"Google Chrome\";v=\"");
+token!(BRAND_EDGE, "\"Microsoft Edge\";v=\"");
+
+fn has(hay: &str, token: &Token) -> bool {
+    token.find(hay.as_bytes()).is_some()
+}
+
+/// Major version after `token` in a user agent (`Chrome/124.0` → 124).
+fn ua_major(ua: &str, token: &Token) -> Option<u32> {
+    let i = token.find(ua.as_bytes())? + token.needle().len();
+    let n = ua.as_bytes()[i..]
+        .iter()
+        .take_while(|c| c.is_ascii_digit())
+        .count();
+    ua[i..i + n].parse().ok()
 }
 
 /// The Chromium major version a user agent claims (Chrome, Edge, Opera, Brave...).
 pub fn chromium_major(ua: &str) -> Option<u32> {
-    if ua.contains("Firefox/") {
+    if has(ua, &FIREFOX) {
         return None;
     }
-    ua_major(ua, "Chrome/")
+    ua_major(ua, &CHROME)
 }
 
 /// The major version in a Sec-CH-UA brand list for Chromium/Chrome/Edge.
 fn ch_major(sec_ch_ua: &str) -> Option<u32> {
-    for brand in [
-        "\"Chromium\";v=\"",
-        "\"Google Chrome\";v=\"",
-        "\"Microsoft Edge\";v=\"",
-    ] {
-        if let Some(v) = ua_major(sec_ch_ua, brand) {
-            return Some(v);
-        }
-    }
-    None
+    [&BRAND_CHROMIUM, &BRAND_CHROME, &BRAND_EDGE]
+        .into_iter()
+        .find_map(|brand| ua_major(sec_ch_ua, brand))
 }
 
 fn over_tls(r: &RequestRecord<'_>) -> bool {
@@ -211,10 +233,10 @@ pub fn modern_browser_score(r: &RequestRecord<'_>) -> f32 {
     let lang = r.accept_language.as_deref().is_some_and(|l| !l.is_empty());
     let ua = r.user_agent.as_deref().unwrap_or("");
     let modern_ua = chromium_major(ua).is_some_and(|m| m >= 100)
-        || ua_major(ua, "Firefox/").is_some_and(|m| m >= 100)
-        || (ua.contains("Safari/")
-            && !ua.contains("Chrome/")
-            && ua_major(ua, "Version/").is_some_and(|m| m >= 15));
+        || ua_major(ua, &FIREFOX).is_some_and(|m| m >= 100)
+        || (has(ua, &SAFARI)
+            && !has(ua, &CHROME)
+            && ua_major(ua, &VERSION).is_some_and(|m| m >= 15));
     [sec_fetch, enc, h2, lang, modern_ua]
         .iter()
         .filter(|b| **b)

@@ -5,108 +5,19 @@
 //! are counted and ignored; `null` is a missing value.
 
 use std::borrow::Cow;
-use std::fmt;
 use std::net::IpAddr;
 
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use shrike_types::{
     Alpn, CountryCode, FieldError, HttpVersion, Ja4, Method, RequestRecord, Timestamp, TlsVersion,
     MAX_FIELD_BYTES,
 };
 
+use crate::json::{Scalar, Scanner};
 use crate::{Reject, RejectReason, Source};
 
 /// The shrike JSON Lines source.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JsonLines;
-
-/// A scalar as it appeared in the JSON.
-#[derive(Debug, Clone)]
-enum Scalar<'a> {
-    Str(Cow<'a, str>),
-    U(u64),
-    I(i64),
-    F(f64),
-    B(bool),
-}
-
-struct ScalarVisitor;
-
-impl<'de> Visitor<'de> for ScalarVisitor {
-    type Value = Option<Scalar<'de>>;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a string, number, boolean or null")
-    }
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Some(Scalar::Str(Cow::Borrowed(v))))
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Some(Scalar::Str(Cow::Owned(v.to_owned()))))
-    }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Some(Scalar::Str(Cow::Owned(v))))
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(Some(Scalar::U(v)))
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        Ok(Some(Scalar::I(v)))
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        Ok(Some(Scalar::F(v)))
-    }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-        Ok(Some(Scalar::B(v)))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(ScalarVisitor)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
-        Err(de::Error::custom("an array where a scalar was expected"))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
-        Err(de::Error::custom("an object where a scalar was expected"))
-    }
-}
-
-struct ScalarSeed;
-impl<'de> DeserializeSeed<'de> for ScalarSeed {
-    type Value = Option<Scalar<'de>>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(ScalarVisitor)
-    }
-}
-
-struct StrListSeed;
-impl<'de> DeserializeSeed<'de> for StrListSeed {
-    type Value = Option<Vec<Option<Scalar<'de>>>>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Option<Vec<Option<Scalar<'de>>>>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an array of strings or null")
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(None)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut v = Vec::new();
-                while let Some(x) = seq.next_element_seed(ScalarSeed)? {
-                    v.push(x);
-                }
-                Ok(Some(v))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
 
 macro_rules! fields {
     ($($name:ident),+ $(,)?) => {
@@ -180,62 +91,6 @@ fields!(
     country,
     correlated,
 );
-
-/// Map keys are matched without allocating, whether borrowed or unescaped.
-struct KeySeed;
-impl<'de> DeserializeSeed<'de> for KeySeed {
-    type Value = Option<Key>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Option<Key>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a key")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Key::from_str(v))
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
-
-/// Raw values of one line, before validation.
-#[derive(Default)]
-struct Raw<'a> {
-    values: Vec<(Key, Scalar<'a>)>,
-    header_names: Option<Vec<Option<Scalar<'a>>>>,
-    unknown: u64,
-}
-
-struct RawVisitor;
-impl<'de> Visitor<'de> for RawVisitor {
-    type Value = Raw<'de>;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut raw = Raw {
-            values: Vec::with_capacity(40),
-            ..Raw::default()
-        };
-        while let Some(key) = map.next_key_seed(KeySeed)? {
-            match key {
-                None => {
-                    raw.unknown += 1;
-                    map.next_value::<IgnoredAny>()?;
-                }
-                Some(Key::header_names) => raw.header_names = map.next_value_seed(StrListSeed)?,
-                Some(k) => {
-                    if let Some(v) = map.next_value_seed(ScalarSeed)? {
-                        raw.values.push((k, v));
-                    }
-                }
-            }
-        }
-        Ok(raw)
-    }
-}
 
 fn text<'a>(k: Key, v: Scalar<'a>) -> Result<Cow<'a, str>, FieldError> {
     let s = match v {
@@ -376,134 +231,121 @@ fn parse_time(v: &Scalar<'_>) -> Result<Timestamp, Reject> {
     }
 }
 
-fn validate(raw: Raw<'_>) -> Result<RequestRecord<'_>, Reject> {
-    let mut r = RequestRecord::default();
-    let mut have_time = false;
-    for (k, v) in raw.values {
-        match k {
-            Key::time => {
-                r.time = parse_time(&v)?;
-                have_time = true;
-            }
-            Key::src_ip => {
-                let s = text(k, v)?;
-                let ip: IpAddr = s.trim().parse().map_err(|_| {
-                    Reject::new(
-                        RejectReason::InvalidIp,
-                        format!("src_ip `{}` is not an IP address", truncate(&s)),
-                    )
-                })?;
-                r.src_ip = Some(ip);
-            }
-            Key::src_port => r.src_port = Some(unsigned(k, &v, 65535)? as u16),
-            Key::dst_port => r.dst_port = Some(unsigned(k, &v, 65535)? as u16),
-            Key::host => r.host = opt_text(k, v)?,
-            Key::method => r.method = enum_field(k, v, Method::from_token)?,
-            Key::path => r.path = opt_text(k, v)?,
-            Key::query => r.query = opt_text(k, v)?,
-            Key::http_version => r.http_version = enum_field(k, v, HttpVersion::parse)?,
-            Key::status => {
-                let s = unsigned(k, &v, 999)?;
-                if s < 100 {
-                    return Err(FieldError::Invalid {
-                        field: "status",
-                        why: "HTTP status below 100",
-                    }
-                    .into());
-                }
-                r.status = Some(s as u16);
-            }
-            Key::bytes => r.bytes = Some(unsigned(k, &v, u64::MAX)?),
-            Key::user_agent => r.user_agent = opt_text(k, v)?,
-            Key::referer => r.referer = opt_text(k, v)?,
-            Key::header_names => {}
-            Key::accept => r.accept = opt_text(k, v)?,
-            Key::accept_language => r.accept_language = opt_text(k, v)?,
-            Key::accept_encoding => r.accept_encoding = opt_text(k, v)?,
-            Key::content_type => r.content_type = opt_text(k, v)?,
-            Key::has_cookie => r.has_cookie = Some(boolean(k, &v)?),
-            Key::has_xff => r.has_xff = Some(boolean(k, &v)?),
-            Key::sec_ch_ua => r.sec_ch_ua = opt_text(k, v)?,
-            Key::sec_ch_ua_mobile => r.sec_ch_ua_mobile = opt_text(k, v)?,
-            Key::sec_ch_ua_platform => r.sec_ch_ua_platform = opt_text(k, v)?,
-            Key::sec_fetch_site => r.sec_fetch_site = opt_text(k, v)?,
-            Key::sec_fetch_mode => r.sec_fetch_mode = opt_text(k, v)?,
-            Key::sec_fetch_dest => r.sec_fetch_dest = opt_text(k, v)?,
-            Key::sec_fetch_user => r.sec_fetch_user = opt_text(k, v)?,
-            Key::conn_id => r.conn_id = opt_text(k, v)?,
-            Key::keepalive_index => {
-                r.keepalive_index = Some(unsigned(k, &v, u32::MAX as u64)? as u32)
-            }
-            Key::ip_total_length => {
-                r.ip_total_length = Some(unsigned(k, &v, u32::MAX as u64)? as u32)
-            }
-            Key::ja4 => {
-                let s = text(k, v)?;
-                if !s.trim().is_empty() {
-                    r.ja4 = Some(Ja4::parse(s)?);
-                }
-            }
-            Key::ja4_r => r.ja4_r = opt_text(k, v)?,
-            Key::ja3 => r.ja3 = opt_text(k, v)?,
-            Key::ja4h => r.ja4h = opt_text(k, v)?,
-            Key::ja4t => r.ja4t = opt_text(k, v)?,
-            Key::tls_version => r.tls_version = enum_field(k, v, TlsVersion::parse)?,
-            Key::tls_alpn => r.tls_alpn = Alpn::from_id(&text(k, v)?)?,
-            Key::tls_sni => r.tls_sni = opt_text(k, v)?,
-            Key::tls_cipher => r.tls_cipher = opt_text(k, v)?,
-            Key::tcp_ttl => r.tcp_ttl = Some(unsigned(k, &v, 255)? as u8),
-            Key::tcp_window => r.tcp_window = Some(unsigned(k, &v, u32::MAX as u64)? as u32),
-            Key::tcp_window_scale => r.tcp_window_scale = Some(unsigned(k, &v, 14)? as u8),
-            Key::tcp_mss => r.tcp_mss = Some(unsigned(k, &v, 65535)? as u16),
-            Key::tcp_options => r.tcp_options = opt_text(k, v)?,
-            Key::ip_id => r.ip_id = Some(unsigned(k, &v, u32::MAX as u64)? as u32),
-            Key::ip_df => r.ip_df = Some(boolean(k, &v)?),
-            Key::syn_ack_ms => {
-                let x = float(k, &v)?;
-                if x < 0.0 {
-                    return Err(FieldError::Negative {
-                        field: "syn_ack_ms",
-                    }
-                    .into());
-                }
-                r.syn_ack_ms = Some(x);
-            }
-            Key::h2_fingerprint => r.h2_fingerprint = opt_text(k, v)?,
-            Key::h2_pseudo_order => r.h2_pseudo_order = opt_text(k, v)?,
-            Key::asn => r.asn = Some(parse_asn(&v)?),
-            Key::asn_org => r.asn_org = opt_text(k, v)?,
-            Key::country => {
-                let s = text(k, v)?;
-                if !s.trim().is_empty() {
-                    r.country = Some(CountryCode::parse(&s).ok_or(FieldError::Invalid {
-                        field: "country",
-                        why: "not a two-letter country code",
-                    })?);
-                }
-            }
-            Key::correlated => r.correlated = Some(boolean(k, &v)?),
+/// Validates one field into the record.
+fn apply<'a>(
+    r: &mut RequestRecord<'a>,
+    k: Key,
+    v: Scalar<'a>,
+    have_time: &mut bool,
+) -> Result<(), Reject> {
+    match k {
+        Key::time => {
+            r.time = parse_time(&v)?;
+            *have_time = true;
         }
-    }
-    if let Some(list) = raw.header_names {
-        let mut names = Vec::with_capacity(list.len());
-        for h in list.into_iter().flatten() {
-            names.push(text(Key::header_names, h)?);
+        Key::src_ip => {
+            let s = text(k, v)?;
+            let ip: IpAddr = s.trim().parse().map_err(|_| {
+                Reject::new(
+                    RejectReason::InvalidIp,
+                    format!("src_ip `{}` is not an IP address", truncate(&s)),
+                )
+            })?;
+            r.src_ip = Some(ip);
         }
-        r.header_names = Some(names);
+        Key::src_port => r.src_port = Some(unsigned(k, &v, 65535)? as u16),
+        Key::dst_port => r.dst_port = Some(unsigned(k, &v, 65535)? as u16),
+        Key::host => r.host = opt_text(k, v)?,
+        Key::method => r.method = enum_field(k, v, Method::from_token)?,
+        Key::path => r.path = opt_text(k, v)?,
+        Key::query => r.query = opt_text(k, v)?,
+        Key::http_version => r.http_version = enum_field(k, v, HttpVersion::parse)?,
+        Key::status => {
+            let s = unsigned(k, &v, 999)?;
+            if s < 100 {
+                return Err(FieldError::Invalid {
+                    field: "status",
+                    why: "HTTP status below 100",
+                }
+                .into());
+            }
+            r.status = Some(s as u16);
+        }
+        Key::bytes => r.bytes = Some(unsigned(k, &v, u64::MAX)?),
+        Key::user_agent => r.user_agent = opt_text(k, v)?,
+        Key::referer => r.referer = opt_text(k, v)?,
+        Key::header_names => {}
+        Key::accept => r.accept = opt_text(k, v)?,
+        Key::accept_language => r.accept_language = opt_text(k, v)?,
+        Key::accept_encoding => r.accept_encoding = opt_text(k, v)?,
+        Key::content_type => r.content_type = opt_text(k, v)?,
+        Key::has_cookie => r.has_cookie = Some(boolean(k, &v)?),
+        Key::has_xff => r.has_xff = Some(boolean(k, &v)?),
+        Key::sec_ch_ua => r.sec_ch_ua = opt_text(k, v)?,
+        Key::sec_ch_ua_mobile => r.sec_ch_ua_mobile = opt_text(k, v)?,
+        Key::sec_ch_ua_platform => r.sec_ch_ua_platform = opt_text(k, v)?,
+        Key::sec_fetch_site => r.sec_fetch_site = opt_text(k, v)?,
+        Key::sec_fetch_mode => r.sec_fetch_mode = opt_text(k, v)?,
+        Key::sec_fetch_dest => r.sec_fetch_dest = opt_text(k, v)?,
+        Key::sec_fetch_user => r.sec_fetch_user = opt_text(k, v)?,
+        Key::conn_id => r.conn_id = opt_text(k, v)?,
+        Key::keepalive_index => r.keepalive_index = Some(unsigned(k, &v, u32::MAX as u64)? as u32),
+        Key::ip_total_length => r.ip_total_length = Some(unsigned(k, &v, u32::MAX as u64)? as u32),
+        Key::ja4 => {
+            let s = text(k, v)?;
+            if !s.trim().is_empty() {
+                r.ja4 = Some(Ja4::parse(s)?);
+            }
+        }
+        Key::ja4_r => r.ja4_r = opt_text(k, v)?,
+        Key::ja3 => r.ja3 = opt_text(k, v)?,
+        Key::ja4h => r.ja4h = opt_text(k, v)?,
+        Key::ja4t => r.ja4t = opt_text(k, v)?,
+        Key::tls_version => r.tls_version = enum_field(k, v, TlsVersion::parse)?,
+        Key::tls_alpn => r.tls_alpn = Alpn::from_id(&text(k, v)?)?,
+        Key::tls_sni => r.tls_sni = opt_text(k, v)?,
+        Key::tls_cipher => r.tls_cipher = opt_text(k, v)?,
+        Key::tcp_ttl => r.tcp_ttl = Some(unsigned(k, &v, 255)? as u8),
+        Key::tcp_window => r.tcp_window = Some(unsigned(k, &v, u32::MAX as u64)? as u32),
+        Key::tcp_window_scale => r.tcp_window_scale = Some(unsigned(k, &v, 14)? as u8),
+        Key::tcp_mss => r.tcp_mss = Some(unsigned(k, &v, 65535)? as u16),
+        Key::tcp_options => r.tcp_options = opt_text(k, v)?,
+        Key::ip_id => r.ip_id = Some(unsigned(k, &v, u32::MAX as u64)? as u32),
+        Key::ip_df => r.ip_df = Some(boolean(k, &v)?),
+        Key::syn_ack_ms => {
+            let x = float(k, &v)?;
+            if x < 0.0 {
+                return Err(FieldError::Negative {
+                    field: "syn_ack_ms",
+                }
+                .into());
+            }
+            r.syn_ack_ms = Some(x);
+        }
+        Key::h2_fingerprint => r.h2_fingerprint = opt_text(k, v)?,
+        Key::h2_pseudo_order => r.h2_pseudo_order = opt_text(k, v)?,
+        Key::asn => r.asn = Some(parse_asn(&v)?),
+        Key::asn_org => r.asn_org = opt_text(k, v)?,
+        Key::country => {
+            let s = text(k, v)?;
+            if !s.trim().is_empty() {
+                r.country = Some(CountryCode::parse(&s).ok_or(FieldError::Invalid {
+                    field: "country",
+                    why: "not a two-letter country code",
+                })?);
+            }
+        }
+        Key::correlated => r.correlated = Some(boolean(k, &v)?),
     }
-    if !have_time {
-        return Err(Reject::new(
-            RejectReason::MissingField("time"),
-            "no `time` field",
-        ));
+    Ok(())
+}
+
+fn header_list<'a>(list: Vec<Option<Scalar<'a>>>) -> Result<Vec<Cow<'a, str>>, FieldError> {
+    let mut names = Vec::with_capacity(list.len());
+    for h in list.into_iter().flatten() {
+        names.push(text(Key::header_names, h)?);
     }
-    if r.src_ip.is_none() {
-        return Err(Reject::new(
-            RejectReason::MissingField("src_ip"),
-            "no `src_ip` field",
-        ));
-    }
-    Ok(r)
+    Ok(names)
 }
 
 fn parse_asn(v: &Scalar<'_>) -> Result<u32, FieldError> {
@@ -539,24 +381,60 @@ impl Source for JsonLines {
         line: &'a [u8],
         unknown_keys: &mut u64,
     ) -> Result<RequestRecord<'a>, Reject> {
-        let mut de = serde_json::Deserializer::from_slice(line);
-        let raw = match de
-            .deserialize_map(RawVisitor)
-            .and_then(|r| de.end().map(|_| r))
-        {
-            Ok(raw) => raw,
-            Err(e) => {
-                if std::str::from_utf8(line).is_err() {
-                    return Err(Reject::new(
-                        RejectReason::NotUtf8,
-                        "the line is not valid UTF-8",
-                    ));
-                }
-                return Err(Reject::new(RejectReason::InvalidJson, e.to_string()));
-            }
+        let Ok(text) = std::str::from_utf8(line) else {
+            return Err(Reject::new(
+                RejectReason::NotUtf8,
+                "the line is not valid UTF-8",
+            ));
         };
-        *unknown_keys += raw.unknown;
-        validate(raw)
+        let mut r = RequestRecord::default();
+        let mut have_time = false;
+        let mut unknown = 0;
+        // Field errors are kept until the end: a syntax error anywhere in the line wins,
+        // as the line is then not JSON at all.
+        let mut first: Option<Reject> = None;
+        Scanner::new(text)
+            .object(|key, sc| {
+                let Some(k) = Key::from_str(key) else {
+                    unknown += 1;
+                    return sc.skip_value();
+                };
+                if k == Key::header_names {
+                    let list = sc.scalar_list()?;
+                    if let (Some(list), None) = (list, &first) {
+                        match header_list(list) {
+                            Ok(names) => r.header_names = Some(names),
+                            Err(e) => first = Some(e.into()),
+                        }
+                    }
+                    return Ok(());
+                }
+                let v = sc.scalar()?;
+                if let (Some(v), None) = (v, &first) {
+                    if let Err(e) = apply(&mut r, k, v, &mut have_time) {
+                        first = Some(e);
+                    }
+                }
+                Ok(())
+            })
+            .map_err(|e| Reject::new(RejectReason::InvalidJson, e.to_string()))?;
+        *unknown_keys += unknown;
+        if let Some(e) = first {
+            return Err(e);
+        }
+        if !have_time {
+            return Err(Reject::new(
+                RejectReason::MissingField("time"),
+                "no `time` field",
+            ));
+        }
+        if r.src_ip.is_none() {
+            return Err(Reject::new(
+                RejectReason::MissingField("src_ip"),
+                "no `src_ip` field",
+            ));
+        }
+        Ok(r)
     }
 }
 

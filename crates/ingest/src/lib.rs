@@ -14,6 +14,7 @@
 
 mod combined;
 mod deadletter;
+pub mod json;
 mod jsonl;
 mod pipeline;
 mod reader;

@@ -9,8 +9,6 @@ use clap::{Args, Subcommand};
 use shrike_features::{FinishOptions, HashKey, Sessionizer};
 use shrike_ingest::{DeadLetterWriter, IngestOptions, Input, JsonLines};
 
-use crate::ingest::SessionSink;
-
 /// Benchmarks.
 #[derive(Subcommand)]
 pub enum BenchCommand {
@@ -36,6 +34,31 @@ pub struct BenchIngestArgs {
     /// Parsing threads [default: one per core].
     #[arg(long)]
     pub workers: Option<usize>,
+    /// Stop after this stage, to see where the time goes.
+    #[arg(long, value_enum, default_value_t = Stage::Features)]
+    pub stage: Stage,
+}
+
+/// How far `shrike bench ingest` goes.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Stage {
+    /// Read, parse and validate records, then drop them.
+    Parse,
+    /// Also fold them into sessions.
+    Sessionize,
+    /// Also compute every feature, cohort features included (the end-to-end figure).
+    Features,
+}
+
+/// A sink that sessionizes, or only counts when benchmarking the parser.
+struct BenchSink(Option<Sessionizer>);
+
+impl shrike_ingest::RecordSink for BenchSink {
+    fn accept(&mut self, line: u64, record: &shrike_types::RequestRecord<'_>) {
+        if let Some(s) = &mut self.0 {
+            s.update(line, record);
+        }
+    }
 }
 
 fn peak_rss_bytes() -> Option<u64> {
@@ -83,19 +106,23 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
             &JsonLines,
             &opts,
             DeadLetterWriter::discard(),
-            || SessionSink(Sessionizer::new(HashKey::FIXED, 1)),
+            || BenchSink((a.stage != Stage::Parse).then(|| Sessionizer::new(HashKey::FIXED, 1))),
             &|_| {},
         )?;
         let records = report.records;
         let mut merged = Sessionizer::new(HashKey::FIXED, 1);
-        for s in report.sinks {
-            merged.merge(s.0);
+        for s in report.sinks.into_iter().filter_map(|s| s.0) {
+            merged.merge(s);
         }
         let t_parse = t.elapsed();
-        let features = merged.finish(
-            &shrike_dict::Dictionaries::default(),
-            &FinishOptions::default(),
-        );
+        let features = if a.stage == Stage::Features {
+            merged.finish(
+                &shrike_dict::Dictionaries::default(),
+                &FinishOptions::default(),
+            )
+        } else {
+            Vec::new()
+        };
         let total = t.elapsed();
         let rate = records as f64 / total.as_secs_f64();
         println!(
