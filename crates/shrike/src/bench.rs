@@ -14,6 +14,37 @@ use shrike_ingest::{DeadLetterWriter, IngestOptions, Input, JsonLines};
 pub enum BenchCommand {
     /// Ingest throughput and memory per session.
     Ingest(BenchIngestArgs),
+    /// Isolation-forest quality on ADBench and training/scoring speed.
+    Forest(BenchForestArgs),
+}
+
+/// Arguments of `shrike bench forest`.
+#[derive(Args)]
+pub struct BenchForestArgs {
+    /// Directory of ADBench `.npz` files [default: ../shared/data/adbench-classical].
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Seeds per dataset (the mean ROC-AUC is reported).
+    #[arg(long, default_value_t = 5)]
+    pub seeds: u64,
+    /// Trees per forest.
+    #[arg(long, default_value_t = 300)]
+    pub trees: usize,
+    /// Skip the quality table and only run the speed benchmark.
+    #[arg(long)]
+    pub speed_only: bool,
+    /// Skip the speed benchmark.
+    #[arg(long)]
+    pub quality_only: bool,
+    /// Rows to train on in the speed benchmark.
+    #[arg(long, default_value_t = 100_000)]
+    pub train_rows: usize,
+    /// Rows to score in the speed benchmark.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub score_rows: usize,
+    /// Repetitions of the speed benchmark (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
 }
 
 /// Arguments of `shrike bench ingest`.
@@ -68,9 +99,15 @@ fn peak_rss_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// `shrike bench ingest`.
+/// `shrike bench ...`.
 pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
-    let BenchCommand::Ingest(a) = cmd;
+    match cmd {
+        BenchCommand::Ingest(a) => ingest(a),
+        BenchCommand::Forest(a) => crate::bench_forest::run(a),
+    }
+}
+
+fn ingest(a: BenchIngestArgs) -> anyhow::Result<ExitCode> {
     let input = match &a.input {
         Some(p) => p.clone(),
         None => {

@@ -4,6 +4,7 @@
 //! fraction exceeded `--max-reject-ratio` (everything valid was still stored).
 
 mod bench;
+mod bench_forest;
 mod config;
 mod demo;
 mod ingest;
