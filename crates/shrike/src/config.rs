@@ -18,6 +18,8 @@ pub struct Config {
     pub dictionaries: Option<DictConfig>,
     /// Sessions and features.
     pub features: Option<FeaturesConfig>,
+    /// The detection cycle (every seed knob; see shrike_detect::DetectConfig).
+    pub detect: Option<shrike_detect::DetectConfig>,
 }
 
 /// `[store]`.
@@ -94,6 +96,34 @@ fn env<T: std::str::FromStr>(name: &str, allowed: &str) -> anyhow::Result<Option
 }
 
 impl Config {
+    /// Detection settings: `[detect]` < `SHRIKE_<KEY>` variables (e.g.
+    /// `SHRIKE_ANOMALY_THRESHOLD`), validated.
+    pub fn detect(&self) -> anyhow::Result<shrike_detect::DetectConfig> {
+        let mut value = serde_json::to_value(self.detect.clone().unwrap_or_default())?;
+        for key in shrike_detect::DetectConfig::KEYS {
+            let var = format!("SHRIKE_{}", key.to_ascii_uppercase());
+            if let Ok(text) = std::env::var(&var) {
+                let n: f64 = text.trim().parse().map_err(|_| {
+                    anyhow::anyhow!(
+                        "environment variable {var}={text:?} is invalid (allowed: a number)"
+                    )
+                })?;
+                let integer = value[key].is_u64();
+                value[key] = if integer {
+                    if n < 0.0 || n.fract() != 0.0 {
+                        bail!("environment variable {var}={text:?} is invalid (allowed: a whole number)");
+                    }
+                    serde_json::json!(n as u64)
+                } else {
+                    serde_json::json!(n)
+                };
+            }
+        }
+        let cfg: shrike_detect::DetectConfig = serde_json::from_value(value)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
     /// Reads a TOML file; unknown keys are errors that name the key.
     pub fn from_file(path: &Path) -> anyhow::Result<Config> {
         let text = std::fs::read_to_string(path)

@@ -7,6 +7,7 @@ mod bench;
 mod bench_forest;
 mod config;
 mod demo;
+mod detect;
 mod ingest;
 mod simulate;
 
@@ -52,6 +53,8 @@ enum Command {
     /// Write simulated, labelled traffic (log, labels and matching dictionaries).
     Simulate(simulate::SimulateArgs),
     /// Measure performance.
+    /// Run one detection cycle over the store's horizon.
+    Detect(detect::DetectArgs),
     #[command(subcommand)]
     Bench(bench::BenchCommand),
 }
@@ -84,6 +87,7 @@ fn main() -> ExitCode {
         Command::Demo(a) => demo::run(config, a),
         Command::Ingest(a) => ingest::run(config, a),
         Command::Simulate(a) => simulate::run(a),
+        Command::Detect(a) => detect::run(config, a),
         Command::Bench(b) => bench::run(b),
     };
     match result {

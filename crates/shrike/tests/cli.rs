@@ -129,3 +129,54 @@ fn demo_simulates_ingests_and_reports_every_population() {
         "every session has ground truth:\n{out}"
     );
 }
+
+#[test]
+fn detect_scores_the_demo_store_reuses_its_model_and_skips_thin_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = shrike(
+        &[
+            "demo",
+            "--hours",
+            "6",
+            "--humans-per-hour",
+            "150",
+            "--out",
+            "sim",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let store = dir.path().join("sim/demo.db");
+    let store = store.to_str().unwrap();
+    let o = shrike(&["detect", "--store", store], dir.path());
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("MODEL_TRAINED complete"), "{out}");
+    assert!(out.contains("KNOWN_BOT"), "{out}");
+    assert!(out.contains("LEGITIMATE_BROWSER"), "{out}");
+    // Second cycle on the same data: the model is young and nothing drifted.
+    let o = shrike(&["detect", "--store", store], dir.path());
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("MODEL_LOADED complete"), "{out}");
+    assert!(out.contains("cycle 2:"), "{out}");
+    // A baseline requirement above the data: the cycle says so and scores nothing.
+    let o = Command::new(env!("CARGO_BIN_EXE_shrike"))
+        .args(["detect", "--store", store])
+        .env("SHRIKE_MIN_BASELINE_SESSIONS", "1000000")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("SKIPPED_LOW_DATA"), "{out}");
+    // A bad setting names its key and the allowed values.
+    let o = Command::new(env!("CARGO_BIN_EXE_shrike"))
+        .args(["detect", "--store", store])
+        .env("SHRIKE_ANOMALY_PERCENTILE", "300")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("anomaly_percentile"), "{}", text(&o));
+}

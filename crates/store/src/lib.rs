@@ -14,4 +14,6 @@
 mod migrations;
 mod sqlite;
 
-pub use sqlite::{IngestedSource, SessionRow, SqliteStore, StoreError};
+pub use sqlite::{
+    CycleRecord, IngestedSource, OutputTable, ScoreRow, SessionRow, SqliteStore, StoreError,
+};

@@ -53,4 +53,57 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX sessions_by_ip ON sessions (src_ip, window_start_ms);
     "#,
+    // 2: detection outputs (SPEC §6).
+    r#"
+    CREATE TABLE cycles (
+        id INTEGER PRIMARY KEY,
+        started_at_ms INTEGER NOT NULL,
+        horizon_start_ms INTEGER NOT NULL,
+        horizon_end_ms INTEGER NOT NULL,
+        sessions INTEGER NOT NULL,
+        scored INTEGER NOT NULL,
+        anomalies INTEGER NOT NULL,
+        anomaly_rate REAL NOT NULL,
+        metrics TEXT NOT NULL
+    );
+    CREATE TABLE all_scores (
+        cycle_id INTEGER NOT NULL REFERENCES cycles(id),
+        window_start_ms INTEGER NOT NULL,
+        src_ip TEXT NOT NULL,
+        ja4 TEXT NOT NULL,
+        host TEXT NOT NULL,
+        model TEXT NOT NULL,
+        threat_level TEXT NOT NULL,
+        raw_score REAL NOT NULL,
+        anomaly_score REAL NOT NULL,
+        is_anomaly INTEGER NOT NULL,
+        recurrence INTEGER NOT NULL,
+        browser_confidence REAL NOT NULL,
+        browser_family TEXT NOT NULL,
+        campaign_id INTEGER NOT NULL DEFAULT -1,
+        reason TEXT NOT NULL,
+        top_features TEXT NOT NULL,
+        PRIMARY KEY (cycle_id, window_start_ms, src_ip, ja4, host)
+    ) WITHOUT ROWID;
+    CREATE INDEX all_scores_by_ip ON all_scores (src_ip, cycle_id);
+    CREATE VIEW detected_anomalies AS
+        SELECT * FROM all_scores WHERE is_anomaly = 1;
+    CREATE TABLE decisions (
+        id INTEGER PRIMARY KEY,
+        cycle_id INTEGER NOT NULL REFERENCES cycles(id),
+        at_ms INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        model TEXT NOT NULL,
+        payload TEXT NOT NULL
+    );
+    CREATE INDEX decisions_by_kind ON decisions (kind, cycle_id);
+    CREATE TABLE models (
+        model TEXT NOT NULL,
+        version TEXT NOT NULL,
+        cycle_id INTEGER NOT NULL,
+        trained_at_ms INTEGER NOT NULL,
+        meta TEXT NOT NULL,
+        PRIMARY KEY (model, version)
+    ) WITHOUT ROWID;
+    "#,
 ];

@@ -77,6 +77,102 @@ pub struct SessionRow {
     pub browser_family: String,
     /// Features in [`FeatureId`] order.
     pub features: Vec<f32>,
+    /// First request.
+    pub first_seen: Timestamp,
+    /// AS number (0 = unknown).
+    pub asn: u32,
+    /// User agent of the first request.
+    pub user_agent: String,
+    /// TCP/TLS side matched.
+    pub correlated: bool,
+}
+
+/// Output tables whose rows can be counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputTable {
+    /// `cycles`.
+    Cycles,
+    /// `all_scores`.
+    AllScores,
+    /// `detected_anomalies` (a view).
+    DetectedAnomalies,
+    /// `decisions`.
+    Decisions,
+    /// `models`.
+    Models,
+}
+
+impl OutputTable {
+    /// SQL name (a constant, never user input).
+    pub const fn name(self) -> &'static str {
+        match self {
+            OutputTable::Cycles => "cycles",
+            OutputTable::AllScores => "all_scores",
+            OutputTable::DetectedAnomalies => "detected_anomalies",
+            OutputTable::Decisions => "decisions",
+            OutputTable::Models => "models",
+        }
+    }
+}
+
+/// One scored session of a cycle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreRow {
+    /// Session key: hour.
+    pub window_start: Timestamp,
+    /// Session key: client.
+    pub src_ip: String,
+    /// Session key: JA4.
+    pub ja4: String,
+    /// Session key: host.
+    pub host: String,
+    /// Feature set that scored it ("" when none).
+    pub model: String,
+    /// Threat level.
+    pub threat_level: String,
+    /// Raw score (negative = anomalous).
+    pub raw_score: f64,
+    /// Normalised score.
+    pub anomaly_score: f64,
+    /// Below the threshold.
+    pub is_anomaly: bool,
+    /// Times flagged including this one.
+    pub recurrence: u32,
+    /// Browser confidence.
+    pub browser_confidence: f64,
+    /// Browser family.
+    pub browser_family: String,
+    /// Reason.
+    pub reason: String,
+    /// Top features as JSON.
+    pub top_features: String,
+}
+
+/// Everything one cycle writes, in one transaction.
+#[derive(Debug, Clone)]
+pub struct CycleRecord {
+    /// Clock of the cycle.
+    pub started_at: Timestamp,
+    /// Horizon start.
+    pub horizon_start: Timestamp,
+    /// Horizon end.
+    pub horizon_end: Timestamp,
+    /// Sessions.
+    pub sessions: usize,
+    /// Scored sessions.
+    pub scored: usize,
+    /// Anomalies.
+    pub anomalies: usize,
+    /// anomalies / scored.
+    pub anomaly_rate: f64,
+    /// Metrics JSON.
+    pub metrics: String,
+    /// Scores.
+    pub scores: Vec<ScoreRow>,
+    /// Decisions: kind, model, JSON payload.
+    pub decisions: Vec<(String, String, String)>,
+    /// Models trained this cycle: model, version, trained_at, metadata JSON.
+    pub models: Vec<(String, String, Timestamp, String)>,
 }
 
 /// The embedded store.
@@ -291,34 +387,50 @@ impl SqliteStore {
 
     /// Every stored session (ordered by key).
     pub fn sessions(&self) -> Result<Vec<SessionRow>, StoreError> {
+        self.sessions_between(
+            Timestamp::from_millis(i64::MIN),
+            Timestamp::from_millis(i64::MAX),
+        )
+    }
+
+    /// Sessions whose window starts in `[from, to]` (ordered by key).
+    pub fn sessions_between(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<SessionRow>, StoreError> {
         let mut q = self
             .conn
             .prepare(
-                "SELECT window_start_ms, src_ip, ja4, host, hits, asn_label, bot_name, browser_family, features
-                 FROM sessions ORDER BY window_start_ms, src_ip, ja4, host",
+                "SELECT window_start_ms, src_ip, ja4, host, hits, asn_label, bot_name, browser_family, features,
+                        first_seen_ms, asn, user_agent, correlated
+                 FROM sessions WHERE window_start_ms >= ?1 AND window_start_ms <= ?2
+                 ORDER BY window_start_ms, src_ip, ja4, host",
             )
             .map_err(self.err())?;
         let rows = q
-            .query_map([], |r| {
+            .query_map(params![from.millis(), to.millis()], |r| {
                 let ip: String = r.get(1)?;
                 let blob: Vec<u8> = r.get(8)?;
                 Ok((
-                    ip,
-                    blob,
-                    r.get::<_, i64>(0)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get::<_, i64>(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
+                    (ip, blob, r.get::<_, i64>(0)?, r.get(2)?, r.get(3)?),
+                    (r.get::<_, i64>(4)?, r.get(5)?, r.get(6)?, r.get(7)?),
+                    (
+                        r.get::<_, i64>(9)?,
+                        r.get::<_, i64>(10)?,
+                        r.get(11)?,
+                        r.get::<_, i64>(12)?,
+                    ),
                 ))
             })
             .map_err(self.err())?;
         let mut out = Vec::new();
         for row in rows {
-            let (ip, blob, w, ja4, host, hits, asn_label, bot_name, browser_family) =
-                row.map_err(self.err())?;
+            let (
+                (ip, blob, w, ja4, host),
+                (hits, asn_label, bot_name, browser_family),
+                (first_seen, asn, user_agent, correlated),
+            ) = row.map_err(self.err())?;
             let corrupt = |what: &str| StoreError::Corrupt {
                 path: self.path.clone(),
                 what: format!("sessions.{what} of {ip}"),
@@ -339,9 +451,127 @@ impl SqliteStore {
                     .chunks_exact(4)
                     .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                     .collect(),
+                first_seen: Timestamp::from_millis(first_seen),
+                asn: asn as u32,
+                user_agent,
+                correlated: correlated != 0,
             });
         }
         Ok(out)
+    }
+
+    /// Newest session window in the store.
+    pub fn newest_window(&self) -> Result<Option<Timestamp>, StoreError> {
+        self.conn
+            .query_row("SELECT MAX(window_start_ms) FROM sessions", [], |r| {
+                r.get::<_, Option<i64>>(0)
+            })
+            .map(|v| v.map(Timestamp::from_millis))
+            .map_err(self.err())
+    }
+
+    /// Per IP, the number of earlier cycles that flagged it as an anomaly.
+    pub fn recurrences(&self) -> Result<std::collections::HashMap<String, u32>, StoreError> {
+        let mut q = self
+            .conn
+            .prepare(
+                "SELECT src_ip, COUNT(DISTINCT cycle_id) FROM all_scores
+                 WHERE is_anomaly = 1 GROUP BY src_ip",
+            )
+            .map_err(self.err())?;
+        let rows = q
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .map_err(self.err())?;
+        rows.map(|r| r.map(|(ip, n)| (ip, n as u32)).map_err(self.err()))
+            .collect()
+    }
+
+    /// Writes a cycle's outputs in one transaction; returns the cycle id.
+    pub fn save_cycle(&mut self, c: &CycleRecord) -> Result<i64, StoreError> {
+        let path = self.path.clone();
+        let sql = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(sql)?;
+        tx.execute(
+            "INSERT INTO cycles (started_at_ms, horizon_start_ms, horizon_end_ms, sessions, scored,
+                                 anomalies, anomaly_rate, metrics)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                c.started_at.millis(),
+                c.horizon_start.millis(),
+                c.horizon_end.millis(),
+                c.sessions as i64,
+                c.scored as i64,
+                c.anomalies as i64,
+                c.anomaly_rate,
+                c.metrics
+            ],
+        )
+        .map_err(sql)?;
+        let id = tx.last_insert_rowid();
+        {
+            let mut ins = tx
+                .prepare(
+                    "INSERT INTO all_scores (cycle_id, window_start_ms, src_ip, ja4, host, model,
+                        threat_level, raw_score, anomaly_score, is_anomaly, recurrence,
+                        browser_confidence, browser_family, reason, top_features)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                )
+                .map_err(sql)?;
+            for s in &c.scores {
+                ins.execute(params![
+                    id,
+                    s.window_start.millis(),
+                    s.src_ip,
+                    s.ja4,
+                    s.host,
+                    s.model,
+                    s.threat_level,
+                    s.raw_score,
+                    s.anomaly_score,
+                    s.is_anomaly,
+                    s.recurrence,
+                    s.browser_confidence,
+                    s.browser_family,
+                    s.reason,
+                    s.top_features
+                ])
+                .map_err(sql)?;
+            }
+            let mut ins = tx
+                .prepare(
+                    "INSERT INTO decisions (cycle_id, at_ms, kind, model, payload)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(sql)?;
+            for (kind, model, payload) in &c.decisions {
+                ins.execute(params![id, c.started_at.millis(), kind, model, payload])
+                    .map_err(sql)?;
+            }
+            let mut ins = tx
+                .prepare(
+                    "INSERT OR REPLACE INTO models (model, version, cycle_id, trained_at_ms, meta)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(sql)?;
+            for (model, version, at, meta) in &c.models {
+                ins.execute(params![model, version, id, at.millis(), meta])
+                    .map_err(sql)?;
+            }
+        }
+        tx.commit().map_err(sql)?;
+        Ok(id)
+    }
+
+    /// Count of rows of an output table or view (for tests and summaries).
+    pub fn count(&self, table: OutputTable) -> Result<u64, StoreError> {
+        let sql = format!("SELECT COUNT(*) FROM {}", table.name());
+        self.conn
+            .query_row(&sql, [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(self.err())
     }
 
     /// The database file.

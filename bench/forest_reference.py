@@ -1,0 +1,88 @@
+"""isotree and scikit-learn on the same ADBench datasets and the same synthetic speed recipe
+as `shrike bench forest`, for a side-by-side table.
+
+    python bench/forest_reference.py ../shared/data/adbench-classical [seeds] [score_rows]
+
+Run it with a throwaway venv outside the repository (pip install isotree scikit-learn numpy).
+Scores are ROC-AUC of the anomaly score (isotree: decision_function, higher = anomalous;
+scikit-learn: -score_samples), averaged over seeds 0..seeds-1, 300 trees, sample size 256.
+"""
+
+import glob
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+from isotree import IsolationForest as IsoTree
+from sklearn.ensemble import IsolationForest as SkForest
+from sklearn.metrics import roc_auc_score
+
+
+def synthetic(rows, seed):
+    """Same recipe as shrike's: 60 features from 5 latent factors plus noise; 1% of rows
+    shifted by ±4 on 3 random features (different draws: numpy's generator, not shrike's)."""
+    rng = np.random.default_rng(seed)
+    loadings = rng.standard_normal((60, 5))
+    z = rng.standard_normal((rows, 5))
+    x = z @ loadings.T + 0.5 * rng.standard_normal((rows, 60))
+    y = rng.random(rows) < 0.01
+    for i in np.flatnonzero(y):
+        cols = rng.integers(0, 60, 3)
+        x[i, cols] += np.where(rng.random(3) < 0.5, 4.0, -4.0)
+    return x, y
+
+
+def main():
+    data_dir = sys.argv[1]
+    seeds = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+    score_rows = int(sys.argv[3]) if len(sys.argv) > 3 else 1_000_000
+    print("dataset\trows\tcols\tisotree_ndim1\tisotree_ndim3\tsklearn")
+    sums = [0.0, 0.0, 0.0]
+    files = sorted(glob.glob(os.path.join(data_dir, "*.npz")))
+    for f in files:
+        d = np.load(f)
+        x, y = d["X"].astype(np.float64), d["y"].astype(int)
+        aucs = []
+        for ndim in (1, 3):
+            a = []
+            for seed in range(seeds):
+                m = IsoTree(ntrees=300, ndim=ndim, sample_size=256, missing_action="impute",
+                            random_seed=seed, nthreads=-1)
+                a.append(roc_auc_score(y, m.fit(x).decision_function(x)))
+            aucs.append(np.mean(a))
+        a = []
+        for seed in range(seeds):
+            m = SkForest(n_estimators=300, max_samples=256, random_state=seed, n_jobs=-1)
+            a.append(roc_auc_score(y, -m.fit(x).score_samples(x)))
+        aucs.append(np.mean(a))
+        for i in range(3):
+            sums[i] += aucs[i]
+        name = os.path.basename(f)[:-4]
+        print(f"{name}\t{len(y)}\t{x.shape[1]}\t{aucs[0]:.4f}\t{aucs[1]:.4f}\t{aucs[2]:.4f}", flush=True)
+    n = max(len(files), 1)
+    print(f"MEAN\t\t\t{sums[0] / n:.4f}\t{sums[1] / n:.4f}\t{sums[2] / n:.4f}")
+
+    train, _ = synthetic(100_000, 1)
+    test, labels = synthetic(score_rows, 2)
+    fits, scores = [], []
+    for run in range(3):
+        m = IsoTree(ntrees=300, ndim=3, sample_size=256, missing_action="impute", random_seed=run,
+                    nthreads=-1)
+        t = time.perf_counter()
+        m.fit(train)
+        fit = time.perf_counter() - t
+        t = time.perf_counter()
+        s = m.decision_function(test)
+        score = time.perf_counter() - t
+        auc = roc_auc_score(labels, s)
+        print(f"isotree run {run + 1}: train 100000 x 60 in {fit:.3f} s; score {score_rows} rows in "
+              f"{score:.3f} s ({score_rows / score:.0f} rows/s); ROC-AUC {auc:.4f}", flush=True)
+        fits.append(fit)
+        scores.append(score)
+    print(f"isotree median: train {statistics.median(fits):.3f} s, score {statistics.median(scores):.3f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,296 @@
+//! The detection knobs, with their defaults and their checks. Each field is also a
+//! `[detect]` key of the TOML file and a `SHRIKE_<NAME>` variable (the seed's names in
+//! capitals: `SHRIKE_ANOMALY_THRESHOLD`...), applied by the binary.
+
+use serde::{Deserialize, Serialize};
+
+/// Detection settings. Scores are on the seed's raw scale: `0.5 - isolation score`,
+/// negative = anomalous.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DetectConfig {
+    /// Expected share of anomalies, recorded with each model (the isolation forest itself
+    /// needs none).
+    pub contamination: f64,
+    /// Static threshold on the raw score: a session is an anomaly only below it.
+    pub anomaly_threshold: f64,
+    /// Percentile of the cycle's raw scores (0–100) under which sessions are anomalies; the
+    /// effective threshold is the lower of it and `anomaly_threshold`.
+    pub anomaly_percentile: f64,
+    /// Raw-score penalty per `ln(1 + times flagged before)`.
+    pub recurrence_weight: f64,
+    /// Browser confidence from which a NORMAL/LOW session is a LEGITIMATE_BROWSER.
+    pub browser_confidence_threshold: f64,
+    /// Share of a JA4's sessions classified as browsers above which the whole JA4 cohort
+    /// (its NORMAL/LOW sessions) is.
+    pub browser_cohort_ratio: f64,
+    /// Minimum share of sessions where a feature is known for it to be used.
+    pub min_valid_feature_ratio: f64,
+    /// Hours a model is reused before retraining.
+    pub retrain_interval_h: f64,
+    /// Share of drifting features that forces a retrain.
+    pub drift_threshold: f64,
+    /// KS statistic above which one feature counts as drifting.
+    pub drift_ks_threshold: f64,
+    /// Model versions kept per feature set.
+    pub model_history_count: usize,
+    /// Minimum fingerprint_coherence_score of a human-baseline session.
+    pub fingerprint_coherence_threshold: f64,
+    /// A new model is rejected when more than this share of its validation sessions score
+    /// as anomalies.
+    pub val_anomaly_gate: f64,
+    /// Features whose baseline variance is below this are pruned at training.
+    pub prune_variance_threshold: f64,
+    /// Minimum human-baseline sessions to run a feature set's cycle.
+    pub min_baseline_sessions: usize,
+    /// Raw-score cut-offs of the threat levels (a session at or below one gets that level).
+    pub level_critical: f64,
+    /// See `level_critical`.
+    pub level_high: f64,
+    /// See `level_critical`.
+    pub level_medium: f64,
+    /// Below this (and above `level_medium`): LOW; at or above: NORMAL.
+    pub level_low: f64,
+    /// Trees of the isolation forest.
+    pub trees: usize,
+    /// Features per hyperplane.
+    pub ndim: usize,
+    /// Rows per tree.
+    pub sample_size: usize,
+    /// Seed of every random process of the cycle.
+    pub seed: u64,
+}
+
+impl Default for DetectConfig {
+    fn default() -> Self {
+        DetectConfig {
+            contamination: 0.05,
+            anomaly_threshold: -0.05,
+            anomaly_percentile: 25.0,
+            recurrence_weight: 0.02,
+            browser_confidence_threshold: 0.7,
+            browser_cohort_ratio: 0.8,
+            min_valid_feature_ratio: 0.5,
+            retrain_interval_h: 24.0,
+            drift_threshold: 0.3,
+            drift_ks_threshold: 0.2,
+            model_history_count: 5,
+            fingerprint_coherence_threshold: 0.25,
+            val_anomaly_gate: 0.20,
+            prune_variance_threshold: 1e-6,
+            min_baseline_sessions: 500,
+            level_critical: -0.20,
+            level_high: -0.12,
+            level_medium: -0.06,
+            level_low: 0.0,
+            trees: 300,
+            ndim: 3,
+            sample_size: 256,
+            seed: 42,
+        }
+    }
+}
+
+/// A setting outside its allowed values.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("detect.{key} = {value}: allowed {allowed}")]
+pub struct ConfigError {
+    /// The key.
+    pub key: &'static str,
+    /// The value given.
+    pub value: String,
+    /// What is allowed.
+    pub allowed: &'static str,
+}
+
+impl DetectConfig {
+    /// The TOML/environment names of the settings, for help and errors.
+    pub const KEYS: &'static [&'static str] = &[
+        "contamination",
+        "anomaly_threshold",
+        "anomaly_percentile",
+        "recurrence_weight",
+        "browser_confidence_threshold",
+        "browser_cohort_ratio",
+        "min_valid_feature_ratio",
+        "retrain_interval_h",
+        "drift_threshold",
+        "drift_ks_threshold",
+        "model_history_count",
+        "fingerprint_coherence_threshold",
+        "val_anomaly_gate",
+        "prune_variance_threshold",
+        "min_baseline_sessions",
+        "level_critical",
+        "level_high",
+        "level_medium",
+        "level_low",
+        "trees",
+        "ndim",
+        "sample_size",
+        "seed",
+    ];
+
+    /// Checks every setting; the first bad one is named with what is allowed.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        fn check(
+            ok: bool,
+            key: &'static str,
+            value: impl ToString,
+            allowed: &'static str,
+        ) -> Result<(), ConfigError> {
+            if ok {
+                Ok(())
+            } else {
+                Err(ConfigError {
+                    key,
+                    value: value.to_string(),
+                    allowed,
+                })
+            }
+        }
+        let unit = |x: f64| x.is_finite() && (0.0..=1.0).contains(&x);
+        let raw = |x: f64| x.is_finite() && (-0.5..=0.5).contains(&x);
+        check(
+            unit(self.contamination),
+            "contamination",
+            self.contamination,
+            "0..1",
+        )?;
+        check(
+            raw(self.anomaly_threshold),
+            "anomaly_threshold",
+            self.anomaly_threshold,
+            "-0.5..0.5 (raw score)",
+        )?;
+        check(
+            self.anomaly_percentile.is_finite() && (0.0..=100.0).contains(&self.anomaly_percentile),
+            "anomaly_percentile",
+            self.anomaly_percentile,
+            "0..100",
+        )?;
+        check(
+            self.recurrence_weight.is_finite() && self.recurrence_weight >= 0.0,
+            "recurrence_weight",
+            self.recurrence_weight,
+            "a number >= 0",
+        )?;
+        check(
+            unit(self.browser_confidence_threshold),
+            "browser_confidence_threshold",
+            self.browser_confidence_threshold,
+            "0..1",
+        )?;
+        check(
+            unit(self.browser_cohort_ratio),
+            "browser_cohort_ratio",
+            self.browser_cohort_ratio,
+            "0..1",
+        )?;
+        check(
+            unit(self.min_valid_feature_ratio),
+            "min_valid_feature_ratio",
+            self.min_valid_feature_ratio,
+            "0..1",
+        )?;
+        check(
+            self.retrain_interval_h.is_finite() && self.retrain_interval_h >= 0.0,
+            "retrain_interval_h",
+            self.retrain_interval_h,
+            "hours >= 0",
+        )?;
+        check(
+            unit(self.drift_threshold),
+            "drift_threshold",
+            self.drift_threshold,
+            "0..1",
+        )?;
+        check(
+            unit(self.drift_ks_threshold),
+            "drift_ks_threshold",
+            self.drift_ks_threshold,
+            "0..1",
+        )?;
+        check(
+            self.model_history_count >= 1,
+            "model_history_count",
+            self.model_history_count,
+            ">= 1",
+        )?;
+        check(
+            unit(self.fingerprint_coherence_threshold),
+            "fingerprint_coherence_threshold",
+            self.fingerprint_coherence_threshold,
+            "0..1",
+        )?;
+        check(
+            unit(self.val_anomaly_gate),
+            "val_anomaly_gate",
+            self.val_anomaly_gate,
+            "0..1",
+        )?;
+        check(
+            self.prune_variance_threshold.is_finite() && self.prune_variance_threshold >= 0.0,
+            "prune_variance_threshold",
+            self.prune_variance_threshold,
+            "a number >= 0",
+        )?;
+        check(
+            self.min_baseline_sessions >= 2,
+            "min_baseline_sessions",
+            self.min_baseline_sessions,
+            ">= 2",
+        )?;
+        let levels = [
+            self.level_critical,
+            self.level_high,
+            self.level_medium,
+            self.level_low,
+        ];
+        check(
+            levels.iter().all(|l| raw(*l)) && levels.windows(2).all(|w| w[0] < w[1]),
+            "level_critical",
+            format!("{levels:?}"),
+            "level_critical < level_high < level_medium < level_low, each in -0.5..0.5",
+        )?;
+        check(
+            (1..=10_000).contains(&self.trees),
+            "trees",
+            self.trees,
+            "1..10000",
+        )?;
+        check((1..=64).contains(&self.ndim), "ndim", self.ndim, "1..64")?;
+        check(
+            self.sample_size >= 2,
+            "sample_size",
+            self.sample_size,
+            ">= 2",
+        )?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_errors_name_the_key() {
+        DetectConfig::default().validate().unwrap();
+        let e = DetectConfig {
+            anomaly_percentile: 120.0,
+            ..DetectConfig::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!(e.key, "anomaly_percentile");
+        assert!(e.to_string().contains("0..100"), "{e}");
+        let e = DetectConfig {
+            level_high: -0.3,
+            ..DetectConfig::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!(e.key, "level_critical");
+    }
+}

@@ -1,0 +1,828 @@
+//! One detection cycle (SPEC §5 steps 1–5, 8–10, 13–14) over the sessions of a horizon.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+use serde::Serialize;
+use serde_json::json;
+use shrike_features::FeatureId;
+use shrike_forest::{raw_score, ForestParams, IsolationForest};
+use shrike_types::Timestamp;
+
+use crate::config::DetectConfig;
+use crate::drift::{self, FeatureBaseline};
+use crate::prep::{self, BrowserId, Column, FeatureSetName, Session};
+use crate::registry::{Model, ModelMeta, Registry};
+
+/// Verdict levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ThreatLevel {
+    /// Raw score at or below `level_critical`.
+    Critical,
+    /// At or below `level_high`.
+    High,
+    /// At or below `level_medium`.
+    Medium,
+    /// Below `level_low`.
+    Low,
+    /// Not anomalous.
+    Normal,
+    /// A browser by its fingerprints and behaviour (confidence and family), not anomalous.
+    LegitimateBrowser,
+    /// Known good bot (dictionaries).
+    KnownBot,
+    /// An Anubis DENY rule matched (scored, always reported).
+    AnubisDeny,
+    /// Not scored this cycle (its feature set was skipped); the decisions say why.
+    Unscored,
+}
+
+impl ThreatLevel {
+    /// Every level.
+    pub const ALL: [ThreatLevel; 9] = [
+        ThreatLevel::Critical,
+        ThreatLevel::High,
+        ThreatLevel::Medium,
+        ThreatLevel::Low,
+        ThreatLevel::Normal,
+        ThreatLevel::LegitimateBrowser,
+        ThreatLevel::KnownBot,
+        ThreatLevel::AnubisDeny,
+        ThreatLevel::Unscored,
+    ];
+
+    /// Stored name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ThreatLevel::Critical => "CRITICAL",
+            ThreatLevel::High => "HIGH",
+            ThreatLevel::Medium => "MEDIUM",
+            ThreatLevel::Low => "LOW",
+            ThreatLevel::Normal => "NORMAL",
+            ThreatLevel::LegitimateBrowser => "LEGITIMATE_BROWSER",
+            ThreatLevel::KnownBot => "KNOWN_BOT",
+            ThreatLevel::AnubisDeny => "ANUBIS_DENY",
+            ThreatLevel::Unscored => "UNSCORED",
+        }
+    }
+
+    /// The level of a (penalised) raw score.
+    pub fn of_raw(raw: f64, cfg: &DetectConfig) -> ThreatLevel {
+        if raw <= cfg.level_critical {
+            ThreatLevel::Critical
+        } else if raw <= cfg.level_high {
+            ThreatLevel::High
+        } else if raw <= cfg.level_medium {
+            ThreatLevel::Medium
+        } else if raw < cfg.level_low {
+            ThreatLevel::Low
+        } else {
+            ThreatLevel::Normal
+        }
+    }
+}
+
+/// Kinds of audit-log entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DecisionKind {
+    /// The current model was reused.
+    ModelLoaded,
+    /// A new model was trained and made current.
+    ModelTrained,
+    /// A new model failed the validation gate.
+    ModelRejected,
+    /// A stored model could not be loaded or used.
+    ModelLoadFailed,
+    /// Training failed.
+    ModelFailed,
+    /// The baseline drifted from the model's.
+    DriftDetected,
+    /// Low-variance features removed at training.
+    FeaturePruned,
+    /// Features dropped by validation (constant, mostly missing).
+    FeaturesDropped,
+    /// Too few human-baseline sessions.
+    SkippedLowData,
+    /// Known bots of the cycle.
+    KnownBot,
+    /// Anubis DENY sessions.
+    AnubisDeny,
+    /// An anomaly.
+    Anomaly,
+    /// Legitimate browsers of the cycle.
+    LegitimateBrowser,
+}
+
+impl DecisionKind {
+    /// Stored name.
+    pub fn as_str(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+}
+
+/// One audit-log entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct Decision {
+    /// Kind.
+    pub kind: DecisionKind,
+    /// Feature set ("" for cycle-wide entries).
+    pub model: String,
+    /// Details.
+    pub payload: serde_json::Value,
+}
+
+/// A feature's part in an anomaly.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Contribution {
+    /// Feature name.
+    pub feature: String,
+    /// The session's value.
+    pub value: f64,
+    /// Baseline median.
+    pub typical: f64,
+    /// Isolation importance, signed: positive when the value is above the baseline median.
+    pub contribution: f64,
+}
+
+/// The verdict on one session.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    /// Model (feature set) that scored it.
+    pub model: Option<FeatureSetName>,
+    /// Level.
+    pub level: ThreatLevel,
+    /// Raw score after the recurrence penalty (negative = anomalous); 0 when unscored.
+    pub raw_score: f64,
+    /// Isolation score min-max normalised over the cycle's sessions of the same model.
+    pub anomaly_score: f64,
+    /// Below the effective threshold.
+    pub is_anomaly: bool,
+    /// Times the IP was flagged in earlier cycles, plus one.
+    pub recurrence: u32,
+    /// Browser confidence.
+    pub browser_confidence: f64,
+    /// Browser family (dictionary or inferred).
+    pub browser_family: String,
+    /// Readable reason.
+    pub reason: String,
+    /// Top contributing features (anomalies).
+    pub top: Vec<Contribution>,
+}
+
+/// Figures of a cycle.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CycleMetrics {
+    /// Sessions in the horizon.
+    pub sessions: usize,
+    /// Sessions scored by a model.
+    pub scored: usize,
+    /// Anomalies.
+    pub anomalies: usize,
+    /// anomalies / scored.
+    pub anomaly_rate: f64,
+    /// Sessions per level.
+    pub levels: BTreeMap<String, usize>,
+    /// Model version used per feature set.
+    pub models: BTreeMap<String, String>,
+    /// Effective threshold per feature set.
+    pub thresholds: BTreeMap<String, f64>,
+    /// Drift score per feature set (when a model was reused or checked).
+    pub drift: BTreeMap<String, f64>,
+    /// Milliseconds per stage.
+    pub stage_ms: Vec<(String, u64)>,
+}
+
+/// Everything a cycle produced.
+#[derive(Debug, Clone, Default)]
+pub struct CycleOutput {
+    /// One verdict per input session, same order.
+    pub verdicts: Vec<Verdict>,
+    /// Audit log.
+    pub decisions: Vec<Decision>,
+    /// Figures.
+    pub metrics: CycleMetrics,
+    /// Drift per feature set.
+    pub drift_reports: BTreeMap<String, drift::DriftReport>,
+}
+
+fn percentile(values: &[f64], p: f64) -> f64 {
+    let mut v: Vec<f64> = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return 0.0;
+    }
+    let pos = (p / 100.0).clamp(0.0, 1.0) * (v.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
+}
+
+struct Ctx<'a> {
+    sessions: &'a [Session],
+    browsers: Vec<BrowserId>,
+    cfg: &'a DetectConfig,
+    registry: &'a Registry,
+    now: Timestamp,
+    out: CycleOutput,
+}
+
+impl Ctx<'_> {
+    fn decide(&mut self, kind: DecisionKind, model: &str, payload: serde_json::Value) {
+        if kind == DecisionKind::Anomaly {
+            tracing::debug!(decision = %kind.as_str(), model, %payload, "decision");
+        } else {
+            tracing::info!(decision = %kind.as_str(), model, %payload, "decision");
+        }
+        self.out.decisions.push(Decision {
+            kind,
+            model: model.to_string(),
+            payload,
+        });
+    }
+
+    fn matrix(&self, rows: &[usize], cols: &[Column]) -> Vec<f64> {
+        let s: Vec<&Session> = rows.iter().map(|i| &self.sessions[*i]).collect();
+        let b: Vec<&BrowserId> = rows.iter().map(|i| &self.browsers[*i]).collect();
+        prep::matrix(&s, &b, cols)
+    }
+
+    /// Columns usable this cycle: not constant, known in enough sessions.
+    fn valid_columns(&mut self, set: FeatureSetName, rows: &[usize]) -> Vec<Column> {
+        let cols = set.columns();
+        let x = self.matrix(rows, &cols);
+        let n = cols.len();
+        let mut keep = Vec::new();
+        let mut dropped = Vec::new();
+        for (j, c) in cols.iter().enumerate() {
+            let col: Vec<f64> = x.iter().skip(j).step_by(n).copied().collect();
+            let known = if c.is_binary() {
+                col.iter().filter(|v| **v >= 0.0).count()
+            } else {
+                col.len()
+            };
+            let constant = col.windows(2).all(|w| w[0] == w[1]);
+            if constant
+                || (known as f64) < self.cfg.min_valid_feature_ratio * col.len().max(1) as f64
+            {
+                dropped.push(c.name());
+            } else {
+                keep.push(*c);
+            }
+        }
+        if !dropped.is_empty() {
+            self.decide(
+                DecisionKind::FeaturesDropped,
+                set.as_str(),
+                json!({"dropped": dropped, "remaining": keep.len()}),
+            );
+        }
+        keep
+    }
+
+    fn train(
+        &mut self,
+        set: FeatureSetName,
+        baseline: &[usize],
+        columns: Vec<Column>,
+        previous: Option<&Model>,
+    ) -> Result<Model, String> {
+        let started = Instant::now();
+        // Strict temporal order: the latest 20% validate what the earliest 80% taught.
+        let mut rows = baseline.to_vec();
+        rows.sort_by(|a, b| {
+            let (x, y) = (&self.sessions[*a], &self.sessions[*b]);
+            (x.first_seen, &x.src_ip, &x.ja4, &x.host).cmp(&(
+                y.first_seen,
+                &y.src_ip,
+                &y.ja4,
+                &y.host,
+            ))
+        });
+        let x = self.matrix(&rows, &columns);
+        let n = columns.len();
+        let mut kept = Vec::new();
+        let mut pruned = Vec::new();
+        for (j, c) in columns.iter().enumerate() {
+            let col: Vec<f64> = x.iter().skip(j).step_by(n).copied().collect();
+            let mean = col.iter().sum::<f64>() / col.len().max(1) as f64;
+            let var =
+                col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (col.len().max(2) - 1) as f64;
+            if var < self.cfg.prune_variance_threshold {
+                pruned.push(c.name().to_string());
+            } else {
+                kept.push((j, *c));
+            }
+        }
+        if !pruned.is_empty() {
+            self.decide(
+                DecisionKind::FeaturePruned,
+                set.as_str(),
+                json!({"pruned": pruned, "remaining": kept.len()}),
+            );
+        }
+        if kept.is_empty() {
+            return Err("every feature was pruned".into());
+        }
+        let cols: Vec<Column> = kept.iter().map(|(_, c)| *c).collect();
+        let x: Vec<f64> = x
+            .chunks_exact(n)
+            .flat_map(|r| kept.iter().map(|(j, _)| r[*j]))
+            .collect();
+        let k = cols.len();
+        let rows_n = x.len() / k;
+        let val = (rows_n / 5).max(1);
+        let train_n = rows_n - val;
+        let params = ForestParams {
+            trees: self.cfg.trees,
+            ndim: self.cfg.ndim,
+            sample_size: self.cfg.sample_size,
+            max_depth: None,
+            seed: self.cfg.seed,
+            threads: 0,
+        };
+        let forest =
+            IsolationForest::fit(&x[..train_n * k], k, &params).map_err(|e| e.to_string())?;
+        let val_raw: Vec<f64> = forest
+            .score(&x[train_n * k..])
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(raw_score)
+            .collect();
+        let val_mean = val_raw.iter().sum::<f64>() / val_raw.len().max(1) as f64;
+        let val_rate =
+            val_raw.iter().filter(|v| **v < 0.0).count() as f64 / val_raw.len().max(1) as f64;
+        let baseline_stats = cols
+            .iter()
+            .enumerate()
+            .map(|(j, c)| {
+                (
+                    c.name().to_string(),
+                    FeatureBaseline::of(x.iter().skip(j).step_by(k).copied()),
+                )
+            })
+            .collect();
+        let version = self.registry.new_version(set, self.now);
+        let meta = ModelMeta {
+            version,
+            set,
+            trained_at: self.now.to_string(),
+            trained_at_ms: self.now.millis(),
+            features: cols.iter().map(|c| c.name().to_string()).collect(),
+            pruned,
+            baseline: baseline_stats,
+            params,
+            baseline_sessions: rows_n,
+            train_size: train_n,
+            val_size: val,
+            val_mean_score: val_mean,
+            val_anomaly_rate: val_rate,
+            train_ms: started.elapsed().as_millis() as u64,
+            previous: previous.map(|m| m.meta.version.clone()),
+            contamination: self.cfg.contamination,
+        };
+        Ok(Model { meta, forest })
+    }
+
+    /// Picks the model of a set: reuse, or train (and gate), with every decision logged.
+    fn model(
+        &mut self,
+        set: FeatureSetName,
+        baseline: &[usize],
+        valid: Vec<Column>,
+    ) -> Option<Model> {
+        let name = set.as_str();
+        let current = match self.registry.current(set) {
+            Ok(m) => m,
+            Err(e) => {
+                self.decide(
+                    DecisionKind::ModelLoadFailed,
+                    name,
+                    json!({"error": e.to_string()}),
+                );
+                None
+            }
+        };
+        let mut reason = "no current model";
+        if let Some(m) = &current {
+            let cols: Option<Vec<Column>> = m
+                .meta
+                .features
+                .iter()
+                .map(|f| Column::from_name(f))
+                .collect();
+            let age_h = (self.now.millis() - m.meta.trained_at_ms) as f64 / 3.6e6;
+            match cols {
+                None => {
+                    self.decide(
+                        DecisionKind::ModelLoadFailed,
+                        name,
+                        json!({"version": m.meta.version, "error": "the model uses a feature this shrike does not know"}),
+                    );
+                    reason = "unknown feature in the current model";
+                }
+                Some(cols) if age_h < self.cfg.retrain_interval_h && age_h >= 0.0 => {
+                    let x = self.matrix(baseline, &cols);
+                    let k = cols.len();
+                    let features = cols
+                        .iter()
+                        .enumerate()
+                        .map(|(j, c)| {
+                            let v: Vec<f64> = x.iter().skip(j).step_by(k).copied().collect();
+                            let base = m
+                                .meta
+                                .baseline
+                                .get(c.name())
+                                .cloned()
+                                .unwrap_or_else(|| FeatureBaseline::of(v.iter().copied()));
+                            drift::feature_drift(c.name(), &base, &v, self.cfg.drift_ks_threshold)
+                        })
+                        .collect();
+                    let report = drift::report(features);
+                    self.out.metrics.drift.insert(name.into(), report.score);
+                    let drifting: Vec<&str> = report
+                        .features
+                        .iter()
+                        .filter(|f| f.drifting)
+                        .map(|f| f.feature.as_str())
+                        .collect();
+                    let score = report.score;
+                    let adversarial = report.adversarial;
+                    let drifting = json!(drifting);
+                    self.out.drift_reports.insert(name.into(), report);
+                    if score >= self.cfg.drift_threshold {
+                        self.decide(
+                            DecisionKind::DriftDetected,
+                            name,
+                            json!({"version": m.meta.version, "drift_score": score, "threshold": self.cfg.drift_threshold,
+                                   "adversarial": adversarial, "drifting": drifting, "model_age_hours": age_h}),
+                        );
+                        reason = "drift";
+                    } else {
+                        self.decide(
+                            DecisionKind::ModelLoaded,
+                            name,
+                            json!({"version": m.meta.version, "model_age_hours": age_h, "drift_score": score,
+                                   "retrain_in_hours": self.cfg.retrain_interval_h - age_h}),
+                        );
+                        return current;
+                    }
+                }
+                Some(_) => reason = "expired",
+            }
+        }
+        match self.train(set, baseline, valid, current.as_ref()) {
+            Err(e) => {
+                self.decide(DecisionKind::ModelFailed, name, json!({"error": e, "fallback": current.as_ref().map(|m| m.meta.version.clone())}));
+                current
+            }
+            Ok(model) => {
+                let payload = json!({
+                    "version": model.meta.version, "previous": model.meta.previous, "reason": reason,
+                    "baseline_sessions": model.meta.baseline_sessions, "features": model.meta.features.len(),
+                    "val_anomaly_rate": model.meta.val_anomaly_rate, "val_mean_score": model.meta.val_mean_score,
+                    "train_ms": model.meta.train_ms,
+                });
+                if model.meta.val_anomaly_rate > self.cfg.val_anomaly_gate {
+                    let kept = current.as_ref().map(|m| m.meta.version.clone());
+                    self.decide(
+                        DecisionKind::ModelRejected,
+                        name,
+                        json!({"candidate": payload, "gate": self.cfg.val_anomaly_gate,
+                               "kept": kept, "note": if kept.is_none() { "no previous model: the rejected one scores this cycle" } else { "the previous model scores this cycle" }}),
+                    );
+                    return current.or(Some(model));
+                }
+                if let Err(e) = self.registry.save(&model, self.cfg.model_history_count) {
+                    self.decide(DecisionKind::ModelFailed, name, json!({"error": e.to_string(), "note": "the new model scores this cycle but was not saved"}));
+                } else {
+                    self.decide(DecisionKind::ModelTrained, name, payload);
+                }
+                Some(model)
+            }
+        }
+    }
+}
+
+/// Runs one cycle. `recurrence` maps an IP to the number of earlier cycles that flagged it.
+pub fn run_cycle(
+    sessions: &[Session],
+    recurrence: &HashMap<String, u32>,
+    registry: &Registry,
+    cfg: &DetectConfig,
+    now: Timestamp,
+) -> CycleOutput {
+    let t0 = Instant::now();
+    let browsers: Vec<BrowserId> = sessions.iter().map(prep::identify_browser).collect();
+    let mut ctx = Ctx {
+        sessions,
+        browsers,
+        cfg,
+        registry,
+        now,
+        out: CycleOutput::default(),
+    };
+    ctx.out
+        .metrics
+        .stage_ms
+        .push(("preprocess".into(), t0.elapsed().as_millis() as u64));
+    let rec = |ip: &str| recurrence.get(ip).copied().unwrap_or(0);
+    ctx.out.verdicts = sessions
+        .iter()
+        .zip(&ctx.browsers)
+        .map(|(s, b)| Verdict {
+            model: None,
+            level: ThreatLevel::Unscored,
+            raw_score: 0.0,
+            anomaly_score: 0.0,
+            is_anomaly: false,
+            recurrence: rec(&s.src_ip) + 1,
+            browser_confidence: b.confidence,
+            browser_family: b.family.clone(),
+            reason: String::new(),
+            top: Vec::new(),
+        })
+        .collect();
+
+    // 1. Triage.
+    let t = Instant::now();
+    let mut bots: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, s) in sessions.iter().enumerate() {
+        if !s.bot_name.is_empty() {
+            let v = &mut ctx.out.verdicts[i];
+            v.level = ThreatLevel::KnownBot;
+            v.reason = format!("[Identification] known bot: {}", s.bot_name);
+            *bots.entry(&s.bot_name).or_default() += 1;
+        }
+    }
+    if !bots.is_empty() {
+        ctx.decide(
+            DecisionKind::KnownBot,
+            "",
+            json!({"sessions_per_bot": bots}),
+        );
+    }
+    let unknown: Vec<usize> = (0..sessions.len())
+        .filter(|i| sessions[*i].bot_name.is_empty())
+        .collect();
+    ctx.out
+        .metrics
+        .stage_ms
+        .push(("triage".into(), t.elapsed().as_millis() as u64));
+
+    for set in FeatureSetName::ALL {
+        let t = Instant::now();
+        let name = set.as_str();
+        let in_set = |s: &Session| match set {
+            FeatureSetName::Complete => s.correlated,
+            FeatureSetName::Application => !s.correlated,
+        };
+        let scored: Vec<usize> = unknown
+            .iter()
+            .copied()
+            .filter(|i| in_set(&sessions[*i]))
+            .collect();
+        if scored.is_empty() {
+            continue;
+        }
+        // 3. Human baseline: unknown traffic from ISP networks with coherent fingerprints.
+        // The application model learns from every such session (its features exist for
+        // all); the complete model from the correlated ones.
+        let baseline: Vec<usize> = unknown
+            .iter()
+            .copied()
+            .filter(|i| {
+                let s = &sessions[*i];
+                (set == FeatureSetName::Application || s.correlated)
+                    && s.asn_label == "isp"
+                    && s.get(FeatureId::FingerprintCoherenceScore)
+                        >= cfg.fingerprint_coherence_threshold
+            })
+            .collect();
+        let mut rows = baseline.clone();
+        rows.extend(scored.iter().copied());
+        let valid = ctx.valid_columns(set, &rows);
+        if baseline.len() < cfg.min_baseline_sessions {
+            ctx.decide(
+                DecisionKind::SkippedLowData,
+                name,
+                json!({"human_baseline": baseline.len(), "minimum": cfg.min_baseline_sessions, "unscored": scored.len()}),
+            );
+            for i in &scored {
+                ctx.out.verdicts[*i].reason = format!(
+                    "[{name}] not scored: {} human-baseline sessions, {} needed",
+                    baseline.len(),
+                    cfg.min_baseline_sessions
+                );
+            }
+            continue;
+        }
+        let Some(model) = ctx.model(set, &baseline, valid) else {
+            for i in &scored {
+                ctx.out.verdicts[*i].reason =
+                    format!("[{name}] not scored: no usable model (see decisions)");
+            }
+            continue;
+        };
+        ctx.out
+            .metrics
+            .stage_ms
+            .push((format!("{name}:model"), t.elapsed().as_millis() as u64));
+        let t = Instant::now();
+        let cols: Vec<Column> = model
+            .meta
+            .features
+            .iter()
+            .filter_map(|f| Column::from_name(f))
+            .collect();
+        let x = ctx.matrix(&scored, &cols);
+        let scores = match model.forest.score(&x) {
+            Ok(s) => s,
+            Err(e) => {
+                ctx.decide(
+                    DecisionKind::ModelFailed,
+                    name,
+                    json!({"version": model.meta.version, "error": e.to_string()}),
+                );
+                continue;
+            }
+        };
+        let (lo, hi) = scores
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), s| {
+                (l.min(*s), h.max(*s))
+            });
+        let raw: Vec<f64> = scores.iter().map(|s| raw_score(*s)).collect();
+        let threshold = percentile(&raw, cfg.anomaly_percentile).min(cfg.anomaly_threshold);
+        ctx.out.metrics.thresholds.insert(name.into(), threshold);
+        ctx.out
+            .metrics
+            .models
+            .insert(name.into(), model.meta.version.clone());
+        let medians: Vec<f64> = model
+            .meta
+            .features
+            .iter()
+            .map(|f| model.meta.baseline.get(f).map_or(0.0, |b| b.quantiles[4]))
+            .collect();
+        let k = cols.len();
+        for (n, i) in scored.iter().enumerate() {
+            let v = &mut ctx.out.verdicts[*i];
+            let penalty = ((v.recurrence - 1) as f64).ln_1p() * cfg.recurrence_weight;
+            let r = raw[n] - penalty;
+            v.model = Some(set);
+            v.raw_score = r;
+            v.anomaly_score = if hi > lo {
+                (scores[n] - lo) / (hi - lo)
+            } else {
+                0.0
+            };
+            v.level = ThreatLevel::of_raw(r, cfg);
+            v.is_anomaly = r < threshold;
+            if v.is_anomaly {
+                let row = &x[n * k..(n + 1) * k];
+                let imp = model.forest.attribution(row);
+                let mut order: Vec<usize> = (0..k).collect();
+                order.sort_by(|a, b| imp[*b].total_cmp(&imp[*a]));
+                v.top = order
+                    .into_iter()
+                    .take(5)
+                    .map(|j| Contribution {
+                        feature: model.meta.features[j].clone(),
+                        value: row[j],
+                        typical: medians[j],
+                        contribution: if row[j] >= medians[j] {
+                            imp[j]
+                        } else {
+                            -imp[j]
+                        },
+                    })
+                    .collect();
+                let parts: Vec<String> = v
+                    .top
+                    .iter()
+                    .take(3)
+                    .map(|c| {
+                        format!(
+                            "{} {} ({:.3} vs typical {:.3})",
+                            c.feature,
+                            if c.contribution >= 0.0 { "high" } else { "low" },
+                            c.value,
+                            c.typical
+                        )
+                    })
+                    .collect();
+                v.reason = format!(
+                    "[{name}] anomaly: score {r:.3} below threshold {threshold:.3}{}; {}",
+                    if penalty > 0.0 {
+                        format!(" (recurrence {}, penalty {penalty:.3})", v.recurrence)
+                    } else {
+                        String::new()
+                    },
+                    parts.join("; ")
+                );
+            } else {
+                v.reason = format!("[{name}] score {r:.3} (threshold {threshold:.3})");
+            }
+        }
+        ctx.out
+            .metrics
+            .stage_ms
+            .push((format!("{name}:score"), t.elapsed().as_millis() as u64));
+    }
+
+    // 9. Legitimate browsers, then JA4-cohort propagation.
+    let t = Instant::now();
+    let calm = |l: ThreatLevel| matches!(l, ThreatLevel::Normal | ThreatLevel::Low);
+    let mut legit = vec![false; sessions.len()];
+    for (i, v) in ctx.out.verdicts.iter().enumerate() {
+        legit[i] = v.model.is_some()
+            && calm(v.level)
+            && v.browser_confidence >= cfg.browser_confidence_threshold
+            && !v.browser_family.is_empty();
+    }
+    let mut per_ja4: HashMap<&str, (usize, usize)> = HashMap::new();
+    for (i, v) in ctx.out.verdicts.iter().enumerate() {
+        if v.model.is_some() {
+            let e = per_ja4.entry(sessions[i].ja4.as_str()).or_default();
+            e.1 += 1;
+            e.0 += legit[i] as usize;
+        }
+    }
+    let mut cohort = 0;
+    for (i, v) in ctx.out.verdicts.iter().enumerate() {
+        let (l, n) = per_ja4
+            .get(sessions[i].ja4.as_str())
+            .copied()
+            .unwrap_or((0, 0));
+        if !legit[i]
+            && v.model.is_some()
+            && calm(v.level)
+            && l > 0
+            && l as f64 >= cfg.browser_cohort_ratio * n as f64
+        {
+            legit[i] = true;
+            cohort += 1;
+        }
+    }
+    let mut families: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, v) in ctx.out.verdicts.iter_mut().enumerate() {
+        if legit[i] {
+            v.level = ThreatLevel::LegitimateBrowser;
+            v.is_anomaly = false;
+            v.top.clear();
+            let family = if v.browser_family.is_empty() {
+                "Unknown"
+            } else {
+                &v.browser_family
+            };
+            v.reason = format!(
+                "[Legitimate browser] {family} (confidence {:.2})",
+                v.browser_confidence
+            );
+            *families.entry(family.to_string()).or_default() += 1;
+        }
+    }
+    if !families.is_empty() {
+        ctx.decide(
+            DecisionKind::LegitimateBrowser,
+            "",
+            json!({"count": legit.iter().filter(|l| **l).count(), "cohort_propagated": cohort, "families": families}),
+        );
+    }
+    // Anomalies are logged one decision each, as the seed does, with their reason.
+    let anomalies: Vec<usize> = (0..sessions.len())
+        .filter(|i| ctx.out.verdicts[*i].is_anomaly)
+        .collect();
+    for i in &anomalies {
+        let (s, v) = (&sessions[*i], &ctx.out.verdicts[*i]);
+        let payload = json!({"src_ip": s.src_ip, "ja4": s.ja4, "host": s.host, "level": v.level.as_str(),
+                             "raw_score": v.raw_score, "recurrence": v.recurrence, "reason": v.reason});
+        let model = v.model.map_or("", |m| m.as_str()).to_string();
+        ctx.decide(DecisionKind::Anomaly, &model, payload);
+    }
+    ctx.out
+        .metrics
+        .stage_ms
+        .push(("levels".into(), t.elapsed().as_millis() as u64));
+
+    let m = &mut ctx.out.metrics;
+    m.sessions = sessions.len();
+    m.scored = ctx
+        .out
+        .verdicts
+        .iter()
+        .filter(|v| v.model.is_some())
+        .count();
+    m.anomalies = anomalies.len();
+    m.anomaly_rate = m.anomalies as f64 / m.scored.max(1) as f64;
+    for v in &ctx.out.verdicts {
+        *m.levels.entry(v.level.as_str().to_string()).or_default() += 1;
+    }
+    m.stage_ms
+        .push(("total".into(), t0.elapsed().as_millis() as u64));
+    ctx.out
+}

@@ -1,0 +1,23 @@
+//! shrike's detection cycle (SPEC §5): preprocessing, triage, the human baseline, the model
+//! registry with drift checks and a validation gate, Extended Isolation Forest scoring,
+//! adaptive thresholds with a recurrence penalty, threat levels, legitimate-browser
+//! classification and per-anomaly explanations. Every choice is logged as a [`Decision`].
+//!
+//! The crate is storage-agnostic: it takes sessions and earlier recurrences, and returns
+//! verdicts, decisions and metrics that the binary writes to the store.
+
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod cycle;
+pub mod drift;
+pub mod prep;
+pub mod registry;
+
+pub use config::{ConfigError, DetectConfig};
+pub use cycle::{
+    run_cycle, Contribution, CycleMetrics, CycleOutput, Decision, DecisionKind, ThreatLevel,
+    Verdict,
+};
+pub use prep::{FeatureSetName, Session};
+pub use registry::{Model, ModelMeta, Registry, RegistryError};

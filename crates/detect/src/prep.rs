@@ -1,0 +1,391 @@
+//! Preprocessing: browser identification on six axes, the derived features, the two
+//! feature sets, and the cycle's feature matrix with imputation.
+
+use serde::{Deserialize, Serialize};
+use shrike_features::{FeatureId, FeatureKind};
+use shrike_types::Timestamp;
+
+/// One session as the cycle sees it (read from the store).
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Start of the hour.
+    pub window_start: Timestamp,
+    /// First request.
+    pub first_seen: Timestamp,
+    /// Client address, as text.
+    pub src_ip: String,
+    /// JA4 or "".
+    pub ja4: String,
+    /// Host.
+    pub host: String,
+    /// ASN reputation label (`isp`, `hosting`...).
+    pub asn_label: String,
+    /// AS number (0 = unknown).
+    pub asn: u32,
+    /// Known-bot name from the dictionaries, or "".
+    pub bot_name: String,
+    /// Browser family of the JA4 in the dictionary, or "".
+    pub browser_family: String,
+    /// User agent of the first request.
+    pub user_agent: String,
+    /// Whether the TCP/TLS side was matched.
+    pub correlated: bool,
+    /// Base features in [`FeatureId`] order.
+    pub features: Vec<f32>,
+}
+
+impl Session {
+    /// A base feature's value.
+    pub fn get(&self, f: FeatureId) -> f64 {
+        self.features.get(f.index()).map_or(f64::NAN, |v| *v as f64)
+    }
+}
+
+/// Features computed in preprocessing (seed `preprocessing.py`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Derived {
+    /// 1 when the JA4 is a known browser JA4 (dictionary).
+    AxisJa4Known,
+    /// Share of browser traits in the JA4's structure: TCP, TLS 1.3, SNI, 8–20 ciphers,
+    /// 10–25 extensions, ALPN h2.
+    AxisJa4Struct,
+    /// modern_browser_score (Sec-Fetch, br/zstd, HTTP/2, Accept-Language, modern UA).
+    AxisHttpModern,
+    /// Share of navigation traits: assets fetched, referer, cookie, Accept-Language, no
+    /// fake navigation.
+    AxisNavBehavior,
+    /// Share of agreeing TLS traits: UA and client hints agree, ALPN agrees with the HTTP
+    /// version, SNI equals the host.
+    AxisTlsCoherence,
+    /// HTTP/2 agrees with the JA4's family (settings and pseudo-header order); 0.5 when
+    /// the session has no HTTP/2 fingerprint.
+    AxisH2Coherence,
+    /// Weighted mean of the six axes.
+    BrowserConfidence,
+    /// axis_ja4_known, as 0/1.
+    IsKnownBrowser,
+    /// Seed formula: ja4 known + http_modern ≥ .5 + nav ≥ .5 + tls ≥ .5 + family inferred.
+    BrowserConsistencyScore,
+    /// An Anubis WEIGH/CHALLENGE rule matched (0 until Anubis policies are loaded).
+    AnubisIsFlagged,
+}
+
+impl Derived {
+    /// Every derived feature.
+    pub const ALL: [Derived; 10] = [
+        Derived::AxisJa4Known,
+        Derived::AxisJa4Struct,
+        Derived::AxisHttpModern,
+        Derived::AxisNavBehavior,
+        Derived::AxisTlsCoherence,
+        Derived::AxisH2Coherence,
+        Derived::BrowserConfidence,
+        Derived::IsKnownBrowser,
+        Derived::BrowserConsistencyScore,
+        Derived::AnubisIsFlagged,
+    ];
+
+    /// Column name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Derived::AxisJa4Known => "axis_ja4_known",
+            Derived::AxisJa4Struct => "axis_ja4_struct",
+            Derived::AxisHttpModern => "axis_http_modern",
+            Derived::AxisNavBehavior => "axis_nav_behavior",
+            Derived::AxisTlsCoherence => "axis_tls_coherence",
+            Derived::AxisH2Coherence => "axis_h2_coherence",
+            Derived::BrowserConfidence => "browser_confidence",
+            Derived::IsKnownBrowser => "is_known_browser",
+            Derived::BrowserConsistencyScore => "browser_consistency_score",
+            Derived::AnubisIsFlagged => "anubis_is_flagged",
+        }
+    }
+}
+
+/// A model input column: a session feature or a derived one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Column {
+    /// From the sessionizer.
+    Base(FeatureId),
+    /// From preprocessing.
+    Derived(Derived),
+}
+
+impl Column {
+    /// Column name (as stored in model metadata).
+    pub fn name(self) -> &'static str {
+        match self {
+            Column::Base(f) => f.name(),
+            Column::Derived(d) => d.name(),
+        }
+    }
+
+    /// Looks a column up by name (model metadata).
+    pub fn from_name(name: &str) -> Option<Column> {
+        FeatureId::from_name(name).map(Column::Base).or_else(|| {
+            Derived::ALL
+                .into_iter()
+                .find(|d| d.name() == name)
+                .map(Column::Derived)
+        })
+    }
+
+    /// Binary columns use -1 for unknown.
+    pub fn is_binary(self) -> bool {
+        matches!(self, Column::Base(f) if f.kind() == FeatureKind::Binary)
+            || matches!(self, Column::Derived(Derived::AnubisIsFlagged))
+    }
+}
+
+/// The two feature sets of SPEC §4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum FeatureSetName {
+    /// L7 only: every session.
+    Application,
+    /// Application + TCP/TLS: correlated sessions.
+    Complete,
+}
+
+impl FeatureSetName {
+    /// Both, in cycle order.
+    pub const ALL: [FeatureSetName; 2] = [FeatureSetName::Complete, FeatureSetName::Application];
+
+    /// Model name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FeatureSetName::Application => "application",
+            FeatureSetName::Complete => "complete",
+        }
+    }
+
+    /// The set's columns. `fingerprint_coherence_score` selects the baseline and is not a
+    /// model input, as in the seed.
+    pub fn columns(self) -> Vec<Column> {
+        let base: Vec<FeatureId> = match self {
+            FeatureSetName::Application => FeatureId::application().collect(),
+            FeatureSetName::Complete => FeatureId::complete().collect(),
+        };
+        base.into_iter()
+            .filter(|f| *f != FeatureId::FingerprintCoherenceScore)
+            .map(Column::Base)
+            .chain(Derived::ALL.into_iter().map(Column::Derived))
+            .collect()
+    }
+}
+
+/// Browser identification of one session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrowserId {
+    /// The six axes, in [`Derived`] order (ja4_known .. h2_coherence).
+    pub axes: [f64; 6],
+    /// Weighted mean of the axes.
+    pub confidence: f64,
+    /// Family from the dictionary, else inferred from the user agent when the fingerprint
+    /// looks like a browser's; "" otherwise.
+    pub family: String,
+}
+
+/// Axis weights (sum 1): dictionary knowledge and HTTP behaviour weigh most.
+pub const AXIS_WEIGHTS: [f64; 6] = [0.25, 0.15, 0.2, 0.15, 0.1, 0.15];
+
+/// Share of browser traits in a JA4's `a` part (`t13d1516h2`).
+pub fn ja4_structure(ja4: &str) -> f64 {
+    let a = ja4.split('_').next().unwrap_or("");
+    let b = a.as_bytes();
+    if b.len() != 10 {
+        return 0.0;
+    }
+    let num = |s: &[u8]| {
+        std::str::from_utf8(s)
+            .ok()
+            .and_then(|s| s.parse::<u32>().ok())
+    };
+    let traits = [
+        b[0] == b't',
+        &b[1..3] == b"13",
+        b[3] == b'd',
+        num(&b[4..6]).is_some_and(|n| (8..=20).contains(&n)),
+        num(&b[6..8]).is_some_and(|n| (10..=25).contains(&n)),
+        &b[8..10] == b"h2",
+    ];
+    traits.iter().filter(|t| **t).count() as f64 / traits.len() as f64
+}
+
+/// Browser family claimed by a user agent ("" for none).
+pub fn ua_family(ua: &str) -> &'static str {
+    if ua.contains("Edg/") {
+        "Edge"
+    } else if ua.contains("Firefox/") {
+        "Firefox"
+    } else if ua.contains("Chrome/") || ua.contains("CriOS/") {
+        "Chrome"
+    } else if ua.contains("Safari/") && ua.contains("Version/") {
+        "Safari"
+    } else {
+        ""
+    }
+}
+
+/// Binary feature as 0/1 with unknown (-1) as `None`.
+fn known(v: f64) -> Option<f64> {
+    (v >= 0.0).then_some(v)
+}
+
+/// The six axes, the confidence and the family of a session.
+pub fn identify_browser(s: &Session) -> BrowserId {
+    use FeatureId as F;
+    let ja4_known = if s.browser_family.is_empty() {
+        0.0
+    } else {
+        1.0
+    };
+    let ja4_struct = ja4_structure(&s.ja4);
+    let http_modern = s.get(F::ModernBrowserScore).clamp(0.0, 1.0);
+    let nav_traits = [
+        Some((s.get(F::AssetRatio) > 0.0) as u8 as f64),
+        known(s.get(F::HasReferer)),
+        known(s.get(F::HasCookie)),
+        known(s.get(F::HasAcceptLanguage)),
+        known(s.get(F::IsFakeNavigation)).map(|v| 1.0 - v),
+    ];
+    let mean = |xs: &[Option<f64>]| {
+        let k: Vec<f64> = xs.iter().flatten().copied().collect();
+        if k.is_empty() {
+            0.0
+        } else {
+            k.iter().sum::<f64>() / k.len() as f64
+        }
+    };
+    let nav = mean(&nav_traits);
+    let tls = if s.correlated || !s.ja4.is_empty() {
+        mean(&[
+            known(s.get(F::UaChMismatch)).map(|v| 1.0 - v),
+            known(s.get(F::AlpnHttpMismatch)).map(|v| 1.0 - v),
+            known(s.get(F::SniHostMismatch)).map(|v| 1.0 - v),
+        ])
+    } else {
+        0.0
+    };
+    let h2_known = s.get(F::H2SettingsKnown) > 0.0 || s.get(F::H2SettingsRare) > 0.0;
+    let h2 = if h2_known {
+        0.5 * s.get(F::H2Ja4Coherence).max(0.0) + 0.5 * s.get(F::H2PseudoOrderMatch).max(0.0)
+    } else {
+        0.5
+    };
+    let axes = [ja4_known, ja4_struct, http_modern, nav, tls, h2];
+    let confidence = axes.iter().zip(AXIS_WEIGHTS).map(|(a, w)| a * w).sum();
+    let family = if !s.browser_family.is_empty() {
+        s.browser_family.clone()
+    } else if ja4_struct >= 4.0 / 6.0 && http_modern >= 0.6 {
+        ua_family(&s.user_agent).to_string()
+    } else {
+        String::new()
+    };
+    BrowserId {
+        axes,
+        confidence,
+        family,
+    }
+}
+
+/// Value of a derived column for a session and its browser identification.
+pub fn derived_value(d: Derived, b: &BrowserId) -> f64 {
+    let half = |x: f64| (x >= 0.5) as u8 as f64;
+    match d {
+        Derived::AxisJa4Known => b.axes[0],
+        Derived::AxisJa4Struct => b.axes[1],
+        Derived::AxisHttpModern => b.axes[2],
+        Derived::AxisNavBehavior => b.axes[3],
+        Derived::AxisTlsCoherence => b.axes[4],
+        Derived::AxisH2Coherence => b.axes[5],
+        Derived::BrowserConfidence => b.confidence,
+        Derived::IsKnownBrowser => b.axes[0],
+        Derived::BrowserConsistencyScore => {
+            b.axes[0].clamp(0.0, 1.0)
+                + half(b.axes[2])
+                + half(b.axes[3])
+                + half(b.axes[4])
+                + (!b.family.is_empty()) as u8 as f64
+        }
+        Derived::AnubisIsFlagged => 0.0,
+    }
+}
+
+/// A column's value for one session (NaN when not finite).
+pub fn value(s: &Session, b: &BrowserId, c: Column) -> f64 {
+    let v = match c {
+        Column::Base(f) => s.get(f),
+        Column::Derived(d) => derived_value(d, b),
+    };
+    if v.is_finite() {
+        v
+    } else {
+        f64::NAN
+    }
+}
+
+/// Median of the finite values (0 when none).
+pub fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut v: Vec<f64> = values.filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    }
+}
+
+/// Row-major matrix of `rows` sessions over `columns`, imputed: binary columns keep -1
+/// for unknown, a non-finite numeric value becomes the column's median over these rows.
+pub fn matrix(sessions: &[&Session], browsers: &[&BrowserId], columns: &[Column]) -> Vec<f64> {
+    let mut out = Vec::with_capacity(sessions.len() * columns.len());
+    for (s, b) in sessions.iter().zip(browsers) {
+        out.extend(columns.iter().map(|c| value(s, b, *c)));
+    }
+    let n = columns.len();
+    for (j, c) in columns.iter().enumerate() {
+        if !out.iter().skip(j).step_by(n).any(|v| v.is_nan()) {
+            continue;
+        }
+        let fill = if c.is_binary() {
+            -1.0
+        } else {
+            median(out.iter().skip(j).step_by(n).copied())
+        };
+        for v in out.iter_mut().skip(j).step_by(n) {
+            if v.is_nan() {
+                *v = fill;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ja4_structure_scores_browser_traits() {
+        assert_eq!(ja4_structure("t13d1516h2_8daaf6152771_02713d6af862"), 1.0);
+        // curl: TLS 1.3, SNI, 31 ciphers, ALPN h2 → 4 of 6 (ciphers and extensions off).
+        assert!(ja4_structure("t13d3112h2_e8f1e7e78f70_b26ce05bbdd6") < 1.0);
+        assert_eq!(ja4_structure(""), 0.0);
+    }
+
+    #[test]
+    fn columns_are_named_and_found_back() {
+        for set in FeatureSetName::ALL {
+            for c in set.columns() {
+                assert_eq!(Column::from_name(c.name()), Some(c));
+            }
+        }
+        assert!(
+            FeatureSetName::Complete.columns().len() > FeatureSetName::Application.columns().len()
+        );
+    }
+}
