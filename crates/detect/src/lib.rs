@@ -13,6 +13,7 @@ pub mod cycle;
 pub mod drift;
 pub mod prep;
 pub mod registry;
+pub mod verdict;
 
 pub use config::{ConfigError, DetectConfig};
 pub use cycle::{

@@ -326,17 +326,7 @@ pub fn value(s: &Session, b: &BrowserId, c: Column) -> f64 {
 
 /// Median of the finite values (0 when none).
 pub fn median(values: impl Iterator<Item = f64>) -> f64 {
-    let mut v: Vec<f64> = values.filter(|x| x.is_finite()).collect();
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_by(f64::total_cmp);
-    let m = v.len() / 2;
-    if v.len() % 2 == 1 {
-        v[m]
-    } else {
-        (v[m - 1] + v[m]) / 2.0
-    }
+    shrike_forest::median(values.filter(|x| x.is_finite()).collect())
 }
 
 /// Row-major matrix of `rows` sessions over `columns`, imputed: binary columns keep -1

@@ -168,7 +168,8 @@ fn threads(requested: usize) -> usize {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+/// Median of the values (0 for none).
+pub fn median(mut v: Vec<f64>) -> f64 {
     if v.is_empty() {
         return 0.0;
     }

@@ -1,0 +1,205 @@
+//! What a cycle produces: verdicts, threat levels, decisions and metrics.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::config::DetectConfig;
+use crate::drift;
+use crate::prep::FeatureSetName;
+
+/// Verdict levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ThreatLevel {
+    /// Raw score at or below `level_critical`.
+    Critical,
+    /// At or below `level_high`.
+    High,
+    /// At or below `level_medium`.
+    Medium,
+    /// Below `level_low`.
+    Low,
+    /// Not anomalous.
+    Normal,
+    /// A browser by its fingerprints and behaviour (confidence and family), not anomalous.
+    LegitimateBrowser,
+    /// Known good bot (dictionaries).
+    KnownBot,
+    /// An Anubis DENY rule matched (scored, always reported).
+    AnubisDeny,
+    /// Not scored this cycle (its feature set was skipped); the decisions say why.
+    Unscored,
+}
+
+impl ThreatLevel {
+    /// Every level.
+    pub const ALL: [ThreatLevel; 9] = [
+        ThreatLevel::Critical,
+        ThreatLevel::High,
+        ThreatLevel::Medium,
+        ThreatLevel::Low,
+        ThreatLevel::Normal,
+        ThreatLevel::LegitimateBrowser,
+        ThreatLevel::KnownBot,
+        ThreatLevel::AnubisDeny,
+        ThreatLevel::Unscored,
+    ];
+
+    /// Stored name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ThreatLevel::Critical => "CRITICAL",
+            ThreatLevel::High => "HIGH",
+            ThreatLevel::Medium => "MEDIUM",
+            ThreatLevel::Low => "LOW",
+            ThreatLevel::Normal => "NORMAL",
+            ThreatLevel::LegitimateBrowser => "LEGITIMATE_BROWSER",
+            ThreatLevel::KnownBot => "KNOWN_BOT",
+            ThreatLevel::AnubisDeny => "ANUBIS_DENY",
+            ThreatLevel::Unscored => "UNSCORED",
+        }
+    }
+
+    /// The level of a (penalised) raw score.
+    pub fn of_raw(raw: f64, cfg: &DetectConfig) -> ThreatLevel {
+        if raw <= cfg.level_critical {
+            ThreatLevel::Critical
+        } else if raw <= cfg.level_high {
+            ThreatLevel::High
+        } else if raw <= cfg.level_medium {
+            ThreatLevel::Medium
+        } else if raw < cfg.level_low {
+            ThreatLevel::Low
+        } else {
+            ThreatLevel::Normal
+        }
+    }
+}
+
+/// Kinds of audit-log entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DecisionKind {
+    /// The current model was reused.
+    ModelLoaded,
+    /// A new model was trained and made current.
+    ModelTrained,
+    /// A new model failed the validation gate.
+    ModelRejected,
+    /// A stored model could not be loaded or used.
+    ModelLoadFailed,
+    /// Training failed.
+    ModelFailed,
+    /// The baseline drifted from the model's.
+    DriftDetected,
+    /// Low-variance features removed at training.
+    FeaturePruned,
+    /// Features dropped by validation (constant, mostly missing).
+    FeaturesDropped,
+    /// Too few human-baseline sessions.
+    SkippedLowData,
+    /// Known bots of the cycle.
+    KnownBot,
+    /// Anubis DENY sessions.
+    AnubisDeny,
+    /// An anomaly.
+    Anomaly,
+    /// Legitimate browsers of the cycle.
+    LegitimateBrowser,
+}
+
+impl DecisionKind {
+    /// Stored name.
+    pub fn as_str(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+}
+
+/// One audit-log entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct Decision {
+    /// Kind.
+    pub kind: DecisionKind,
+    /// Feature set ("" for cycle-wide entries).
+    pub model: String,
+    /// Details.
+    pub payload: serde_json::Value,
+}
+
+/// A feature's part in an anomaly.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Contribution {
+    /// Feature name.
+    pub feature: String,
+    /// The session's value.
+    pub value: f64,
+    /// Baseline median.
+    pub typical: f64,
+    /// Isolation importance, signed: positive when the value is above the baseline median.
+    pub contribution: f64,
+}
+
+/// The verdict on one session.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    /// Model (feature set) that scored it.
+    pub model: Option<FeatureSetName>,
+    /// Level.
+    pub level: ThreatLevel,
+    /// Raw score after the recurrence penalty (negative = anomalous); 0 when unscored.
+    pub raw_score: f64,
+    /// Isolation score min-max normalised over the cycle's sessions of the same model.
+    pub anomaly_score: f64,
+    /// Below the effective threshold.
+    pub is_anomaly: bool,
+    /// Times the IP was flagged in earlier cycles, plus one.
+    pub recurrence: u32,
+    /// Browser confidence.
+    pub browser_confidence: f64,
+    /// Browser family (dictionary or inferred).
+    pub browser_family: String,
+    /// Readable reason.
+    pub reason: String,
+    /// Top contributing features (anomalies).
+    pub top: Vec<Contribution>,
+}
+
+/// Figures of a cycle.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CycleMetrics {
+    /// Sessions in the horizon.
+    pub sessions: usize,
+    /// Sessions scored by a model.
+    pub scored: usize,
+    /// Anomalies.
+    pub anomalies: usize,
+    /// anomalies / scored.
+    pub anomaly_rate: f64,
+    /// Sessions per level.
+    pub levels: BTreeMap<String, usize>,
+    /// Model version used per feature set.
+    pub models: BTreeMap<String, String>,
+    /// Effective threshold per feature set.
+    pub thresholds: BTreeMap<String, f64>,
+    /// Drift score per feature set (when a model was reused or checked).
+    pub drift: BTreeMap<String, f64>,
+    /// Milliseconds per stage.
+    pub stage_ms: Vec<(String, u64)>,
+}
+
+/// Everything a cycle produced.
+#[derive(Debug, Clone, Default)]
+pub struct CycleOutput {
+    /// One verdict per input session, same order.
+    pub verdicts: Vec<Verdict>,
+    /// Audit log.
+    pub decisions: Vec<Decision>,
+    /// Figures.
+    pub metrics: CycleMetrics,
+    /// Drift per feature set.
+    pub drift_reports: BTreeMap<String, drift::DriftReport>,
+}
