@@ -45,7 +45,11 @@ fn sessions_accumulate_across_inputs_and_persist() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("shrike.db");
     let mut store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 1);
+    assert_eq!(
+        store.schema_version().unwrap(),
+        2,
+        "both migrations applied"
+    );
     let key = store.hash_key().unwrap();
     ingest(
         &mut store,
