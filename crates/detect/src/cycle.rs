@@ -17,14 +17,9 @@ pub use crate::verdict::{
 };
 
 fn percentile(values: &[f64], p: f64) -> f64 {
-    let mut v: Vec<f64> = values.to_vec();
+    let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
-    if v.is_empty() {
-        return 0.0;
-    }
-    let pos = (p / 100.0).clamp(0.0, 1.0) * (v.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
+    drift::quantile(&v, (p / 100.0).clamp(0.0, 1.0))
 }
 
 struct Ctx<'a> {

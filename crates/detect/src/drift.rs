@@ -26,7 +26,8 @@ pub struct FeatureBaseline {
     pub quantiles: [f64; 9],
 }
 
-fn quantile(sorted: &[f64], q: f64) -> f64 {
+/// Quantile `q` (0..1) of sorted values, interpolating linearly between closest ranks.
+pub(crate) fn quantile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }

@@ -111,11 +111,22 @@ pub enum DecisionKind {
 
 impl DecisionKind {
     /// Stored name.
-    pub fn as_str(self) -> String {
-        serde_json::to_value(self)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default()
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DecisionKind::ModelLoaded => "MODEL_LOADED",
+            DecisionKind::ModelTrained => "MODEL_TRAINED",
+            DecisionKind::ModelRejected => "MODEL_REJECTED",
+            DecisionKind::ModelLoadFailed => "MODEL_LOAD_FAILED",
+            DecisionKind::ModelFailed => "MODEL_FAILED",
+            DecisionKind::DriftDetected => "DRIFT_DETECTED",
+            DecisionKind::FeaturePruned => "FEATURE_PRUNED",
+            DecisionKind::FeaturesDropped => "FEATURES_DROPPED",
+            DecisionKind::SkippedLowData => "SKIPPED_LOW_DATA",
+            DecisionKind::KnownBot => "KNOWN_BOT",
+            DecisionKind::AnubisDeny => "ANUBIS_DENY",
+            DecisionKind::Anomaly => "ANOMALY",
+            DecisionKind::LegitimateBrowser => "LEGITIMATE_BROWSER",
+        }
     }
 }
 

@@ -335,25 +335,25 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// Reads `null` (`None`) or an array of scalars and nulls.
-    pub fn scalar_list(&mut self) -> R<Option<Vec<Option<Scalar<'a>>>>> {
+    /// Reads `null` (false) or an array (true), calling `element` with the cursor on each
+    /// element; `element` must consume exactly that element.
+    pub fn array(&mut self, mut element: impl FnMut(&mut Scanner<'a>) -> R<()>) -> R<bool> {
         match self.peek() {
-            Some(b'n') => return self.literal(b"null").map(|_| None),
+            Some(b'n') => return self.literal(b"null").map(|_| false),
             Some(b'[') => self.i += 1,
             _ => return self.err("expected an array of strings or null"),
         }
-        let mut out = Vec::with_capacity(32);
         if self.peek() == Some(b']') {
             self.i += 1;
-            return Ok(Some(out));
+            return Ok(true);
         }
         loop {
-            out.push(self.scalar()?);
+            element(self)?;
             match self.peek() {
                 Some(b',') => self.i += 1,
                 Some(b']') => {
                     self.i += 1;
-                    return Ok(Some(out));
+                    return Ok(true);
                 }
                 _ => return self.err("expected `,` or `]`"),
             }

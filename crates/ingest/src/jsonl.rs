@@ -340,14 +340,6 @@ fn apply<'a>(
     Ok(())
 }
 
-fn header_list<'a>(list: Vec<Option<Scalar<'a>>>) -> Result<Vec<Cow<'a, str>>, FieldError> {
-    let mut names = Vec::with_capacity(list.len());
-    for h in list.into_iter().flatten() {
-        names.push(text(Key::header_names, h)?);
-    }
-    Ok(names)
-}
-
 fn parse_asn(v: &Scalar<'_>) -> Result<u32, FieldError> {
     if let Scalar::Str(s) = v {
         let t = s.trim();
@@ -381,7 +373,7 @@ impl Source for JsonLines {
         line: &'a [u8],
         unknown_keys: &mut u64,
     ) -> Result<RequestRecord<'a>, Reject> {
-        let Ok(text) = std::str::from_utf8(line) else {
+        let Ok(line_text) = std::str::from_utf8(line) else {
             return Err(Reject::new(
                 RejectReason::NotUtf8,
                 "the line is not valid UTF-8",
@@ -393,18 +385,30 @@ impl Source for JsonLines {
         // Field errors are kept until the end: a syntax error anywhere in the line wins,
         // as the line is then not JSON at all.
         let mut first: Option<Reject> = None;
-        Scanner::new(text)
+        Scanner::new(line_text)
             .object(|key, sc| {
                 let Some(k) = Key::from_str(key) else {
                     unknown += 1;
                     return sc.skip_value();
                 };
                 if k == Key::header_names {
-                    let list = sc.scalar_list()?;
-                    if let (Some(list), None) = (list, &first) {
-                        match header_list(list) {
-                            Ok(names) => r.header_names = Some(names),
-                            Err(e) => first = Some(e.into()),
+                    // Names go straight into the record; nulls in the list are skipped.
+                    let mut names = Vec::with_capacity(32);
+                    let mut bad = None;
+                    let present = sc.array(|sc| {
+                        if let (Some(v), None) = (sc.scalar()?, &bad) {
+                            match text(Key::header_names, v) {
+                                Ok(name) => names.push(name),
+                                Err(e) => bad = Some(e),
+                            }
+                        }
+                        Ok(())
+                    })?;
+                    if first.is_none() {
+                        match bad {
+                            Some(e) => first = Some(e.into()),
+                            None if present => r.header_names = Some(names),
+                            None => {}
                         }
                     }
                     return Ok(());

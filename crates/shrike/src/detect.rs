@@ -109,7 +109,13 @@ pub fn cycle(
         decisions: out
             .decisions
             .iter()
-            .map(|d| (d.kind.as_str(), d.model.clone(), d.payload.to_string()))
+            .map(|d| {
+                (
+                    d.kind.as_str().to_string(),
+                    d.model.clone(),
+                    d.payload.to_string(),
+                )
+            })
             .collect(),
         models,
     };
