@@ -45,6 +45,23 @@ pub fn synthetic(rows: usize, seed: u64) -> (Vec<f64>, Vec<bool>) {
     (x, y)
 }
 
+/// Mean and standard error over seeds of the per-seed means, per ndim.
+fn seed_stats(per_seed: &[[f64; 2]]) -> ([f64; 2], [f64; 2]) {
+    let n = per_seed.len().max(1) as f64;
+    let mut mean = [0.0; 2];
+    let mut se = [0.0; 2];
+    for k in 0..2 {
+        mean[k] = per_seed.iter().map(|s| s[k]).sum::<f64>() / n;
+        let var = per_seed
+            .iter()
+            .map(|s| (s[k] - mean[k]).powi(2))
+            .sum::<f64>()
+            / (n - 1.0).max(1.0);
+        se[k] = (var / n).sqrt();
+    }
+    (mean, se)
+}
+
 pub fn run(a: BenchForestArgs) -> anyhow::Result<ExitCode> {
     if !a.speed_only {
         let dir = a.data.clone().unwrap_or_else(|| {
@@ -60,7 +77,10 @@ pub fn run(a: BenchForestArgs) -> anyhow::Result<ExitCode> {
             .collect();
         files.sort();
         println!("dataset\trows\tcols\tshrike_ndim1\tshrike_ndim3\tseconds");
-        let (mut sum1, mut sum3) = (0.0, 0.0);
+        // Mean over datasets of each seed's ROC-AUC, per ndim: their spread across seeds is
+        // the noise floor of a comparison between implementations.
+        let mut per_seed = vec![[0.0f64; 2]; a.seeds as usize];
+        let n = files.len().max(1) as f64;
         for f in &files {
             let ds = Dataset::load_npz(f)?;
             let t = Instant::now();
@@ -76,10 +96,9 @@ pub fn run(a: BenchForestArgs) -> anyhow::Result<ExitCode> {
                     let forest = IsolationForest::fit(&ds.x, ds.cols, &p)?;
                     let auc = roc_auc(&forest.score(&ds.x)?, &ds.y).unwrap_or(f64::NAN);
                     mean[k] += auc / a.seeds as f64;
+                    per_seed[seed as usize][k] += auc / n;
                 }
             }
-            sum1 += mean[0];
-            sum3 += mean[1];
             println!(
                 "{}\t{}\t{}\t{:.4}\t{:.4}\t{:.1}",
                 ds.name,
@@ -90,8 +109,9 @@ pub fn run(a: BenchForestArgs) -> anyhow::Result<ExitCode> {
                 t.elapsed().as_secs_f64()
             );
         }
-        let n = files.len().max(1) as f64;
-        println!("MEAN\t\t\t{:.4}\t{:.4}", sum1 / n, sum3 / n);
+        let (mean, se) = seed_stats(&per_seed);
+        println!("MEAN\t\t\t{:.4}\t{:.4}", mean[0], mean[1]);
+        println!("STDERR\t\t\t{:.4}\t{:.4}", se[0], se[1]);
     }
     if !a.quality_only {
         let (train, _) = synthetic(a.train_rows, 1);
