@@ -33,10 +33,17 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn decide(&mut self, kind: DecisionKind, model: &str, payload: serde_json::Value) {
-        if kind == DecisionKind::Anomaly {
-            tracing::debug!(decision = %kind.as_str(), model, %payload, "decision");
-        } else {
-            tracing::info!(decision = %kind.as_str(), model, %payload, "decision");
+        // What went wrong or needs an operator's eye is a warning; the rest is in the
+        // decisions table and the cycle summary.
+        match kind {
+            DecisionKind::ModelRejected
+            | DecisionKind::ModelLoadFailed
+            | DecisionKind::ModelFailed
+            | DecisionKind::DriftDetected
+            | DecisionKind::SkippedLowData => {
+                tracing::warn!(decision = %kind.as_str(), model, %payload, "decision")
+            }
+            _ => tracing::debug!(decision = %kind.as_str(), model, %payload, "decision"),
         }
         self.out.decisions.push(Decision {
             kind,

@@ -1,11 +1,13 @@
-//! `shrike demo`: simulate → ingest → sessions per population.
+//! `shrike demo`: simulate → ingest → detect, then the verdicts per simulated population
+//! with precision and recall against the simulator's labels.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use shrike_features::FeatureId;
+use shrike_detect::{Session, ThreatLevel, Verdict};
 use shrike_ingest::{Format, Input};
 use shrike_store::SqliteStore;
 
@@ -46,6 +48,7 @@ pub fn run(config: Config, mut args: DemoArgs) -> anyhow::Result<ExitCode> {
         "    {} records, {} real browser profiles",
         sim.records, sim.real_profiles
     );
+    let config_detect = config.detect()?;
     let settings = crate::ingest::settings(config, &args.common, None)?;
     let dict = crate::ingest::dictionaries(&settings)?;
     let mut store = SqliteStore::open(&settings.store_path)?;
@@ -61,70 +64,146 @@ pub fn run(config: Config, mut args: DemoArgs) -> anyhow::Result<ExitCode> {
         &|_| {},
     )?;
     crate::ingest::summarise(&input.label(), &outcome, settings.max_reject_ratio);
-    println!("3/3 sessions per population (ground truth from session_labels.csv)");
-    let labels_path = args.sim.out.join("session_labels.csv");
-    let text = std::fs::read_to_string(&labels_path)
-        .with_context(|| format!("cannot read {}", labels_path.display()))?;
-    let mut labels: HashMap<(String, String, String, String), String> = HashMap::new();
+    let models = args.sim.out.join("models");
+    let _ = std::fs::remove_dir_all(&models);
+    let registry = shrike_detect::Registry::open(&models)?;
+    let cfg = config_detect;
+    println!("3/3 detecting (models in {})", models.display());
+    let Some((sessions, out, id)) =
+        crate::detect::cycle(&mut store, &cfg, &registry, settings.horizon_hours, None)?
+    else {
+        anyhow::bail!("the simulation produced no sessions");
+    };
+    crate::detect::print_summary(&out, id);
+    let labels = read_labels(&args.sim.out.join("session_labels.csv"))?;
+    let table = VerdictTable::new(&sessions, &out.verdicts, &labels);
+    println!();
+    print!("{table}");
+    println!(
+        "store: {} ({} sessions); `shrike detect --store {}` runs the next cycle",
+        settings.store_path.display(),
+        store.session_count()?,
+        settings.store_path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Ground truth per session key (window start, IP, JA4, host): (class, family).
+type Labels = HashMap<(String, String, String, String), (String, String)>;
+
+fn read_labels(path: &Path) -> anyhow::Result<Labels> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut labels = Labels::new();
     for line in text.lines().skip(1) {
         let f: Vec<&str> = line.split(',').collect();
-        if f.len() == 6 {
+        if let [window, ip, ja4, host, class, family] = f[..] {
             labels.insert(
-                (f[0].into(), f[1].into(), f[2].into(), f[3].into()),
-                f[5].into(),
+                (window.into(), ip.into(), ja4.into(), host.into()),
+                (class.into(), family.into()),
             );
         }
     }
-    #[derive(Default)]
-    struct Agg {
-        n: u64,
-        hits: u64,
-        coherence: f64,
-        ua_ch: f64,
-        burst: f64,
-        known_bot: u64,
+    Ok(labels)
+}
+
+/// Verdicts per simulated population, and precision and recall of the threat verdicts.
+///
+/// A session is *flagged* when the cycle calls it a threat: an anomaly (CRITICAL to LOW) or
+/// an Anubis DENY. The positive class is the simulator's `bad_bot`; humans and good bots
+/// are negatives, so a flagged human is a false positive and a good bot counted as
+/// KNOWN_BOT is a true negative.
+#[derive(Debug, Default)]
+pub struct VerdictTable {
+    /// family → (class, sessions per level, flagged).
+    rows: BTreeMap<String, (String, BTreeMap<ThreatLevel, u64>, u64)>,
+    tp: u64,
+    fp: u64,
+    fn_: u64,
+}
+
+impl VerdictTable {
+    fn new(sessions: &[Session], verdicts: &[Verdict], labels: &Labels) -> Self {
+        let mut t = VerdictTable::default();
+        for (s, v) in sessions.iter().zip(verdicts) {
+            let key = (
+                s.window_start.to_string(),
+                s.src_ip.clone(),
+                s.ja4.clone(),
+                s.host.clone(),
+            );
+            let (class, family) = labels
+                .get(&key)
+                .cloned()
+                .unwrap_or_else(|| ("unlabelled".into(), "unlabelled".into()));
+            let flagged = v.is_anomaly || v.level == ThreatLevel::AnubisDeny;
+            let positive = class == "bad_bot";
+            match (positive, flagged) {
+                (true, true) => t.tp += 1,
+                (false, true) => t.fp += 1,
+                (true, false) => t.fn_ += 1,
+                (false, false) => {}
+            }
+            let row = t
+                .rows
+                .entry(family)
+                .or_insert_with(|| (class, BTreeMap::new(), 0));
+            *row.1.entry(v.level).or_default() += 1;
+            row.2 += flagged as u64;
+        }
+        t
     }
-    let mut by: BTreeMap<String, Agg> = BTreeMap::new();
-    for s in store.sessions()? {
-        let k = (
-            s.window_start.to_string(),
-            s.src_ip.to_string(),
-            s.ja4.clone(),
-            s.host.clone(),
-        );
-        let fam = labels
-            .get(&k)
-            .cloned()
-            .unwrap_or_else(|| "unlabelled".into());
-        let a = by.entry(fam).or_default();
-        a.n += 1;
-        a.hits += s.hits;
-        a.coherence += s.features[FeatureId::FingerprintCoherenceScore.index()] as f64;
-        a.ua_ch += (s.features[FeatureId::UaChMismatch.index()] == 1.0) as u8 as f64;
-        a.burst += s.features[FeatureId::BurstRatio.index()] as f64;
-        a.known_bot += u64::from(!s.bot_name.is_empty());
+
+    /// Flagged bad bots over flagged sessions.
+    pub fn precision(&self) -> f64 {
+        self.tp as f64 / (self.tp + self.fp).max(1) as f64
     }
-    println!(
-        "    {:<25} {:>8} {:>9} {:>10} {:>8} {:>7} {:>9}",
-        "population", "sessions", "requests", "coherence", "ua_ch", "burst", "known_bot"
-    );
-    for (fam, a) in &by {
-        let n = a.n as f64;
-        println!(
-            "    {fam:<25} {:>8} {:>9} {:>10.2} {:>8.2} {:>7.2} {:>9}",
-            a.n,
-            a.hits,
-            a.coherence / n,
-            a.ua_ch / n,
-            a.burst / n,
-            a.known_bot
-        );
+
+    /// Flagged bad bots over bad bots.
+    pub fn recall(&self) -> f64 {
+        self.tp as f64 / (self.tp + self.fn_).max(1) as f64
     }
-    println!(
-        "store: {} ({} sessions)",
-        settings.store_path.display(),
-        store.session_count()?
-    );
-    println!("(columns are session means: fingerprint_coherence_score, share with ua_ch_mismatch, burst_ratio)");
-    Ok(ExitCode::SUCCESS)
+}
+
+impl std::fmt::Display for VerdictTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const SHOWN: [(ThreatLevel, &str); 9] = [
+            (ThreatLevel::Critical, "crit"),
+            (ThreatLevel::High, "high"),
+            (ThreatLevel::Medium, "med"),
+            (ThreatLevel::Low, "low"),
+            (ThreatLevel::AnubisDeny, "deny"),
+            (ThreatLevel::Normal, "normal"),
+            (ThreatLevel::LegitimateBrowser, "browser"),
+            (ThreatLevel::KnownBot, "known"),
+            (ThreatLevel::Unscored, "unscored"),
+        ];
+        write!(
+            f,
+            "{:<25} {:<9} {:>8} {:>8}",
+            "population", "class", "sessions", "flagged"
+        )?;
+        for (_, name) in SHOWN {
+            write!(f, " {name:>8}")?;
+        }
+        writeln!(f)?;
+        for (family, (class, levels, flagged)) in &self.rows {
+            let n: u64 = levels.values().sum();
+            let pct = 100.0 * *flagged as f64 / n.max(1) as f64;
+            write!(f, "{family:<25} {class:<9} {n:>8} {pct:>7.1}%")?;
+            for (level, _) in SHOWN {
+                write!(f, " {:>8}", levels.get(&level).copied().unwrap_or(0))?;
+            }
+            writeln!(f)?;
+        }
+        writeln!(
+            f,
+            "threat verdicts (anomaly or ANUBIS_DENY) against the labels: precision {:.3}, recall {:.3} ({} true positives, {} false positives, {} missed bad-bot sessions)",
+            self.precision(),
+            self.recall(),
+            self.tp,
+            self.fp,
+            self.fn_
+        )
+    }
 }

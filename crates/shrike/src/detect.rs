@@ -2,6 +2,9 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use clap::Args;
 use shrike_detect::{CycleOutput, DetectConfig, Registry, Session};
@@ -22,6 +25,28 @@ pub struct DetectArgs {
     /// Model registry directory [default: `models/` beside the store].
     #[arg(long)]
     pub models: Option<PathBuf>,
+    /// Run a cycle every interval (`30s`, `10m`, `1h`) until SIGINT or SIGTERM. A cycle in
+    /// progress finishes before the exit; a second signal abandons it at once (its outputs
+    /// are written in one transaction, so nothing of it is kept).
+    #[arg(long, value_parser = parse_interval, conflicts_with = "at")]
+    pub every: Option<Duration>,
+}
+
+/// Parses an interval: a positive whole number followed by `s`, `m` or `h`.
+pub fn parse_interval(text: &str) -> Result<Duration, String> {
+    let bad = || format!("`{text}`: expected a positive number followed by s, m or h (e.g. 10m)");
+    let (digits, unit) = text.split_at(text.len().saturating_sub(1));
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3600),
+        _ => None,
+    };
+    match secs {
+        Some(s) if s > 0 => Ok(Duration::from_secs(s)),
+        _ => Err(bad()),
+    }
 }
 
 /// Runs one cycle on an open store and saves its outputs; `None` when the store is empty.
@@ -139,6 +164,9 @@ pub fn run(config: Config, args: DetectArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| settings.store_path.with_file_name("models"));
     let registry = Registry::open(&models)?;
     let mut store = SqliteStore::open(&settings.store_path)?;
+    if let Some(every) = args.every {
+        return run_every(&mut store, &cfg, &registry, settings.horizon_hours, every);
+    }
     match cycle(&mut store, &cfg, &registry, settings.horizon_hours, at)? {
         None => {
             eprintln!(
@@ -150,6 +178,59 @@ pub fn run(config: Config, args: DetectArgs) -> anyhow::Result<ExitCode> {
         Some((_, out, id)) => {
             print_summary(&out, id);
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `shrike detect --every`: cycles until a termination signal.
+fn run_every(
+    store: &mut SqliteStore,
+    cfg: &DetectConfig,
+    registry: &Registry,
+    horizon_hours: u32,
+    every: Duration,
+) -> anyhow::Result<ExitCode> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let stop = Arc::new(AtomicBool::new(false));
+    for (signal, status) in [(SIGINT, 130), (SIGTERM, 143)] {
+        // The first signal sets the flag; with the flag set, the next one exits at once.
+        // The exit handler must be registered first (signal-hook runs them in order).
+        signal_hook::flag::register_conditional_shutdown(signal, status, Arc::clone(&stop))?;
+        signal_hook::flag::register(signal, Arc::clone(&stop))?;
+    }
+    tracing::info!(
+        every_s = every.as_secs(),
+        "running a detection cycle every interval; SIGINT or SIGTERM stops after the current cycle"
+    );
+    let mut cycles = 0u64;
+    loop {
+        let started = Instant::now();
+        match cycle(store, cfg, registry, horizon_hours, None) {
+            Ok(Some((_, out, id))) => print_summary(&out, id),
+            Ok(None) => tracing::warn!("the store has no sessions yet: nothing to score"),
+            // A failed cycle (a locked or full disk, say) is reported; the next one retries.
+            Err(e) => tracing::error!(error = %format!("{e:#}"), "detection cycle failed"),
+        }
+        cycles += 1;
+        let elapsed = started.elapsed();
+        if elapsed > every {
+            tracing::warn!(
+                elapsed_ms = elapsed.as_millis() as u64,
+                every_s = every.as_secs(),
+                "the cycle took longer than its interval: the next one starts now"
+            );
+        }
+        let next = started + every;
+        while !stop.load(Ordering::SeqCst) {
+            let now = Instant::now();
+            if now >= next {
+                break;
+            }
+            std::thread::sleep((next - now).min(Duration::from_millis(100)));
+        }
+        if stop.load(Ordering::SeqCst) {
+            println!("stopped by signal after {cycles} cycle(s)");
+            return Ok(ExitCode::SUCCESS);
         }
     }
 }
@@ -166,11 +247,18 @@ pub fn print_summary(out: &CycleOutput, id: i64) {
     );
     let levels: Vec<String> = m.levels.iter().map(|(k, v)| format!("{k}={v}")).collect();
     println!("  levels: {}", levels.join(", "));
-    for (set, version) in &m.models {
-        println!(
-            "  model {set}: {version}, threshold {:.4}",
-            m.thresholds.get(set).copied().unwrap_or(0.0)
-        );
+    for set in shrike_detect::FeatureSetName::ALL {
+        match m.models.get(set.as_str()) {
+            Some(version) => println!(
+                "  model {set}: {version}, threshold {:.4}",
+                m.thresholds.get(set.as_str()).copied().unwrap_or(0.0),
+                set = set.as_str()
+            ),
+            None => println!(
+                "  model {}: not used this cycle (no session of its set to score, or see the decisions)",
+                set.as_str()
+            ),
+        }
     }
     for d in &out.decisions {
         if d.kind != shrike_detect::DecisionKind::Anomaly {
@@ -183,4 +271,30 @@ pub fn print_summary(out: &CycleOutput, id: i64) {
         .map(|(k, v)| format!("{k} {v} ms"))
         .collect();
     println!("  stages: {}", stages.join(", "));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_need_a_unit_and_a_positive_count() {
+        assert_eq!(parse_interval("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_interval("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_interval("45s"), Ok(Duration::from_secs(45)));
+        for bad in [
+            "",
+            "10",
+            "0m",
+            "-1m",
+            "1.5h",
+            "m",
+            "10 m",
+            "10d",
+            "99999999999999999h",
+        ] {
+            let e = parse_interval(bad).unwrap_err();
+            assert!(e.contains("s, m or h"), "{bad}: {e}");
+        }
+    }
 }

@@ -46,15 +46,15 @@ struct CommonOpts {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Simulate labelled traffic, ingest it and print sessions per population.
+    /// Simulate labelled traffic, ingest it, detect, and score the verdicts per population.
     Demo(demo::DemoArgs),
     /// Read request logs, build sessions and their features, store them.
     Ingest(ingest::IngestArgs),
     /// Write simulated, labelled traffic (log, labels and matching dictionaries).
     Simulate(simulate::SimulateArgs),
-    /// Measure performance.
-    /// Run one detection cycle over the store's horizon.
+    /// Run a detection cycle over the store's horizon (or one every `--every` interval).
     Detect(detect::DetectArgs),
+    /// Measure performance.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
 }

@@ -95,15 +95,15 @@ fn every_command_has_help() {
 }
 
 #[test]
-fn demo_simulates_ingests_and_reports_every_population() {
+fn demo_scores_every_population_then_detect_reuses_its_model_and_skips_thin_data() {
     let dir = tempfile::tempdir().unwrap();
     let o = shrike(
         &[
             "demo",
             "--hours",
-            "2",
+            "6",
             "--humans-per-hour",
-            "80",
+            "150",
             "--out",
             "sim",
         ],
@@ -128,33 +128,46 @@ fn demo_simulates_ingests_and_reports_every_population() {
         !out.contains("unlabelled"),
         "every session has ground truth:\n{out}"
     );
-}
-
-#[test]
-fn detect_scores_the_demo_store_reuses_its_model_and_skips_thin_data() {
-    let dir = tempfile::tempdir().unwrap();
-    let o = shrike(
-        &[
-            "demo",
-            "--hours",
-            "6",
-            "--humans-per-hour",
-            "150",
-            "--out",
-            "sim",
-        ],
-        dir.path(),
+    // The demo ends with a detection cycle and scores its verdicts against the labels.
+    assert!(out.contains("cycle 1:"), "{out}");
+    let figure = |name: &str| -> f64 {
+        let at = out
+            .find(name)
+            .unwrap_or_else(|| panic!("no {name} in:\n{out}"));
+        out[at + name.len()..]
+            .split([',', ' '])
+            .find(|t| !t.is_empty())
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("unreadable {name} in:\n{out}"))
+    };
+    // Few humans are flagged, and the individually visible families are caught.
+    assert!(figure("precision ") > 0.9, "{out}");
+    assert!(figure("recall ") > 0.2, "{out}");
+    let row = |family: &str| -> Vec<String> {
+        out.lines()
+            .find(|l| l.starts_with(family))
+            .unwrap_or_else(|| panic!("no {family} row:\n{out}"))
+            .split_whitespace()
+            .map(String::from)
+            .collect()
+    };
+    // population, class, sessions, flagged%, crit, high, med, low, deny, normal, browser, known
+    let googlebot = row("googlebot");
+    assert_eq!(googlebot[3], "0.0%", "good bots are never threats:\n{out}");
+    assert_eq!(
+        googlebot[11], googlebot[2],
+        "googlebot is KNOWN_BOT:\n{out}"
     );
-    assert!(o.status.success(), "{}", text(&o));
+    let scanner = row("vuln_scanner");
+    assert_eq!(scanner[3], "100.0%", "{out}");
     let store = dir.path().join("sim/demo.db");
     let store = store.to_str().unwrap();
-    let o = shrike(&["detect", "--store", store], dir.path());
+    // The demo ran cycle 1 and trained the models.
     let out = text(&o);
-    assert!(o.status.success(), "{out}");
     assert!(out.contains("MODEL_TRAINED complete"), "{out}");
     assert!(out.contains("KNOWN_BOT"), "{out}");
     assert!(out.contains("LEGITIMATE_BROWSER"), "{out}");
-    // Second cycle on the same data: the model is young and nothing drifted.
+    // Cycle 2 on the same data: the model is young and nothing drifted.
     let o = shrike(&["detect", "--store", store], dir.path());
     let out = text(&o);
     assert!(o.status.success(), "{out}");
@@ -179,4 +192,136 @@ fn detect_scores_the_demo_store_reuses_its_model_and_skips_thin_data() {
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("anomaly_percentile"), "{}", text(&o));
+}
+
+#[test]
+fn detect_every_cycles_until_sigterm_and_stops_cleanly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let o = shrike(
+        &[
+            "demo",
+            "--hours",
+            "2",
+            "--humans-per-hour",
+            "60",
+            "--out",
+            "sim",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shrike"))
+        .args(["detect", "--store", "sim/demo.db", "--every", "1s"])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            let _ = tx.send(line.clone());
+        }
+    });
+    // Two cycles of the loop (cycles 2 and 3 of the store), then SIGTERM.
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l.starts_with("cycle 3:")) {
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) => seen.push(line),
+            Err(e) => {
+                let _ = child.kill();
+                panic!("no second cycle ({e}):\n{}", seen.join("\n"));
+            }
+        }
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    seen.extend(rx.try_iter());
+    let out = seen.join("\n");
+    assert!(status.success(), "exit {status:?}:\n{out}");
+    assert!(out.contains("stopped by signal after"), "{out}");
+    // Every cycle the loop started was completed and stored: the next one is numbered on.
+    let o = shrike(&["detect", "--store", "sim/demo.db"], dir.path());
+    let cycles = seen.iter().filter(|l| l.starts_with("cycle ")).count();
+    let next = format!("cycle {}:", cycles + 2);
+    assert!(text(&o).contains(&next), "expected {next}:\n{}", text(&o));
+}
+
+#[test]
+fn damaged_models_are_reported_and_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = shrike(
+        &[
+            "demo",
+            "--hours",
+            "6",
+            "--humans-per-hour",
+            "150",
+            "--out",
+            "sim",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let models = dir.path().join("sim/models");
+    let current = |set: &str| {
+        std::fs::read_to_string(models.join(format!("{set}.current")))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let detect = || {
+        let o = shrike(&["detect", "--store", "sim/demo.db"], dir.path());
+        let out = text(&o);
+        assert!(
+            o.status.success(),
+            "a damaged model never fails the cycle:\n{out}"
+        );
+        out
+    };
+
+    // A truncated forest file: reported, and a new model takes over.
+    let eif = models.join(format!("complete-{}.eif", current("complete")));
+    let bytes = std::fs::read(&eif).unwrap();
+    std::fs::write(&eif, &bytes[..bytes.len() / 2]).unwrap();
+    let out = detect();
+    assert!(out.contains("MODEL_LOAD_FAILED complete"), "{out}");
+    assert!(out.contains("corrupt or truncated forest model"), "{out}");
+    assert!(out.contains("MODEL_TRAINED complete"), "{out}");
+
+    // A missing pointer: no current model, so one is trained.
+    std::fs::remove_file(models.join("complete.current")).unwrap();
+    let out = detect();
+    assert!(out.contains("MODEL_TRAINED complete"), "{out}");
+    assert!(out.contains("no current model"), "{out}");
+
+    // A pointer naming something outside the registry is refused, not followed.
+    std::fs::write(models.join("complete.current"), "../../demo").unwrap();
+    let out = detect();
+    assert!(out.contains("MODEL_LOAD_FAILED complete"), "{out}");
+    assert!(out.contains("invalid version id"), "{out}");
+    assert!(out.contains("MODEL_TRAINED complete"), "{out}");
+
+    // A stored model that uses a feature this build does not know.
+    let json = models.join(format!("complete-{}.json", current("complete")));
+    let meta = std::fs::read_to_string(&json).unwrap();
+    let renamed = meta.replacen("\"burst_ratio\"", "\"no_such_feature\"", 1);
+    assert_ne!(meta, renamed, "the model lists burst_ratio");
+    std::fs::write(&json, renamed).unwrap();
+    let out = detect();
+    assert!(out.contains("MODEL_LOAD_FAILED complete"), "{out}");
+    assert!(out.contains("does not know"), "{out}");
+    assert!(out.contains("MODEL_TRAINED complete"), "{out}");
 }
