@@ -3,6 +3,8 @@ as `shrike bench forest`, for a side-by-side table.
 
     python bench/forest_reference.py ../shared/data/adbench-classical [seeds] [score_rows]
 
+seeds = 0 skips the quality table and only measures speed.
+
 Run it with a throwaway venv outside the repository (pip install isotree scikit-learn numpy).
 Scores are ROC-AUC of the anomaly score (isotree: decision_function, higher = anomalous;
 scikit-learn: -score_samples), averaged over seeds 0..seeds-1, 300 trees, sample size 256.
@@ -41,6 +43,12 @@ def main():
     data_dir = sys.argv[1]
     seeds = int(sys.argv[2]) if len(sys.argv) > 2 else 5
     score_rows = int(sys.argv[3]) if len(sys.argv) > 3 else 1_000_000
+    if seeds > 0:
+        quality(data_dir, seeds)
+    speed(score_rows)
+
+
+def quality(data_dir, seeds):
     print("dataset\trows\tcols\tisotree_ndim1\tisotree_ndim3\tsklearn")
     files = sorted(glob.glob(os.path.join(data_dir, "*.npz")))
     # per_seed[k][seed]: mean over datasets of one seed's ROC-AUC, for isotree ndim 1 and 3
@@ -71,6 +79,9 @@ def main():
     print(f"MEAN\t\t\t{mean[0]:.4f}\t{mean[1]:.4f}\t{mean[2]:.4f}")
     print(f"STDERR\t\t\t{se[0]:.4f}\t{se[1]:.4f}\t{se[2]:.4f}")
 
+
+
+def speed(score_rows):
     train, _ = synthetic(100_000, 1)
     test, labels = synthetic(score_rows, 2)
     fits, scores = [], []

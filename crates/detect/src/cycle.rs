@@ -10,7 +10,7 @@ use shrike_types::Timestamp;
 
 use crate::config::DetectConfig;
 use crate::drift::{self, FeatureBaseline};
-use crate::prep::{self, BrowserId, Column, FeatureSetName, Session};
+use crate::prep::{self, columns_of, BrowserId, Column, FeatureSetName, Session};
 use crate::registry::{Model, ModelMeta, Registry};
 pub use crate::verdict::{
     Contribution, CycleMetrics, CycleOutput, Decision, DecisionKind, ThreatLevel, Verdict,
@@ -62,11 +62,9 @@ impl Ctx<'_> {
     fn valid_columns(&mut self, set: FeatureSetName, rows: &[usize]) -> Vec<Column> {
         let cols = set.columns();
         let x = self.matrix(rows, &cols);
-        let n = cols.len();
         let mut keep = Vec::new();
         let mut dropped = Vec::new();
-        for (j, c) in cols.iter().enumerate() {
-            let col: Vec<f64> = x.iter().skip(j).step_by(n).copied().collect();
+        for (c, col) in cols.iter().zip(columns_of(&x, cols.len())) {
             let known = if c.is_binary() {
                 col.iter().filter(|v| **v >= 0.0).count()
             } else {
@@ -114,8 +112,7 @@ impl Ctx<'_> {
         let n = columns.len();
         let mut kept = Vec::new();
         let mut pruned = Vec::new();
-        for (j, c) in columns.iter().enumerate() {
-            let col: Vec<f64> = x.iter().skip(j).step_by(n).copied().collect();
+        for (j, (c, col)) in columns.iter().zip(columns_of(&x, n)).enumerate() {
             let mean = col.iter().sum::<f64>() / col.len().max(1) as f64;
             let var =
                 col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (col.len().max(2) - 1) as f64;
@@ -165,13 +162,8 @@ impl Ctx<'_> {
             val_raw.iter().filter(|v| **v < 0.0).count() as f64 / val_raw.len().max(1) as f64;
         let baseline_stats = cols
             .iter()
-            .enumerate()
-            .map(|(j, c)| {
-                (
-                    c.name().to_string(),
-                    FeatureBaseline::of(x.iter().skip(j).step_by(k).copied()),
-                )
-            })
+            .zip(columns_of(&x, k))
+            .map(|(c, col)| (c.name().to_string(), FeatureBaseline::of(col.into_iter())))
             .collect();
         let version = self.registry.new_version(set, self.now);
         let meta = ModelMeta {
@@ -234,12 +226,10 @@ impl Ctx<'_> {
                 }
                 Some(cols) if age_h < self.cfg.retrain_interval_h && age_h >= 0.0 => {
                     let x = self.matrix(baseline, &cols);
-                    let k = cols.len();
                     let features = cols
                         .iter()
-                        .enumerate()
-                        .map(|(j, c)| {
-                            let v: Vec<f64> = x.iter().skip(j).step_by(k).copied().collect();
+                        .zip(columns_of(&x, cols.len()))
+                        .map(|(c, v)| {
                             let base = m
                                 .meta
                                 .baseline
@@ -477,10 +467,32 @@ pub fn run_cycle(
             .map(|f| model.meta.baseline.get(f).map_or(0.0, |b| b.quantiles[4]))
             .collect();
         let k = cols.len();
+        // The raw score after the recurrence penalty.
+        let penalised: Vec<f64> = scored
+            .iter()
+            .zip(&raw)
+            .map(|(i, r)| {
+                let recurrence = ctx.out.verdicts[*i].recurrence;
+                r - ((recurrence - 1) as f64).ln_1p() * cfg.recurrence_weight
+            })
+            .collect();
+        // Explanations of the anomalies, computed together (in parallel).
+        let flagged: Vec<usize> = (0..scored.len())
+            .filter(|n| penalised[*n] < threshold)
+            .collect();
+        let rows: Vec<f64> = flagged
+            .iter()
+            .flat_map(|n| x[n * k..(n + 1) * k].iter().copied())
+            .collect();
+        let mut attributions = model
+            .forest
+            .attributions(&rows)
+            .unwrap_or_default()
+            .into_iter();
         for (n, i) in scored.iter().enumerate() {
             let v = &mut ctx.out.verdicts[*i];
-            let penalty = ((v.recurrence - 1) as f64).ln_1p() * cfg.recurrence_weight;
-            let r = raw[n] - penalty;
+            let r = penalised[n];
+            let penalty = raw[n] - r;
             v.model = Some(set);
             v.raw_score = r;
             v.anomaly_score = if hi > lo {
@@ -492,7 +504,7 @@ pub fn run_cycle(
             v.is_anomaly = r < threshold;
             if v.is_anomaly {
                 let row = &x[n * k..(n + 1) * k];
-                let imp = model.forest.attribution(row);
+                let imp = attributions.next().unwrap_or_else(|| vec![0.0; k]);
                 let mut order: Vec<usize> = (0..k).collect();
                 order.sort_by(|a, b| imp[*b].total_cmp(&imp[*a]));
                 v.top = order

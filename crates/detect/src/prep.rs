@@ -337,10 +337,14 @@ pub fn matrix(sessions: &[&Session], browsers: &[&BrowserId], columns: &[Column]
         out.extend(columns.iter().map(|c| value(s, b, *c)));
     }
     let n = columns.len();
-    for (j, c) in columns.iter().enumerate() {
-        if !out.iter().skip(j).step_by(n).any(|v| v.is_nan()) {
-            continue;
+    // Columns with a missing value, found in one pass over the matrix.
+    let mut missing = vec![false; n];
+    for row in out.chunks_exact(n) {
+        for (m, v) in missing.iter_mut().zip(row) {
+            *m |= v.is_nan();
         }
+    }
+    for (j, c) in columns.iter().enumerate().filter(|(j, _)| missing[*j]) {
         let fill = if c.is_binary() {
             -1.0
         } else {
@@ -353,6 +357,19 @@ pub fn matrix(sessions: &[&Session], browsers: &[&BrowserId], columns: &[Column]
         }
     }
     out
+}
+
+/// The columns of a row-major matrix with `n` columns, transposed in one pass.
+pub fn columns_of(x: &[f64], n: usize) -> Vec<Vec<f64>> {
+    let mut cols: Vec<Vec<f64>> = (0..n)
+        .map(|_| Vec::with_capacity(x.len() / n.max(1)))
+        .collect();
+    for row in x.chunks_exact(n) {
+        for (c, v) in cols.iter_mut().zip(row) {
+            c.push(*v);
+        }
+    }
+    cols
 }
 
 #[cfg(test)]

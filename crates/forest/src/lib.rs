@@ -764,6 +764,27 @@ impl IsolationForest {
         Ok(out)
     }
 
+    /// [`IsolationForest::attribution`] of every row of `data` (row-major), in parallel.
+    pub fn attributions(&self, data: &[f64]) -> Result<Vec<Vec<f64>>, ForestError> {
+        let rows = self.check(data)?;
+        let mut out = vec![Vec::new(); rows];
+        if rows == 0 {
+            return Ok(out);
+        }
+        let cols = self.n_features;
+        let per = rows.div_ceil(threads(self.params.threads).min(rows));
+        std::thread::scope(|s| {
+            for (chunk, data) in out.chunks_mut(per).zip(data.chunks(per * cols)) {
+                s.spawn(move || {
+                    for (o, row) in chunk.iter_mut().zip(data.chunks_exact(cols)) {
+                        *o = self.attribution(row);
+                    }
+                });
+            }
+        });
+        Ok(out)
+    }
+
     /// Per-feature importance of the isolation of `row` (non-negative, summing to the
     /// mean over trees of the induced imbalances along its path). Larger = that feature
     /// did more to isolate the row.

@@ -16,6 +16,8 @@ pub enum BenchCommand {
     Ingest(BenchIngestArgs),
     /// Isolation-forest quality on ADBench and training/scoring speed.
     Forest(BenchForestArgs),
+    /// A full detection cycle on the sessions of a store.
+    Cycle(crate::bench_cycle::BenchCycleArgs),
 }
 
 /// Arguments of `shrike bench forest`.
@@ -100,8 +102,9 @@ fn peak_rss_bytes() -> Option<u64> {
 }
 
 /// `shrike bench ...`.
-pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
+pub fn run(config: crate::config::Config, cmd: BenchCommand) -> anyhow::Result<ExitCode> {
     match cmd {
+        BenchCommand::Cycle(a) => crate::bench_cycle::run(config, a),
         BenchCommand::Ingest(a) => ingest(a),
         BenchCommand::Forest(a) => crate::bench_forest::run(a),
     }

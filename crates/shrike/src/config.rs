@@ -28,6 +28,10 @@ pub struct Config {
 pub struct StoreConfig {
     /// SQLite file.
     pub path: Option<PathBuf>,
+    /// Scores (all_scores) kept for this many hours of data time after their cycle.
+    pub scores_retention_hours: Option<u32>,
+    /// Sessions kept for this many hours of data time (at least the horizon).
+    pub sessions_retention_hours: Option<u32>,
 }
 
 /// `[ingest]`.
@@ -73,6 +77,10 @@ pub struct Settings {
     pub dict_dir: Option<PathBuf>,
     /// Horizon in hours.
     pub horizon_hours: u32,
+    /// Hours of data time that cycle scores are kept.
+    pub scores_retention_hours: u32,
+    /// Hours of data time that sessions are kept.
+    pub sessions_retention_hours: u32,
 }
 
 /// Values given on the command line (highest precedence).
@@ -185,6 +193,18 @@ impl Config {
         if !(1..=720).contains(&horizon_hours) {
             bail!("features.horizon_hours = {horizon_hours} is invalid (allowed: 1 to 720)");
         }
+        let scores_retention_hours = env("SHRIKE_SCORES_RETENTION_HOURS", "1 to 87600")?
+            .or(store.scores_retention_hours)
+            .unwrap_or(168);
+        if !(1..=87_600).contains(&scores_retention_hours) {
+            bail!("store.scores_retention_hours = {scores_retention_hours} is invalid (allowed: 1 to 87600)");
+        }
+        let sessions_retention_hours = env("SHRIKE_SESSIONS_RETENTION_HOURS", "1 to 87600")?
+            .or(store.sessions_retention_hours)
+            .unwrap_or(720);
+        if !(horizon_hours..=87_600).contains(&sessions_retention_hours) {
+            bail!("store.sessions_retention_hours = {sessions_retention_hours} is invalid (allowed: the horizon, {horizon_hours}, to 87600)");
+        }
         Ok(Settings {
             store_path,
             max_reject_ratio,
@@ -192,6 +212,8 @@ impl Config {
             dead_letter,
             dict_dir,
             horizon_hours,
+            scores_retention_hours,
+            sessions_retention_hours,
         })
     }
 }
@@ -234,5 +256,15 @@ mod tests {
             .resolve(&flags)
             .unwrap();
         assert_eq!(s.horizon_hours, 6, "flags win over the file");
+        // Sessions must outlive the horizon that scores them.
+        let e = Config::from_toml("[store]\nsessions_retention_hours = 12\n")
+            .unwrap()
+            .resolve(&Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("store.sessions_retention_hours") && e.contains("the horizon, 24"),
+            "{e}"
+        );
     }
 }

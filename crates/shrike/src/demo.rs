@@ -70,7 +70,7 @@ pub fn run(config: Config, mut args: DemoArgs) -> anyhow::Result<ExitCode> {
     let cfg = config_detect;
     println!("3/3 detecting (models in {})", models.display());
     let Some((sessions, out, id)) =
-        crate::detect::cycle(&mut store, &cfg, &registry, settings.horizon_hours, None)?
+        crate::detect::cycle(&mut store, &cfg, &registry, &settings, None)?
     else {
         anyhow::bail!("the simulation produced no sessions");
     };

@@ -11,7 +11,7 @@ use shrike_detect::{CycleOutput, DetectConfig, Registry, Session};
 use shrike_store::{CycleRecord, ScoreRow, SqliteStore};
 use shrike_types::{Timestamp, HOUR_MS};
 
-use crate::config::Config;
+use crate::config::{Config, Settings};
 use crate::CommonOpts;
 
 /// Arguments of `shrike detect`.
@@ -54,9 +54,39 @@ pub fn cycle(
     store: &mut SqliteStore,
     cfg: &DetectConfig,
     registry: &Registry,
-    horizon_hours: u32,
+    settings: &Settings,
     at: Option<Timestamp>,
 ) -> anyhow::Result<Option<(Vec<Session>, CycleOutput, i64)>> {
+    let Some((sessions, start, end)) = load_sessions(store, settings.horizon_hours, at)? else {
+        return Ok(None);
+    };
+    let recurrence = store.recurrences()?;
+    // The cycle's clock is the end of its horizon, so that replays are reproducible.
+    let now = Timestamp::from_millis(end.millis() + HOUR_MS);
+    let out = shrike_detect::run_cycle(&sessions, &recurrence, registry, cfg, now);
+    let id = save(store, registry, &sessions, &out, start, end, now)?;
+    let hours = |h: u32| Timestamp::from_millis(now.millis() - h as i64 * HOUR_MS);
+    let (scores, old_sessions) = store.prune(
+        hours(settings.scores_retention_hours),
+        hours(settings.sessions_retention_hours),
+    )?;
+    if scores + old_sessions > 0 {
+        tracing::info!(
+            scores,
+            sessions = old_sessions,
+            "retention: deleted what is older than store.*_retention_hours"
+        );
+    }
+    Ok(Some((sessions, out, id)))
+}
+
+/// The sessions of the horizon ending at `at` (default: the newest window), with the
+/// horizon's first and last window; `None` when the store is empty.
+pub fn load_sessions(
+    store: &SqliteStore,
+    horizon_hours: u32,
+    at: Option<Timestamp>,
+) -> anyhow::Result<Option<(Vec<Session>, Timestamp, Timestamp)>> {
     let Some(end) = at.map(|t| t.hour_start()).or(store.newest_window()?) else {
         return Ok(None);
     };
@@ -79,10 +109,19 @@ pub fn cycle(
             features: r.features,
         })
         .collect();
-    let recurrence = store.recurrences()?;
-    // The cycle's clock is the end of its horizon, so that replays are reproducible.
-    let now = Timestamp::from_millis(end.millis() + HOUR_MS);
-    let out = shrike_detect::run_cycle(&sessions, &recurrence, registry, cfg, now);
+    Ok(Some((sessions, start, end)))
+}
+
+/// Writes a cycle's outputs (scores, decisions, metrics, new models) in one transaction.
+pub fn save(
+    store: &mut SqliteStore,
+    registry: &Registry,
+    sessions: &[Session],
+    out: &CycleOutput,
+    start: Timestamp,
+    end: Timestamp,
+    now: Timestamp,
+) -> anyhow::Result<i64> {
     let scores = sessions
         .iter()
         .zip(&out.verdicts)
@@ -144,8 +183,7 @@ pub fn cycle(
             .collect(),
         models,
     };
-    let id = store.save_cycle(&record)?;
-    Ok(Some((sessions, out, id)))
+    Ok(store.save_cycle(&record)?)
 }
 
 /// `shrike detect`.
@@ -165,9 +203,9 @@ pub fn run(config: Config, args: DetectArgs) -> anyhow::Result<ExitCode> {
     let registry = Registry::open(&models)?;
     let mut store = SqliteStore::open(&settings.store_path)?;
     if let Some(every) = args.every {
-        return run_every(&mut store, &cfg, &registry, settings.horizon_hours, every);
+        return run_every(&mut store, &cfg, &registry, &settings, every);
     }
-    match cycle(&mut store, &cfg, &registry, settings.horizon_hours, at)? {
+    match cycle(&mut store, &cfg, &registry, &settings, at)? {
         None => {
             eprintln!(
                 "error: the store {} has no sessions: run `shrike ingest` first",
@@ -187,7 +225,7 @@ fn run_every(
     store: &mut SqliteStore,
     cfg: &DetectConfig,
     registry: &Registry,
-    horizon_hours: u32,
+    settings: &Settings,
     every: Duration,
 ) -> anyhow::Result<ExitCode> {
     use signal_hook::consts::{SIGINT, SIGTERM};
@@ -205,7 +243,7 @@ fn run_every(
     let mut cycles = 0u64;
     loop {
         let started = Instant::now();
-        match cycle(store, cfg, registry, horizon_hours, None) {
+        match cycle(store, cfg, registry, settings, None) {
             Ok(Some((_, out, id))) => print_summary(&out, id),
             Ok(None) => tracing::warn!("the store has no sessions yet: nothing to score"),
             // A failed cycle (a locked or full disk, say) is reported; the next one retries.

@@ -4,6 +4,7 @@
 //! fraction exceeded `--max-reject-ratio` (everything valid was still stored).
 
 mod bench;
+mod bench_cycle;
 mod bench_forest;
 mod config;
 mod demo;
@@ -88,7 +89,7 @@ fn main() -> ExitCode {
         Command::Ingest(a) => ingest::run(config, a),
         Command::Simulate(a) => simulate::run(a),
         Command::Detect(a) => detect::run(config, a),
-        Command::Bench(b) => bench::run(b),
+        Command::Bench(b) => bench::run(config, b),
     };
     match result {
         Ok(code) => code,

@@ -205,6 +205,11 @@ impl SqliteStore {
             .map_err(sql)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(sql)?;
+        // A 64 MiB page cache (the default is 2 MiB): a cycle reads a day of sessions and
+        // writes a score per session, and index pages would otherwise be read again and
+        // again from the file.
+        conn.pragma_update(None, "cache_size", -65536)
+            .map_err(sql)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(sql)?;
         let mut store = SqliteStore {
@@ -484,6 +489,37 @@ impl SqliteStore {
             .map_err(self.err())?;
         rows.map(|r| r.map(|(ip, n)| (ip, n as u32)).map_err(self.err()))
             .collect()
+    }
+
+    /// Retention: deletes the scores of cycles started before `scores_before` and the
+    /// sessions of windows before `sessions_before`, in one transaction. Cycles, decisions
+    /// and models (small, the audit trail) are kept. Returns (scores, sessions) deleted.
+    pub fn prune(
+        &mut self,
+        scores_before: Timestamp,
+        sessions_before: Timestamp,
+    ) -> Result<(usize, usize), StoreError> {
+        let path = self.path.clone();
+        let sql = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(sql)?;
+        let scores = tx
+            .execute(
+                "DELETE FROM all_scores WHERE cycle_id IN
+                     (SELECT id FROM cycles WHERE started_at_ms < ?1)",
+                [scores_before.millis()],
+            )
+            .map_err(sql)?;
+        let sessions = tx
+            .execute(
+                "DELETE FROM sessions WHERE window_start_ms < ?1",
+                [sessions_before.millis()],
+            )
+            .map_err(sql)?;
+        tx.commit().map_err(sql)?;
+        Ok((scores, sessions))
     }
 
     /// Writes a cycle's outputs in one transaction; returns the cycle id.

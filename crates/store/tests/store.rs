@@ -81,3 +81,60 @@ fn sessions_accumulate_across_inputs_and_persist() {
         "3 distinct paths / (3 + 1): {paths}"
     );
 }
+
+fn cycle_at(hour: i64, flagged_ip: &str) -> shrike_store::CycleRecord {
+    let t = Timestamp::from_millis(1_714_564_800_000 + hour * 3_600_000);
+    let score = |ip: &str, anomaly: bool| shrike_store::ScoreRow {
+        window_start: t,
+        src_ip: ip.into(),
+        ja4: "t13d1516h2_8daaf6152771_02713d6af862".into(),
+        host: "shop.example".into(),
+        model: "complete".into(),
+        threat_level: if anomaly { "HIGH" } else { "NORMAL" }.into(),
+        raw_score: if anomaly { -0.15 } else { 0.05 },
+        anomaly_score: 0.5,
+        is_anomaly: anomaly,
+        recurrence: 1,
+        browser_confidence: 0.0,
+        browser_family: String::new(),
+        reason: String::new(),
+        top_features: "[]".into(),
+    };
+    shrike_store::CycleRecord {
+        started_at: t,
+        horizon_start: t,
+        horizon_end: t,
+        sessions: 2,
+        scored: 2,
+        anomalies: 1,
+        anomaly_rate: 0.5,
+        metrics: "{}".into(),
+        scores: vec![score(flagged_ip, true), score("192.0.2.200", false)],
+        decisions: vec![("MODEL_LOADED".into(), "complete".into(), "{}".into())],
+        models: vec![],
+    }
+}
+
+#[test]
+fn retention_deletes_old_scores_and_sessions_and_bounds_recurrence() {
+    use shrike_store::OutputTable;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = SqliteStore::open(&dir.path().join("shrike.db")).unwrap();
+    ingest(&mut store, "a", &[rec(0, "192.0.2.1", "/")]);
+    // Hour 0: a session; cycles at hours 0, 1 and 30 flag 192.0.2.1.
+    for hour in [0, 1, 30] {
+        store.save_cycle(&cycle_at(hour, "192.0.2.1")).unwrap();
+    }
+    assert_eq!(store.recurrences().unwrap()["192.0.2.1"], 3);
+    assert_eq!(store.count(OutputTable::AllScores).unwrap(), 6);
+    // Keep 24 h of scores and 10 h of sessions, measured from hour 31.
+    let at = |hour: i64| Timestamp::from_millis(1_714_564_800_000 + hour * 3_600_000);
+    let (scores, sessions) = store.prune(at(31 - 24), at(31 - 10)).unwrap();
+    assert_eq!((scores, sessions), (4, 1));
+    assert_eq!(store.count(OutputTable::AllScores).unwrap(), 2);
+    assert_eq!(store.session_count().unwrap(), 0);
+    // The audit trail stays; recurrence now counts the flags within the retention window.
+    assert_eq!(store.count(OutputTable::Cycles).unwrap(), 3);
+    assert_eq!(store.count(OutputTable::Decisions).unwrap(), 3);
+    assert_eq!(store.recurrences().unwrap()["192.0.2.1"], 1);
+}
