@@ -198,6 +198,10 @@ impl std::fmt::Display for VerdictTable {
         }
         writeln!(
             f,
+            "levels grade every scored session by its raw score (the seed's rule); flagged = below the cycle's adaptive threshold, or ANUBIS_DENY"
+        )?;
+        writeln!(
+            f,
             "threat verdicts (anomaly or ANUBIS_DENY) against the labels: precision {:.3}, recall {:.3} ({} true positives, {} false positives, {} missed bad-bot sessions)",
             self.precision(),
             self.recall(),
