@@ -12,6 +12,22 @@ fn shrike(args: &[&str], cwd: &Path) -> Output {
         .unwrap()
 }
 
+/// `shrike demo` into `cwd/sim`, with a small simulation.
+fn demo(cwd: &Path, hours: &str, humans_per_hour: &str) -> Output {
+    shrike(
+        &[
+            "demo",
+            "--hours",
+            hours,
+            "--humans-per-hour",
+            humans_per_hour,
+            "--out",
+            "sim",
+        ],
+        cwd,
+    )
+}
+
 fn example() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/example.jsonl")
 }
@@ -97,18 +113,7 @@ fn every_command_has_help() {
 #[test]
 fn demo_scores_every_population_then_detect_reuses_its_model_and_skips_thin_data() {
     let dir = tempfile::tempdir().unwrap();
-    let o = shrike(
-        &[
-            "demo",
-            "--hours",
-            "6",
-            "--humans-per-hour",
-            "150",
-            "--out",
-            "sim",
-        ],
-        dir.path(),
-    );
+    let o = demo(dir.path(), "6", "150");
     assert!(o.status.success(), "{}", text(&o));
     let out = text(&o);
     for pop in [
@@ -202,18 +207,7 @@ fn detect_every_cycles_until_sigterm_and_stops_cleanly() {
     use std::time::Duration;
 
     let dir = tempfile::tempdir().unwrap();
-    let o = shrike(
-        &[
-            "demo",
-            "--hours",
-            "2",
-            "--humans-per-hour",
-            "60",
-            "--out",
-            "sim",
-        ],
-        dir.path(),
-    );
+    let o = demo(dir.path(), "2", "60");
     assert!(o.status.success(), "{}", text(&o));
     let mut child = Command::new(env!("CARGO_BIN_EXE_shrike"))
         .args(["detect", "--store", "sim/demo.db", "--every", "1s"])
@@ -262,18 +256,7 @@ fn detect_every_cycles_until_sigterm_and_stops_cleanly() {
 #[test]
 fn damaged_models_are_reported_and_replaced() {
     let dir = tempfile::tempdir().unwrap();
-    let o = shrike(
-        &[
-            "demo",
-            "--hours",
-            "6",
-            "--humans-per-hour",
-            "150",
-            "--out",
-            "sim",
-        ],
-        dir.path(),
-    );
+    let o = demo(dir.path(), "6", "150");
     assert!(o.status.success(), "{}", text(&o));
     let models = dir.path().join("sim/models");
     let current = |set: &str| {
