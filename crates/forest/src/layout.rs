@@ -16,6 +16,9 @@ pub(crate) struct Flat<const D: usize> {
     next: [u32; 2],
 }
 
+// The size the docs quote, checked at compile time.
+const _: () = assert!(std::mem::size_of::<Flat<3>>() == 56);
+
 #[derive(Debug, Clone)]
 pub(crate) struct FlatTree<const D: usize> {
     nodes: Vec<Flat<D>>,

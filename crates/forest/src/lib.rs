@@ -544,11 +544,8 @@ impl IsolationForest {
     fn score_block(&self, data: &[f64], block: &mut ColumnBlock, out: &mut [f64]) {
         let n = self.trees.len() as f64;
         if let Layout::Generic = self.layout {
-            let mut buf = Vec::with_capacity(self.n_features);
             for (o, r) in out.iter_mut().zip(data.chunks_exact(self.n_features)) {
-                self.impute_into(r, &mut buf);
-                let total: f64 = self.trees.iter().map(|t| self.path_length(t, &buf)).sum();
-                *o = self.to_score(total / n);
+                *o = self.score_row(r);
             }
             return;
         }

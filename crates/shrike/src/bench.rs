@@ -178,8 +178,7 @@ fn ingest(a: BenchIngestArgs) -> anyhow::Result<ExitCode> {
         rates.push(rate);
         last = (records, merged.session_count());
     }
-    rates.sort_by(|x, y| x.total_cmp(y));
-    let median = rates[rates.len() / 2];
+    let median = shrike_forest::median(rates.clone());
     let peak = peak_rss_bytes().unwrap_or(0);
     println!(
         "median: {median:.0} records/s over {} runs ({} workers)",

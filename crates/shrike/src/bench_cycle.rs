@@ -26,11 +26,6 @@ pub struct BenchCycleArgs {
     pub runs: usize,
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 /// `shrike bench cycle`.
 pub fn run(config: Config, a: BenchCycleArgs) -> anyhow::Result<ExitCode> {
     let cfg = config.detect()?;
@@ -83,8 +78,8 @@ pub fn run(config: Config, a: BenchCycleArgs) -> anyhow::Result<ExitCode> {
     let _ = std::fs::remove_dir_all(&models);
     println!(
         "median: cycle {:.3} s, save {:.3} s, on {} sessions (both feature sets, training included)",
-        median(cycle_s),
-        median(save_s),
+        shrike_forest::median(cycle_s),
+        shrike_forest::median(save_s),
         sessions.len()
     );
     Ok(ExitCode::SUCCESS)

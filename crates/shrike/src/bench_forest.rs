@@ -13,11 +13,6 @@ use shrike_types::Rng;
 
 use crate::bench::BenchForestArgs;
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 /// The synthetic speed set, same recipe as `bench/forest_reference.py`: 60 features driven
 /// by 5 latent factors plus noise; 1% of rows shifted by 4 on 3 random features.
 pub fn synthetic(rows: usize, seed: u64) -> (Vec<f64>, Vec<bool>) {
@@ -143,8 +138,8 @@ pub fn run(a: BenchForestArgs) -> anyhow::Result<ExitCode> {
         }
         println!(
             "median: train {:.3} s, score {:.3} s, ROC-AUC {auc:.4} ({} trees, ndim 3, sample 256)",
-            median(fit_s),
-            median(score_s),
+            shrike_forest::median(fit_s),
+            shrike_forest::median(score_s),
             a.trees
         );
     }

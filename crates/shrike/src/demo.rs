@@ -48,7 +48,7 @@ pub fn run(config: Config, mut args: DemoArgs) -> anyhow::Result<ExitCode> {
         "    {} records, {} real browser profiles",
         sim.records, sim.real_profiles
     );
-    let config_detect = config.detect()?;
+    let detect_cfg = config.detect()?;
     let settings = crate::ingest::settings(config, &args.common, None)?;
     let dict = crate::ingest::dictionaries(&settings)?;
     let mut store = SqliteStore::open(&settings.store_path)?;
@@ -67,10 +67,9 @@ pub fn run(config: Config, mut args: DemoArgs) -> anyhow::Result<ExitCode> {
     let models = args.sim.out.join("models");
     let _ = std::fs::remove_dir_all(&models);
     let registry = shrike_detect::Registry::open(&models)?;
-    let cfg = config_detect;
     println!("3/3 detecting (models in {})", models.display());
     let Some((sessions, out, id)) =
-        crate::detect::cycle(&mut store, &cfg, &registry, &settings, None)?
+        crate::detect::cycle(&mut store, &detect_cfg, &registry, &settings, None)?
     else {
         anyhow::bail!("the simulation produced no sessions");
     };
