@@ -25,6 +25,8 @@ pub struct IngestOptions {
     pub workers: usize,
     /// Target chunk size in bytes.
     pub chunk_size: usize,
+    /// Line number of the input's first line (1, or more when continuing a file).
+    pub first_line: u64,
 }
 
 impl Default for IngestOptions {
@@ -32,6 +34,7 @@ impl Default for IngestOptions {
         IngestOptions {
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             chunk_size: 2 * 1024 * 1024,
+            first_line: 1,
         }
     }
 }
@@ -227,7 +230,7 @@ where
         source,
     };
     let (reader, _) = input.open().map_err(read_err)?;
-    let mut chunks = ChunkReader::new(reader, options.chunk_size);
+    let mut chunks = ChunkReader::starting_at_line(reader, options.chunk_size, options.first_line);
     let workers = options.workers.max(1);
     let dead = Mutex::new(dead_letter);
     let (tx, rx) = mpsc::sync_channel::<Chunk>(workers * 2);

@@ -4,7 +4,7 @@
 //! buffered whole; its first bytes are kept for the dead-letter file and the rest skipped.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// Longest accepted line (1 MiB). Longer lines are rejected as `line_too_long`.
@@ -17,6 +17,16 @@ const OVERLONG_KEEP: usize = 64 * 1024;
 pub enum Input {
     /// A file; gzip is detected by its magic bytes, whatever its name.
     File(PathBuf),
+    /// Bytes `start..end` of a file: the part of a log file that grew since an earlier run
+    /// (gzip is detected at `start`, so a `.gz` file that gained members works too).
+    FileRange {
+        /// The file.
+        path: PathBuf,
+        /// First byte to read.
+        start: u64,
+        /// One past the last byte to read (bytes written later are left for the next run).
+        end: u64,
+    },
     /// Standard input (gzip detected the same way).
     Stdin,
 }
@@ -35,6 +45,9 @@ impl Input {
     pub fn label(&self) -> String {
         match self {
             Input::File(p) => p.display().to_string(),
+            Input::FileRange { path, start, end } => {
+                format!("{} (bytes {start}..{end})", path.display())
+            }
             Input::Stdin => "<stdin>".into(),
         }
     }
@@ -44,6 +57,12 @@ impl Input {
     pub fn open(&self) -> io::Result<(Box<dyn Read + Send>, Option<u64>)> {
         let (raw, len): (Box<dyn Read + Send>, Option<u64>) = match self {
             Input::File(p) => open_file(p)?,
+            Input::FileRange { path, start, end } => {
+                let mut f = File::open(path)?;
+                f.seek(SeekFrom::Start(*start))?;
+                let len = end.saturating_sub(*start);
+                (Box::new(f.take(len)), Some(len))
+            }
             Input::Stdin => (Box::new(io::stdin()), None),
         };
         let mut buffered = BufReader::with_capacity(256 * 1024, raw);
@@ -92,11 +111,21 @@ pub struct ChunkReader {
 impl ChunkReader {
     /// Wraps a reader. `chunk_size` is clamped to at least 64 KiB.
     pub fn new(inner: Box<dyn Read + Send>, chunk_size: usize) -> Self {
+        Self::starting_at_line(inner, chunk_size, 1)
+    }
+
+    /// Wraps a reader whose first line is line `first_line` of the input (a file read
+    /// from where an earlier run stopped).
+    pub fn starting_at_line(
+        inner: Box<dyn Read + Send>,
+        chunk_size: usize,
+        first_line: u64,
+    ) -> Self {
         ChunkReader {
             inner,
             chunk_size: chunk_size.max(64 * 1024),
             carry: Vec::new(),
-            next_line: 1,
+            next_line: first_line.max(1),
             eof: false,
             skipping_overlong: false,
         }

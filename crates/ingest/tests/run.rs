@@ -31,6 +31,7 @@ fn ingest(
     let opts = IngestOptions {
         workers: 2,
         chunk_size: chunk,
+        first_line: 1,
     };
     let (report, dead) = run(
         &Input::File(path.into()),
@@ -126,4 +127,53 @@ fn empty_input_and_overlong_lines() {
         assert_eq!(dead[0]["line"].as_u64(), Some(2));
         assert_eq!(dead[0]["raw"].as_str().map(str::len), Some(64 * 1024));
     }
+}
+
+#[test]
+fn a_byte_range_of_a_gzip_file_that_gained_a_member_reads_only_that_member() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("in.jsonl.gz");
+    let member = |range: std::ops::Range<usize>| {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        for i in range {
+            writeln!(gz, "{}", line(i)).unwrap();
+        }
+        gz.finish().unwrap()
+    };
+    let first = member(0..100);
+    let mut file = first.clone();
+    file.extend(member(100..130));
+    file.extend_from_slice(b"not yet written"); // beyond `end`: left for a later run
+    std::fs::write(&p, &file).unwrap();
+    let end = file.len() as u64 - 15;
+    let dead = dir.path().join("dead.jsonl");
+    let (report, _) = run(
+        &Input::FileRange {
+            path: p.clone(),
+            start: first.len() as u64,
+            end,
+        },
+        &JsonLines,
+        &IngestOptions {
+            workers: 2,
+            first_line: 101,
+            ..IngestOptions::default()
+        },
+        DeadLetterWriter::to_file(&dead),
+        Collect::default,
+        &|_| {},
+    )
+    .unwrap();
+    assert_eq!(report.records, 30);
+    assert_eq!(report.lines, 30);
+    assert_eq!(report.rejects.total(), 0);
+    let mut paths: Vec<String> = report
+        .sinks
+        .into_iter()
+        .flat_map(|s| s.0)
+        .map(|(_, p)| p)
+        .collect();
+    paths.sort();
+    assert_eq!(paths.first().map(String::as_str), Some("/p100"));
+    assert_eq!(paths.last().map(String::as_str), Some("/p129"));
 }

@@ -247,7 +247,7 @@ fn run_every(
             Ok(Some((_, out, id))) => print_summary(&out, id),
             Ok(None) => tracing::warn!("the store has no sessions yet: nothing to score"),
             // A failed cycle (a locked or full disk, say) is reported; the next one retries.
-            Err(e) => tracing::error!(error = %format!("{e:#}"), "detection cycle failed"),
+            Err(e) => tracing::error!(error = %crate::render_error(&e), "detection cycle failed"),
         }
         cycles += 1;
         let elapsed = started.elapsed();

@@ -13,7 +13,7 @@ use shrike_features::{FinishOptions, Sessionizer};
 use shrike_ingest::{
     detect_format, DeadLetterWriter, Format, IngestOptions, IngestReport, Input, RecordSink,
 };
-use shrike_store::{IngestedSource, SqliteStore};
+use shrike_store::{FileSpan, IngestedSource, SqliteStore};
 use shrike_types::{Clock, RequestRecord, SystemClock, Timestamp, HOUR_MS};
 
 use crate::config::{Config, Overrides, Settings};
@@ -78,19 +78,158 @@ pub fn dictionaries(s: &Settings) -> anyhow::Result<Arc<Dictionaries>> {
     }))
 }
 
-fn fingerprint(path: &Path) -> anyhow::Result<String> {
-    let mut f =
-        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+/// What hashing a file found.
+struct Hashed {
+    /// SHA-256 of bytes `0..size`.
+    whole: String,
+    /// SHA-256 of bytes `0..prefix_len`, when asked for and `prefix_len <= size`.
+    prefix: Option<String>,
+    /// Whether byte `size - 1` is a newline (true for an empty file).
+    ends_with_newline: bool,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Hashes the first `size` bytes of a file (a log still being written may be longer by
+/// now: what lies beyond is left for the next run), with a snapshot at `prefix_len`.
+fn hash_file(path: &Path, size: u64, prefix_len: Option<u64>) -> anyhow::Result<Hashed> {
+    let f = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut f = f.take(size);
     let mut h = Sha256::new();
+    let mut prefix = None;
+    let mut done = 0u64;
+    let mut last = b'\n';
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = f.read(&mut buf)?;
+        if prefix.is_none() && prefix_len == Some(done) {
+            prefix = Some(hex(&h.clone().finalize()));
+        }
+        // Stop each read at the snapshot point so the snapshot lands exactly on it.
+        let want = match prefix_len {
+            Some(p) if p > done && prefix.is_none() => (p - done).min(buf.len() as u64) as usize,
+            _ => buf.len(),
+        };
+        let n = f
+            .read(&mut buf[..want])
+            .with_context(|| format!("cannot read {}", path.display()))?;
         if n == 0 {
             break;
         }
         h.update(&buf[..n]);
+        last = buf[n - 1];
+        done += n as u64;
     }
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    if done < size {
+        bail!(
+            "{} shrank while it was being read ({size} bytes expected, {done} read)",
+            path.display()
+        );
+    }
+    Ok(Hashed {
+        whole: hex(&h.finalize()),
+        prefix,
+        ends_with_newline: last == b'\n',
+    })
+}
+
+/// What an ingest of one input will read, decided from the store's record of earlier runs.
+pub enum Plan {
+    /// This exact content was ingested before.
+    Skip(IngestedSource),
+    /// Read `input`.
+    Read(ReadPlan),
+}
+
+/// The part of an input to read.
+pub struct ReadPlan {
+    /// What to read: standard input, or a byte range of a file.
+    pub input: Input,
+    /// Line number of the first line read.
+    pub first_line: u64,
+    /// Content fingerprint recorded for the run.
+    pub fingerprint: String,
+    /// For a file: its canonical path, size and whether it ends with a newline.
+    file: Option<(String, u64, bool)>,
+    /// Where an earlier run of the same file stopped, when this run continues it.
+    pub continued_from: Option<u64>,
+}
+
+impl ReadPlan {
+    /// Bytes to read, when known.
+    pub fn len(&self) -> Option<u64> {
+        match &self.input {
+            Input::FileRange { start, end, .. } => Some(end - start),
+            Input::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
+            Input::Stdin => None,
+        }
+    }
+}
+
+/// Decides what to read. A file whose exact content was ingested is skipped (unless
+/// `force`); a file that only grew since its last ingest (same bytes up to where that run
+/// stopped) is read from there on; any other file is read whole.
+pub fn plan(store: &SqliteStore, input: &Input, force: bool) -> anyhow::Result<Plan> {
+    let path = match input {
+        Input::File(p) | Input::FileRange { path: p, .. } => p,
+        Input::Stdin => {
+            return Ok(Plan::Read(ReadPlan {
+                input: Input::Stdin,
+                first_line: 1,
+                fingerprint: format!("stdin-{}", SystemClock.now().millis()),
+                file: None,
+                continued_from: None,
+            }))
+        }
+    };
+    let canonical = std::fs::canonicalize(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .display()
+        .to_string();
+    let size = std::fs::metadata(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .len();
+    let previous = store
+        .last_ingest_of(&canonical)?
+        .filter(|p| p.span.as_ref().is_some_and(|s| s.end > 0 && s.end < size));
+    let snapshot = previous
+        .as_ref()
+        .and_then(|p| p.span.as_ref())
+        .map(|s| s.end);
+    let hashed = hash_file(path, size, snapshot)?;
+    if !force {
+        if let Some(seen) = store.source_seen(&hashed.whole)? {
+            return Ok(Plan::Skip(seen));
+        }
+    }
+    let file = Some((canonical, size, hashed.ends_with_newline));
+    let continued = previous.filter(|p| !force && hashed.prefix.as_deref() == Some(&p.fingerprint));
+    Ok(Plan::Read(match continued.and_then(|p| p.span) {
+        Some(span) => ReadPlan {
+            input: Input::FileRange {
+                path: path.clone(),
+                start: span.end,
+                end: size,
+            },
+            // A last line without its newline is continued by the first bytes read now.
+            first_line: span.lines + u64::from(span.ends_with_newline),
+            fingerprint: hashed.whole,
+            file,
+            continued_from: Some(span.end),
+        },
+        None => ReadPlan {
+            input: Input::FileRange {
+                path: path.clone(),
+                start: 0,
+                end: size,
+            },
+            first_line: 1,
+            fingerprint: hashed.whole,
+            file,
+            continued_from: None,
+        },
+    }))
 }
 
 fn sniff_format(input: &Input) -> anyhow::Result<Format> {
@@ -124,9 +263,11 @@ pub struct IngestOutcome {
     pub report: IngestReport<()>,
     pub sessions_written: usize,
     pub skipped: bool,
+    /// Where an earlier run of the same file stopped, when this run continued it.
+    pub continued_from: Option<u64>,
 }
 
-/// Ingests one input into the store.
+/// Ingests one input into the store: plans what to read, then reads it.
 pub fn ingest_one(
     store: &mut SqliteStore,
     settings: &Settings,
@@ -136,38 +277,49 @@ pub fn ingest_one(
     force: bool,
     progress: &(dyn Fn(u64) + Sync),
 ) -> anyhow::Result<IngestOutcome> {
-    let fp = match input {
-        Input::File(p) => Some(fingerprint(p)?),
-        Input::Stdin => None,
-    };
-    if let (Some(fp), false) = (&fp, force) {
-        if let Some(seen) = store.source_seen(fp)? {
-            tracing::warn!(input = %input.label(), first = %seen.label, "already ingested (same content): skipped; use --force to ingest again");
-            let report = IngestReport {
-                sinks: Vec::new(),
-                records: 0,
-                lines: 0,
-                blank_lines: 0,
-                rejects: Default::default(),
-                unknown_keys: 0,
-                bytes: 0,
-                elapsed: Default::default(),
-            };
-            return Ok(IngestOutcome {
-                report,
-                sessions_written: 0,
-                skipped: true,
-            });
-        }
+    match plan(store, input, force)? {
+        Plan::Skip(seen) => Ok(skipped(input, &seen)),
+        Plan::Read(p) => ingest_planned(store, settings, dict, &p, input.label(), format, progress),
+    }
+}
+
+fn skipped(input: &Input, seen: &IngestedSource) -> IngestOutcome {
+    tracing::warn!(input = %input.label(), first = %seen.label, "already ingested (same content): skipped; use --force to ingest again");
+    IngestOutcome {
+        report: IngestReport::empty(),
+        sessions_written: 0,
+        skipped: true,
+        continued_from: None,
+    }
+}
+
+/// Reads what a [`ReadPlan`] says into the store.
+pub fn ingest_planned(
+    store: &mut SqliteStore,
+    settings: &Settings,
+    dict: &Dictionaries,
+    plan: &ReadPlan,
+    label: String,
+    format: Option<Format>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> anyhow::Result<IngestOutcome> {
+    let input = &plan.input;
+    if let Some(from) = plan.continued_from {
+        tracing::info!(input = %label, from, "file grew since its last ingest: reading the new bytes only");
     }
     let format = match format {
         Some(f) => f,
-        None => sniff_format(input)?,
+        // A continued file is sniffed from its beginning: the new bytes may start mid-line.
+        None => match input {
+            Input::FileRange { path, .. } => sniff_format(&Input::File(path.clone()))?,
+            other => sniff_format(other)?,
+        },
     };
     let key = store.hash_key()?;
     let batch = store.next_batch()?;
     let opts = IngestOptions {
         workers: settings.workers,
+        first_line: plan.first_line,
         ..IngestOptions::default()
     };
     let source = format.source();
@@ -201,11 +353,22 @@ pub fn ingest_one(
             horizon_hours: settings.horizon_hours,
         },
     );
+    let span = plan
+        .file
+        .as_ref()
+        .map(|(path, size, ends_with_newline)| FileSpan {
+            path: path.clone(),
+            start: plan.continued_from.unwrap_or(0),
+            end: *size,
+            lines: plan.first_line - 1 + report.lines,
+            ends_with_newline: *ends_with_newline,
+        });
     let src = IngestedSource {
-        fingerprint: fp.unwrap_or_else(|| format!("stdin-{}", SystemClock.now().millis())),
-        label: input.label(),
+        fingerprint: plan.fingerprint.clone(),
+        label,
         records: report.records,
         rejected: report.rejects.total(),
+        span,
     };
     store.save_ingest(&all, &features, &src, SystemClock.now())?;
     if dead.written() > 0 {
@@ -215,19 +378,16 @@ pub fn ingest_one(
         report,
         sessions_written: features.len(),
         skipped: false,
+        continued_from: plan.continued_from,
     })
 }
 
-fn progress_bar(input: &Input) -> indicatif::ProgressBar {
+fn progress_bar(len: Option<u64>) -> indicatif::ProgressBar {
     use std::io::IsTerminal;
     if !std::io::stderr().is_terminal() {
         return indicatif::ProgressBar::hidden();
     }
-    let len = match input {
-        Input::File(p) => std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),
-        Input::Stdin => 0,
-    };
-    let bar = indicatif::ProgressBar::new(len);
+    let bar = indicatif::ProgressBar::new(len.unwrap_or(0));
     bar.set_style(
         indicatif::ProgressStyle::with_template(
             "{spinner} {bytes}/{total_bytes} {bytes_per_sec} {wide_bar} {eta}",
@@ -245,6 +405,9 @@ pub fn summarise(label: &str, o: &IngestOutcome, limit: f64) -> bool {
         return false;
     }
     let secs = r.elapsed.as_secs_f64().max(1e-9);
+    if let Some(from) = o.continued_from {
+        println!("{label}: grew since its last ingest; read from byte {from} on");
+    }
     println!(
         "{label}: {} records, {} sessions in the horizon, {} rejected ({:.2}%), {} blank, {} unknown keys, {:.0} records/s",
         r.records,
@@ -270,17 +433,23 @@ pub fn run(config: Config, args: IngestArgs) -> anyhow::Result<ExitCode> {
     let mut exceeded = false;
     for raw in &args.inputs {
         let input = Input::from_arg(raw);
-        let bar = progress_bar(&input);
-        let outcome = ingest_one(
-            &mut store,
-            &settings,
-            &dict,
-            &input,
-            format,
-            args.force,
-            &|b| bar.set_position(b),
-        )?;
-        bar.finish_and_clear();
+        let outcome = match plan(&store, &input, args.force)? {
+            Plan::Skip(seen) => skipped(&input, &seen),
+            Plan::Read(p) => {
+                let bar = progress_bar(p.len());
+                let outcome = ingest_planned(
+                    &mut store,
+                    &settings,
+                    &dict,
+                    &p,
+                    input.label(),
+                    format,
+                    &|b| bar.set_position(b),
+                );
+                bar.finish_and_clear();
+                outcome?
+            }
+        };
         if summarise(&input.label(), &outcome, settings.max_reject_ratio) {
             eprintln!(
                 "error: {} rejected {:.2}% of its lines, above the limit of {:.2}% (--max-reject-ratio); see {}",

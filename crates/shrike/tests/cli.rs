@@ -76,6 +76,116 @@ fn ingest_reports_rejects_keeps_them_and_is_idempotent() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
 
+/// The stored sessions of a store, without what depends on the store's secret key.
+fn session_features(db: &Path) -> Vec<(String, Vec<f32>)> {
+    let store = shrike_store::SqliteStore::open(db).unwrap();
+    let mut rows: Vec<_> = store
+        .sessions()
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            let key = format!(
+                "{} {} {} {} hits={} bot={} family={}",
+                r.window_start.millis(),
+                r.src_ip,
+                r.ja4,
+                r.host,
+                r.hits,
+                r.bot_name,
+                r.browser_family
+            );
+            (key, r.features)
+        })
+        .collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    rows
+}
+
+#[test]
+fn a_log_that_grew_is_read_from_where_the_last_run_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let o = shrike(
+        &[
+            "simulate",
+            "--hours",
+            "3",
+            "--humans-per-hour",
+            "40",
+            "--out",
+            "sim",
+        ],
+        d,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let whole = std::fs::read(d.join("sim/traffic.jsonl")).unwrap();
+    let lines = whole.iter().filter(|b| **b == b'\n').count();
+    // Cut on the line boundary nearest the middle of the file.
+    let mid = whole[..whole.len() / 2]
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .unwrap()
+        + 1;
+    let log = d.join("access.jsonl");
+    std::fs::write(&log, &whole[..mid]).unwrap();
+    let o = shrike(&["ingest", "access.jsonl", "--store", "grown.db"], d);
+    assert!(o.status.success(), "{}", text(&o));
+
+    // The file grows: the rest of the traffic, then one bad line.
+    let mut grown = whole.clone();
+    grown.extend_from_slice(b"{\"time\":\"2024-05-01T01:00:00Z\",\"src_ip\":\"999.1.1.1\"}\n");
+    std::fs::write(&log, &grown).unwrap();
+    let o = shrike(&["ingest", "access.jsonl", "--store", "grown.db"], d);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = text(&o);
+    assert!(
+        out.contains(&format!("read from byte {mid} on")),
+        "the second run must read the new bytes only: {out}"
+    );
+    let appended_records = whole[mid..].iter().filter(|b| **b == b'\n').count();
+    assert!(
+        out.contains(&format!(": {appended_records} records,")),
+        "{out}"
+    );
+    // The bad line is reported with its line number in the whole file.
+    let dead = std::fs::read_to_string(d.join("rejected.jsonl")).unwrap();
+    assert!(
+        dead.contains(&format!("\"line\":{}", lines + 1)),
+        "line {} expected in {dead}",
+        lines + 1
+    );
+    // A third run finds nothing new.
+    let o = shrike(&["ingest", "access.jsonl", "--store", "grown.db"], d);
+    assert!(text(&o).contains("already ingested"), "{}", text(&o));
+
+    // Reading the file in two runs gives the sessions one run over the whole file gives.
+    std::fs::write(d.join("whole.jsonl"), &grown).unwrap();
+    let o = shrike(&["ingest", "whole.jsonl", "--store", "whole.db"], d);
+    assert!(o.status.success(), "{}", text(&o));
+    let (a, b) = (
+        session_features(&d.join("grown.db")),
+        session_features(&d.join("whole.db")),
+    );
+    assert!(a.len() > 100, "{} sessions", a.len());
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x, y);
+    }
+
+    // A file rewritten with other content is read whole again, not continued.
+    std::fs::write(&log, &whole[mid..]).unwrap();
+    let o = shrike(&["ingest", "access.jsonl", "--store", "grown.db"], d);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!text(&o).contains("read from byte"), "{}", text(&o));
+
+    // --force ingests the same content a second time on purpose.
+    let o = shrike(
+        &["ingest", "whole.jsonl", "--store", "whole.db", "--force"],
+        d,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+}
+
 #[test]
 fn bad_flags_and_missing_files_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();

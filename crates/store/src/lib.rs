@@ -5,7 +5,8 @@
 //!   (window, IP), so a later ingest extends sessions instead of duplicating them;
 //! - `sessions`: each session's enrichment and feature vector (little-endian f32 in
 //!   [`FeatureId`](shrike_features::FeatureId) order), recomputed over the horizon on ingest;
-//! - `ingested_sources`: content fingerprints of ingested inputs (idempotence);
+//! - `ingested_sources`: content fingerprints and byte spans of ingested inputs
+//!   (idempotence, and continuing a file that grew);
 //! - `meta`: the store's secret hash key and settings.
 //!
 //! Schema changes are numbered migrations ([`migrations`]); every write is one transaction,
@@ -15,5 +16,6 @@ mod migrations;
 mod sqlite;
 
 pub use sqlite::{
-    CycleRecord, IngestedSource, OutputTable, ScoreRow, SessionRow, SqliteStore, StoreError,
+    CycleRecord, FileSpan, IngestedSource, OutputTable, ScoreRow, SessionRow, SqliteStore,
+    StoreError,
 };

@@ -106,4 +106,28 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (model, version)
     ) WITHOUT ROWID;
     "#,
+    // 3: ingested sources remember which byte range of which file they covered, so that a
+    // log file that grew is ingested from where the last run stopped; the same content may
+    // be ingested twice on purpose (`--force`), so the fingerprint is no longer unique.
+    r#"
+    CREATE TABLE ingested_sources_v3 (
+        id INTEGER PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        label TEXT NOT NULL,
+        path TEXT,
+        start_offset INTEGER NOT NULL DEFAULT 0,
+        end_offset INTEGER,
+        lines INTEGER NOT NULL DEFAULT 0,
+        ends_with_newline INTEGER NOT NULL DEFAULT 1,
+        records INTEGER NOT NULL,
+        rejected INTEGER NOT NULL,
+        ingested_at_ms INTEGER NOT NULL
+    );
+    INSERT INTO ingested_sources_v3 (id, fingerprint, label, records, rejected, ingested_at_ms)
+        SELECT id, fingerprint, label, records, rejected, ingested_at_ms FROM ingested_sources;
+    DROP TABLE ingested_sources;
+    ALTER TABLE ingested_sources_v3 RENAME TO ingested_sources;
+    CREATE INDEX ingested_sources_by_fingerprint ON ingested_sources (fingerprint);
+    CREATE INDEX ingested_sources_by_path ON ingested_sources (path, id);
+    "#,
 ];

@@ -54,6 +54,25 @@ pub struct IngestedSource {
     pub records: u64,
     /// Rejected lines.
     pub rejected: u64,
+    /// For a file: the part of it this ingest covered (`None` for standard input).
+    pub span: Option<FileSpan>,
+}
+
+/// The part of a file one ingest read. The fingerprint of that ingest is the SHA-256 of
+/// bytes `0..end` of the file, so a later run can tell whether the file only grew.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileSpan {
+    /// Canonical path of the file.
+    pub path: String,
+    /// First byte read (0 unless the run continued an earlier one).
+    pub start: u64,
+    /// One past the last byte read.
+    pub end: u64,
+    /// Lines of the file up to `end` (cumulative over the runs that read it).
+    pub lines: u64,
+    /// Whether byte `end - 1` is a newline (when not, the next run's first bytes continue
+    /// the last line).
+    pub ends_with_newline: bool,
 }
 
 /// A stored session, as listed.
@@ -291,16 +310,23 @@ impl SqliteStore {
     pub fn source_seen(&self, fingerprint: &str) -> Result<Option<IngestedSource>, StoreError> {
         self.conn
             .query_row(
-                "SELECT fingerprint, label, records, rejected FROM ingested_sources WHERE fingerprint = ?1",
+                &format!("{SOURCE_COLUMNS} WHERE fingerprint = ?1 ORDER BY id DESC LIMIT 1"),
                 params![fingerprint],
-                |r| {
-                    Ok(IngestedSource {
-                        fingerprint: r.get(0)?,
-                        label: r.get(1)?,
-                        records: r.get::<_, i64>(2)? as u64,
-                        rejected: r.get::<_, i64>(3)? as u64,
-                    })
-                },
+                source_row,
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
+    /// The latest ingest of the file at this canonical path that recorded its byte span.
+    pub fn last_ingest_of(&self, path: &str) -> Result<Option<IngestedSource>, StoreError> {
+        self.conn
+            .query_row(
+                &format!(
+                    "{SOURCE_COLUMNS} WHERE path = ?1 AND end_offset IS NOT NULL ORDER BY id DESC LIMIT 1"
+                ),
+                params![path],
+                source_row,
             )
             .optional()
             .map_err(self.err())
@@ -674,9 +700,46 @@ fn write_all(
             ])?;
         }
     }
+    let span = source.span.as_ref();
     tx.execute(
-        "INSERT INTO ingested_sources (fingerprint, label, records, rejected, ingested_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![source.fingerprint, source.label, source.records as i64, source.rejected as i64, now.millis()],
+        "INSERT INTO ingested_sources (fingerprint, label, path, start_offset, end_offset, lines, ends_with_newline,
+            records, rejected, ingested_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            source.fingerprint,
+            source.label,
+            span.map(|s| s.path.as_str()),
+            span.map_or(0, |s| s.start as i64),
+            span.map(|s| s.end as i64),
+            span.map_or(0, |s| s.lines as i64),
+            span.is_none_or(|s| s.ends_with_newline),
+            source.records as i64,
+            source.rejected as i64,
+            now.millis()
+        ],
     )?;
     Ok(())
+}
+
+const SOURCE_COLUMNS: &str = "SELECT fingerprint, label, records, rejected, path, start_offset, end_offset, lines, ends_with_newline FROM ingested_sources";
+
+fn source_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IngestedSource> {
+    let path: Option<String> = r.get(4)?;
+    let end: Option<i64> = r.get(6)?;
+    let span = match (path, end) {
+        (Some(path), Some(end)) => Some(FileSpan {
+            path,
+            start: r.get::<_, i64>(5)? as u64,
+            end: end as u64,
+            lines: r.get::<_, i64>(7)? as u64,
+            ends_with_newline: r.get(8)?,
+        }),
+        _ => None,
+    };
+    Ok(IngestedSource {
+        fingerprint: r.get(0)?,
+        label: r.get(1)?,
+        records: r.get::<_, i64>(2)? as u64,
+        rejected: r.get::<_, i64>(3)? as u64,
+        span,
+    })
 }

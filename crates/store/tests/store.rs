@@ -33,6 +33,7 @@ fn ingest(store: &mut SqliteStore, fp: &str, recs: &[RequestRecord<'_>]) {
         label: fp.into(),
         records: recs.len() as u64,
         rejected: 0,
+        span: None,
     };
     // The merged states (old + new) are what the next run must see.
     store
@@ -47,8 +48,8 @@ fn sessions_accumulate_across_inputs_and_persist() {
     let mut store = SqliteStore::open(&path).unwrap();
     assert_eq!(
         store.schema_version().unwrap(),
-        2,
-        "both migrations applied"
+        3,
+        "every migration applied"
     );
     let key = store.hash_key().unwrap();
     ingest(
