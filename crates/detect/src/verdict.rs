@@ -107,6 +107,10 @@ pub enum DecisionKind {
     Anomaly,
     /// Legitimate browsers of the cycle.
     LegitimateBrowser,
+    /// Dictionary files changed and were loaded again before the cycle.
+    DictionariesReloaded,
+    /// Dictionary files changed but no longer load; the previous ones stayed in service.
+    DictionaryReloadFailed,
 }
 
 impl DecisionKind {
@@ -126,6 +130,8 @@ impl DecisionKind {
             DecisionKind::AnubisDeny => "ANUBIS_DENY",
             DecisionKind::Anomaly => "ANOMALY",
             DecisionKind::LegitimateBrowser => "LEGITIMATE_BROWSER",
+            DecisionKind::DictionariesReloaded => "DICTIONARIES_RELOADED",
+            DecisionKind::DictionaryReloadFailed => "DICTIONARY_RELOAD_FAILED",
         }
     }
 }

@@ -11,13 +11,17 @@
 //!
 //! The file formats are documented in `docs/DICTIONARIES.md`. A missing file is an empty
 //! dictionary; a malformed line is an error naming the file, the line and the problem.
+//! [`DictionaryWatch`] loads a directory again when its files change, for long-running
+//! processes (hot reload).
 
 mod asn;
 mod cidr;
 mod csv;
 mod dictionaries;
+mod watch;
 
 pub use asn::{AsnInfo, AsnLabel, IpAsnTable};
 pub use cidr::{CidrMap, ParseCidrError};
 pub use csv::CsvError;
 pub use dictionaries::{DictError, Dictionaries, DictionaryFile};
+pub use watch::{DictionaryWatch, Reload};

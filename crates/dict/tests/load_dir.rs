@@ -119,3 +119,58 @@ fn googlebot_published_ranges_resolve_to_googlebot() {
     }
     assert_eq!(dict.bot_for_ip("8.8.8.8".parse().unwrap()), None);
 }
+
+#[test]
+fn a_watched_directory_reloads_changed_files_and_keeps_the_last_good_load() {
+    use shrike_dict::{DictionaryWatch, Reload};
+    use std::net::IpAddr;
+    let d = tempfile::tempdir().unwrap();
+    let ip: IpAddr = "203.0.113.9".parse().unwrap();
+    let mut w = DictionaryWatch::open(d.path()).unwrap();
+    assert_eq!(w.current().bot_for_ip(ip), None);
+    assert!(matches!(w.refresh(), Reload::Unchanged));
+
+    // A new file: loaded at the next refresh, and named.
+    write(
+        d.path(),
+        "bot_ip.csv",
+        "cidr,bot_name\n203.0.113.0/24,ExampleBot\n",
+    );
+    match w.refresh() {
+        Reload::Reloaded { changed } => assert_eq!(changed, vec!["bot_ip.csv"]),
+        other => panic!("{other:?}"),
+    }
+    let before = w.current();
+    assert_eq!(before.bot_for_ip(ip), Some("ExampleBot"));
+
+    // A broken edit: the error names the file; the previous dictionaries stay in service,
+    // and the same broken content is not reported again.
+    write(
+        d.path(),
+        "bot_ip.csv",
+        "cidr,bot_name\n203.0.113.0/33,Broken\n",
+    );
+    match w.refresh() {
+        Reload::Failed(e) => assert!(e.to_string().contains("bot_ip.csv"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(w.current().bot_for_ip(ip), Some("ExampleBot"));
+    assert!(matches!(w.refresh(), Reload::Unchanged));
+
+    // Fixed, and a file removed: both take effect.
+    write(
+        d.path(),
+        "bot_ip.csv",
+        "cidr,bot_name\n203.0.113.0/25,OtherBot\n",
+    );
+    match w.refresh() {
+        Reload::Reloaded { changed } => assert_eq!(changed, vec!["bot_ip.csv"]),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(w.current().bot_for_ip(ip), Some("OtherBot"));
+    std::fs::remove_file(d.path().join("bot_ip.csv")).unwrap();
+    assert!(matches!(w.refresh(), Reload::Reloaded { .. }));
+    assert_eq!(w.current().bot_for_ip(ip), None);
+    // Holders of the old Arc keep a consistent snapshot.
+    assert_eq!(before.bot_for_ip(ip), Some("ExampleBot"));
+}

@@ -68,8 +68,14 @@ pub fn run(config: Config, mut args: DemoArgs) -> anyhow::Result<ExitCode> {
     let _ = std::fs::remove_dir_all(&models);
     let registry = shrike_detect::Registry::open(&models)?;
     println!("3/3 detecting (models in {})", models.display());
-    let Some((sessions, out, id)) =
-        crate::detect::cycle(&mut store, &detect_cfg, &registry, &settings, None)?
+    let Some((sessions, out, id)) = crate::detect::cycle(
+        &mut store,
+        &detect_cfg,
+        &registry,
+        &settings,
+        None,
+        crate::detect::watch_dictionaries(&settings)?.as_mut(),
+    )?
     else {
         anyhow::bail!("the simulation produced no sessions");
     };

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use shrike_detect::{CycleOutput, DetectConfig, Registry, Session};
+use shrike_detect::{CycleOutput, Decision, DecisionKind, DetectConfig, Registry, Session};
+use shrike_dict::{Dictionaries, DictionaryWatch, Reload};
 use shrike_store::{CycleRecord, ScoreRow, SqliteStore};
 use shrike_types::{Timestamp, HOUR_MS};
 
@@ -49,21 +50,64 @@ pub fn parse_interval(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// Opens the configured dictionary directory for the cycles (`None` when none is set).
+pub fn watch_dictionaries(settings: &Settings) -> anyhow::Result<Option<DictionaryWatch>> {
+    Ok(settings
+        .dict_dir
+        .as_deref()
+        .map(DictionaryWatch::open)
+        .transpose()?)
+}
+
+/// Reloads changed dictionary files; returns the decision to log, if any.
+fn refresh_dictionaries(watch: &mut DictionaryWatch) -> Option<Decision> {
+    let dir = watch.dir().display().to_string();
+    match watch.refresh() {
+        Reload::Unchanged => None,
+        Reload::Reloaded { changed } => {
+            tracing::info!(dir, ?changed, "dictionaries changed: reloaded");
+            Some(Decision {
+                kind: DecisionKind::DictionariesReloaded,
+                model: String::new(),
+                payload: serde_json::json!({ "dir": dir, "changed": changed }),
+            })
+        }
+        Reload::Failed(e) => {
+            tracing::error!(error = %e, "dictionaries changed but do not load: the previous ones stay in service");
+            Some(Decision {
+                kind: DecisionKind::DictionaryReloadFailed,
+                model: String::new(),
+                payload: serde_json::json!({ "dir": dir, "error": e.to_string() }),
+            })
+        }
+    }
+}
+
 /// Runs one cycle on an open store and saves its outputs; `None` when the store is empty.
+/// With a dictionary directory, changed files are reloaded first and the sessions' known-bot
+/// names, JA4 browser families and ASN labels come from the dictionaries in service.
 pub fn cycle(
     store: &mut SqliteStore,
     cfg: &DetectConfig,
     registry: &Registry,
     settings: &Settings,
     at: Option<Timestamp>,
+    dictionaries: Option<&mut DictionaryWatch>,
 ) -> anyhow::Result<Option<(Vec<Session>, CycleOutput, i64)>> {
-    let Some((sessions, start, end)) = load_sessions(store, settings.horizon_hours, at)? else {
+    let (reload, dict) = match dictionaries {
+        Some(w) => (refresh_dictionaries(w), Some(w.current())),
+        None => (None, None),
+    };
+    let Some((sessions, start, end)) =
+        load_sessions(store, settings.horizon_hours, at, dict.as_deref())?
+    else {
         return Ok(None);
     };
     let recurrence = store.recurrences()?;
     // The cycle's clock is the end of its horizon, so that replays are reproducible.
     let now = Timestamp::from_millis(end.millis() + HOUR_MS);
-    let out = shrike_detect::run_cycle(&sessions, &recurrence, registry, cfg, now);
+    let mut out = shrike_detect::run_cycle(&sessions, &recurrence, registry, cfg, now);
+    out.decisions.splice(0..0, reload);
     let id = save(store, registry, &sessions, &out, start, end, now)?;
     let hours = |h: u32| Timestamp::from_millis(now.millis() - h as i64 * HOUR_MS);
     let (scores, old_sessions) = store.prune(
@@ -82,10 +126,16 @@ pub fn cycle(
 
 /// The sessions of the horizon ending at `at` (default: the newest window), with the
 /// horizon's first and last window; `None` when the store is empty.
+///
+/// With `dict`, the dictionary lookups that triage relies on (known-bot name by IP or JA4,
+/// browser family of the JA4, ASN reputation) are made again, so that a dictionary edited
+/// since the ingest applies to the next cycle. Features computed from dictionaries at ingest
+/// (the HTTP/2 ones, fingerprint coherence) change for sessions ingested after the edit.
 pub fn load_sessions(
     store: &SqliteStore,
     horizon_hours: u32,
     at: Option<Timestamp>,
+    dict: Option<&Dictionaries>,
 ) -> anyhow::Result<Option<(Vec<Session>, Timestamp, Timestamp)>> {
     let Some(end) = at.map(|t| t.hour_start()).or(store.newest_window()?) else {
         return Ok(None);
@@ -94,6 +144,18 @@ pub fn load_sessions(
     let sessions: Vec<Session> = store
         .sessions_between(start, end)?
         .into_iter()
+        .map(|mut r| {
+            if let Some(d) = dict {
+                r.bot_name = d
+                    .bot_for_ip(r.src_ip)
+                    .or_else(|| d.bot_ja4.get(&r.ja4).map(String::as_str))
+                    .unwrap_or("")
+                    .to_string();
+                r.browser_family = d.browser_family(&r.ja4).to_string();
+                r.asn_label = d.asn_label(r.asn).as_str().to_string();
+            }
+            r
+        })
         .map(|r| Session {
             window_start: r.window_start,
             first_seen: r.first_seen,
@@ -202,10 +264,18 @@ pub fn run(config: Config, args: DetectArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| settings.store_path.with_file_name("models"));
     let registry = Registry::open(&models)?;
     let mut store = SqliteStore::open(&settings.store_path)?;
+    let mut dictionaries = watch_dictionaries(&settings)?;
     if let Some(every) = args.every {
-        return run_every(&mut store, &cfg, &registry, &settings, every);
+        return run_every(&mut store, &cfg, &registry, &settings, every, dictionaries);
     }
-    match cycle(&mut store, &cfg, &registry, &settings, at)? {
+    match cycle(
+        &mut store,
+        &cfg,
+        &registry,
+        &settings,
+        at,
+        dictionaries.as_mut(),
+    )? {
         None => {
             eprintln!(
                 "error: the store {} has no sessions: run `shrike ingest` first",
@@ -227,6 +297,7 @@ fn run_every(
     registry: &Registry,
     settings: &Settings,
     every: Duration,
+    mut dictionaries: Option<DictionaryWatch>,
 ) -> anyhow::Result<ExitCode> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let stop = Arc::new(AtomicBool::new(false));
@@ -243,7 +314,7 @@ fn run_every(
     let mut cycles = 0u64;
     loop {
         let started = Instant::now();
-        match cycle(store, cfg, registry, settings, None) {
+        match cycle(store, cfg, registry, settings, None, dictionaries.as_mut()) {
             Ok(Some((_, out, id))) => print_summary(&out, id),
             Ok(None) => tracing::warn!("the store has no sessions yet: nothing to score"),
             // A failed cycle (a locked or full disk, say) is reported; the next one retries.

@@ -320,7 +320,15 @@ fn detect_every_cycles_until_sigterm_and_stops_cleanly() {
     let o = demo(dir.path(), "2", "60");
     assert!(o.status.success(), "{}", text(&o));
     let mut child = Command::new(env!("CARGO_BIN_EXE_shrike"))
-        .args(["detect", "--store", "sim/demo.db", "--every", "1s"])
+        .args([
+            "detect",
+            "--store",
+            "sim/demo.db",
+            "--every",
+            "1s",
+            "--dict-dir",
+            "sim/dict",
+        ])
         .current_dir(dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -334,17 +342,46 @@ fn detect_every_cycles_until_sigterm_and_stops_cleanly() {
             let _ = tx.send(line.clone());
         }
     });
-    // Two cycles of the loop (cycles 2 and 3 of the store), then SIGTERM.
     let mut seen = Vec::new();
-    while !seen.iter().any(|l: &String| l.starts_with("cycle 3:")) {
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(line) => seen.push(line),
-            Err(e) => {
-                let _ = child.kill();
-                panic!("no second cycle ({e}):\n{}", seen.join("\n"));
+    let mut wait_for = |what: &str, seen: &mut Vec<String>| -> String {
+        loop {
+            match rx.recv_timeout(Duration::from_secs(60)) {
+                Ok(line) => {
+                    seen.push(line.clone());
+                    if line.contains(what) {
+                        return line;
+                    }
+                }
+                Err(e) => {
+                    let _ = child.kill();
+                    panic!("no `{what}` ({e}):\n{}", seen.join("\n"));
+                }
             }
         }
-    }
+    };
+    // The loop's first cycle (cycle 2 of the store) runs with the simulator's dictionaries.
+    wait_for("cycle 2:", &mut seen);
+    // A broken edit of a dictionary: reported, the previous dictionaries stay in service.
+    let bot_ip = dir.path().join("sim/dict/bot_ip.csv");
+    std::fs::write(&bot_ip, "cidr,bot_name\n10.0.0.0/99,Broken\n").unwrap();
+    let failed = wait_for("DICTIONARY_RELOAD_FAILED", &mut seen);
+    assert!(failed.contains("bot_ip.csv"), "{failed}");
+    // A good edit applies at the next cycle, to sessions ingested before it: every address
+    // is now a known bot.
+    std::fs::write(
+        &bot_ip,
+        "cidr,bot_name\n0.0.0.0/0,Everyone\n::/0,Everyone\n",
+    )
+    .unwrap();
+    wait_for("DICTIONARIES_RELOADED", &mut seen);
+    let at = seen.iter().rposition(|l| l.starts_with("cycle ")).unwrap();
+    let sessions: u64 = seen[at].split_whitespace().nth(2).unwrap().parse().unwrap();
+    let levels = seen[at..].iter().find(|l| l.contains("levels:")).unwrap();
+    assert!(
+        levels.contains(&format!("KNOWN_BOT={sessions}")),
+        "{sessions} sessions, all known bots expected: {levels}"
+    );
+    // SIGTERM stops the loop after its current cycle.
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
