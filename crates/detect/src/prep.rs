@@ -57,7 +57,8 @@ pub enum Derived {
     /// Share of agreeing TLS traits: UA and client hints agree, ALPN agrees with the HTTP
     /// version, SNI equals the host.
     AxisTlsCoherence,
-    /// HTTP/2 agrees with the JA4's family (settings and pseudo-header order); 0.5 when
+    /// HTTP/2 agrees with the JA4's family (settings and pseudo-header order); for a JA4
+    /// the dictionary does not know, whether the SETTINGS are a known browser's; 0.5 when
     /// the session has no HTTP/2 fingerprint.
     AxisH2Coherence,
     /// Weighted mean of the six axes.
@@ -180,8 +181,8 @@ pub struct BrowserId {
     pub axes: [f64; 6],
     /// Weighted mean of the axes.
     pub confidence: f64,
-    /// Family from the dictionary, else inferred from the user agent when the fingerprint
-    /// looks like a browser's; "" otherwise.
+    /// Family from the dictionary (refined by the user agent among Chromium browsers), else
+    /// inferred from the user agent when the fingerprint looks like a browser's; "" otherwise.
     pub family: String,
 }
 
@@ -226,6 +227,26 @@ pub fn ua_family(ua: &str) -> &'static str {
     }
 }
 
+/// Whether a family name is a Chromium-based browser (they share one TLS stack, so one JA4).
+fn is_chromium(family: &str) -> bool {
+    let f = family.to_ascii_lowercase();
+    ["chrom", "edge", "opera", "brave", "vivaldi", "samsung"]
+        .iter()
+        .any(|k| f.contains(k))
+}
+
+/// The dictionary's family for a JA4, refined by the user agent where the JA4 cannot tell:
+/// Chrome and Edge send the same ClientHello, so a Chromium JA4 with an Edge user agent is
+/// Edge. A user agent of another engine does not override the JA4 (that disagreement is
+/// what `ua_ch_mismatch` and the coherence axes measure).
+pub fn refine_family<'a>(dictionary: &'a str, ua: &'a str) -> &'a str {
+    if !ua.is_empty() && is_chromium(dictionary) && is_chromium(ua) {
+        ua
+    } else {
+        dictionary
+    }
+}
+
 /// Binary feature as 0/1 with unknown (-1) as `None`.
 fn known(v: f64) -> Option<f64> {
     (v >= 0.0).then_some(v)
@@ -267,15 +288,19 @@ pub fn identify_browser(s: &Session) -> BrowserId {
         0.0
     };
     let h2_known = s.get(F::H2SettingsKnown) > 0.0 || s.get(F::H2SettingsRare) > 0.0;
-    let h2 = if h2_known {
-        0.5 * s.get(F::H2Ja4Coherence).max(0.0) + 0.5 * s.get(F::H2PseudoOrderMatch).max(0.0)
-    } else {
+    let h2 = if !h2_known {
         0.5
+    } else if s.browser_family.is_empty() {
+        // No family to agree with (a JA4 the dictionary has not seen, such as a new browser
+        // release): the SETTINGS frame alone says whether a known browser sent it.
+        s.get(F::H2SettingsKnown).max(0.0)
+    } else {
+        0.5 * s.get(F::H2Ja4Coherence).max(0.0) + 0.5 * s.get(F::H2PseudoOrderMatch).max(0.0)
     };
     let axes = [ja4_known, ja4_struct, http_modern, nav, tls, h2];
     let confidence = axes.iter().zip(AXIS_WEIGHTS).map(|(a, w)| a * w).sum();
     let family = if !s.browser_family.is_empty() {
-        s.browser_family.clone()
+        refine_family(&s.browser_family, ua_family(&s.user_agent)).to_string()
     } else if ja4_struct >= 4.0 / 6.0 && http_modern >= 0.6 {
         ua_family(&s.user_agent).to_string()
     } else {
@@ -382,6 +407,15 @@ mod tests {
         // curl: TLS 1.3, SNI, 31 ciphers, ALPN h2 → 4 of 6 (ciphers and extensions off).
         assert!(ja4_structure("t13d3112h2_e8f1e7e78f70_b26ce05bbdd6") < 1.0);
         assert_eq!(ja4_structure(""), 0.0);
+    }
+
+    #[test]
+    fn the_user_agent_refines_a_chromium_family_only() {
+        assert_eq!(refine_family("Chrome", "Edge"), "Edge");
+        assert_eq!(refine_family("Chromium Browser", "Chrome"), "Chrome");
+        assert_eq!(refine_family("Chrome", "Firefox"), "Chrome");
+        assert_eq!(refine_family("Firefox", "Chrome"), "Firefox");
+        assert_eq!(refine_family("Safari", ""), "Safari");
     }
 
     #[test]
