@@ -59,6 +59,16 @@ pub struct DetectConfig {
     pub sample_size: usize,
     /// Seed of every random process of the cycle.
     pub seed: u64,
+    /// Addresses a fleet must span to be flagged; 0 turns fleet detection off.
+    pub fleet_min_ips: usize,
+    /// Fleet score from which a fleet is flagged (0–1).
+    pub fleet_threshold: f64,
+    /// Sessions at or above this browser confidence are browsers, not fleet members.
+    pub fleet_confidence_max: f64,
+    /// Prefixes at which a fleet's breadth is full.
+    pub fleet_prefix_saturation: usize,
+    /// Louvain resolution of the JA4 × ASN × prefix graph.
+    pub fleet_resolution: f64,
 }
 
 impl Default for DetectConfig {
@@ -87,6 +97,11 @@ impl Default for DetectConfig {
             ndim: 3,
             sample_size: 256,
             seed: 42,
+            fleet_min_ips: 10,
+            fleet_threshold: 0.4,
+            fleet_confidence_max: 0.6,
+            fleet_prefix_saturation: 50,
+            fleet_resolution: 1.0,
         }
     }
 }
@@ -129,6 +144,11 @@ impl DetectConfig {
         "ndim",
         "sample_size",
         "seed",
+        "fleet_min_ips",
+        "fleet_threshold",
+        "fleet_confidence_max",
+        "fleet_prefix_saturation",
+        "fleet_resolution",
     ];
 
     /// Checks every setting; the first bad one is named with what is allowed.
@@ -265,6 +285,30 @@ impl DetectConfig {
             "sample_size",
             self.sample_size,
             ">= 2",
+        )?;
+        check(
+            unit(self.fleet_threshold),
+            "fleet_threshold",
+            self.fleet_threshold,
+            "0..1",
+        )?;
+        check(
+            unit(self.fleet_confidence_max),
+            "fleet_confidence_max",
+            self.fleet_confidence_max,
+            "0..1",
+        )?;
+        check(
+            self.fleet_prefix_saturation >= 1,
+            "fleet_prefix_saturation",
+            self.fleet_prefix_saturation,
+            ">= 1",
+        )?;
+        check(
+            self.fleet_resolution.is_finite() && self.fleet_resolution > 0.0,
+            "fleet_resolution",
+            self.fleet_resolution,
+            "a number > 0",
         )?;
         Ok(())
     }

@@ -305,6 +305,59 @@ impl Ctx<'_> {
     }
 }
 
+/// Fleet detection over the sessions triage did not settle; marks members and escalates
+/// the flagged fleets' calm, scored members.
+fn fleets(ctx: &mut Ctx<'_>, unknown: &[usize]) {
+    let report = crate::fleet::detect_fleets(ctx.sessions, &ctx.browsers, unknown, ctx.cfg);
+    let mut escalated = vec![0usize; report.fleets.len()];
+    for (i, member) in report.member_of.iter().enumerate() {
+        let Some(f) = *member else { continue };
+        let fleet = &report.fleets[f];
+        let v = &mut ctx.out.verdicts[i];
+        v.fleet = Some(fleet.id);
+        v.fleet_score = fleet.score;
+        v.fleet_flag = fleet.flagged;
+        if !fleet.flagged || v.model.is_none() {
+            continue;
+        }
+        let what = format!(
+            "[Fleet #{}] {} sessions from {} addresses in {} prefixes and {} ASNs share {} (mean browser confidence {:.2}, fleet score {:.2})",
+            fleet.id,
+            fleet.sessions,
+            fleet.ips,
+            fleet.prefixes,
+            fleet.asns.len(),
+            match fleet.ja4s.as_slice() {
+                [(one, _)] => format!("JA4 {one}"),
+                many => format!("{} JA4s", many.len()),
+            },
+            fleet.mean_browser_confidence,
+            fleet.score
+        );
+        if matches!(v.level, ThreatLevel::Normal | ThreatLevel::Low) {
+            v.level = ThreatLevel::Medium;
+            v.is_anomaly = true;
+            v.reason = what;
+            escalated[f] += 1;
+        } else if v.is_anomaly {
+            v.reason = format!("{} {what}", v.reason);
+        }
+    }
+    for (f, fleet) in report.fleets.iter().enumerate().filter(|(_, f)| f.flagged) {
+        let payload = json!({
+            "fleet": fleet.id, "sessions": fleet.sessions, "ips": fleet.ips,
+            "prefixes": fleet.prefixes, "asns": fleet.asns.len(),
+            "ja4s": fleet.ja4s.iter().take(5).collect::<Vec<_>>(),
+            "mean_browser_confidence": fleet.mean_browser_confidence,
+            "score": fleet.score, "escalated_to_medium": escalated[f],
+            "graph": {"nodes": report.graph.0, "edges": report.graph.1,
+                      "communities": report.communities, "modularity": report.modularity},
+        });
+        ctx.decide(DecisionKind::FleetDetected, "", payload);
+    }
+    ctx.out.fleets = report.fleets;
+}
+
 /// Runs one cycle. `recurrence` maps an IP to the number of earlier cycles that flagged it.
 pub fn run_cycle(
     sessions: &[Session],
@@ -342,6 +395,9 @@ pub fn run_cycle(
             browser_family: b.family.clone(),
             reason: String::new(),
             top: Vec::new(),
+            fleet: None,
+            fleet_score: 0.0,
+            fleet_flag: false,
         })
         .collect();
 
@@ -613,6 +669,19 @@ pub fn run_cycle(
             json!({"count": legit.iter().filter(|l| **l).count(), "cohort_propagated": cohort, "families": families}),
         );
     }
+    ctx.out
+        .metrics
+        .stage_ms
+        .push(("levels".into(), t.elapsed().as_millis() as u64));
+
+    // 12. Fleets: flagged members that look calm on their own become MEDIUM anomalies.
+    let t = Instant::now();
+    fleets(&mut ctx, &unknown);
+    ctx.out
+        .metrics
+        .stage_ms
+        .push(("fleets".into(), t.elapsed().as_millis() as u64));
+
     // Anomalies are logged one decision each, as the seed does, with their reason.
     let anomalies: Vec<usize> = (0..sessions.len())
         .filter(|i| ctx.out.verdicts[*i].is_anomaly)
@@ -624,10 +693,6 @@ pub fn run_cycle(
         let model = v.model.map_or("", |m| m.as_str()).to_string();
         ctx.decide(DecisionKind::Anomaly, &model, payload);
     }
-    ctx.out
-        .metrics
-        .stage_ms
-        .push(("levels".into(), t.elapsed().as_millis() as u64));
 
     let m = &mut ctx.out.metrics;
     m.sessions = sessions.len();

@@ -11,6 +11,7 @@
 pub mod config;
 pub mod cycle;
 pub mod drift;
+pub mod fleet;
 pub mod prep;
 pub mod registry;
 pub mod verdict;

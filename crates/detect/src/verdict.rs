@@ -107,6 +107,8 @@ pub enum DecisionKind {
     Anomaly,
     /// Legitimate browsers of the cycle.
     LegitimateBrowser,
+    /// A flagged fleet.
+    FleetDetected,
     /// Dictionary files changed and were loaded again before the cycle.
     DictionariesReloaded,
     /// Dictionary files changed but no longer load; the previous ones stayed in service.
@@ -130,6 +132,7 @@ impl DecisionKind {
             DecisionKind::AnubisDeny => "ANUBIS_DENY",
             DecisionKind::Anomaly => "ANOMALY",
             DecisionKind::LegitimateBrowser => "LEGITIMATE_BROWSER",
+            DecisionKind::FleetDetected => "FLEET_DETECTED",
             DecisionKind::DictionariesReloaded => "DICTIONARIES_RELOADED",
             DecisionKind::DictionaryReloadFailed => "DICTIONARY_RELOAD_FAILED",
         }
@@ -183,6 +186,12 @@ pub struct Verdict {
     pub reason: String,
     /// Top contributing features (anomalies).
     pub top: Vec<Contribution>,
+    /// Fleet of the cycle the session belongs to (index into [`CycleOutput::fleets`]).
+    pub fleet: Option<u32>,
+    /// Its fleet's score (0 outside any fleet).
+    pub fleet_score: f64,
+    /// Its fleet is flagged (`fleet_campaign_flag`).
+    pub fleet_flag: bool,
 }
 
 /// Figures of a cycle.
@@ -219,4 +228,6 @@ pub struct CycleOutput {
     pub metrics: CycleMetrics,
     /// Drift per feature set.
     pub drift_reports: BTreeMap<String, drift::DriftReport>,
+    /// Fleets found in the cycle, flagged first.
+    pub fleets: Vec<crate::fleet::Fleet>,
 }

@@ -31,7 +31,11 @@ fn a_ring_of_cliques_splits_into_its_cliques() {
     // Each clique: 15 inner edges, and its two ring edges add 2 to its degree sum; m = 160.
     let m: f64 = 160.0;
     let expected = 10.0 * (15.0 / m - (32.0 / (2.0 * m)).powi(2));
-    assert!((c.modularity - expected).abs() < 1e-9, "{} vs {expected}", c.modularity);
+    assert!(
+        (c.modularity - expected).abs() < 1e-9,
+        "{} vs {expected}",
+        c.modularity
+    );
     assert!((modularity(&g, &c.of, 1.0) - c.modularity).abs() < 1e-12);
 }
 
@@ -46,7 +50,13 @@ fn a_long_ring_of_small_cliques_shows_the_resolution_limit() {
     let m: f64 = 330.0;
     let apart = 30.0 * (10.0 / m - (22.0 / (2.0 * m)).powi(2));
     assert!(c.modularity > apart);
-    let fine = louvain(&g, &LouvainOptions { resolution: 2.0, ..Default::default() });
+    let fine = louvain(
+        &g,
+        &LouvainOptions {
+            resolution: 2.0,
+            ..Default::default()
+        },
+    );
     assert_eq!(fine.count, 30);
 }
 
@@ -59,7 +69,11 @@ fn planted(groups: u32, size: u32, p_in: f64, p_out: f64, seed: u64) -> (Graph, 
     let mut edges = Vec::new();
     for a in 0..n {
         for b in a + 1..n {
-            let p = if truth[a as usize] == truth[b as usize] { p_in } else { p_out };
+            let p = if truth[a as usize] == truth[b as usize] {
+                p_in
+            } else {
+                p_out
+            };
             if rng.chance(p) {
                 edges.push((a, b, 1.0 + 2.0 * rng.f64()));
             }
@@ -88,14 +102,34 @@ fn a_planted_partition_is_recovered() {
 #[test]
 fn the_same_seed_gives_the_same_communities_and_weights_matter() {
     let (g, _) = planted(6, 30, 0.2, 0.03, 3);
-    let a = louvain(&g, &LouvainOptions { seed: 9, ..Default::default() });
-    let b = louvain(&g, &LouvainOptions { seed: 9, ..Default::default() });
+    let a = louvain(
+        &g,
+        &LouvainOptions {
+            seed: 9,
+            ..Default::default()
+        },
+    );
+    let b = louvain(
+        &g,
+        &LouvainOptions {
+            seed: 9,
+            ..Default::default()
+        },
+    );
     assert_eq!(a, b);
     // Two triangles joined by a light edge are two communities.
     let two = |bridge: f64| {
         Graph::from_edges(
             6,
-            [(0, 1, 1.0), (1, 2, 1.0), (0, 2, 1.0), (3, 4, 1.0), (4, 5, 1.0), (3, 5, 1.0), (2, 3, bridge)],
+            [
+                (0, 1, 1.0),
+                (1, 2, 1.0),
+                (0, 2, 1.0),
+                (3, 4, 1.0),
+                (4, 5, 1.0),
+                (3, 5, 1.0),
+                (2, 3, bridge),
+            ],
         )
     };
     let light = louvain(&two(0.1), &LouvainOptions::default());

@@ -18,6 +18,8 @@ pub enum BenchCommand {
     Forest(BenchForestArgs),
     /// A full detection cycle on the sessions of a store.
     Cycle(crate::bench_cycle::BenchCycleArgs),
+    /// Louvain communities on a large planted-partition graph.
+    Graph(crate::bench_graph::BenchGraphArgs),
 }
 
 /// Arguments of `shrike bench forest`.
@@ -107,6 +109,7 @@ pub fn run(config: crate::config::Config, cmd: BenchCommand) -> anyhow::Result<E
         BenchCommand::Cycle(a) => crate::bench_cycle::run(config, a),
         BenchCommand::Ingest(a) => ingest(a),
         BenchCommand::Forest(a) => crate::bench_forest::run(a),
+        BenchCommand::Graph(a) => crate::bench_graph::run(a),
     }
 }
 

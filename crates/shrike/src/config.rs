@@ -32,6 +32,8 @@ pub struct StoreConfig {
     pub scores_retention_hours: Option<u32>,
     /// Sessions kept for this many hours of data time (at least the horizon).
     pub sessions_retention_hours: Option<u32>,
+    /// Fleet detections kept for this many hours of data time.
+    pub fleet_retention_hours: Option<u32>,
 }
 
 /// `[ingest]`.
@@ -81,6 +83,8 @@ pub struct Settings {
     pub scores_retention_hours: u32,
     /// Hours of data time that sessions are kept.
     pub sessions_retention_hours: u32,
+    /// Hours of data time that fleet detections are kept.
+    pub fleet_retention_hours: u32,
 }
 
 /// Values given on the command line (highest precedence).
@@ -205,6 +209,12 @@ impl Config {
         if !(horizon_hours..=87_600).contains(&sessions_retention_hours) {
             bail!("store.sessions_retention_hours = {sessions_retention_hours} is invalid (allowed: the horizon, {horizon_hours}, to 87600)");
         }
+        let fleet_retention_hours = env("SHRIKE_FLEET_RETENTION_HOURS", "1 to 87600")?
+            .or(store.fleet_retention_hours)
+            .unwrap_or(168);
+        if !(1..=87_600).contains(&fleet_retention_hours) {
+            bail!("store.fleet_retention_hours = {fleet_retention_hours} is invalid (allowed: 1 to 87600)");
+        }
         Ok(Settings {
             store_path,
             max_reject_ratio,
@@ -214,6 +224,7 @@ impl Config {
             horizon_hours,
             scores_retention_hours,
             sessions_retention_hours,
+            fleet_retention_hours,
         })
     }
 }

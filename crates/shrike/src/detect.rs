@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use shrike_detect::{CycleOutput, Decision, DecisionKind, DetectConfig, Registry, Session};
 use shrike_dict::{Dictionaries, DictionaryWatch, Reload};
-use shrike_store::{CycleRecord, ScoreRow, SqliteStore};
+use shrike_store::{CycleRecord, FleetRow, ScoreRow, SqliteStore};
 use shrike_types::{Timestamp, HOUR_MS};
 
 use crate::config::{Config, Settings};
@@ -110,14 +110,16 @@ pub fn cycle(
     out.decisions.splice(0..0, reload);
     let id = save(store, registry, &sessions, &out, start, end, now)?;
     let hours = |h: u32| Timestamp::from_millis(now.millis() - h as i64 * HOUR_MS);
-    let (scores, old_sessions) = store.prune(
+    let (scores, old_sessions, fleets) = store.prune(
         hours(settings.scores_retention_hours),
         hours(settings.sessions_retention_hours),
+        hours(settings.fleet_retention_hours),
     )?;
-    if scores + old_sessions > 0 {
+    if scores + old_sessions + fleets > 0 {
         tracing::info!(
             scores,
             sessions = old_sessions,
+            fleets,
             "retention: deleted what is older than store.*_retention_hours"
         );
     }
@@ -202,6 +204,24 @@ pub fn save(
             browser_family: v.browser_family.clone(),
             reason: v.reason.clone(),
             top_features: serde_json::to_string(&v.top).unwrap_or_default(),
+            fleet_id: v.fleet.map_or(-1, i64::from),
+            fleet_score: v.fleet_score,
+            fleet_flag: v.fleet_flag,
+        })
+        .collect();
+    let fleets = out
+        .fleets
+        .iter()
+        .map(|f| FleetRow {
+            fleet_id: i64::from(f.id),
+            sessions: f.sessions,
+            ips: f.ips,
+            prefixes: f.prefixes,
+            asns: serde_json::to_string(&f.asns).unwrap_or_default(),
+            ja4s: serde_json::to_string(&f.ja4s).unwrap_or_default(),
+            mean_browser_confidence: f.mean_browser_confidence,
+            score: f.score,
+            flagged: f.flagged,
         })
         .collect();
     let models = out
@@ -244,6 +264,7 @@ pub fn save(
             })
             .collect(),
         models,
+        fleets,
     };
     Ok(store.save_cycle(&record)?)
 }

@@ -6,6 +6,7 @@
 mod bench;
 mod bench_cycle;
 mod bench_forest;
+mod bench_graph;
 mod config;
 mod demo;
 mod detect;

@@ -16,6 +16,6 @@ mod migrations;
 mod sqlite;
 
 pub use sqlite::{
-    CycleRecord, FileSpan, IngestedSource, OutputTable, ScoreRow, SessionRow, SqliteStore,
-    StoreError,
+    CycleRecord, FileSpan, FleetRow, IngestedSource, OutputTable, ScoreRow, SessionRow,
+    SqliteStore, StoreError,
 };

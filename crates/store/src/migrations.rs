@@ -130,4 +130,25 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX ingested_sources_by_fingerprint ON ingested_sources (fingerprint);
     CREATE INDEX ingested_sources_by_path ON ingested_sources (path, id);
     "#,
+    // 4: fleets (SPEC §5 step 12): each score's fleet, and the fleets of each cycle.
+    r#"
+    ALTER TABLE all_scores ADD COLUMN fleet_id INTEGER NOT NULL DEFAULT -1;
+    ALTER TABLE all_scores ADD COLUMN fleet_score REAL NOT NULL DEFAULT 0;
+    ALTER TABLE all_scores ADD COLUMN fleet_flag INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE fleet_detections (
+        cycle_id INTEGER NOT NULL REFERENCES cycles(id),
+        fleet_id INTEGER NOT NULL,
+        detected_at_ms INTEGER NOT NULL,
+        sessions INTEGER NOT NULL,
+        ips INTEGER NOT NULL,
+        prefixes INTEGER NOT NULL,
+        asns TEXT NOT NULL,
+        ja4s TEXT NOT NULL,
+        mean_browser_confidence REAL NOT NULL,
+        score REAL NOT NULL,
+        flagged INTEGER NOT NULL,
+        PRIMARY KEY (cycle_id, fleet_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX fleet_detections_by_time ON fleet_detections (detected_at_ms);
+    "#,
 ];

@@ -119,6 +119,8 @@ pub enum OutputTable {
     Decisions,
     /// `models`.
     Models,
+    /// `fleet_detections`.
+    FleetDetections,
 }
 
 impl OutputTable {
@@ -130,6 +132,7 @@ impl OutputTable {
             OutputTable::DetectedAnomalies => "detected_anomalies",
             OutputTable::Decisions => "decisions",
             OutputTable::Models => "models",
+            OutputTable::FleetDetections => "fleet_detections",
         }
     }
 }
@@ -165,6 +168,35 @@ pub struct ScoreRow {
     pub reason: String,
     /// Top features as JSON.
     pub top_features: String,
+    /// Fleet within the cycle (-1: none).
+    pub fleet_id: i64,
+    /// The fleet's score (0 outside any fleet).
+    pub fleet_score: f64,
+    /// The fleet is flagged.
+    pub fleet_flag: bool,
+}
+
+/// One fleet of a cycle, as stored in `fleet_detections`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetRow {
+    /// Number within the cycle.
+    pub fleet_id: i64,
+    /// Sessions.
+    pub sessions: usize,
+    /// Distinct addresses.
+    pub ips: usize,
+    /// Distinct prefixes.
+    pub prefixes: usize,
+    /// `[[asn, sessions], ...]` as JSON.
+    pub asns: String,
+    /// `[[ja4, sessions], ...]` as JSON.
+    pub ja4s: String,
+    /// Mean browser confidence.
+    pub mean_browser_confidence: f64,
+    /// Fleet score.
+    pub score: f64,
+    /// Flagged.
+    pub flagged: bool,
 }
 
 /// Everything one cycle writes, in one transaction.
@@ -192,6 +224,8 @@ pub struct CycleRecord {
     pub decisions: Vec<(String, String, String)>,
     /// Models trained this cycle: model, version, trained_at, metadata JSON.
     pub models: Vec<(String, String, Timestamp, String)>,
+    /// Fleets found.
+    pub fleets: Vec<FleetRow>,
 }
 
 /// The embedded store.
@@ -517,14 +551,16 @@ impl SqliteStore {
             .collect()
     }
 
-    /// Retention: deletes the scores of cycles started before `scores_before` and the
-    /// sessions of windows before `sessions_before`, in one transaction. Cycles, decisions
-    /// and models (small, the audit trail) are kept. Returns (scores, sessions) deleted.
+    /// Retention: deletes the scores of cycles started before `scores_before`, the sessions
+    /// of windows before `sessions_before` and the fleets detected before `fleets_before`,
+    /// in one transaction. Cycles, decisions and models (small, the audit trail) are kept.
+    /// Returns (scores, sessions, fleets) deleted.
     pub fn prune(
         &mut self,
         scores_before: Timestamp,
         sessions_before: Timestamp,
-    ) -> Result<(usize, usize), StoreError> {
+        fleets_before: Timestamp,
+    ) -> Result<(usize, usize, usize), StoreError> {
         let path = self.path.clone();
         let sql = |source| StoreError::Sqlite {
             path: path.clone(),
@@ -544,8 +580,14 @@ impl SqliteStore {
                 [sessions_before.millis()],
             )
             .map_err(sql)?;
+        let fleets = tx
+            .execute(
+                "DELETE FROM fleet_detections WHERE detected_at_ms < ?1",
+                [fleets_before.millis()],
+            )
+            .map_err(sql)?;
         tx.commit().map_err(sql)?;
-        Ok((scores, sessions))
+        Ok((scores, sessions, fleets))
     }
 
     /// Writes a cycle's outputs in one transaction; returns the cycle id.
@@ -578,8 +620,10 @@ impl SqliteStore {
                 .prepare(
                     "INSERT INTO all_scores (cycle_id, window_start_ms, src_ip, ja4, host, model,
                         threat_level, raw_score, anomaly_score, is_anomaly, recurrence,
-                        browser_confidence, browser_family, reason, top_features)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                        browser_confidence, browser_family, reason, top_features,
+                        fleet_id, fleet_score, fleet_flag)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
+                        ?16, ?17, ?18)",
                 )
                 .map_err(sql)?;
             for s in &c.scores {
@@ -598,7 +642,33 @@ impl SqliteStore {
                     s.browser_confidence,
                     s.browser_family,
                     s.reason,
-                    s.top_features
+                    s.top_features,
+                    s.fleet_id,
+                    s.fleet_score,
+                    s.fleet_flag
+                ])
+                .map_err(sql)?;
+            }
+            let mut ins = tx
+                .prepare(
+                    "INSERT INTO fleet_detections (cycle_id, fleet_id, detected_at_ms, sessions, ips,
+                        prefixes, asns, ja4s, mean_browser_confidence, score, flagged)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                )
+                .map_err(sql)?;
+            for f in &c.fleets {
+                ins.execute(params![
+                    id,
+                    f.fleet_id,
+                    c.started_at.millis(),
+                    f.sessions as i64,
+                    f.ips as i64,
+                    f.prefixes as i64,
+                    f.asns,
+                    f.ja4s,
+                    f.mean_browser_confidence,
+                    f.score,
+                    f.flagged
                 ])
                 .map_err(sql)?;
             }

@@ -48,7 +48,7 @@ fn sessions_accumulate_across_inputs_and_persist() {
     let mut store = SqliteStore::open(&path).unwrap();
     assert_eq!(
         store.schema_version().unwrap(),
-        3,
+        4,
         "every migration applied"
     );
     let key = store.hash_key().unwrap();
@@ -100,6 +100,9 @@ fn cycle_at(hour: i64, flagged_ip: &str) -> shrike_store::CycleRecord {
         browser_family: String::new(),
         reason: String::new(),
         top_features: "[]".into(),
+        fleet_id: -1,
+        fleet_score: 0.0,
+        fleet_flag: false,
     };
     shrike_store::CycleRecord {
         started_at: t,
@@ -113,6 +116,17 @@ fn cycle_at(hour: i64, flagged_ip: &str) -> shrike_store::CycleRecord {
         scores: vec![score(flagged_ip, true), score("192.0.2.200", false)],
         decisions: vec![("MODEL_LOADED".into(), "complete".into(), "{}".into())],
         models: vec![],
+        fleets: vec![shrike_store::FleetRow {
+            fleet_id: 0,
+            sessions: 40,
+            ips: 30,
+            prefixes: 28,
+            asns: "[[3215,40]]".into(),
+            ja4s: "[[\"t13d1715h2_5b57614c22b0_7121afd63204\",40]]".into(),
+            mean_browser_confidence: 0.45,
+            score: 0.5,
+            flagged: true,
+        }],
     }
 }
 
@@ -130,8 +144,11 @@ fn retention_deletes_old_scores_and_sessions_and_bounds_recurrence() {
     assert_eq!(store.count(OutputTable::AllScores).unwrap(), 6);
     // Keep 24 h of scores and 10 h of sessions, measured from hour 31.
     let at = |hour: i64| Timestamp::from_millis(1_714_564_800_000 + hour * 3_600_000);
-    let (scores, sessions) = store.prune(at(31 - 24), at(31 - 10)).unwrap();
-    assert_eq!((scores, sessions), (4, 1));
+    assert_eq!(store.count(OutputTable::FleetDetections).unwrap(), 3);
+    // ... and 2 h of fleets.
+    let (scores, sessions, fleets) = store.prune(at(31 - 24), at(31 - 10), at(31 - 2)).unwrap();
+    assert_eq!((scores, sessions, fleets), (4, 1, 2));
+    assert_eq!(store.count(OutputTable::FleetDetections).unwrap(), 1);
     assert_eq!(store.count(OutputTable::AllScores).unwrap(), 2);
     assert_eq!(store.session_count().unwrap(), 0);
     // The audit trail stays; recurrence now counts the flags within the retention window.

@@ -1,0 +1,234 @@
+//! Fleets (SPEC §5 step 12): many addresses driven by one operator, each session looking
+//! ordinary on its own.
+//!
+//! A weighted graph links every JA4 to the ASNs and the network prefixes (/24 for IPv4,
+//! /48 for IPv6) it was seen from, each edge weighted by sessions. Known bots are left out.
+//! Louvain communities of that graph group JA4s that share infrastructure (a fleet that
+//! rotates its JA4 over the same proxies lands in one community) and attach each prefix to
+//! the JA4 it mostly serves.
+//!
+//! Inside a community, browsers are set apart: a fleet is the community's sessions whose
+//! browser confidence is below [`DetectConfig::fleet_confidence_max`] (a residential proxy
+//! network rides the same ISP networks as humans, but its clients do not look like real
+//! browsers). Its score is
+//!
+//! `fleet_score = breadth × (1 − mean browser confidence)`, with
+//! `breadth = min(1, ln(1 + prefixes) / ln(1 + fleet_prefix_saturation))`,
+//!
+//! so it is high when the low-confidence sessions come from many prefixes. A fleet is
+//! flagged (`fleet_campaign_flag`) when its score reaches [`DetectConfig::fleet_threshold`]
+//! and it spans at least [`DetectConfig::fleet_min_ips`] addresses.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
+
+use serde::Serialize;
+use shrike_graph::{louvain, Graph, LouvainOptions};
+
+use crate::prep::{BrowserId, Session};
+use crate::DetectConfig;
+
+/// One fleet found in a cycle.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Fleet {
+    /// Number within the cycle (0..).
+    pub id: u32,
+    /// Louvain community it comes from.
+    pub community: u32,
+    /// Sessions.
+    pub sessions: usize,
+    /// Distinct addresses.
+    pub ips: usize,
+    /// Distinct /24 (IPv4) or /48 (IPv6) prefixes.
+    pub prefixes: usize,
+    /// Sessions per JA4, largest first.
+    pub ja4s: Vec<(String, usize)>,
+    /// Sessions per AS number, largest first.
+    pub asns: Vec<(u32, usize)>,
+    /// Mean browser confidence of its sessions.
+    pub mean_browser_confidence: f64,
+    /// The fleet score.
+    pub score: f64,
+    /// Score and size reach the thresholds.
+    pub flagged: bool,
+}
+
+/// Fleets of a cycle and each session's part in them.
+#[derive(Debug, Clone, Default)]
+pub struct FleetReport {
+    /// Per input session: the index of its fleet in `fleets`, if any.
+    pub member_of: Vec<Option<usize>>,
+    /// Fleets with at least two addresses, flagged first, then by score.
+    pub fleets: Vec<Fleet>,
+    /// Louvain communities of the graph.
+    pub communities: usize,
+    /// Modularity of the partition.
+    pub modularity: f64,
+    /// Graph size (nodes, edges).
+    pub graph: (usize, usize),
+}
+
+impl FleetReport {
+    /// A session's fleet score (0 outside any fleet).
+    pub fn score(&self, session: usize) -> f64 {
+        self.member_of[session].map_or(0.0, |f| self.fleets[f].score)
+    }
+
+    /// Whether a session belongs to a flagged fleet.
+    pub fn flagged(&self, session: usize) -> bool {
+        self.member_of[session].is_some_and(|f| self.fleets[f].flagged)
+    }
+}
+
+/// The network prefix of an address: /24 for IPv4, /48 for IPv6.
+pub fn prefix(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            format!("{}.{}.{}.0/24", o[0], o[1], o[2])
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
+        }
+    }
+}
+
+/// Entries by decreasing count, ties by key.
+fn by_count<K: Ord>(m: BTreeMap<K, usize>) -> Vec<(K, usize)> {
+    let mut v: Vec<_> = m.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    v
+}
+
+#[derive(Default)]
+struct Interner<'a> {
+    ids: HashMap<(u8, &'a str), u32>,
+}
+
+impl<'a> Interner<'a> {
+    fn id(&mut self, kind: u8, key: &'a str) -> u32 {
+        let next = self.ids.len() as u32;
+        *self.ids.entry((kind, key)).or_insert(next)
+    }
+}
+
+/// Finds the fleets among `candidates` (indices into `sessions`; known bots excluded by
+/// the caller).
+pub fn detect_fleets(
+    sessions: &[Session],
+    browsers: &[BrowserId],
+    candidates: &[usize],
+    cfg: &DetectConfig,
+) -> FleetReport {
+    let mut report = FleetReport {
+        member_of: vec![None; sessions.len()],
+        ..FleetReport::default()
+    };
+    if cfg.fleet_min_ips == 0 {
+        return report;
+    }
+    // Sessions with a JA4 and a parseable address; their prefix.
+    let rows: Vec<(usize, IpAddr, String)> = candidates
+        .iter()
+        .filter(|i| !sessions[**i].ja4.is_empty())
+        .filter_map(|i| {
+            let ip: IpAddr = sessions[*i].src_ip.parse().ok()?;
+            Some((*i, ip, prefix(ip)))
+        })
+        .collect();
+    const JA4: u8 = 0;
+    const ASN: u8 = 1;
+    const PREFIX: u8 = 2;
+    let asn_keys: Vec<String> = rows
+        .iter()
+        .map(|(i, _, _)| sessions[*i].asn.to_string())
+        .collect();
+    let mut nodes = Interner::default();
+    let mut weights: BTreeMap<(u32, u32), f64> = BTreeMap::new();
+    let mut ja4_node = Vec::with_capacity(rows.len());
+    for ((i, _, pfx), asn) in rows.iter().zip(&asn_keys) {
+        let s = &sessions[*i];
+        let j = nodes.id(JA4, &s.ja4);
+        ja4_node.push(j);
+        *weights.entry((j, nodes.id(PREFIX, pfx))).or_default() += 1.0;
+        if s.asn != 0 {
+            *weights.entry((j, nodes.id(ASN, asn))).or_default() += 1.0;
+        }
+    }
+    let n = nodes.ids.len();
+    let graph = Graph::from_edges(n, weights.into_iter().map(|((a, b), w)| (a, b, w)));
+    report.graph = (graph.nodes(), graph.edges());
+    let communities = louvain(
+        &graph,
+        &LouvainOptions {
+            resolution: cfg.fleet_resolution,
+            seed: cfg.seed,
+            ..LouvainOptions::default()
+        },
+    );
+    report.communities = communities.count;
+    report.modularity = communities.modularity;
+
+    // The low-confidence sessions of each community.
+    let mut groups: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+    for (k, (i, _, _)) in rows.iter().enumerate() {
+        if browsers[*i].confidence < cfg.fleet_confidence_max {
+            groups
+                .entry(communities.of[ja4_node[k] as usize])
+                .or_default()
+                .push(k);
+        }
+    }
+    let saturation = (1.0 + cfg.fleet_prefix_saturation as f64).ln();
+    let mut fleets: Vec<(Fleet, Vec<usize>)> = Vec::new();
+    for (community, members) in groups {
+        let ips: BTreeSet<IpAddr> = members.iter().map(|k| rows[*k].1).collect();
+        if ips.len() < 2 {
+            continue;
+        }
+        let prefixes: BTreeSet<&str> = members.iter().map(|k| rows[*k].2.as_str()).collect();
+        let mut ja4s: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut asns: BTreeMap<u32, usize> = BTreeMap::new();
+        let mut confidence = 0.0;
+        for k in &members {
+            let i = rows[*k].0;
+            *ja4s.entry(sessions[i].ja4.as_str()).or_default() += 1;
+            *asns.entry(sessions[i].asn).or_default() += 1;
+            confidence += browsers[i].confidence;
+        }
+        let mean_confidence = confidence / members.len() as f64;
+        let breadth = ((1.0 + prefixes.len() as f64).ln() / saturation).min(1.0);
+        let score = breadth * (1.0 - mean_confidence).clamp(0.0, 1.0);
+        let fleet = Fleet {
+            id: 0,
+            community,
+            sessions: members.len(),
+            ips: ips.len(),
+            prefixes: prefixes.len(),
+            ja4s: by_count(ja4s)
+                .into_iter()
+                .map(|(j, c)| (j.to_string(), c))
+                .collect(),
+            asns: by_count(asns),
+            mean_browser_confidence: mean_confidence,
+            score,
+            flagged: score >= cfg.fleet_threshold && ips.len() >= cfg.fleet_min_ips,
+        };
+        fleets.push((fleet, members.iter().map(|k| rows[*k].0).collect()));
+    }
+    fleets.sort_by(|a, b| {
+        b.0.flagged
+            .cmp(&a.0.flagged)
+            .then(b.0.score.total_cmp(&a.0.score))
+            .then(a.0.community.cmp(&b.0.community))
+    });
+    for (f, (mut fleet, members)) in fleets.into_iter().enumerate() {
+        fleet.id = f as u32;
+        for i in members {
+            report.member_of[i] = Some(f);
+        }
+        report.fleets.push(fleet);
+    }
+    report
+}

@@ -1,0 +1,132 @@
+//! Fleet detection on hand-built cycles.
+
+use shrike_detect::fleet::{detect_fleets, prefix};
+use shrike_detect::prep::{BrowserId, Session};
+use shrike_detect::DetectConfig;
+use shrike_features::FeatureId;
+use shrike_types::Timestamp;
+
+const CHROME: &str = "t13d1516h2_8daaf6152771_02713d6af862";
+const FLEET: &str = "t13d1715h2_5b57614c22b0_7121afd63204";
+const PYTHON: &str = "t13d0512h1_2a284e3b0c56_8a4fa0c12b9f";
+
+fn session(ip: String, ja4: &str, asn: u32) -> Session {
+    Session {
+        window_start: Timestamp::from_millis(1_714_564_800_000),
+        first_seen: Timestamp::from_millis(1_714_564_800_000),
+        src_ip: ip,
+        ja4: ja4.into(),
+        host: "shop.example".into(),
+        asn_label: "isp".into(),
+        asn,
+        bot_name: String::new(),
+        browser_family: String::new(),
+        user_agent: String::new(),
+        correlated: true,
+        features: vec![0.0; FeatureId::COUNT],
+    }
+}
+
+fn browser(confidence: f64) -> BrowserId {
+    BrowserId {
+        axes: [0.0; 6],
+        confidence,
+        family: String::new(),
+    }
+}
+
+/// 300 humans on Chrome over four ISPs, a 40-address fleet with its own JA4 on the same
+/// ISPs, and one scraper on a hosting network.
+fn cycle() -> (Vec<Session>, Vec<BrowserId>) {
+    let isps = [3215u32, 12322, 5410, 3320];
+    let mut s = Vec::new();
+    let mut b = Vec::new();
+    for i in 0..300u32 {
+        s.push(session(
+            format!("90.{}.{}.{}", i % 7, i / 7, 10 + i % 5),
+            CHROME,
+            isps[(i % 4) as usize],
+        ));
+        b.push(browser(0.9 + 0.05 * ((i % 3) as f64) / 2.0));
+    }
+    for i in 0..40u32 {
+        let ip = format!("80.{}.{}.{}", 10 + i % 9, 100 + i, 20 + i % 11);
+        // Two sessions per address (two hosts).
+        for _ in 0..2 {
+            s.push(session(ip.clone(), FLEET, isps[(i % 4) as usize]));
+            b.push(browser(0.45));
+        }
+    }
+    s.push(session("203.0.113.9".into(), PYTHON, 16509));
+    b.push(browser(0.1));
+    (s, b)
+}
+
+#[test]
+fn a_fleet_on_residential_networks_is_found_and_humans_are_left_alone() {
+    let (s, b) = cycle();
+    let all: Vec<usize> = (0..s.len()).collect();
+    let cfg = DetectConfig::default();
+    let r = detect_fleets(&s, &b, &all, &cfg);
+    let flagged: Vec<_> = r.fleets.iter().filter(|f| f.flagged).collect();
+    assert_eq!(flagged.len(), 1, "{:#?}", r.fleets);
+    let f = flagged[0];
+    assert_eq!((f.ips, f.sessions), (40, 80));
+    assert_eq!(f.ja4s, vec![(FLEET.to_string(), 80)]);
+    assert_eq!(f.asns.len(), 4);
+    assert!((f.mean_browser_confidence - 0.45).abs() < 1e-9);
+    // 40 /24 prefixes out of a saturation of 50: breadth ln 41 / ln 51.
+    let expected = (41f64.ln() / 51f64.ln()) * 0.55;
+    assert!(
+        (f.score - expected).abs() < 1e-9,
+        "{} vs {expected}",
+        f.score
+    );
+    for (i, session) in s.iter().enumerate() {
+        let is_fleet = session.ja4 == FLEET;
+        assert_eq!(r.flagged(i), is_fleet, "session {i}");
+        if session.ja4 == CHROME {
+            assert_eq!(r.member_of[i], None, "browsers are never fleet members");
+            assert_eq!(r.score(i), 0.0);
+        }
+    }
+    // The lone scraper is no fleet: one address.
+    assert!(!r.flagged(s.len() - 1));
+    // Deterministic.
+    let again = detect_fleets(&s, &b, &all, &cfg);
+    assert_eq!(again.fleets, r.fleets);
+    assert_eq!(again.member_of, r.member_of);
+}
+
+#[test]
+fn thresholds_turn_fleets_off_or_demand_more() {
+    let (s, b) = cycle();
+    let all: Vec<usize> = (0..s.len()).collect();
+    let off = DetectConfig {
+        fleet_min_ips: 0,
+        ..DetectConfig::default()
+    };
+    let r = detect_fleets(&s, &b, &all, &off);
+    assert!(r.fleets.is_empty() && r.member_of.iter().all(Option::is_none));
+    let strict = DetectConfig {
+        fleet_min_ips: 41,
+        ..DetectConfig::default()
+    };
+    assert!(detect_fleets(&s, &b, &all, &strict)
+        .fleets
+        .iter()
+        .all(|f| !f.flagged));
+    // Sessions the caller leaves out (known bots) are not part of the graph.
+    let without_fleet: Vec<usize> = all.iter().copied().filter(|i| s[*i].ja4 != FLEET).collect();
+    let r = detect_fleets(&s, &b, &without_fleet, &DetectConfig::default());
+    assert!(r.fleets.iter().all(|f| !f.flagged), "{:#?}", r.fleets);
+}
+
+#[test]
+fn prefixes_are_slash_24_and_slash_48() {
+    assert_eq!(prefix("192.0.2.77".parse().unwrap()), "192.0.2.0/24");
+    assert_eq!(
+        prefix("2001:db8:1234:5678::1".parse().unwrap()),
+        "2001:db8:1234::/48"
+    );
+}
