@@ -101,15 +101,32 @@ fn by_count<K: Ord>(m: BTreeMap<K, usize>) -> Vec<(K, usize)> {
     v
 }
 
+/// A node of the fleet graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Node<'a> {
+    Ja4(&'a str),
+    Asn(u32),
+    /// Address with the host bits cleared (IPv4 mapped into the IPv6 space).
+    Prefix(u128),
+}
+
+fn prefix_bits(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => u128::from(u32::from(v4) & 0xffff_ff00) | (0xffff << 32),
+        IpAddr::V6(v6) => u128::from(v6) & !((1u128 << 80) - 1),
+    }
+}
+
+/// Node ids in order of first appearance (deterministic for a session order).
 #[derive(Default)]
 struct Interner<'a> {
-    ids: HashMap<(u8, &'a str), u32>,
+    ids: HashMap<Node<'a>, u32>,
 }
 
 impl<'a> Interner<'a> {
-    fn id(&mut self, kind: u8, key: &'a str) -> u32 {
+    fn id(&mut self, node: Node<'a>) -> u32 {
         let next = self.ids.len() as u32;
-        *self.ids.entry((kind, key)).or_insert(next)
+        *self.ids.entry(node).or_insert(next)
     }
 }
 
@@ -129,31 +146,27 @@ pub fn detect_fleets(
         return report;
     }
     // Sessions with a JA4 and a parseable address; their prefix.
-    let rows: Vec<(usize, IpAddr, String)> = candidates
+    let rows: Vec<(usize, IpAddr, u128)> = candidates
         .iter()
         .filter(|i| !sessions[**i].ja4.is_empty())
         .filter_map(|i| {
             let ip: IpAddr = sessions[*i].src_ip.parse().ok()?;
-            Some((*i, ip, prefix(ip)))
+            Some((*i, ip, prefix_bits(ip)))
         })
         .collect();
-    const JA4: u8 = 0;
-    const ASN: u8 = 1;
-    const PREFIX: u8 = 2;
-    let asn_keys: Vec<String> = rows
-        .iter()
-        .map(|(i, _, _)| sessions[*i].asn.to_string())
-        .collect();
     let mut nodes = Interner::default();
-    let mut weights: BTreeMap<(u32, u32), f64> = BTreeMap::new();
+    // Every increment is 1.0, so the sums are exact whatever the order.
+    let mut weights: HashMap<(u32, u32), f64> = HashMap::new();
     let mut ja4_node = Vec::with_capacity(rows.len());
-    for ((i, _, pfx), asn) in rows.iter().zip(&asn_keys) {
+    for (i, _, pfx) in &rows {
         let s = &sessions[*i];
-        let j = nodes.id(JA4, &s.ja4);
+        let j = nodes.id(Node::Ja4(&s.ja4));
         ja4_node.push(j);
-        *weights.entry((j, nodes.id(PREFIX, pfx))).or_default() += 1.0;
+        *weights
+            .entry((j, nodes.id(Node::Prefix(*pfx))))
+            .or_default() += 1.0;
         if s.asn != 0 {
-            *weights.entry((j, nodes.id(ASN, asn))).or_default() += 1.0;
+            *weights.entry((j, nodes.id(Node::Asn(s.asn)))).or_default() += 1.0;
         }
     }
     let n = nodes.ids.len();
@@ -187,7 +200,7 @@ pub fn detect_fleets(
         if ips.len() < 2 {
             continue;
         }
-        let prefixes: BTreeSet<&str> = members.iter().map(|k| rows[*k].2.as_str()).collect();
+        let prefixes: BTreeSet<u128> = members.iter().map(|k| rows[*k].2).collect();
         let mut ja4s: BTreeMap<&str, usize> = BTreeMap::new();
         let mut asns: BTreeMap<u32, usize> = BTreeMap::new();
         let mut confidence = 0.0;
