@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use shrike_detect::prep::{identify_browser, Session};
 use shrike_detect::DetectConfig;
 use shrike_dict::{Dictionaries, DictionaryFile};
-use shrike_features::{FinishOptions, HashKey, Sessionizer};
+use shrike_features::{FinishOptions, HashKey, SessionFeatures, Sessionizer};
 use shrike_ingest::{JsonLines, Source};
 use shrike_sim::profiles::{load_rama, BrowserProfile};
 
@@ -123,6 +123,24 @@ fn dictionaries(profiles: &[BrowserProfile], with_ja4: bool) -> Dictionaries {
     d
 }
 
+/// A sessionizer's output as the cycle reads it from the store.
+fn to_session(f: &SessionFeatures) -> Session {
+    Session {
+        window_start: f.key.window_start,
+        first_seen: f.first_seen,
+        src_ip: f.key.src_ip.to_string(),
+        ja4: f.key.ja4.clone(),
+        host: f.key.host.clone(),
+        asn_label: f.asn_label.as_str().to_string(),
+        asn: f.asn,
+        bot_name: f.bot_name.clone(),
+        browser_family: f.browser_family.clone(),
+        user_agent: f.user_agent.clone(),
+        correlated: f.correlated,
+        features: f.values.to_vec(),
+    }
+}
+
 /// One session per profile, in profile order.
 fn sessions(profiles: &[BrowserProfile], dict: &Dictionaries) -> Vec<Session> {
     let mut s = Sessionizer::new(HashKey::FIXED, 0);
@@ -146,21 +164,7 @@ fn sessions(profiles: &[BrowserProfile], dict: &Dictionaries) -> Vec<Session> {
                 _ => unreachable!(),
             };
             let i = octets[1] as usize * 200 + octets[2] as usize;
-            let session = Session {
-                window_start: f.key.window_start,
-                first_seen: f.first_seen,
-                src_ip: f.key.src_ip.to_string(),
-                ja4: f.key.ja4.clone(),
-                host: f.key.host.clone(),
-                asn_label: f.asn_label.as_str().to_string(),
-                asn: f.asn,
-                bot_name: f.bot_name.clone(),
-                browser_family: f.browser_family.clone(),
-                user_agent: f.user_agent.clone(),
-                correlated: f.correlated,
-                features: f.values.to_vec(),
-            };
-            (i, session)
+            (i, to_session(&f))
         })
         .collect();
     out.sort_by_key(|(i, _)| *i);
@@ -263,21 +267,7 @@ fn scripted_clients_are_not_taken_for_browsers() {
     }
     let threshold = DetectConfig::default().browser_confidence_threshold;
     for f in s.finish(&Dictionaries::default(), &FinishOptions::default()) {
-        let session = Session {
-            window_start: f.key.window_start,
-            first_seen: f.first_seen,
-            src_ip: f.key.src_ip.to_string(),
-            ja4: f.key.ja4.clone(),
-            host: f.key.host.clone(),
-            asn_label: f.asn_label.as_str().to_string(),
-            asn: f.asn,
-            bot_name: String::new(),
-            browser_family: String::new(),
-            user_agent: f.user_agent.clone(),
-            correlated: true,
-            features: f.values.to_vec(),
-        };
-        let b = identify_browser(&session);
+        let b = identify_browser(&to_session(&f));
         assert_eq!(b.family, "", "{}: {b:?}", f.user_agent);
         assert!(b.confidence < threshold / 2.0, "{}: {b:?}", f.user_agent);
     }

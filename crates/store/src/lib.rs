@@ -13,9 +13,10 @@
 //! so a killed process leaves the file as it was before the write.
 
 mod migrations;
+mod rows;
 mod sqlite;
 
-pub use sqlite::{
+pub use rows::{
     CycleRecord, FileSpan, FleetRow, IngestedSource, OutputTable, ScoreRow, SessionRow,
-    SqliteStore, StoreError,
 };
+pub use sqlite::{SqliteStore, StoreError};

@@ -1,0 +1,190 @@
+//! The rows the store reads and writes, independent of the storage engine.
+
+use std::net::IpAddr;
+
+use shrike_types::Timestamp;
+
+/// An input already ingested.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestedSource {
+    /// Content fingerprint (SHA-256 of the bytes).
+    pub fingerprint: String,
+    /// Path or label.
+    pub label: String,
+    /// Valid records.
+    pub records: u64,
+    /// Rejected lines.
+    pub rejected: u64,
+    /// For a file: the part of it this ingest covered (`None` for standard input).
+    pub span: Option<FileSpan>,
+}
+
+/// The part of a file one ingest read. The fingerprint of that ingest is the SHA-256 of
+/// bytes `0..end` of the file, so a later run can tell whether the file only grew.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileSpan {
+    /// Canonical path of the file.
+    pub path: String,
+    /// First byte read (0 unless the run continued an earlier one).
+    pub start: u64,
+    /// One past the last byte read.
+    pub end: u64,
+    /// Lines of the file up to `end` (cumulative over the runs that read it).
+    pub lines: u64,
+    /// Whether byte `end - 1` is a newline (when not, the next run's first bytes continue
+    /// the last line).
+    pub ends_with_newline: bool,
+}
+
+/// A stored session, as listed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionRow {
+    /// Start of the hour.
+    pub window_start: Timestamp,
+    /// Client address.
+    pub src_ip: IpAddr,
+    /// JA4 or "".
+    pub ja4: String,
+    /// Host.
+    pub host: String,
+    /// Requests.
+    pub hits: u64,
+    /// ASN reputation label.
+    pub asn_label: String,
+    /// Known-bot name or "".
+    pub bot_name: String,
+    /// Browser family or "".
+    pub browser_family: String,
+    /// Features in [`FeatureId`] order.
+    pub features: Vec<f32>,
+    /// First request.
+    pub first_seen: Timestamp,
+    /// AS number (0 = unknown).
+    pub asn: u32,
+    /// User agent of the first request.
+    pub user_agent: String,
+    /// TCP/TLS side matched.
+    pub correlated: bool,
+}
+
+/// Output tables whose rows can be counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputTable {
+    /// `cycles`.
+    Cycles,
+    /// `all_scores`.
+    AllScores,
+    /// `detected_anomalies` (a view).
+    DetectedAnomalies,
+    /// `decisions`.
+    Decisions,
+    /// `models`.
+    Models,
+    /// `fleet_detections`.
+    FleetDetections,
+}
+
+impl OutputTable {
+    /// SQL name (a constant, never user input).
+    pub const fn name(self) -> &'static str {
+        match self {
+            OutputTable::Cycles => "cycles",
+            OutputTable::AllScores => "all_scores",
+            OutputTable::DetectedAnomalies => "detected_anomalies",
+            OutputTable::Decisions => "decisions",
+            OutputTable::Models => "models",
+            OutputTable::FleetDetections => "fleet_detections",
+        }
+    }
+}
+
+/// One scored session of a cycle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreRow {
+    /// Session key: hour.
+    pub window_start: Timestamp,
+    /// Session key: client.
+    pub src_ip: String,
+    /// Session key: JA4.
+    pub ja4: String,
+    /// Session key: host.
+    pub host: String,
+    /// Feature set that scored it ("" when none).
+    pub model: String,
+    /// Threat level.
+    pub threat_level: String,
+    /// Raw score (negative = anomalous).
+    pub raw_score: f64,
+    /// Normalised score.
+    pub anomaly_score: f64,
+    /// Below the threshold.
+    pub is_anomaly: bool,
+    /// Times flagged including this one.
+    pub recurrence: u32,
+    /// Browser confidence.
+    pub browser_confidence: f64,
+    /// Browser family.
+    pub browser_family: String,
+    /// Reason.
+    pub reason: String,
+    /// Top features as JSON.
+    pub top_features: String,
+    /// Fleet within the cycle (-1: none).
+    pub fleet_id: i64,
+    /// The fleet's score (0 outside any fleet).
+    pub fleet_score: f64,
+    /// The fleet is flagged.
+    pub fleet_flag: bool,
+}
+
+/// One fleet of a cycle, as stored in `fleet_detections`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetRow {
+    /// Number within the cycle.
+    pub fleet_id: i64,
+    /// Sessions.
+    pub sessions: usize,
+    /// Distinct addresses.
+    pub ips: usize,
+    /// Distinct prefixes.
+    pub prefixes: usize,
+    /// `[[asn, sessions], ...]` as JSON.
+    pub asns: String,
+    /// `[[ja4, sessions], ...]` as JSON.
+    pub ja4s: String,
+    /// Mean browser confidence.
+    pub mean_browser_confidence: f64,
+    /// Fleet score.
+    pub score: f64,
+    /// Flagged.
+    pub flagged: bool,
+}
+
+/// Everything one cycle writes, in one transaction.
+#[derive(Debug, Clone)]
+pub struct CycleRecord {
+    /// Clock of the cycle.
+    pub started_at: Timestamp,
+    /// Horizon start.
+    pub horizon_start: Timestamp,
+    /// Horizon end.
+    pub horizon_end: Timestamp,
+    /// Sessions.
+    pub sessions: usize,
+    /// Scored sessions.
+    pub scored: usize,
+    /// Anomalies.
+    pub anomalies: usize,
+    /// anomalies / scored.
+    pub anomaly_rate: f64,
+    /// Metrics JSON.
+    pub metrics: String,
+    /// Scores.
+    pub scores: Vec<ScoreRow>,
+    /// Decisions: kind, model, JSON payload.
+    pub decisions: Vec<(String, String, String)>,
+    /// Models trained this cycle: model, version, trained_at, metadata JSON.
+    pub models: Vec<(String, String, Timestamp, String)>,
+    /// Fleets found.
+    pub fleets: Vec<FleetRow>,
+}
