@@ -80,17 +80,13 @@ impl FleetReport {
     }
 }
 
-/// The network prefix of an address: /24 for IPv4, /48 for IPv6.
+/// The network prefix of an address as text: /24 for IPv4, /48 for IPv6 (the prefix the
+/// fleet graph groups addresses by).
 pub fn prefix(ip: IpAddr) -> String {
+    let bits = prefix_bits(ip);
     match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            format!("{}.{}.{}.0/24", o[0], o[1], o[2])
-        }
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
-        }
+        IpAddr::V4(_) => format!("{}/24", std::net::Ipv4Addr::from(bits as u32)),
+        IpAddr::V6(_) => format!("{}/48", std::net::Ipv6Addr::from(bits)),
     }
 }
 

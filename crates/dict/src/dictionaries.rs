@@ -201,6 +201,12 @@ impl Dictionaries {
         Ok(())
     }
 
+    /// The known-bot name of a client: its address range first, then its JA4.
+    pub fn bot_name(&self, ip: IpAddr, ja4: &str) -> Option<&str> {
+        self.bot_for_ip(ip)
+            .or_else(|| self.bot_ja4.get(ja4).map(String::as_str))
+    }
+
     /// The bot name for an address, if it is in a known-bot range.
     pub fn bot_for_ip(&self, ip: IpAddr) -> Option<&str> {
         self.bot_ip.get(ip).map(String::as_str)

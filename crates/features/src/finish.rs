@@ -500,11 +500,7 @@ fn compute(
     set(F::CrossDomainPathSimilarity, ipf[3]);
     set(F::Ja4DriftRatio, ipf[4]);
 
-    let bot_name = dict
-        .bot_for_ip(k.src_ip)
-        .or_else(|| dict.bot_ja4.get(ja4).map(String::as_str))
-        .unwrap_or("")
-        .to_string();
+    let bot_name = dict.bot_name(k.src_ip, ja4).unwrap_or("").to_string();
     let mut values = [0f32; FeatureId::COUNT];
     for (o, x) in values.iter_mut().zip(v) {
         *o = if x.is_finite() { x as f32 } else { 0.0 };

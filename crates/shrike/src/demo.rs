@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use shrike_detect::{Session, ThreatLevel, Verdict};
+use shrike_dict::DictionaryWatch;
 use shrike_ingest::{Format, Input};
 use shrike_store::SqliteStore;
 
@@ -50,7 +51,11 @@ pub fn run(config: Config, mut args: DemoArgs) -> anyhow::Result<ExitCode> {
     );
     let detect_cfg = config.detect()?;
     let settings = crate::ingest::settings(config, &args.common, None)?;
-    let dict = crate::ingest::dictionaries(&settings)?;
+    let mut dictionaries = crate::detect::watch_dictionaries(&settings)?;
+    let dict = dictionaries
+        .as_ref()
+        .map(DictionaryWatch::current)
+        .unwrap_or_default();
     let mut store = SqliteStore::open(&settings.store_path)?;
     println!("2/3 ingesting into {}", settings.store_path.display());
     let input = Input::File(args.sim.out.join("traffic.jsonl"));
@@ -74,7 +79,7 @@ pub fn run(config: Config, mut args: DemoArgs) -> anyhow::Result<ExitCode> {
         &registry,
         &settings,
         None,
-        crate::detect::watch_dictionaries(&settings)?.as_mut(),
+        dictionaries.as_mut(),
     )?
     else {
         anyhow::bail!("the simulation produced no sessions");

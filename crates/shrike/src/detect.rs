@@ -148,11 +148,7 @@ pub fn load_sessions(
         .into_iter()
         .map(|mut r| {
             if let Some(d) = dict {
-                r.bot_name = d
-                    .bot_for_ip(r.src_ip)
-                    .or_else(|| d.bot_ja4.get(&r.ja4).map(String::as_str))
-                    .unwrap_or("")
-                    .to_string();
+                r.bot_name = d.bot_name(r.src_ip, &r.ja4).unwrap_or("").to_string();
                 r.browser_family = d.browser_family(&r.ja4).to_string();
                 r.asn_label = d.asn_label(r.asn).as_str().to_string();
             }

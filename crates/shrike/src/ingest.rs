@@ -161,8 +161,7 @@ impl ReadPlan {
     pub fn len(&self) -> Option<u64> {
         match &self.input {
             Input::FileRange { start, end, .. } => Some(end - start),
-            Input::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
-            Input::Stdin => None,
+            Input::File(_) | Input::Stdin => None,
         }
     }
 }
