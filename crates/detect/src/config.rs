@@ -69,6 +69,43 @@ pub struct DetectConfig {
     pub fleet_prefix_saturation: usize,
     /// Louvain resolution of the JA4 × ASN × prefix graph.
     pub fleet_resolution: f64,
+    /// Campaign clustering of the anomalies: `dbscan`, `hdbscan` or `off`.
+    pub campaign_algorithm: CampaignAlgorithm,
+    /// Campaign radius, as the root-mean-square difference per standardised feature
+    /// (the Euclidean radius is this times √features, so it keeps its meaning whatever
+    /// the model's feature count). DBSCAN's `eps`; HDBSCAN's `cluster_selection_epsilon`.
+    pub campaign_eps: f64,
+    /// Anomalies within the radius, the session itself included, for a DBSCAN core
+    /// session; HDBSCAN's `min_samples` and `min_cluster_size`.
+    pub campaign_min_samples: usize,
+    /// Campaigns of at least this many sessions escalate their HIGH members to CRITICAL.
+    pub campaign_escalation_size: usize,
+    /// A campaign keeps its id across cycles when it shares an address with a campaign
+    /// seen within this many hours.
+    pub campaign_memory_hours: f64,
+}
+
+/// Campaign clustering algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CampaignAlgorithm {
+    /// DBSCAN (the seed's choice).
+    Dbscan,
+    /// HDBSCAN with excess-of-mass selection.
+    Hdbscan,
+    /// No campaign clustering.
+    Off,
+}
+
+impl CampaignAlgorithm {
+    /// Configured name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            CampaignAlgorithm::Dbscan => "dbscan",
+            CampaignAlgorithm::Hdbscan => "hdbscan",
+            CampaignAlgorithm::Off => "off",
+        }
+    }
 }
 
 impl Default for DetectConfig {
@@ -102,6 +139,11 @@ impl Default for DetectConfig {
             fleet_confidence_max: 0.6,
             fleet_prefix_saturation: 50,
             fleet_resolution: 1.0,
+            campaign_algorithm: CampaignAlgorithm::Dbscan,
+            campaign_eps: 0.5,
+            campaign_min_samples: 5,
+            campaign_escalation_size: 5,
+            campaign_memory_hours: 24.0,
         }
     }
 }
@@ -149,6 +191,11 @@ impl DetectConfig {
         "fleet_confidence_max",
         "fleet_prefix_saturation",
         "fleet_resolution",
+        "campaign_algorithm",
+        "campaign_eps",
+        "campaign_min_samples",
+        "campaign_escalation_size",
+        "campaign_memory_hours",
     ];
 
     /// Checks every setting; the first bad one is named with what is allowed.
@@ -309,6 +356,30 @@ impl DetectConfig {
             "fleet_resolution",
             self.fleet_resolution,
             "a number > 0",
+        )?;
+        check(
+            self.campaign_eps.is_finite() && self.campaign_eps > 0.0,
+            "campaign_eps",
+            self.campaign_eps,
+            "a number > 0",
+        )?;
+        check(
+            self.campaign_min_samples >= 2,
+            "campaign_min_samples",
+            self.campaign_min_samples,
+            ">= 2",
+        )?;
+        check(
+            self.campaign_escalation_size >= 1,
+            "campaign_escalation_size",
+            self.campaign_escalation_size,
+            ">= 1",
+        )?;
+        check(
+            self.campaign_memory_hours.is_finite() && self.campaign_memory_hours >= 0.0,
+            "campaign_memory_hours",
+            self.campaign_memory_hours,
+            "hours >= 0",
         )?;
         Ok(())
     }

@@ -8,6 +8,7 @@ use shrike_features::FeatureId;
 use shrike_forest::{raw_score, ForestParams, IsolationForest};
 use shrike_types::Timestamp;
 
+use crate::campaign::{CampaignMemory, ScoredSet};
 use crate::config::DetectConfig;
 use crate::drift::{self, FeatureBaseline};
 use crate::prep::{self, columns_of, BrowserId, Column, FeatureSetName, Session};
@@ -29,6 +30,8 @@ struct Ctx<'a> {
     registry: &'a Registry,
     now: Timestamp,
     out: CycleOutput,
+    /// Each scored feature set's sessions and matrix, for campaign clustering.
+    scored_sets: Vec<ScoredSet>,
 }
 
 impl Ctx<'_> {
@@ -39,6 +42,7 @@ impl Ctx<'_> {
             DecisionKind::ModelRejected
             | DecisionKind::ModelLoadFailed
             | DecisionKind::ModelFailed
+            | DecisionKind::CampaignFailed
             | DecisionKind::DriftDetected
             | DecisionKind::SkippedLowData => {
                 tracing::warn!(decision = %kind.as_str(), model, %payload, "decision")
@@ -358,10 +362,42 @@ fn fleets(ctx: &mut Ctx<'_>, unknown: &[usize]) {
     ctx.out.fleets = report.fleets;
 }
 
-/// Runs one cycle. `recurrence` maps an IP to the number of earlier cycles that flagged it.
+/// Campaigns among the anomalies; HIGH members of large campaigns become CRITICAL.
+fn campaigns(ctx: &mut Ctx<'_>, memory: &CampaignMemory) {
+    let sets = std::mem::take(&mut ctx.scored_sets);
+    let (found, errors) = crate::campaign::find_campaigns(
+        ctx.sessions,
+        &mut ctx.out.verdicts,
+        &sets,
+        memory,
+        ctx.cfg,
+    );
+    for (set, e) in errors {
+        ctx.decide(
+            DecisionKind::CampaignFailed,
+            set.as_str(),
+            json!({"error": e.to_string(), "note": "this set's anomalies stay outside any campaign this cycle"}),
+        );
+    }
+    for c in &found {
+        let payload = json!({
+            "campaign": c.id, "continued": c.continued, "algorithm": c.algorithm.as_str(),
+            "sessions": c.sessions, "ips": c.ips.len(), "escalated_to_critical": c.escalated,
+            "ja4s": c.ja4s.iter().take(5).collect::<Vec<_>>(),
+            "asns": c.asns.iter().take(5).collect::<Vec<_>>(),
+            "features": c.features.iter().take(3).map(|f| &f.feature).collect::<Vec<_>>(),
+        });
+        ctx.decide(DecisionKind::CampaignDetected, c.model.as_str(), payload);
+    }
+    ctx.out.campaigns = found;
+}
+
+/// Runs one cycle. `recurrence` maps an IP to the number of earlier cycles that flagged it;
+/// `memory` holds the campaigns of earlier cycles, whose ids carry over.
 pub fn run_cycle(
     sessions: &[Session],
     recurrence: &HashMap<String, u32>,
+    memory: &CampaignMemory,
     registry: &Registry,
     cfg: &DetectConfig,
     now: Timestamp,
@@ -375,6 +411,7 @@ pub fn run_cycle(
         registry,
         now,
         out: CycleOutput::default(),
+        scored_sets: Vec::new(),
     };
     ctx.out
         .metrics
@@ -398,6 +435,7 @@ pub fn run_cycle(
             fleet: None,
             fleet_score: 0.0,
             fleet_flag: false,
+            campaign: None,
         })
         .collect();
 
@@ -608,6 +646,12 @@ pub fn run_cycle(
             .metrics
             .stage_ms
             .push((format!("{name}:score"), t.elapsed().as_millis() as u64));
+        ctx.scored_sets.push(ScoredSet {
+            set,
+            rows: scored,
+            x,
+            k,
+        });
     }
 
     // 9. Legitimate browsers, then JA4-cohort propagation.
@@ -673,6 +717,14 @@ pub fn run_cycle(
         .metrics
         .stage_ms
         .push(("levels".into(), t.elapsed().as_millis() as u64));
+
+    // 11. Campaigns.
+    let t = Instant::now();
+    campaigns(&mut ctx, memory);
+    ctx.out
+        .metrics
+        .stage_ms
+        .push(("campaigns".into(), t.elapsed().as_millis() as u64));
 
     // 12. Fleets: flagged members that look calm on their own become MEDIUM anomalies.
     let t = Instant::now();

@@ -8,6 +8,7 @@
 
 #![warn(missing_docs)]
 
+pub mod campaign;
 pub mod config;
 pub mod cycle;
 pub mod drift;
@@ -16,7 +17,8 @@ pub mod prep;
 pub mod registry;
 pub mod verdict;
 
-pub use config::{ConfigError, DetectConfig};
+pub use campaign::{Campaign, CampaignMemory, KnownCampaign};
+pub use config::{CampaignAlgorithm, ConfigError, DetectConfig};
 pub use cycle::{
     run_cycle, Contribution, CycleMetrics, CycleOutput, Decision, DecisionKind, ThreatLevel,
     Verdict,

@@ -12,6 +12,10 @@ pub struct Session {
     pub window_start: Timestamp,
     /// First request.
     pub first_seen: Timestamp,
+    /// Last request.
+    pub last_seen: Timestamp,
+    /// Country code of the client ("" when unknown).
+    pub country: String,
     /// Client address, as text.
     pub src_ip: String,
     /// JA4 or "".

@@ -109,6 +109,10 @@ pub enum DecisionKind {
     LegitimateBrowser,
     /// A flagged fleet.
     FleetDetected,
+    /// A campaign of the cycle.
+    CampaignDetected,
+    /// Campaign clustering failed for a feature set (its anomalies stay unclustered).
+    CampaignFailed,
     /// Dictionary files changed and were loaded again before the cycle.
     DictionariesReloaded,
     /// Dictionary files changed but no longer load; the previous ones stayed in service.
@@ -133,6 +137,8 @@ impl DecisionKind {
             DecisionKind::Anomaly => "ANOMALY",
             DecisionKind::LegitimateBrowser => "LEGITIMATE_BROWSER",
             DecisionKind::FleetDetected => "FLEET_DETECTED",
+            DecisionKind::CampaignDetected => "CAMPAIGN_DETECTED",
+            DecisionKind::CampaignFailed => "CAMPAIGN_FAILED",
             DecisionKind::DictionariesReloaded => "DICTIONARIES_RELOADED",
             DecisionKind::DictionaryReloadFailed => "DICTIONARY_RELOAD_FAILED",
         }
@@ -192,6 +198,8 @@ pub struct Verdict {
     pub fleet_score: f64,
     /// Its fleet is flagged (`fleet_campaign_flag`).
     pub fleet_flag: bool,
+    /// Campaign id (stable across cycles), for anomalies clustered into one.
+    pub campaign: Option<i64>,
 }
 
 /// Figures of a cycle.
@@ -230,4 +238,6 @@ pub struct CycleOutput {
     pub drift_reports: BTreeMap<String, drift::DriftReport>,
     /// Fleets found in the cycle, flagged first.
     pub fleets: Vec<crate::fleet::Fleet>,
+    /// Campaigns found in the cycle.
+    pub campaigns: Vec<crate::campaign::Campaign>,
 }

@@ -128,6 +128,8 @@ fn to_session(f: &SessionFeatures) -> Session {
     Session {
         window_start: f.key.window_start,
         first_seen: f.first_seen,
+        last_seen: f.last_seen,
+        country: f.country.clone(),
         src_ip: f.key.src_ip.to_string(),
         ja4: f.key.ja4.clone(),
         host: f.key.host.clone(),

@@ -14,6 +14,8 @@ fn session(ip: String, ja4: &str, asn: u32) -> Session {
     Session {
         window_start: Timestamp::from_millis(1_714_564_800_000),
         first_seen: Timestamp::from_millis(1_714_564_800_000),
+        last_seen: Timestamp::from_millis(1_714_564_800_000),
+        country: String::new(),
         src_ip: ip,
         ja4: ja4.into(),
         host: "shop.example".into(),

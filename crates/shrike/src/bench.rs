@@ -20,6 +20,8 @@ pub enum BenchCommand {
     Cycle(crate::bench_cycle::BenchCycleArgs),
     /// Louvain communities on a large planted-partition graph.
     Graph(crate::bench_graph::BenchGraphArgs),
+    /// DBSCAN (and HDBSCAN) campaign clustering on anomaly-like rows.
+    Cluster(crate::bench_cluster::BenchClusterArgs),
 }
 
 /// Arguments of `shrike bench forest`.
@@ -110,6 +112,7 @@ pub fn run(config: crate::config::Config, cmd: BenchCommand) -> anyhow::Result<E
         BenchCommand::Ingest(a) => ingest(a),
         BenchCommand::Forest(a) => crate::bench_forest::run(a),
         BenchCommand::Graph(a) => crate::bench_graph::run(a),
+        BenchCommand::Cluster(a) => crate::bench_cluster::run(a),
     }
 }
 

@@ -55,7 +55,14 @@ pub fn run(config: Config, a: BenchCycleArgs) -> anyhow::Result<ExitCode> {
         let _ = std::fs::remove_dir_all(&models);
         let registry = Registry::open(&models)?;
         let t = Instant::now();
-        let out = shrike_detect::run_cycle(&sessions, &recurrence, &registry, &cfg, now);
+        let out = shrike_detect::run_cycle(
+            &sessions,
+            &recurrence,
+            &Default::default(),
+            &registry,
+            &cfg,
+            now,
+        );
         let c = t.elapsed().as_secs_f64();
         let t = Instant::now();
         crate::detect::save(&mut store, &registry, &sessions, &out, start, end, now)?;

@@ -34,6 +34,8 @@ pub struct StoreConfig {
     pub sessions_retention_hours: Option<u32>,
     /// Fleet detections kept for this many hours of data time.
     pub fleet_retention_hours: Option<u32>,
+    /// Campaigns (and their member addresses) kept this many hours after last seen.
+    pub campaign_retention_hours: Option<u32>,
 }
 
 /// `[ingest]`.
@@ -85,6 +87,8 @@ pub struct Settings {
     pub sessions_retention_hours: u32,
     /// Hours of data time that fleet detections are kept.
     pub fleet_retention_hours: u32,
+    /// Hours of data time that campaigns are kept after last seen.
+    pub campaign_retention_hours: u32,
 }
 
 /// Values given on the command line (highest precedence).
@@ -115,6 +119,14 @@ impl Config {
         for key in shrike_detect::DetectConfig::KEYS {
             let var = format!("SHRIKE_{}", key.to_ascii_uppercase());
             if let Ok(text) = std::env::var(&var) {
+                if value[key].is_string() {
+                    let text = text.trim();
+                    if !["dbscan", "hdbscan", "off"].contains(&text) {
+                        bail!("environment variable {var}={text:?} is invalid (allowed: dbscan, hdbscan, off)");
+                    }
+                    value[key] = serde_json::json!(text);
+                    continue;
+                }
                 let n: f64 = text.trim().parse().map_err(|_| {
                     anyhow::anyhow!(
                         "environment variable {var}={text:?} is invalid (allowed: a number)"
@@ -131,7 +143,8 @@ impl Config {
                 };
             }
         }
-        let cfg: shrike_detect::DetectConfig = serde_json::from_value(value)?;
+        let cfg: shrike_detect::DetectConfig = serde_json::from_value(value)
+            .map_err(|e| anyhow::anyhow!("[detect] or SHRIKE_* detection settings: {e}"))?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -215,6 +228,12 @@ impl Config {
         if !(1..=87_600).contains(&fleet_retention_hours) {
             bail!("store.fleet_retention_hours = {fleet_retention_hours} is invalid (allowed: 1 to 87600)");
         }
+        let campaign_retention_hours = env("SHRIKE_CAMPAIGN_RETENTION_HOURS", "1 to 87600")?
+            .or(store.campaign_retention_hours)
+            .unwrap_or(720);
+        if !(1..=87_600).contains(&campaign_retention_hours) {
+            bail!("store.campaign_retention_hours = {campaign_retention_hours} is invalid (allowed: 1 to 87600)");
+        }
         Ok(Settings {
             store_path,
             max_reject_ratio,
@@ -225,6 +244,7 @@ impl Config {
             scores_retention_hours,
             sessions_retention_hours,
             fleet_retention_hours,
+            campaign_retention_hours,
         })
     }
 }

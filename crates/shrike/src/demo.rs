@@ -127,6 +127,8 @@ fn read_labels(path: &Path) -> anyhow::Result<Labels> {
 pub struct VerdictTable {
     /// family → (class, sessions per level, flagged).
     rows: BTreeMap<String, (String, BTreeMap<ThreatLevel, u64>, u64)>,
+    /// campaign → sessions per population.
+    campaigns: BTreeMap<i64, BTreeMap<String, u64>>,
     tp: u64,
     fp: u64,
     fn_: u64,
@@ -156,12 +158,26 @@ impl VerdictTable {
             }
             let row = t
                 .rows
-                .entry(family)
+                .entry(family.clone())
                 .or_insert_with(|| (class, BTreeMap::new(), 0));
             *row.1.entry(v.level).or_default() += 1;
             row.2 += flagged as u64;
+            if let Some(c) = v.campaign {
+                *t.campaigns.entry(c).or_default().entry(family).or_default() += 1;
+            }
         }
         t
+    }
+
+    /// Share of campaign members that belong to their campaign's main population.
+    pub fn campaign_purity(&self) -> f64 {
+        let (main, all) = self.campaigns.values().fold((0, 0), |(m, a), pops| {
+            (
+                m + pops.values().max().copied().unwrap_or(0),
+                a + pops.values().sum::<u64>(),
+            )
+        });
+        main as f64 / all.max(1) as f64
     }
 
     /// Flagged bad bots over flagged sessions.
@@ -218,6 +234,20 @@ impl std::fmt::Display for VerdictTable {
             self.tp,
             self.fp,
             self.fn_
-        )
+        )?;
+        for (id, pops) in &self.campaigns {
+            let mut pops: Vec<_> = pops.iter().collect();
+            pops.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            let parts: Vec<String> = pops.iter().map(|(p, n)| format!("{p} {n}")).collect();
+            writeln!(f, "campaign #{id}: {}", parts.join(", "))?;
+        }
+        if !self.campaigns.is_empty() {
+            writeln!(
+                f,
+                "campaign purity (members from their campaign's main population): {:.3}",
+                self.campaign_purity()
+            )?;
+        }
+        Ok(())
     }
 }

@@ -7,9 +7,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use shrike_detect::{CycleOutput, Decision, DecisionKind, DetectConfig, Registry, Session};
+use shrike_detect::{
+    CampaignMemory, CycleOutput, Decision, DecisionKind, DetectConfig, KnownCampaign, Registry,
+    Session,
+};
 use shrike_dict::{Dictionaries, DictionaryWatch, Reload};
-use shrike_store::{CycleRecord, FleetRow, ScoreRow, SqliteStore};
+use shrike_store::{CampaignRow, CycleRecord, FleetRow, Retention, ScoreRow, SqliteStore};
 use shrike_types::{Timestamp, HOUR_MS};
 
 use crate::config::{Config, Settings};
@@ -106,24 +109,44 @@ pub fn cycle(
     let recurrence = store.recurrences()?;
     // The cycle's clock is the end of its horizon, so that replays are reproducible.
     let now = Timestamp::from_millis(end.millis() + HOUR_MS);
-    let mut out = shrike_detect::run_cycle(&sessions, &recurrence, registry, cfg, now);
+    let memory = campaign_memory(store, cfg, now)?;
+    let mut out = shrike_detect::run_cycle(&sessions, &recurrence, &memory, registry, cfg, now);
     out.decisions.splice(0..0, reload);
     let id = save(store, registry, &sessions, &out, start, end, now)?;
     let hours = |h: u32| Timestamp::from_millis(now.millis() - h as i64 * HOUR_MS);
-    let (scores, old_sessions, fleets) = store.prune(
-        hours(settings.scores_retention_hours),
-        hours(settings.sessions_retention_hours),
-        hours(settings.fleet_retention_hours),
-    )?;
-    if scores + old_sessions + fleets > 0 {
+    let pruned = store.prune(&Retention {
+        scores_before: hours(settings.scores_retention_hours),
+        sessions_before: hours(settings.sessions_retention_hours),
+        fleets_before: hours(settings.fleet_retention_hours),
+        campaigns_before: hours(settings.campaign_retention_hours),
+    })?;
+    if pruned.total() > 0 {
         tracing::info!(
-            scores,
-            sessions = old_sessions,
-            fleets,
+            scores = pruned.scores,
+            sessions = pruned.sessions,
+            fleets = pruned.fleets,
+            campaigns = pruned.campaigns,
             "retention: deleted what is older than store.*_retention_hours"
         );
     }
     Ok(Some((sessions, out, id)))
+}
+
+/// The campaigns of earlier cycles still within `campaign_memory_hours` of the cycle's clock.
+pub fn campaign_memory(
+    store: &SqliteStore,
+    cfg: &DetectConfig,
+    now: Timestamp,
+) -> anyhow::Result<CampaignMemory> {
+    let since = Timestamp::from_millis(now.millis() - (cfg.campaign_memory_hours * 3.6e6) as i64);
+    let (known, next_id) = store.campaign_memory(since)?;
+    Ok(CampaignMemory {
+        known: known
+            .into_iter()
+            .map(|(id, ips)| KnownCampaign { id, ips })
+            .collect(),
+        next_id,
+    })
 }
 
 /// The sessions of the horizon ending at `at` (default: the newest window), with the
@@ -157,6 +180,8 @@ pub fn load_sessions(
         .map(|r| Session {
             window_start: r.window_start,
             first_seen: r.first_seen,
+            last_seen: r.last_seen,
+            country: r.country,
             src_ip: r.src_ip.to_string(),
             ja4: r.ja4,
             host: r.host,
@@ -170,6 +195,11 @@ pub fn load_sessions(
         })
         .collect();
     Ok(Some((sessions, start, end)))
+}
+
+/// A value as JSON text (the store keeps summaries as JSON).
+fn json<T: serde::Serialize + ?Sized>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default()
 }
 
 /// Writes a cycle's outputs (scores, decisions, metrics, new models) in one transaction.
@@ -203,6 +233,32 @@ pub fn save(
             fleet_id: v.fleet.map_or(-1, i64::from),
             fleet_score: v.fleet_score,
             fleet_flag: v.fleet_flag,
+            campaign_id: v.campaign.unwrap_or(-1),
+        })
+        .collect();
+    let campaigns = out
+        .campaigns
+        .iter()
+        .map(|c| CampaignRow {
+            campaign_id: c.id,
+            first_cycle: 0,
+            last_cycle: 0,
+            cycles: 0,
+            first_seen: c.first_seen,
+            last_seen: c.last_seen,
+            updated_at: now,
+            model: c.model.as_str().to_string(),
+            algorithm: c.algorithm.as_str().to_string(),
+            sessions: c.sessions,
+            ips: c.ips.len(),
+            escalated: c.escalated,
+            ja4s: json(&c.ja4s),
+            asns: json(&c.asns),
+            countries: json(&c.countries),
+            hosts: json(&c.hosts),
+            features: json(&c.features),
+            levels: json(&c.levels),
+            members: c.ips.clone(),
         })
         .collect();
     let fleets = out
@@ -261,6 +317,7 @@ pub fn save(
             .collect(),
         models,
         fleets,
+        campaigns,
     };
     Ok(store.save_cycle(&record)?)
 }

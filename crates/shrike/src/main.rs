@@ -4,9 +4,11 @@
 //! fraction exceeded `--max-reject-ratio` (everything valid was still stored).
 
 mod bench;
+mod bench_cluster;
 mod bench_cycle;
 mod bench_forest;
 mod bench_graph;
+mod campaigns;
 mod config;
 mod demo;
 mod detect;
@@ -56,6 +58,8 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Run a detection cycle over the store's horizon (or one every `--every` interval).
     Detect(detect::DetectArgs),
+    /// List the campaigns found by the cycles, or show one with its members.
+    Campaigns(campaigns::CampaignsArgs),
     /// Measure performance.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -90,6 +94,7 @@ fn main() -> ExitCode {
         Command::Ingest(a) => ingest::run(config, a),
         Command::Simulate(a) => simulate::run(a),
         Command::Detect(a) => detect::run(config, a),
+        Command::Campaigns(a) => campaigns::run(config, a),
         Command::Bench(b) => bench::run(config, b),
     };
     match result {

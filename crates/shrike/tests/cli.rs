@@ -250,7 +250,7 @@ fn demo_scores_every_population_then_detect_reuses_its_model_and_skips_thin_data
             .find(name)
             .unwrap_or_else(|| panic!("no {name} in:\n{out}"));
         out[at + name.len()..]
-            .split([',', ' '])
+            .split([',', ' ', '\n'])
             .find(|t| !t.is_empty())
             .and_then(|t| t.parse().ok())
             .unwrap_or_else(|| panic!("unreadable {name} in:\n{out}"))
@@ -290,6 +290,24 @@ fn demo_scores_every_population_then_detect_reuses_its_model_and_skips_thin_data
             .unwrap();
         assert!(fleets >= 1, "fleet_detections has {fleets} rows");
     }
+    // Campaigns: the anomalies of each attacking tool are grouped, without mixing tools.
+    assert!(out.contains("CAMPAIGN_DETECTED"), "{out}");
+    assert!(
+        figure("campaign purity (members from their campaign's main population): ") > 0.95,
+        "{out}"
+    );
+    for pop in ["credential_stuffing", "ai_crawler", "vuln_scanner"] {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("campaign #") && l.contains(pop)),
+            "{pop} is in no campaign:\n{out}"
+        );
+    }
+    let campaigns_before = {
+        let store = shrike_store::SqliteStore::open(&dir.path().join("sim/demo.db")).unwrap();
+        store.campaigns(None, 1000).unwrap()
+    };
+    assert!(campaigns_before.len() >= 3, "{campaigns_before:?}");
     let store = dir.path().join("sim/demo.db");
     let store = store.to_str().unwrap();
     // The demo ran cycle 1 and trained the models.
@@ -303,6 +321,40 @@ fn demo_scores_every_population_then_detect_reuses_its_model_and_skips_thin_data
     assert!(o.status.success(), "{out}");
     assert!(out.contains("MODEL_LOADED complete"), "{out}");
     assert!(out.contains("cycle 2:"), "{out}");
+    // The same attackers, seen again: their campaigns keep their ids.
+    let again = shrike_store::SqliteStore::open(&dir.path().join("sim/demo.db"))
+        .unwrap()
+        .campaigns(None, 1000)
+        .unwrap();
+    for c in &campaigns_before {
+        let now = again
+            .iter()
+            .find(|a| a.campaign_id == c.campaign_id)
+            .unwrap_or_else(|| panic!("campaign {} lost its id:\n{out}", c.campaign_id));
+        assert_eq!(
+            (now.cycles, now.first_cycle, now.last_cycle),
+            (2, 1, 2),
+            "{now:?}"
+        );
+    }
+    assert!(!out.contains("\"continued\":false"), "{out}");
+    let o = shrike(
+        &["campaigns", "--store", store, "--id", "1", "--json"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let shown: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(shown["cycles"], 2);
+    assert!(!shown["members"].as_array().unwrap().is_empty(), "{shown}");
+    assert!(
+        !shown["dominant_features"].as_array().unwrap().is_empty(),
+        "{shown}"
+    );
+    let o = shrike(
+        &["campaigns", "--store", store, "--id", "99999"],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     // A baseline requirement above the data: the cycle says so and scores nothing.
     let o = Command::new(env!("CARGO_BIN_EXE_shrike"))
         .args(["detect", "--store", store])

@@ -7,7 +7,10 @@
 //!   [`FeatureId`](shrike_features::FeatureId) order), recomputed over the horizon on ingest;
 //! - `ingested_sources`: content fingerprints and byte spans of ingested inputs
 //!   (idempotence, and continuing a file that grew);
-//! - `meta`: the store's secret hash key and settings.
+//! - `meta`: the store's secret hash key and settings;
+//! - the detection outputs (SPEC §6): `cycles`, `all_scores` (and the `detected_anomalies`
+//!   view), `decisions`, `models`, `fleet_detections`, `campaigns` and
+//!   `campaign_members`.
 //!
 //! Schema changes are numbered migrations ([`migrations`]); every write is one transaction,
 //! so a killed process leaves the file as it was before the write.
@@ -17,6 +20,7 @@ mod rows;
 mod sqlite;
 
 pub use rows::{
-    CycleRecord, FileSpan, FleetRow, IngestedSource, OutputTable, ScoreRow, SessionRow,
+    CampaignRow, CycleRecord, FileSpan, FleetRow, IngestedSource, OutputTable, Pruned, Retention,
+    ScoreRow, SessionRow,
 };
 pub use sqlite::{SqliteStore, StoreError};

@@ -151,4 +151,37 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX fleet_detections_by_time ON fleet_detections (detected_at_ms);
     "#,
+    // 5: campaigns (SPEC §5 step 11): one row per campaign, updated by each cycle that
+    // sees it, and its member addresses, by which later cycles recognise it.
+    r#"
+    CREATE TABLE campaigns (
+        campaign_id INTEGER PRIMARY KEY,
+        first_cycle INTEGER NOT NULL,
+        last_cycle INTEGER NOT NULL,
+        cycles INTEGER NOT NULL,
+        first_seen_ms INTEGER NOT NULL,
+        last_seen_ms INTEGER NOT NULL,
+        updated_at_ms INTEGER NOT NULL,
+        model TEXT NOT NULL,
+        algorithm TEXT NOT NULL,
+        sessions INTEGER NOT NULL,
+        ips INTEGER NOT NULL,
+        escalated INTEGER NOT NULL,
+        ja4s TEXT NOT NULL,
+        asns TEXT NOT NULL,
+        countries TEXT NOT NULL,
+        hosts TEXT NOT NULL,
+        features TEXT NOT NULL,
+        levels TEXT NOT NULL
+    );
+    CREATE INDEX campaigns_by_update ON campaigns (updated_at_ms);
+    CREATE TABLE campaign_members (
+        campaign_id INTEGER NOT NULL,
+        src_ip TEXT NOT NULL,
+        last_seen_ms INTEGER NOT NULL,
+        PRIMARY KEY (campaign_id, src_ip)
+    ) WITHOUT ROWID;
+    CREATE INDEX campaign_members_by_time ON campaign_members (last_seen_ms);
+    CREATE INDEX all_scores_by_campaign ON all_scores (campaign_id) WHERE campaign_id >= 0;
+    "#,
 ];

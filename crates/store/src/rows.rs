@@ -65,6 +65,10 @@ pub struct SessionRow {
     pub user_agent: String,
     /// TCP/TLS side matched.
     pub correlated: bool,
+    /// Country code of the client ("" when unknown).
+    pub country: String,
+    /// Last request.
+    pub last_seen: Timestamp,
 }
 
 /// Output tables whose rows can be counted.
@@ -82,6 +86,8 @@ pub enum OutputTable {
     Models,
     /// `fleet_detections`.
     FleetDetections,
+    /// `campaigns`.
+    Campaigns,
 }
 
 impl OutputTable {
@@ -94,6 +100,7 @@ impl OutputTable {
             OutputTable::Decisions => "decisions",
             OutputTable::Models => "models",
             OutputTable::FleetDetections => "fleet_detections",
+            OutputTable::Campaigns => "campaigns",
         }
     }
 }
@@ -135,6 +142,8 @@ pub struct ScoreRow {
     pub fleet_score: f64,
     /// The fleet is flagged.
     pub fleet_flag: bool,
+    /// Campaign (-1: none).
+    pub campaign_id: i64,
 }
 
 /// One fleet of a cycle, as stored in `fleet_detections`.
@@ -158,6 +167,82 @@ pub struct FleetRow {
     pub score: f64,
     /// Flagged.
     pub flagged: bool,
+}
+
+/// A campaign as one cycle saw it (`campaigns` keeps the latest, with its history).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CampaignRow {
+    /// Id, stable across cycles.
+    pub campaign_id: i64,
+    /// First cycle that saw it (filled when read).
+    pub first_cycle: i64,
+    /// Last cycle that saw it (filled when read).
+    pub last_cycle: i64,
+    /// Cycles that saw it (filled when read).
+    pub cycles: i64,
+    /// First request of any member, over all cycles.
+    pub first_seen: Timestamp,
+    /// Last request of any member, over all cycles.
+    pub last_seen: Timestamp,
+    /// Clock of the last cycle that saw it.
+    pub updated_at: Timestamp,
+    /// Feature set.
+    pub model: String,
+    /// Clustering algorithm.
+    pub algorithm: String,
+    /// Member sessions in the last cycle.
+    pub sessions: usize,
+    /// Member addresses in the last cycle.
+    pub ips: usize,
+    /// Members escalated to CRITICAL in the last cycle.
+    pub escalated: usize,
+    /// `[[ja4, sessions], ...]` as JSON.
+    pub ja4s: String,
+    /// `[[asn, sessions], ...]` as JSON.
+    pub asns: String,
+    /// `[[country, sessions], ...]` as JSON.
+    pub countries: String,
+    /// `[[host, sessions], ...]` as JSON.
+    pub hosts: String,
+    /// Dominant features as JSON.
+    pub features: String,
+    /// `{level: sessions}` as JSON.
+    pub levels: String,
+    /// Member addresses of the last cycle (written; read only by [`crate::SqliteStore::campaign_members`]).
+    pub members: Vec<String>,
+}
+
+/// Retention cut-offs: what is older is deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Scores of cycles started before.
+    pub scores_before: Timestamp,
+    /// Sessions of windows before.
+    pub sessions_before: Timestamp,
+    /// Fleets detected before.
+    pub fleets_before: Timestamp,
+    /// Campaigns last updated (and member addresses last seen) before.
+    pub campaigns_before: Timestamp,
+}
+
+/// Rows deleted by [`crate::SqliteStore::prune`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Score rows.
+    pub scores: usize,
+    /// Sessions.
+    pub sessions: usize,
+    /// Fleet rows.
+    pub fleets: usize,
+    /// Campaigns.
+    pub campaigns: usize,
+}
+
+impl Pruned {
+    /// Rows deleted in all.
+    pub fn total(&self) -> usize {
+        self.scores + self.sessions + self.fleets + self.campaigns
+    }
 }
 
 /// Everything one cycle writes, in one transaction.
@@ -187,4 +272,6 @@ pub struct CycleRecord {
     pub models: Vec<(String, String, Timestamp, String)>,
     /// Fleets found.
     pub fleets: Vec<FleetRow>,
+    /// Campaigns found.
+    pub campaigns: Vec<CampaignRow>,
 }

@@ -9,7 +9,9 @@ use shrike_features::{FeatureId, HashKey, SessionFeatures, Sessionizer};
 use shrike_types::Timestamp;
 
 use crate::migrations::MIGRATIONS;
-use crate::rows::{CycleRecord, FileSpan, IngestedSource, OutputTable, SessionRow};
+use crate::rows::{
+    CampaignRow, CycleRecord, FileSpan, IngestedSource, OutputTable, Pruned, Retention, SessionRow,
+};
 
 /// A store failure.
 #[derive(Debug, thiserror::Error)]
@@ -284,7 +286,7 @@ impl SqliteStore {
             .conn
             .prepare(
                 "SELECT window_start_ms, src_ip, ja4, host, hits, asn_label, bot_name, browser_family, features,
-                        first_seen_ms, asn, user_agent, correlated
+                        first_seen_ms, asn, user_agent, correlated, country, last_seen_ms
                  FROM sessions WHERE window_start_ms >= ?1 AND window_start_ms <= ?2
                  ORDER BY window_start_ms, src_ip, ja4, host",
             )
@@ -302,6 +304,7 @@ impl SqliteStore {
                         r.get(11)?,
                         r.get::<_, i64>(12)?,
                     ),
+                    (r.get::<_, String>(13)?, r.get::<_, i64>(14)?),
                 ))
             })
             .map_err(self.err())?;
@@ -311,6 +314,7 @@ impl SqliteStore {
                 (ip, blob, w, ja4, host),
                 (hits, asn_label, bot_name, browser_family),
                 (first_seen, asn, user_agent, correlated),
+                (country, last_seen),
             ) = row.map_err(self.err())?;
             let corrupt = |what: &str| StoreError::Corrupt {
                 path: self.path.clone(),
@@ -336,6 +340,8 @@ impl SqliteStore {
                 asn: asn as u32,
                 user_agent,
                 correlated: correlated != 0,
+                country,
+                last_seen: Timestamp::from_millis(last_seen),
             });
         }
         Ok(out)
@@ -368,15 +374,10 @@ impl SqliteStore {
     }
 
     /// Retention: deletes the scores of cycles started before `scores_before`, the sessions
-    /// of windows before `sessions_before` and the fleets detected before `fleets_before`,
-    /// in one transaction. Cycles, decisions and models (small, the audit trail) are kept.
-    /// Returns (scores, sessions, fleets) deleted.
-    pub fn prune(
-        &mut self,
-        scores_before: Timestamp,
-        sessions_before: Timestamp,
-        fleets_before: Timestamp,
-    ) -> Result<(usize, usize, usize), StoreError> {
+    /// of windows before `sessions_before`, the fleets detected before `fleets_before`, and
+    /// the campaigns (and member addresses) not seen since `campaigns_before`, in one
+    /// transaction. Cycles, decisions and models (small, the audit trail) are kept.
+    pub fn prune(&mut self, r: &Retention) -> Result<Pruned, StoreError> {
         let path = self.path.clone();
         let sql = |source| StoreError::Sqlite {
             path: path.clone(),
@@ -387,23 +388,136 @@ impl SqliteStore {
             .execute(
                 "DELETE FROM all_scores WHERE cycle_id IN
                      (SELECT id FROM cycles WHERE started_at_ms < ?1)",
-                [scores_before.millis()],
+                [r.scores_before.millis()],
             )
             .map_err(sql)?;
         let sessions = tx
             .execute(
                 "DELETE FROM sessions WHERE window_start_ms < ?1",
-                [sessions_before.millis()],
+                [r.sessions_before.millis()],
             )
             .map_err(sql)?;
         let fleets = tx
             .execute(
                 "DELETE FROM fleet_detections WHERE detected_at_ms < ?1",
-                [fleets_before.millis()],
+                [r.fleets_before.millis()],
+            )
+            .map_err(sql)?;
+        tx.execute(
+            "DELETE FROM campaign_members WHERE last_seen_ms < ?1",
+            [r.campaigns_before.millis()],
+        )
+        .map_err(sql)?;
+        let campaigns = tx
+            .execute(
+                "DELETE FROM campaigns WHERE updated_at_ms < ?1",
+                [r.campaigns_before.millis()],
             )
             .map_err(sql)?;
         tx.commit().map_err(sql)?;
-        Ok((scores, sessions, fleets))
+        Ok(Pruned {
+            scores,
+            sessions,
+            fleets,
+            campaigns,
+        })
+    }
+
+    /// The member addresses of the campaigns updated since `since`, by campaign, and the
+    /// first free campaign id.
+    #[allow(clippy::type_complexity)]
+    pub fn campaign_memory(
+        &self,
+        since: Timestamp,
+    ) -> Result<(Vec<(i64, Vec<String>)>, i64), StoreError> {
+        let next: i64 = self
+            .conn
+            .query_row(
+                "SELECT COALESCE(MAX(campaign_id), 0) + 1 FROM campaigns",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(self.err())?;
+        let mut q = self
+            .conn
+            .prepare(
+                "SELECT m.campaign_id, m.src_ip FROM campaign_members m
+                 JOIN campaigns c ON c.campaign_id = m.campaign_id
+                 WHERE c.updated_at_ms >= ?1 AND m.last_seen_ms >= ?1
+                 ORDER BY m.campaign_id, m.src_ip",
+            )
+            .map_err(self.err())?;
+        let rows = q
+            .query_map([since.millis()], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(self.err())?;
+        let mut out: Vec<(i64, Vec<String>)> = Vec::new();
+        for row in rows {
+            let (id, ip) = row.map_err(self.err())?;
+            match out.last_mut() {
+                Some((last, ips)) if *last == id => ips.push(ip),
+                _ => out.push((id, vec![ip])),
+            }
+        }
+        Ok((out, next))
+    }
+
+    /// Campaigns, most recently updated first: one (`id`), or the `limit` latest.
+    pub fn campaigns(&self, id: Option<i64>, limit: usize) -> Result<Vec<CampaignRow>, StoreError> {
+        let mut q = self
+            .conn
+            .prepare(
+                "SELECT campaign_id, first_cycle, last_cycle, cycles, first_seen_ms, last_seen_ms,
+                        updated_at_ms, model, algorithm, sessions, ips, escalated, ja4s, asns,
+                        countries, hosts, features, levels
+                 FROM campaigns WHERE (?1 IS NULL OR campaign_id = ?1)
+                 ORDER BY updated_at_ms DESC, sessions DESC, campaign_id LIMIT ?2",
+            )
+            .map_err(self.err())?;
+        let rows = q
+            .query_map(params![id, limit as i64], |r| {
+                Ok(CampaignRow {
+                    campaign_id: r.get(0)?,
+                    first_cycle: r.get(1)?,
+                    last_cycle: r.get(2)?,
+                    cycles: r.get(3)?,
+                    first_seen: Timestamp::from_millis(r.get(4)?),
+                    last_seen: Timestamp::from_millis(r.get(5)?),
+                    updated_at: Timestamp::from_millis(r.get(6)?),
+                    model: r.get(7)?,
+                    algorithm: r.get(8)?,
+                    sessions: r.get::<_, i64>(9)? as usize,
+                    ips: r.get::<_, i64>(10)? as usize,
+                    escalated: r.get::<_, i64>(11)? as usize,
+                    ja4s: r.get(12)?,
+                    asns: r.get(13)?,
+                    countries: r.get(14)?,
+                    hosts: r.get(15)?,
+                    features: r.get(16)?,
+                    levels: r.get(17)?,
+                    members: Vec::new(),
+                })
+            })
+            .map_err(self.err())?;
+        rows.map(|r| r.map_err(self.err())).collect()
+    }
+
+    /// Member addresses of a campaign, most recently seen first.
+    pub fn campaign_members(&self, id: i64) -> Result<Vec<(String, Timestamp)>, StoreError> {
+        let mut q = self
+            .conn
+            .prepare(
+                "SELECT src_ip, last_seen_ms FROM campaign_members WHERE campaign_id = ?1
+                 ORDER BY last_seen_ms DESC, src_ip",
+            )
+            .map_err(self.err())?;
+        let rows = q
+            .query_map([id], |r| {
+                Ok((r.get::<_, String>(0)?, Timestamp::from_millis(r.get(1)?)))
+            })
+            .map_err(self.err())?;
+        rows.map(|r| r.map_err(self.err())).collect()
     }
 
     /// Writes a cycle's outputs in one transaction; returns the cycle id.
@@ -437,9 +551,9 @@ impl SqliteStore {
                     "INSERT INTO all_scores (cycle_id, window_start_ms, src_ip, ja4, host, model,
                         threat_level, raw_score, anomaly_score, is_anomaly, recurrence,
                         browser_confidence, browser_family, reason, top_features,
-                        fleet_id, fleet_score, fleet_flag)
+                        fleet_id, fleet_score, fleet_flag, campaign_id)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
-                        ?16, ?17, ?18)",
+                        ?16, ?17, ?18, ?19)",
                 )
                 .map_err(sql)?;
             for s in &c.scores {
@@ -461,7 +575,8 @@ impl SqliteStore {
                     s.top_features,
                     s.fleet_id,
                     s.fleet_score,
-                    s.fleet_flag
+                    s.fleet_flag,
+                    s.campaign_id
                 ])
                 .map_err(sql)?;
             }
@@ -487,6 +602,58 @@ impl SqliteStore {
                     f.flagged
                 ])
                 .map_err(sql)?;
+            }
+            let mut ins = tx
+                .prepare(
+                    "INSERT INTO campaigns (campaign_id, first_cycle, last_cycle, cycles,
+                        first_seen_ms, last_seen_ms, updated_at_ms, model, algorithm, sessions, ips,
+                        escalated, ja4s, asns, countries, hosts, features, levels)
+                     VALUES (?1, ?2, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+                     ON CONFLICT (campaign_id) DO UPDATE SET
+                        last_cycle = excluded.last_cycle, cycles = cycles + 1,
+                        first_seen_ms = MIN(first_seen_ms, excluded.first_seen_ms),
+                        last_seen_ms = MAX(last_seen_ms, excluded.last_seen_ms),
+                        updated_at_ms = excluded.updated_at_ms, model = excluded.model,
+                        algorithm = excluded.algorithm, sessions = excluded.sessions,
+                        ips = excluded.ips, escalated = excluded.escalated, ja4s = excluded.ja4s,
+                        asns = excluded.asns, countries = excluded.countries,
+                        hosts = excluded.hosts, features = excluded.features,
+                        levels = excluded.levels",
+                )
+                .map_err(sql)?;
+            let mut member = tx
+                .prepare(
+                    "INSERT INTO campaign_members (campaign_id, src_ip, last_seen_ms)
+                     VALUES (?1, ?2, ?3)
+                     ON CONFLICT (campaign_id, src_ip) DO UPDATE SET
+                        last_seen_ms = MAX(last_seen_ms, excluded.last_seen_ms)",
+                )
+                .map_err(sql)?;
+            for c in &c.campaigns {
+                ins.execute(params![
+                    c.campaign_id,
+                    id,
+                    c.first_seen.millis(),
+                    c.last_seen.millis(),
+                    c.updated_at.millis(),
+                    c.model,
+                    c.algorithm,
+                    c.sessions as i64,
+                    c.ips as i64,
+                    c.escalated as i64,
+                    c.ja4s,
+                    c.asns,
+                    c.countries,
+                    c.hosts,
+                    c.features,
+                    c.levels
+                ])
+                .map_err(sql)?;
+                for ip in &c.members {
+                    member
+                        .execute(params![c.campaign_id, ip, c.updated_at.millis()])
+                        .map_err(sql)?;
+                }
             }
             let mut ins = tx
                 .prepare(

@@ -48,7 +48,7 @@ fn sessions_accumulate_across_inputs_and_persist() {
     let mut store = SqliteStore::open(&path).unwrap();
     assert_eq!(
         store.schema_version().unwrap(),
-        4,
+        5,
         "every migration applied"
     );
     let key = store.hash_key().unwrap();
@@ -103,6 +103,7 @@ fn cycle_at(hour: i64, flagged_ip: &str) -> shrike_store::CycleRecord {
         fleet_id: -1,
         fleet_score: 0.0,
         fleet_flag: false,
+        campaign_id: if anomaly { 7 } else { -1 },
     };
     shrike_store::CycleRecord {
         started_at: t,
@@ -127,6 +128,27 @@ fn cycle_at(hour: i64, flagged_ip: &str) -> shrike_store::CycleRecord {
             score: 0.5,
             flagged: true,
         }],
+        campaigns: vec![shrike_store::CampaignRow {
+            campaign_id: 7,
+            first_cycle: 0,
+            last_cycle: 0,
+            cycles: 0,
+            first_seen: t,
+            last_seen: Timestamp::from_millis(t.millis() + 60_000),
+            updated_at: t,
+            model: "complete".into(),
+            algorithm: "dbscan".into(),
+            sessions: 1,
+            ips: 1,
+            escalated: 0,
+            ja4s: "[]".into(),
+            asns: "[]".into(),
+            countries: "[]".into(),
+            hosts: "[]".into(),
+            features: "[]".into(),
+            levels: "{\"HIGH\":1}".into(),
+            members: vec![flagged_ip.into()],
+        }],
     }
 }
 
@@ -146,8 +168,38 @@ fn retention_deletes_old_scores_and_sessions_and_bounds_recurrence() {
     let at = |hour: i64| Timestamp::from_millis(1_714_564_800_000 + hour * 3_600_000);
     assert_eq!(store.count(OutputTable::FleetDetections).unwrap(), 3);
     // ... and 2 h of fleets.
-    let (scores, sessions, fleets) = store.prune(at(31 - 24), at(31 - 10), at(31 - 2)).unwrap();
-    assert_eq!((scores, sessions, fleets), (4, 1, 2));
+    // One campaign, seen by the three cycles, keeps its first sighting and counts them.
+    let c = &store.campaigns(None, 10).unwrap()[0];
+    assert_eq!(
+        (c.campaign_id, c.cycles, c.first_cycle, c.last_cycle),
+        (7, 3, 1, 3)
+    );
+    assert_eq!(c.first_seen, at(0));
+    assert_eq!(c.last_seen.millis(), at(30).millis() + 60_000);
+    assert_eq!(
+        store.campaign_memory(at(29)).unwrap(),
+        (vec![(7, vec!["192.0.2.1".to_string()])], 8)
+    );
+    assert_eq!(store.campaign_memory(at(31)).unwrap(), (vec![], 8));
+    let retention = |campaigns: i64| shrike_store::Retention {
+        scores_before: at(31 - 24),
+        sessions_before: at(31 - 10),
+        fleets_before: at(31 - 2),
+        campaigns_before: at(campaigns),
+    };
+    let pruned = store.prune(&retention(31 - 2)).unwrap();
+    assert_eq!(
+        (
+            pruned.scores,
+            pruned.sessions,
+            pruned.fleets,
+            pruned.campaigns
+        ),
+        (4, 1, 2, 0)
+    );
+    assert_eq!(store.prune(&retention(31)).unwrap().campaigns, 1);
+    assert_eq!(store.count(OutputTable::Campaigns).unwrap(), 0);
+    assert!(store.campaign_members(7).unwrap().is_empty());
     assert_eq!(store.count(OutputTable::FleetDetections).unwrap(), 1);
     assert_eq!(store.count(OutputTable::AllScores).unwrap(), 2);
     assert_eq!(store.session_count().unwrap(), 0);

@@ -1,0 +1,319 @@
+//! DBSCAN against a brute-force reference, HDBSCAN on planted structure, and the
+//! invariants both must keep (permutation, duplicates, scale).
+
+use proptest::prelude::*;
+use shrike_cluster::{dbscan, hdbscan, standardize, DbscanParams, HdbscanParams};
+
+/// A small deterministic generator (tests must not depend on a crate's RNG stream).
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn normal(&mut self) -> f64 {
+        let (u, v) = (self.next().max(1e-300), self.next());
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    }
+}
+
+/// Gaussian blobs: `(centre, spread, count)` in `dims` dimensions, plus uniform noise.
+fn blobs(spec: &[(f64, f64, usize)], noise: usize, dims: usize, seed: u64) -> (Vec<f64>, Vec<i32>) {
+    let mut rng = Lcg(seed);
+    let mut x = Vec::new();
+    let mut truth = Vec::new();
+    for (b, (centre, spread, count)) in spec.iter().enumerate() {
+        for _ in 0..*count {
+            for d in 0..dims {
+                let c = if d % 2 == 0 { *centre } else { -centre };
+                x.push(c + spread * rng.normal());
+            }
+            truth.push(b as i32);
+        }
+    }
+    for _ in 0..noise {
+        for _ in 0..dims {
+            x.push(rng.next() * 200.0 - 100.0);
+        }
+        truth.push(-1);
+    }
+    (x, truth)
+}
+
+/// The partition a labelling induces, as "same cluster" for every pair (noise: alone).
+fn same_partition(a: &[Option<u32>], b: &[Option<u32>]) -> bool {
+    a.len() == b.len()
+        && (0..a.len()).all(|i| {
+            (0..a.len()).all(|j| {
+                let sa = a[i].is_some() && a[i] == a[j];
+                let sb = b[i].is_some() && b[i] == b[j];
+                sa == sb && a[i].is_none() == b[i].is_none()
+            })
+        })
+}
+
+/// Straightforward DBSCAN: core by counting, cores joined by flood fill, border rows to
+/// their nearest core row (ties to the lower index).
+fn reference_dbscan(x: &[f64], dims: usize, eps: f64, min_samples: usize) -> Vec<Option<u32>> {
+    let n = x.len() / dims;
+    let d = |i: usize, j: usize| -> f64 {
+        (0..dims)
+            .map(|k| (x[i * dims + k] - x[j * dims + k]).powi(2))
+            .sum::<f64>()
+    };
+    let eps2 = eps * eps;
+    let core: Vec<bool> = (0..n)
+        .map(|i| (0..n).filter(|j| d(i, *j) <= eps2).count() >= min_samples)
+        .collect();
+    let mut comp = vec![usize::MAX; n];
+    for s in 0..n {
+        if !core[s] || comp[s] != usize::MAX {
+            continue;
+        }
+        comp[s] = s;
+        let mut stack = vec![s];
+        while let Some(i) = stack.pop() {
+            for j in 0..n {
+                if core[j] && comp[j] == usize::MAX && d(i, j) <= eps2 {
+                    comp[j] = s;
+                    stack.push(j);
+                }
+            }
+        }
+    }
+    let raw: Vec<Option<usize>> = (0..n)
+        .map(|i| {
+            if core[i] {
+                Some(comp[i])
+            } else {
+                (0..n)
+                    .filter(|j| core[*j] && d(i, *j) <= eps2)
+                    .min_by(|a, b| d(i, *a).total_cmp(&d(i, *b)).then(a.cmp(b)))
+                    .map(|j| comp[j])
+            }
+        })
+        .collect();
+    let mut map = std::collections::HashMap::new();
+    raw.iter()
+        .map(|k| {
+            k.map(|k| {
+                let next = map.len() as u32;
+                *map.entry(k).or_insert(next)
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn dbscan_recovers_separated_blobs_and_leaves_scattered_rows_as_noise() {
+    let (x, truth) = blobs(
+        &[(10.0, 0.3, 40), (-10.0, 0.3, 60), (30.0, 0.3, 25)],
+        15,
+        6,
+        7,
+    );
+    let labels = dbscan(
+        &x,
+        6,
+        &DbscanParams {
+            eps: 2.0,
+            min_samples: 5,
+            threads: 2,
+        },
+    )
+    .unwrap();
+    let expected: Vec<Option<u32>> = truth
+        .iter()
+        .map(|t| (*t >= 0).then_some(*t as u32))
+        .collect();
+    assert!(same_partition(&labels, &expected), "{labels:?}");
+    // Labels are numbered by first row.
+    assert_eq!(labels[0], Some(0));
+    assert_eq!(labels[40], Some(1));
+}
+
+#[test]
+fn dbscan_merges_identical_rows_into_one_weighted_point() {
+    // 6 identical rows form a cluster on their own (weight 6 >= 5); 4 identical do not.
+    let mut x = [1.0, 2.0].repeat(6);
+    x.extend([50.0, 50.0].repeat(4));
+    let labels = dbscan(
+        &x,
+        2,
+        &DbscanParams {
+            eps: 0.1,
+            min_samples: 5,
+            threads: 1,
+        },
+    )
+    .unwrap();
+    assert_eq!(labels[..6], [Some(0); 6]);
+    assert_eq!(labels[6..], [None; 4]);
+}
+
+#[test]
+fn hdbscan_separates_clusters_of_different_density_that_one_eps_cannot() {
+    // A tight cluster, a loose one, and noise: no single DBSCAN eps gets both right.
+    let (x, truth) = blobs(&[(10.0, 0.05, 50), (-10.0, 2.0, 80)], 10, 4, 11);
+    let labels = hdbscan(
+        &x,
+        4,
+        &HdbscanParams {
+            min_cluster_size: 10,
+            min_samples: 5,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let (tight, loose) = (labels[0], labels[60]);
+    assert!(
+        tight.is_some() && loose.is_some() && tight != loose,
+        "{labels:?}"
+    );
+    for (i, t) in truth.iter().enumerate() {
+        match t {
+            0 => assert_eq!(labels[i], tight, "row {i}"),
+            1 => assert!(
+                labels[i] == loose || labels[i].is_none(),
+                "row {i}: {:?}",
+                labels[i]
+            ),
+            _ => {}
+        }
+    }
+    let loose_kept = (50..130).filter(|i| labels[*i] == loose).count();
+    assert!(loose_kept >= 70, "only {loose_kept} of 80 loose rows kept");
+    let noise_kept = (130..140).filter(|i| labels[*i].is_some()).count();
+    assert!(noise_kept <= 2, "{noise_kept} noise rows clustered");
+    for eps in [0.3, 3.0] {
+        let d = dbscan(
+            &x,
+            4,
+            &DbscanParams {
+                eps,
+                min_samples: 5,
+                threads: 1,
+            },
+        )
+        .unwrap();
+        let expected: Vec<Option<u32>> = truth
+            .iter()
+            .map(|t| (*t >= 0).then_some(*t as u32))
+            .collect();
+        assert!(
+            !same_partition(&d, &expected),
+            "eps {eps} unexpectedly recovered both"
+        );
+    }
+}
+
+#[test]
+fn hdbscan_selection_epsilon_keeps_a_campaign_of_duplicate_groups_whole() {
+    // Ten groups of 10 identical rows, the groups 0.01 apart, and a far cluster.
+    let mut x = Vec::new();
+    for g in 0..10 {
+        for _ in 0..10 {
+            x.extend([g as f64 * 0.01, 0.0]);
+        }
+    }
+    let (far, _) = blobs(&[(40.0, 1.0, 30)], 0, 2, 3);
+    x.extend(far);
+    let leafy = hdbscan(&x, 2, &HdbscanParams::default()).unwrap();
+    let groups: std::collections::BTreeSet<_> = leafy[..100].iter().collect();
+    assert!(
+        groups.len() > 1,
+        "without epsilon each duplicate group is its own cluster"
+    );
+    let merged = hdbscan(
+        &x,
+        2,
+        &HdbscanParams {
+            cluster_selection_epsilon: 0.5,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(merged[..100].iter().all(|l| *l == Some(0)), "{merged:?}");
+    assert!(merged[100..].iter().all(|l| l.is_some() && *l != Some(0)));
+}
+
+#[test]
+fn standardize_gives_unit_variance_and_drops_constant_columns() {
+    let x = vec![1.0, 5.0, 3.0, 2.0, 5.0, 6.0, 3.0, 5.0, 9.0];
+    let (z, kept) = standardize(&x, 3).unwrap();
+    assert_eq!(kept, vec![0, 2]);
+    for c in 0..2 {
+        let col: Vec<f64> = z.chunks(2).map(|r| r[c]).collect();
+        let mean = col.iter().sum::<f64>() / 3.0;
+        let var = col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 3.0;
+        assert!(mean.abs() < 1e-12 && (var - 1.0).abs() < 1e-12);
+    }
+}
+
+#[test]
+fn bad_input_is_an_error_not_a_panic() {
+    assert!(dbscan(&[1.0, 2.0, 3.0], 2, &DbscanParams::default()).is_err());
+    assert!(dbscan(&[1.0, f64::NAN], 2, &DbscanParams::default()).is_err());
+    assert!(dbscan(
+        &[1.0, 2.0],
+        2,
+        &DbscanParams {
+            eps: 0.0,
+            ..Default::default()
+        }
+    )
+    .is_err());
+    assert!(hdbscan(
+        &[1.0, 2.0],
+        2,
+        &HdbscanParams {
+            min_cluster_size: 1,
+            ..Default::default()
+        }
+    )
+    .is_err());
+    assert_eq!(hdbscan(&[], 2, &HdbscanParams::default()).unwrap(), vec![]);
+    assert_eq!(dbscan(&[], 2, &DbscanParams::default()).unwrap(), vec![]);
+}
+
+fn rows() -> impl Strategy<Value = (Vec<f64>, usize)> {
+    (1usize..4).prop_flat_map(|dims| {
+        // Coarse values make ties and duplicates frequent.
+        (
+            proptest::collection::vec(0i32..12, dims..dims * 90),
+            Just(dims),
+        )
+            .prop_map(|(v, d)| {
+                let n = v.len() / d * d;
+                (v[..n].iter().map(|x| *x as f64 * 0.5).collect(), d)
+            })
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    #[test]
+    fn dbscan_equals_the_brute_force_reference((x, dims) in rows(), eps in 0.4f64..3.0, min_samples in 1usize..7, threads in 1usize..3) {
+        let got = dbscan(&x, dims, &DbscanParams { eps, min_samples, threads }).unwrap();
+        let want = reference_dbscan(&x, dims, eps, min_samples);
+        prop_assert_eq!(got, want);
+    }
+
+    #[test]
+    fn hdbscan_does_not_depend_on_row_order((x, dims) in rows(), rot in 0usize..1000) {
+        let p = HdbscanParams { min_cluster_size: 4, min_samples: 3, cluster_selection_epsilon: 0.0, threads: 1 };
+        let a = hdbscan(&x, dims, &p).unwrap();
+        let n = x.len() / dims;
+        let r = rot % n.max(1);
+        let mut y = x[r * dims..].to_vec();
+        y.extend_from_slice(&x[..r * dims]);
+        let b = hdbscan(&y, dims, &p).unwrap();
+        let mut b_back = b[n - r..].to_vec();
+        b_back.extend_from_slice(&b[..n - r]);
+        prop_assert!(same_partition(&a, &b_back), "{:?} vs {:?}", a, b_back);
+    }
+}
