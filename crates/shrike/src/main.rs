@@ -12,6 +12,7 @@ mod campaigns;
 mod config;
 mod demo;
 mod detect;
+mod export;
 mod ingest;
 mod simulate;
 
@@ -58,6 +59,8 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Run a detection cycle over the store's horizon (or one every `--every` interval).
     Detect(detect::DetectArgs),
+    /// Write the latest verdicts as a block list (or, with --shadow, report what it would block).
+    Export(export::ExportArgs),
     /// List the campaigns found by the cycles, or show one with its members.
     Campaigns(campaigns::CampaignsArgs),
     /// Measure performance.
@@ -95,6 +98,7 @@ fn main() -> ExitCode {
         Command::Simulate(a) => simulate::run(a),
         Command::Detect(a) => detect::run(config, a),
         Command::Campaigns(a) => campaigns::run(config, a),
+        Command::Export(a) => export::run(config, a),
         Command::Bench(b) => bench::run(config, b),
     };
     match result {

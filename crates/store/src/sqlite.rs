@@ -10,7 +10,8 @@ use shrike_types::Timestamp;
 
 use crate::migrations::MIGRATIONS;
 use crate::rows::{
-    CampaignRow, CycleRecord, FileSpan, IngestedSource, OutputTable, Pruned, Retention, SessionRow,
+    CampaignRow, CycleRecord, FileSpan, IngestedSource, OutputTable, Pruned, Retention, ScoreRow,
+    SessionRow,
 };
 
 /// A store failure.
@@ -461,6 +462,57 @@ impl SqliteStore {
             }
         }
         Ok((out, next))
+    }
+
+    /// The latest cycle: its id and clock.
+    pub fn latest_cycle(&self) -> Result<Option<(i64, Timestamp)>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT id, started_at_ms FROM cycles ORDER BY id DESC LIMIT 1",
+                [],
+                |r| Ok((r.get::<_, i64>(0)?, Timestamp::from_millis(r.get(1)?))),
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
+    /// Every score of a cycle.
+    pub fn cycle_scores(&self, cycle: i64) -> Result<Vec<ScoreRow>, StoreError> {
+        let mut q = self
+            .conn
+            .prepare(
+                "SELECT window_start_ms, src_ip, ja4, host, model, threat_level, raw_score,
+                        anomaly_score, is_anomaly, recurrence, browser_confidence, browser_family,
+                        reason, top_features, fleet_id, fleet_score, fleet_flag, campaign_id
+                 FROM all_scores WHERE cycle_id = ?1
+                 ORDER BY window_start_ms, src_ip, ja4, host",
+            )
+            .map_err(self.err())?;
+        let rows = q
+            .query_map([cycle], |r| {
+                Ok(ScoreRow {
+                    window_start: Timestamp::from_millis(r.get(0)?),
+                    src_ip: r.get(1)?,
+                    ja4: r.get(2)?,
+                    host: r.get(3)?,
+                    model: r.get(4)?,
+                    threat_level: r.get(5)?,
+                    raw_score: r.get(6)?,
+                    anomaly_score: r.get(7)?,
+                    is_anomaly: r.get(8)?,
+                    recurrence: r.get(9)?,
+                    browser_confidence: r.get(10)?,
+                    browser_family: r.get(11)?,
+                    reason: r.get(12)?,
+                    top_features: r.get(13)?,
+                    fleet_id: r.get(14)?,
+                    fleet_score: r.get(15)?,
+                    fleet_flag: r.get(16)?,
+                    campaign_id: r.get(17)?,
+                })
+            })
+            .map_err(self.err())?;
+        rows.map(|r| r.map_err(self.err())).collect()
     }
 
     /// Campaigns, most recently updated first: one (`id`), or the `limit` latest.

@@ -1,0 +1,218 @@
+//! `shrike export`: the latest cycle's verdicts as a block list for a proxy, firewall or
+//! WAF, or (`--shadow`) a report of what would be blocked and why.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use shrike_export::{plan, render, Filters, Format, RenderOptions, ScoredSession};
+use shrike_store::SqliteStore;
+use shrike_types::{Timestamp, HOUR_MS};
+
+use crate::config::Config;
+use crate::CommonOpts;
+
+fn parse_format(text: &str) -> Result<Format, String> {
+    Format::parse(text).ok_or_else(|| {
+        let names: Vec<&str> = Format::ALL.iter().map(|(_, n)| *n).collect();
+        format!("`{text}`: allowed {}", names.join(", "))
+    })
+}
+
+/// Arguments of `shrike export`.
+#[derive(Args, Clone)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub common: CommonOpts,
+    /// Output format: json, csv, nginx (deny include), nginx-map (geo + JA4 map include),
+    /// haproxy (ACL file), ipset (restore file), crowdsec (decisions import JSON), anubis
+    /// (policy rules).
+    #[arg(long, value_parser = parse_format)]
+    pub format: Format,
+    /// Write here (atomically: a temporary file renamed over it) instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Lowest level exported: LOW, MEDIUM, HIGH or CRITICAL (ANUBIS_DENY counts as HIGH).
+    #[arg(long, default_value = "MEDIUM")]
+    pub min_level: String,
+    /// Lowest normalised anomaly score (0-1).
+    #[arg(long, default_value_t = 0.0)]
+    pub min_score: f64,
+    /// Only the sessions of this campaign.
+    #[arg(long)]
+    pub campaign: Option<i64>,
+    /// Only the sessions of this flagged fleet of the latest cycle.
+    #[arg(long)]
+    pub fleet: Option<i64>,
+    /// Only sessions from the last N hours of the latest cycle's horizon.
+    #[arg(long)]
+    pub max_age_hours: Option<u32>,
+    /// Blocked addresses of one /24 (or /48) that collapse it to one prefix entry when
+    /// they are all the addresses seen in it (0: never).
+    #[arg(long, default_value_t = 8)]
+    pub collapse_min: usize,
+    /// Blocked addresses that block a JA4 no calm session shares (0: never).
+    #[arg(long, default_value_t = 5)]
+    pub ja4_min_ips: usize,
+    /// ipset set name prefix (sets `<name>4` and `<name>6`).
+    #[arg(long, default_value = "shrike")]
+    pub set_name: String,
+    /// CrowdSec decision duration.
+    #[arg(long, default_value = "24h")]
+    pub duration: String,
+    /// Request header carrying the client's JA4 in front of Anubis.
+    #[arg(long, default_value = "X-JA4")]
+    pub ja4_header: String,
+    /// Print what would be blocked and why, and what is held back; write nothing.
+    #[arg(long)]
+    pub shadow: bool,
+}
+
+/// `shrike export`.
+pub fn run(config: Config, a: ExportArgs) -> anyhow::Result<ExitCode> {
+    if !(a.set_name.len() <= 24
+        && !a.set_name.is_empty()
+        && a.set_name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+    {
+        anyhow::bail!(
+            "--set-name {:?}: allowed 1 to 24 of A-Z a-z 0-9 _ -",
+            a.set_name
+        );
+    }
+    let duration_ok = a.duration.len() > 1
+        && a.duration[..a.duration.len() - 1]
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+        && a.duration.ends_with(['s', 'm', 'h']);
+    if !duration_ok {
+        anyhow::bail!(
+            "--duration {:?}: allowed a whole number followed by s, m or h (e.g. 24h)",
+            a.duration
+        );
+    }
+    let settings = crate::ingest::settings(config, &a.common, None)?;
+    let store = SqliteStore::open(&settings.store_path)?;
+    let Some((cycle, clock)) = store.latest_cycle()? else {
+        eprintln!(
+            "error: {} has no detection cycle yet: run `shrike detect` first",
+            settings.store_path.display()
+        );
+        return Ok(ExitCode::from(1));
+    };
+    let rows = store.cycle_scores(cycle)?;
+    let mut sessions = Vec::with_capacity(rows.len());
+    for r in rows {
+        let src_ip = r
+            .src_ip
+            .parse()
+            .with_context(|| format!("the store holds an invalid address {:?}", r.src_ip))?;
+        sessions.push(ScoredSession {
+            window_start: r.window_start,
+            src_ip,
+            ja4: r.ja4,
+            host: r.host,
+            level: r.threat_level,
+            anomaly_score: r.anomaly_score,
+            is_anomaly: r.is_anomaly,
+            campaign_id: r.campaign_id,
+            fleet_id: r.fleet_id,
+            fleet_flag: r.fleet_flag,
+            reason: r.reason,
+        });
+    }
+    // The cycle's clock is one hour past its newest window.
+    let since = a
+        .max_age_hours
+        .map(|h| Timestamp::from_millis(clock.millis() - h as i64 * HOUR_MS));
+    let filters = Filters {
+        min_level: a.min_level.clone(),
+        min_score: a.min_score,
+        campaign: a.campaign,
+        fleet: a.fleet,
+        since,
+        collapse_min: a.collapse_min,
+        ja4_min_ips: a.ja4_min_ips,
+    };
+    let p = plan(&sessions, &filters)?;
+    if a.shadow {
+        let mut out = std::io::stdout().lock();
+        return match print_shadow(&mut out, &p, cycle, clock, a.format) {
+            // A reader that stops early (`| head`) is not an error.
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+            _ => Ok(ExitCode::SUCCESS),
+        };
+    }
+    let text = render(
+        &p,
+        a.format,
+        &RenderOptions {
+            cycle_clock: clock,
+            cycle,
+            set_name: a.set_name.clone(),
+            duration: a.duration.clone(),
+            ja4_header: a.ja4_header.clone(),
+        },
+    );
+    match &a.output {
+        None => match std::io::stdout().lock().write_all(text.as_bytes()) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+            _ => {}
+        },
+        Some(path) => {
+            let tmp = path.with_extension("shrike-tmp");
+            std::fs::write(&tmp, &text)
+                .with_context(|| format!("cannot write {}", tmp.display()))?;
+            std::fs::rename(&tmp, path)
+                .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))?;
+            eprintln!(
+                "wrote {} ({} addresses/prefixes, {} JA4s, {} held back) from cycle {cycle}",
+                path.display(),
+                p.addresses.len(),
+                p.ja4s.len(),
+                p.held_back.len()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_shadow(
+    out: &mut impl Write,
+    p: &shrike_export::Plan,
+    cycle: i64,
+    clock: Timestamp,
+    format: Format,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "shadow mode: nothing written. Cycle {cycle} ({clock}): {} candidate sessions; the {} export would block {} addresses/prefixes{}.",
+        p.candidates,
+        format.name(),
+        p.addresses.len(),
+        if matches!(format, Format::NginxMap | Format::Anubis | Format::Json | Format::Csv) {
+            format!(" and {} JA4s", p.ja4s.len())
+        } else {
+            String::new()
+        }
+    )?;
+    for e in p.addresses.iter().chain(&p.ja4s) {
+        let kind = match e.kind {
+            shrike_export::EntryKind::Ip => "ip",
+            shrike_export::EntryKind::Prefix => "prefix",
+            shrike_export::EntryKind::Ja4 => "ja4",
+        };
+        writeln!(
+            out,
+            "  block {kind} {}: {} score {:.3}, {} session(s), {} address(es); {}",
+            e.value, e.level, e.score, e.sessions, e.addresses, e.reason
+        )?;
+    }
+    for h in &p.held_back {
+        writeln!(out, "  hold back {}: {}", h.ip, h.why)?;
+    }
+    Ok(())
+}
