@@ -81,7 +81,7 @@ pub fn dbscan(
             true
         });
     }
-    // 3. Border rows join their nearest core row (ties: the lower row).
+    // 3. Border rows join their nearest core row (ties: the one that comes first).
     let border: Vec<Option<usize>> = scans
         .iter()
         .map(|scan| match scan {
@@ -89,7 +89,10 @@ pub fn dbscan(
             Err(near) => near
                 .iter()
                 .filter(|(j, _)| core[*j])
-                .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)))
+                .min_by(|a, b| {
+                    a.1.total_cmp(&b.1)
+                        .then(space.first[a.0].cmp(&space.first[b.0]))
+                })
                 .map(|(j, _)| *j),
         })
         .collect();

@@ -6,7 +6,7 @@ use crate::ClusterError;
 
 /// Number of principal axes used to prune candidate pairs. Projecting on orthonormal axes
 /// never lengthens a distance, so the projected distance is a lower bound of the true one.
-const AXES: usize = 8;
+const AXES: usize = 12;
 
 /// Rows per k-d tree leaf.
 const LEAF: usize = 16;
@@ -36,6 +36,9 @@ pub(crate) struct Space {
     proj: Vec<f64>,
     /// For each input row, its distinct row.
     pub of: Vec<usize>,
+    /// For each distinct row, its first input row (ties are broken by it, so that results
+    /// do not depend on the internal order).
+    pub first: Vec<usize>,
     /// k-d tree over the projections.
     tree: KdTree,
 }
@@ -90,6 +93,7 @@ impl Space {
                 .collect(),
             weight: order.iter().map(|k| weight[*k]).collect(),
             proj,
+            first: order.iter().map(|k| first[*k]).collect(),
             of: of.into_iter().map(|k| rank[k]).collect(),
         }
     }
