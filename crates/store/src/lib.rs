@@ -16,6 +16,7 @@
 //! so a killed process leaves the file as it was before the write.
 
 mod migrations;
+mod outputs;
 mod rows;
 mod sqlite;
 
