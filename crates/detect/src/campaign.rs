@@ -16,6 +16,7 @@ use shrike_cluster::{dbscan, hdbscan, standardize, ClusterError, DbscanParams, H
 use shrike_types::Timestamp;
 
 use crate::config::{CampaignAlgorithm, DetectConfig};
+use crate::fleet::by_count;
 use crate::prep::{FeatureSetName, Session};
 use crate::verdict::{ThreatLevel, Verdict};
 
@@ -237,12 +238,6 @@ fn assign_ids(
             }
         })
         .collect()
-}
-
-fn by_count<K: Ord>(m: BTreeMap<K, usize>) -> Vec<(K, usize)> {
-    let mut v: Vec<_> = m.into_iter().collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    v
 }
 
 /// Summarises a campaign and marks (and escalates) its members.

@@ -91,7 +91,7 @@ pub fn prefix(ip: IpAddr) -> String {
 }
 
 /// Entries by decreasing count, ties by key.
-fn by_count<K: Ord>(m: BTreeMap<K, usize>) -> Vec<(K, usize)> {
+pub(crate) fn by_count<K: Ord>(m: BTreeMap<K, usize>) -> Vec<(K, usize)> {
     let mut v: Vec<_> = m.into_iter().collect();
     v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     v

@@ -229,7 +229,7 @@ pub fn save(
             browser_confidence: v.browser_confidence,
             browser_family: v.browser_family.clone(),
             reason: v.reason.clone(),
-            top_features: serde_json::to_string(&v.top).unwrap_or_default(),
+            top_features: json(&v.top),
             fleet_id: v.fleet.map_or(-1, i64::from),
             fleet_score: v.fleet_score,
             fleet_flag: v.fleet_flag,
@@ -269,8 +269,8 @@ pub fn save(
             sessions: f.sessions,
             ips: f.ips,
             prefixes: f.prefixes,
-            asns: serde_json::to_string(&f.asns).unwrap_or_default(),
-            ja4s: serde_json::to_string(&f.ja4s).unwrap_or_default(),
+            asns: json(&f.asns),
+            ja4s: json(&f.ja4s),
             mean_browser_confidence: f.mean_browser_confidence,
             score: f.score,
             flagged: f.flagged,
@@ -286,12 +286,7 @@ pub fn save(
                 .into_iter()
                 .find(|s| s.as_str() == d.model)?;
             let meta = registry.load(set, &version).ok()?.meta;
-            Some((
-                d.model.clone(),
-                version,
-                now,
-                serde_json::to_string(&meta).unwrap_or_default(),
-            ))
+            Some((d.model.clone(), version, now, json(&meta)))
         })
         .collect();
     let record = CycleRecord {
