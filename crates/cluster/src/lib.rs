@@ -1,4 +1,6 @@
-//! Density clustering of dense feature rows: [`standardize`], [`dbscan`] and [`hdbscan`].
+//! Clustering of dense feature rows: [`standardize`], the density clusterings [`dbscan`]
+//! and [`hdbscan`], the centroid clustering [`kmeans`] (k-means++ seeding, Hamerly's
+//! bounds), and the 2-D views [`pca_2d`] and [`convex_hull`] behind the cluster map.
 //!
 //! Rows are `&[f64]` in row-major order with `dims` columns. Both algorithms work on the
 //! distinct rows with their multiplicities (bots of one tool often send identical feature
@@ -15,10 +17,14 @@
 
 mod dbscan;
 mod hdbscan;
+mod kmeans;
+mod project;
 mod space;
 
 pub use dbscan::{dbscan, DbscanParams};
 pub use hdbscan::{hdbscan, HdbscanParams};
+pub use kmeans::{kmeans, Kmeans, KmeansParams};
+pub use project::{convex_hull, pca_2d};
 
 /// Errors of the clustering functions (all caller mistakes).
 #[derive(Debug, Clone, PartialEq)]

@@ -60,6 +60,25 @@ pub struct ScoredSession {
     pub reason: String,
 }
 
+impl ScoredSession {
+    /// A stored score as an export input; fails on an address that does not parse.
+    pub fn from_score(r: shrike_store::ScoreRow) -> Result<Self, std::net::AddrParseError> {
+        Ok(ScoredSession {
+            window_start: r.window_start,
+            src_ip: r.src_ip.parse()?,
+            ja4: r.ja4,
+            host: r.host,
+            level: r.threat_level,
+            anomaly_score: r.anomaly_score,
+            is_anomaly: r.is_anomaly,
+            campaign_id: r.campaign_id,
+            fleet_id: r.fleet_id,
+            fleet_flag: r.fleet_flag,
+            reason: r.reason,
+        })
+    }
+}
+
 /// Severity of a level for `--min-level` (0: not a threat level).
 pub fn severity(level: &str) -> u8 {
     match level {

@@ -106,23 +106,11 @@ pub fn run(config: Config, a: ExportArgs) -> anyhow::Result<ExitCode> {
     let rows = store.cycle_scores(cycle)?;
     let mut sessions = Vec::with_capacity(rows.len());
     for r in rows {
-        let src_ip = r
-            .src_ip
-            .parse()
-            .with_context(|| format!("the store holds an invalid address {:?}", r.src_ip))?;
-        sessions.push(ScoredSession {
-            window_start: r.window_start,
-            src_ip,
-            ja4: r.ja4,
-            host: r.host,
-            level: r.threat_level,
-            anomaly_score: r.anomaly_score,
-            is_anomaly: r.is_anomaly,
-            campaign_id: r.campaign_id,
-            fleet_id: r.fleet_id,
-            fleet_flag: r.fleet_flag,
-            reason: r.reason,
-        });
+        let ip = r.src_ip.clone();
+        sessions.push(
+            ScoredSession::from_score(r)
+                .with_context(|| format!("the store holds an invalid address {ip:?}"))?,
+        );
     }
     // The cycle's clock is one hour past its newest window.
     let since = a

@@ -10,18 +10,22 @@
 //! - `meta`: the store's secret hash key and settings;
 //! - the detection outputs (SPEC §6): `cycles`, `all_scores` (and the `detected_anomalies`
 //!   view), `decisions`, `models`, `fleet_detections`, `campaigns` and
-//!   `campaign_members`.
+//!   `campaign_members`;
+//! - `feedback`: analysts' bot/human labels on sessions or addresses.
 //!
 //! Schema changes are numbered migrations ([`migrations`]); every write is one transaction,
 //! so a killed process leaves the file as it was before the write.
 
+mod dashboard;
+mod feedback;
 mod migrations;
 mod outputs;
 mod rows;
 mod sqlite;
 
 pub use rows::{
-    CampaignRow, CycleRecord, FileSpan, FleetRow, IngestedSource, OutputTable, Pruned, Retention,
-    ScoreRow, SessionRow,
+    CampaignRow, CycleRecord, CycleSummary, DecisionRow, Feedback, FeedbackLabel, FileSpan,
+    FleetRow, IngestedSource, ModelRow, OutputTable, Pruned, Retention, ScoreRow, SessionKey,
+    SessionRow, ThreatFilter, ThreatRow, TopBy, TopValue,
 };
 pub use sqlite::{SqliteStore, StoreError};

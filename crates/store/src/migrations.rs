@@ -184,4 +184,21 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX campaign_members_by_time ON campaign_members (last_seen_ms);
     CREATE INDEX all_scores_by_campaign ON all_scores (campaign_id) WHERE campaign_id >= 0;
     "#,
+    // 6: analyst feedback (SPEC §6): a label for one session or for every session of an
+    // address, with who gave it, when and why. Labels override the models' in training.
+    r#"
+    CREATE TABLE feedback (
+        id INTEGER PRIMARY KEY,
+        created_at_ms INTEGER NOT NULL,
+        analyst TEXT NOT NULL,
+        label TEXT NOT NULL CHECK (label IN ('bot', 'human')),
+        note TEXT NOT NULL,
+        src_ip TEXT NOT NULL,
+        window_start_ms INTEGER,
+        ja4 TEXT,
+        host TEXT,
+        CHECK ((window_start_ms IS NULL) = (ja4 IS NULL) AND (ja4 IS NULL) = (host IS NULL))
+    );
+    CREATE INDEX feedback_by_ip ON feedback (src_ip, id);
+    "#,
 ];

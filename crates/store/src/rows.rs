@@ -275,3 +275,200 @@ pub struct CycleRecord {
     /// Campaigns found.
     pub campaigns: Vec<CampaignRow>,
 }
+
+/// One cycle, as listed in the history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CycleSummary {
+    /// Cycle id.
+    pub id: i64,
+    /// Clock of the cycle.
+    pub started_at: Timestamp,
+    /// Horizon start.
+    pub horizon_start: Timestamp,
+    /// Horizon end.
+    pub horizon_end: Timestamp,
+    /// Sessions.
+    pub sessions: u64,
+    /// Scored sessions.
+    pub scored: u64,
+    /// Anomalies.
+    pub anomalies: u64,
+    /// anomalies / scored.
+    pub anomaly_rate: f64,
+    /// The cycle's metrics as JSON (levels, models, thresholds, drift, stage latencies).
+    pub metrics: String,
+}
+
+/// A dimension of [`crate::SqliteStore::top_values`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopBy {
+    /// Autonomous system (key: the number; label: the organisation).
+    Asn,
+    /// Country code.
+    Country,
+    /// JA4.
+    Ja4,
+    /// Host.
+    Host,
+}
+
+/// One value of a top list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopValue {
+    /// The value.
+    pub key: String,
+    /// A readable label ("" when none).
+    pub label: String,
+    /// Sessions.
+    pub sessions: u64,
+    /// Anomalous sessions.
+    pub anomalies: u64,
+    /// Requests.
+    pub hits: u64,
+}
+
+/// Which scores [`crate::SqliteStore::threats`] returns.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ThreatFilter {
+    /// Threat levels (empty: all).
+    pub levels: Vec<String>,
+    /// Lowest normalised anomaly score.
+    pub min_score: f64,
+    /// Address prefix, as text (e.g. `203.0.113.`).
+    pub ip_prefix: Option<String>,
+    /// Exact JA4.
+    pub ja4: Option<String>,
+    /// Exact host.
+    pub host: Option<String>,
+    /// Campaign.
+    pub campaign: Option<i64>,
+    /// Fleet of the cycle.
+    pub fleet: Option<i64>,
+    /// Anomalies only.
+    pub anomalies_only: bool,
+    /// Rows skipped.
+    pub offset: usize,
+    /// Rows returned at most.
+    pub limit: usize,
+}
+
+/// A score joined with its session's enrichment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThreatRow {
+    /// The score.
+    pub score: ScoreRow,
+    /// User agent of the session's first request.
+    pub user_agent: String,
+    /// AS number (0: unknown).
+    pub asn: u32,
+    /// AS organisation.
+    pub asn_org: String,
+    /// Country code.
+    pub country: String,
+    /// Requests.
+    pub hits: u64,
+    /// First request.
+    pub first_seen: Timestamp,
+    /// Last request.
+    pub last_seen: Timestamp,
+    /// Known-bot name or "".
+    pub bot_name: String,
+    /// TCP/TLS side matched.
+    pub correlated: bool,
+    /// The SYN's fingerprint in JA4T layout (`window_options_mss_scale`), or "".
+    pub tcp_fingerprint: String,
+    /// The session's features in [`FeatureId`](shrike_features::FeatureId) order (empty
+    /// when the session was pruned).
+    pub features: Vec<f32>,
+}
+
+/// One entry of the decisions log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecisionRow {
+    /// Id (increasing).
+    pub id: i64,
+    /// Cycle.
+    pub cycle_id: i64,
+    /// Clock of the cycle.
+    pub at: Timestamp,
+    /// Kind (MODEL_TRAINED, DRIFT_DETECTED, ...).
+    pub kind: String,
+    /// Feature set ("" when none).
+    pub model: String,
+    /// JSON payload.
+    pub payload: String,
+}
+
+/// One registered model version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelRow {
+    /// Feature set.
+    pub model: String,
+    /// Version.
+    pub version: String,
+    /// Cycle that trained it.
+    pub cycle_id: i64,
+    /// Training clock.
+    pub trained_at: Timestamp,
+    /// Metadata JSON (features, validation).
+    pub meta: String,
+}
+
+/// An analyst's label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedbackLabel {
+    /// Automated traffic.
+    Bot,
+    /// A person.
+    Human,
+}
+
+impl FeedbackLabel {
+    /// The stored name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FeedbackLabel::Bot => "bot",
+            FeedbackLabel::Human => "human",
+        }
+    }
+
+    /// Parses `bot` or `human`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "bot" => Some(FeedbackLabel::Bot),
+            "human" => Some(FeedbackLabel::Human),
+            _ => None,
+        }
+    }
+}
+
+/// The session a label is about; `None` in [`Feedback::session`] means every session of
+/// the address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionKey {
+    /// Start of the hour.
+    pub window_start: Timestamp,
+    /// JA4.
+    pub ja4: String,
+    /// Host.
+    pub host: String,
+}
+
+/// An analyst's label on a session or an address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Feedback {
+    /// Id (0 before it is stored).
+    pub id: i64,
+    /// When it was given.
+    pub created_at: Timestamp,
+    /// Who gave it.
+    pub analyst: String,
+    /// The label.
+    pub label: FeedbackLabel,
+    /// Why.
+    pub note: String,
+    /// The address.
+    pub src_ip: String,
+    /// One session of the address, or all of them.
+    pub session: Option<SessionKey>,
+}

@@ -1,0 +1,119 @@
+//! `/api/threats` (filtered, paginated scores of the latest cycle) and
+//! `/api/threats/session` (one session with its explanation and feedback).
+
+use axum::extract::State;
+use axum::Json;
+use serde_json::{json, Value};
+use shrike_features::FeatureId;
+use shrike_store::ThreatFilter;
+use shrike_types::Timestamp;
+
+use super::{parse_json, threat_json};
+use crate::error::{ApiError, ApiResult};
+use crate::params::Query;
+use crate::state::AppState;
+
+/// Threat levels a filter may name.
+pub const LEVELS: [&str; 9] = [
+    "CRITICAL",
+    "HIGH",
+    "MEDIUM",
+    "LOW",
+    "NORMAL",
+    "LEGITIMATE_BROWSER",
+    "KNOWN_BOT",
+    "ANUBIS_DENY",
+    "UNSCORED",
+];
+
+/// Largest page of threats.
+pub const MAX_PAGE: i64 = 500;
+
+fn filter(q: &Query) -> ApiResult<ThreatFilter> {
+    let levels = match q.text("level")? {
+        None => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(|l| {
+                LEVELS
+                    .iter()
+                    .find(|x| x.eq_ignore_ascii_case(l.trim()))
+                    .map(|x| x.to_string())
+                    .ok_or_else(|| {
+                        ApiError::BadRequest(format!(
+                            "parameter level: allowed a comma-separated list of {}",
+                            LEVELS.join(", ")
+                        ))
+                    })
+            })
+            .collect::<ApiResult<_>>()?,
+    };
+    Ok(ThreatFilter {
+        levels,
+        min_score: q.float("min_score", 0.0, 0.0, 1.0)?,
+        ip_prefix: q.text("ip")?,
+        ja4: q.text("ja4")?,
+        host: q.text("host")?,
+        campaign: q.opt_int("campaign", 0, i64::MAX)?,
+        fleet: q.opt_int("fleet", 0, i64::MAX)?,
+        anomalies_only: q.boolean("anomalies")?,
+        offset: q.int("offset", 0, 0, 10_000_000)? as usize,
+        limit: q.int("limit", 50, 1, MAX_PAGE)? as usize,
+    })
+}
+
+/// `GET /api/threats?level=&min_score=&ip=&ja4=&host=&campaign=&fleet=&anomalies=&offset=&limit=`.
+pub async fn list(State(state): State<AppState>, q: Query) -> ApiResult<Json<Value>> {
+    let f = filter(&q)?;
+    state
+        .with_store(move |s| {
+            let Some((cycle, _)) = s.latest_cycle()? else {
+                return Ok(Json(json!({"cycle": null, "total": 0, "rows": []})));
+            };
+            let (total, rows) = s.threats(cycle, &f)?;
+            Ok(Json(json!({
+                "cycle": cycle,
+                "total": total,
+                "offset": f.offset,
+                "limit": f.limit,
+                "rows": rows.iter().map(threat_json).collect::<Vec<_>>(),
+            })))
+        })
+        .await
+}
+
+/// `GET /api/threats/session?window=&ip=&ja4=&host=`: the session's score, explanation
+/// (top contributing features with their values and baselines), feature values and the
+/// analyst labels of its address.
+pub async fn session(State(state): State<AppState>, q: Query) -> ApiResult<Json<Value>> {
+    let window = q.int("window", 0, i64::MIN, i64::MAX)?;
+    let ip = q
+        .text("ip")?
+        .ok_or_else(|| ApiError::BadRequest("parameter ip is required".into()))?;
+    let ja4 = q.text("ja4")?.unwrap_or_default();
+    let host = q.text("host")?.unwrap_or_default();
+    state
+        .with_store(move |s| {
+            let Some((cycle, _)) = s.latest_cycle()? else {
+                return Err(ApiError::NotFound("no detection cycle yet".into()));
+            };
+            let t = s
+                .threat(cycle, Timestamp::from_millis(window), &ip, &ja4, &host)?
+                .ok_or_else(|| ApiError::NotFound("no such session in the latest cycle".into()))?;
+            let features: Vec<Value> = FeatureId::ALL
+                .iter()
+                .zip(&t.features)
+                .map(|(id, v)| json!({"feature": id.name(), "value": v, "description": id.description()}))
+                .collect();
+            let feedback = s.feedback(Some(&ip), 0, 50)?;
+            let mut v = threat_json(&t);
+            v["cycle"] = json!(cycle);
+            v["top_features"] = parse_json(&t.score.top_features);
+            v["features"] = Value::Array(features);
+            v["correlated"] = json!(t.correlated);
+            v["tcp_fingerprint"] = json!(t.tcp_fingerprint);
+            v["feedback"] = feedback.iter().map(super::actions::feedback_json).collect();
+            Ok(Json(v))
+        })
+        .await
+}

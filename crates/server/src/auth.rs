@@ -1,0 +1,135 @@
+//! Who may call the API: anyone on loopback, and a bearer token beyond it.
+
+use std::net::SocketAddr;
+
+use axum::extract::{Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Shortest accepted token: 16 characters.
+pub const MIN_TOKEN_LEN: usize = 16;
+
+/// Why a bind address and token cannot be served.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BindError {
+    /// A non-loopback address needs a token.
+    #[error(
+        "refusing to serve on {0} without a token: set SHRIKE_API_TOKEN (or serve.token), or bind to 127.0.0.1"
+    )]
+    TokenRequired(SocketAddr),
+    /// The token is too short to resist guessing.
+    #[error("the API token must be at least {MIN_TOKEN_LEN} characters long")]
+    TokenTooShort,
+}
+
+/// Checks the bind policy: a token is required unless the address is loopback.
+pub fn check_bind(addr: SocketAddr, token: Option<&str>) -> Result<(), BindError> {
+    match token {
+        Some(t) if t.chars().count() < MIN_TOKEN_LEN => Err(BindError::TokenTooShort),
+        None if !addr.ip().is_loopback() => Err(BindError::TokenRequired(addr)),
+        _ => Ok(()),
+    }
+}
+
+/// Compares two secrets in time independent of where they differ: both are hashed first,
+/// so the comparison also leaks nothing about the length.
+pub fn token_matches(given: &str, expected: &str) -> bool {
+    let a = Sha256::digest(given.as_bytes());
+    let b = Sha256::digest(expected.as_bytes());
+    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The secret a request carries: `Authorization: Bearer <token>`, or HTTP Basic with the
+/// token as the password (any user name), which is what a browser sends after its prompt.
+fn presented(header: &str) -> Option<String> {
+    if let Some(t) = header.strip_prefix("Bearer ") {
+        return Some(t.trim().to_string());
+    }
+    let decoded = base64_decode(header.strip_prefix("Basic ")?.trim())?;
+    let text = String::from_utf8(decoded).ok()?;
+    Some(text.split_once(':')?.1.to_string())
+}
+
+/// Standard base64 (RFC 4648, padding optional); `None` on any other character.
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in text.trim_end_matches('=').bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
+/// Middleware: when a token is configured, every request but `/healthz` must present it
+/// (the dashboard's page and assets too: a browser asks once, then sends it with every
+/// call of the page).
+pub async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(expected) = state.token() else {
+        return next.run(req).await;
+    };
+    if req.uri().path() == "/healthz" {
+        return next.run(req).await;
+    }
+    let given = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(presented);
+    match given {
+        Some(t) if token_matches(&t, expected) => next.run(req).await,
+        _ => ApiError::Unauthorized.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_needs_no_token_and_other_addresses_do() {
+        assert_eq!(check_bind("127.0.0.1:8080".parse().unwrap(), None), Ok(()));
+        assert_eq!(check_bind("[::1]:8080".parse().unwrap(), None), Ok(()));
+        let any: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        assert_eq!(check_bind(any, None), Err(BindError::TokenRequired(any)));
+        assert_eq!(check_bind(any, Some("short")), Err(BindError::TokenTooShort));
+        assert_eq!(check_bind(any, Some("0123456789abcdef")), Ok(()));
+    }
+
+    #[test]
+    fn bearer_and_basic_credentials_are_read() {
+        assert_eq!(presented("Bearer abc"), Some("abc".into()));
+        // "analyst:s3cret token" in base64.
+        assert_eq!(
+            presented("Basic YW5hbHlzdDpzM2NyZXQgdG9rZW4="),
+            Some("s3cret token".into())
+        );
+        assert_eq!(presented("Basic !!!"), None);
+        assert_eq!(presented("Digest x"), None);
+    }
+
+    #[test]
+    fn tokens_match_only_exactly() {
+        assert!(token_matches("0123456789abcdef", "0123456789abcdef"));
+        assert!(!token_matches("0123456789abcdeF", "0123456789abcdef"));
+        assert!(!token_matches("0123456789abcdef0", "0123456789abcdef"));
+        assert!(!token_matches("", "0123456789abcdef"));
+    }
+}

@@ -1,0 +1,158 @@
+//! `shrike serve`: the JSON API and the SOC dashboard over the store, in one binary.
+//!
+//! - [`router`] builds the axum [`Router`] over an [`AppState`] (store connections, response
+//!   cache, the cluster map job, counters); tests drive it without a socket.
+//! - [`serve`] binds it, refusing a non-loopback address without a token
+//!   ([`auth::check_bind`]), and refreshes the cache generation every second.
+//! - The pages (`assets/`) are embedded at build time; they build every element with
+//!   `textContent`, never `innerHTML`, so attacker-controlled strings (user agents, hosts,
+//!   paths, JA4s) render as text. A strict Content-Security-Policy forbids inline script.
+//! - The API is described by `assets/openapi.json`, served at `/api/openapi.json`.
+
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod map;
+pub mod ops;
+pub mod params;
+pub mod state;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{header, HeaderValue};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use axum::Router;
+
+pub use auth::{check_bind, BindError};
+pub use error::ApiError;
+pub use state::{AppState, ServeSettings};
+
+/// The embedded static files: path, content type, body.
+const ASSETS: [(&str, &str, &str); 4] = [
+    ("/", "text/html; charset=utf-8", include_str!("../assets/index.html")),
+    ("/assets/app.js", "text/javascript; charset=utf-8", include_str!("../assets/app.js")),
+    ("/assets/app.css", "text/css; charset=utf-8", include_str!("../assets/app.css")),
+    ("/api/openapi.json", "application/json", include_str!("../assets/openapi.json")),
+];
+
+fn asset(path: &'static str) -> impl Fn() -> std::future::Ready<Response> + Clone {
+    move || {
+        let (_, kind, body) = ASSETS
+            .iter()
+            .find(|(p, ..)| *p == path)
+            .copied()
+            .unwrap_or(("", "text/plain", ""));
+        std::future::ready(([(header::CONTENT_TYPE, kind)], body).into_response())
+    }
+}
+
+/// Security headers on every response.
+async fn harden(req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+        ),
+    );
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route; see /api/openapi.json".into())
+}
+
+/// Every route of the server.
+pub fn router(state: AppState) -> Router {
+    let limit = state.settings().max_body_bytes;
+    let mut r = Router::new();
+    for (path, ..) in ASSETS {
+        r = r.route(path, get(asset(path)));
+    }
+    r.route("/healthz", get(ops::healthz))
+        .route("/metrics", get(ops::metrics))
+        .route("/api/overview", get(api::overview::overview))
+        .route("/api/tactics", get(api::overview::tactics))
+        .route("/api/threats", get(api::threats::list))
+        .route("/api/threats/session", get(api::threats::session))
+        .route(
+            "/api/feedback",
+            get(api::actions::list_feedback).post(api::actions::add_feedback),
+        )
+        .route("/api/feedback/{id}", delete(api::actions::remove_feedback))
+        .route("/api/exports", get(api::actions::exports))
+        .route("/api/fleets", get(api::health::fleets))
+        .route("/api/campaigns", get(api::health::campaigns))
+        .route("/api/campaigns/{id}", get(api::health::campaign))
+        .route("/api/health", get(api::health::health))
+        .route("/api/decisions", get(api::health::decisions))
+        .route("/api/map", get(map::clusters))
+        .route("/api/map/status", get(map::status))
+        .route("/api/map/points", get(map::points))
+        .route("/api/map/clusters/{id}/ips", get(map::cluster_ips))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), auth::require_token))
+        .layer(middleware::from_fn_with_state(state.clone(), ops::access_log))
+        .layer(middleware::from_fn(harden))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// Why the server stopped or could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The bind policy refused the address.
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    /// The socket could not be bound or served.
+    #[error("{addr}: {source}")]
+    Io {
+        /// Address.
+        addr: SocketAddr,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+/// Serves `state` on `addr` until `shutdown` resolves (e.g. on Ctrl-C). Calls `ready`
+/// with the bound address (port 0 picks a free one) once it accepts connections.
+pub async fn serve(
+    addr: SocketAddr,
+    state: AppState,
+    ready: impl FnOnce(SocketAddr),
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    check_bind(addr, state.token())?;
+    let io = |source| ServeError::Io { addr, source };
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(io)?;
+    let bound = listener.local_addr().map_err(io)?;
+    let watcher = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            if let Err(e) = watcher.refresh_generation().await {
+                tracing::warn!(error = %e, "cannot read the store's generation");
+            }
+        }
+    });
+    ready(bound);
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(io)
+}

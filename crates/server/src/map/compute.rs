@@ -1,0 +1,505 @@
+//! The cluster map's computation, as the seed dashboard does it: every (IP, JA4) pair as a
+//! row of [`MAP_FEATURES`] scaled to [0, 1], z-scored, k-means++ (k × sensitivity clamped
+//! to 4..=50, n_init 3, max_iter 80, seeded), the scaled rows projected on their first two
+//! principal axes, a convex hull per cluster, a name from the centroid and the TCP
+//! statistics, a risk score and colour, and edges to each cluster's two nearest.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use shrike_cluster::{convex_hull, kmeans, pca_2d, standardize, KmeansParams};
+
+/// One (IP, JA4) pair, its traffic aggregated over the map's window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MapRow {
+    /// Client address.
+    pub ip: String,
+    /// JA4 ("" when none).
+    pub ja4: String,
+    /// User agent of the first session.
+    pub user_agent: String,
+    /// Requests.
+    pub hits: u64,
+    /// Mean anomaly score (0..1).
+    pub score: f64,
+    /// Highest threat level.
+    pub threat: String,
+    /// Country code.
+    pub country: String,
+    /// AS organisation.
+    pub asn_org: String,
+    /// SYN TTL, window, window scale and MSS (0: unknown).
+    pub tcp: [f64; 4],
+    /// [`MAP_FEATURES`], each scaled to [0, 1].
+    pub values: [f64; MAP_FEATURES.len()],
+}
+
+/// A feature of the map: its name and how a raw value becomes [0, 1].
+#[derive(Debug, Clone, Copy)]
+pub struct MapFeature {
+    /// Name shown on the radar.
+    pub name: &'static str,
+    /// Raw values at or above this map to 1 (ratios and flags: 1).
+    pub full_scale: f64,
+}
+
+/// The map's features, in row order.
+pub const MAP_FEATURES: [MapFeature; 20] = [
+    MapFeature { name: "anomaly_score", full_scale: 1.0 },
+    MapFeature { name: "hit_velocity", full_scale: 10.0 },
+    MapFeature { name: "fuzzing_index", full_scale: 5.0 },
+    MapFeature { name: "post_ratio", full_scale: 1.0 },
+    MapFeature { name: "ip_id_zero_ratio", full_scale: 1.0 },
+    MapFeature { name: "temporal_entropy", full_scale: 5.0 },
+    MapFeature { name: "modern_browser_score", full_scale: 1.0 },
+    MapFeature { name: "alpn_http_mismatch", full_scale: 1.0 },
+    MapFeature { name: "is_alpn_missing", full_scale: 1.0 },
+    MapFeature { name: "multiplexing_efficiency", full_scale: 1.0 },
+    MapFeature { name: "header_order_confidence", full_scale: 1.0 },
+    MapFeature { name: "ua_ch_mismatch", full_scale: 1.0 },
+    MapFeature { name: "asset_ratio", full_scale: 1.0 },
+    MapFeature { name: "direct_access_ratio", full_scale: 1.0 },
+    MapFeature { name: "distinct_ja4_count", full_scale: 10.0 },
+    MapFeature { name: "is_ua_rotating", full_scale: 1.0 },
+    MapFeature { name: "sec_fetch_absence_rate", full_scale: 1.0 },
+    MapFeature { name: "login_post_concentration", full_scale: 1.0 },
+    MapFeature { name: "anomalous_payload_ratio", full_scale: 1.0 },
+    MapFeature { name: "tcp_ttl", full_scale: 255.0 },
+];
+
+/// Index of a feature in [`MAP_FEATURES`].
+pub(crate) fn feature_index(name: &str) -> Option<usize> {
+    MAP_FEATURES.iter().position(|f| f.name == name)
+}
+
+/// Scales a raw value to [0, 1]; missing (negative, the -1 of binary features) and
+/// non-finite values map to 0.
+pub(crate) fn scale(raw: f64, full_scale: f64) -> f64 {
+    if raw.is_finite() && raw > 0.0 {
+        (raw / full_scale).min(1.0)
+    } else {
+        0.0
+    }
+}
+
+/// Parameters of one map.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MapParams {
+    /// Base number of clusters (4..=30).
+    pub k: usize,
+    /// Window in hours (1..=168).
+    pub hours: u32,
+    /// Multiplier of k (0.5..=3.0).
+    pub sensitivity: f64,
+}
+
+impl MapParams {
+    /// The clusters actually computed: k × sensitivity rounded, clamped to 4..=50.
+    pub fn k_actual(&self) -> usize {
+        ((self.k as f64 * self.sensitivity).round() as usize).clamp(4, 50)
+    }
+}
+
+/// One cluster of the map.
+#[derive(Debug, Clone, Serialize)]
+pub struct MapNode {
+    /// `c{index}_k{k}`.
+    pub id: String,
+    /// Index.
+    pub cluster_idx: usize,
+    /// Name from the centroid (and an OS guess from TTL/MSS).
+    pub label: String,
+    /// Mean position of the members.
+    pub pca_x: f64,
+    /// Mean position of the members.
+    pub pca_y: f64,
+    /// Drawing radius.
+    pub radius: u32,
+    /// Colour of the risk band.
+    pub color: &'static str,
+    /// Risk (0..1) from the centroid.
+    pub risk_score: f64,
+    /// Distinct addresses.
+    pub ip_count: usize,
+    /// (IP, JA4) rows.
+    pub row_count: usize,
+    /// Requests.
+    pub hit_count: u64,
+    /// Mean SYN TTL.
+    pub mean_ttl: f64,
+    /// Mean MSS.
+    pub mean_mss: f64,
+    /// Mean window scale.
+    pub mean_scale: f64,
+    /// Mean window.
+    pub mean_win: f64,
+    /// Mean anomaly score.
+    pub mean_score: f64,
+    /// Most frequent threat level.
+    pub top_threat: String,
+    /// Most frequent countries.
+    pub top_countries: Vec<String>,
+    /// Most frequent AS organisations.
+    pub top_orgs: Vec<String>,
+    /// Addresses with the most requests.
+    pub sample_ips: Vec<String>,
+    /// User agent of the busiest row.
+    pub sample_ua: String,
+    /// Centroid per feature, in [0, 1].
+    pub radar: Vec<RadarValue>,
+    /// Convex hull of the members' positions.
+    pub hull: Vec<[f64; 2]>,
+}
+
+/// One axis of a radar.
+#[derive(Debug, Clone, Serialize)]
+pub struct RadarValue {
+    /// Feature.
+    pub feature: &'static str,
+    /// Centroid value in [0, 1].
+    pub value: f64,
+}
+
+/// A link between two similar clusters.
+#[derive(Debug, Clone, Serialize)]
+pub struct MapEdge {
+    /// `e_{source}_{target}`.
+    pub id: String,
+    /// Node id.
+    pub source: String,
+    /// Node id.
+    pub target: String,
+    /// 1 / (1 + distance between the centroids in z-score space).
+    pub similarity: f64,
+}
+
+/// Whole-map figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct MapStats {
+    /// Non-empty clusters.
+    pub total_clusters: usize,
+    /// Distinct addresses.
+    pub total_ips: usize,
+    /// Requests.
+    pub total_hits: u64,
+    /// Addresses in clusters of risk > 0.45.
+    pub bot_ips: usize,
+    /// Addresses in clusters of risk > 0.25.
+    pub high_risk_ips: usize,
+    /// (IP, JA4) rows.
+    pub n_samples: usize,
+    /// Clusters computed.
+    pub k: usize,
+    /// Base k.
+    pub k_base: usize,
+    /// Sensitivity.
+    pub sensitivity: f64,
+    /// k-means iterations of the kept seeding.
+    pub iterations: usize,
+    /// Seconds to compute.
+    pub elapsed_s: f64,
+}
+
+/// A computed map: the summary sent to the page and every row's position and cluster.
+#[derive(Debug, Clone)]
+pub struct MapResult {
+    /// Clusters.
+    pub nodes: Vec<MapNode>,
+    /// Links.
+    pub edges: Vec<MapEdge>,
+    /// Figures.
+    pub stats: MapStats,
+    /// Rows, in input order.
+    pub rows: Vec<MapRow>,
+    /// Position of each row.
+    pub coords: Vec<[f64; 2]>,
+    /// Cluster of each row.
+    pub labels: Vec<u32>,
+    /// Row indices of each cluster, busiest first.
+    pub members: Vec<Vec<u32>>,
+}
+
+/// Risk bands of the seed: critical, high, moderate, calm.
+pub fn risk_color(risk: f64) -> &'static str {
+    match risk {
+        r if r >= 0.70 => "#dc2626",
+        r if r >= 0.45 => "#f97316",
+        r if r >= 0.25 => "#eab308",
+        r if r >= 0.0 => "#22c55e",
+        _ => "#6b7280",
+    }
+}
+
+/// Risk from a centroid in [0, 1] space: a weighted sum of the signs of automation.
+pub fn risk_from_centroid(c: &[f64]) -> f64 {
+    let v = |name: &str| feature_index(name).map_or(0.0, |i| c[i]);
+    let risk = 0.40 * v("anomaly_score")
+        + 0.08 * v("hit_velocity")
+        + 0.08 * v("fuzzing_index")
+        + 0.08 * v("ua_ch_mismatch")
+        + 0.05 * v("alpn_http_mismatch")
+        + 0.05 * v("is_ua_rotating")
+        + 0.06 * v("login_post_concentration")
+        + 0.06 * v("anomalous_payload_ratio")
+        + 0.06 * v("sec_fetch_absence_rate")
+        + 0.08 * (1.0 - v("modern_browser_score"));
+    risk.clamp(0.0, 1.0)
+}
+
+/// An operating-system guess from the SYN's TTL and MSS.
+pub fn os_guess(ttl: f64, mss: f64) -> &'static str {
+    if ttl <= 0.0 {
+        return "OS unknown";
+    }
+    let os = if ttl <= 64.0 {
+        "Linux/macOS"
+    } else if ttl <= 128.0 {
+        "Windows"
+    } else {
+        "Network device"
+    };
+    if mss > 0.0 && mss < 1380.0 && ttl <= 64.0 {
+        "Linux/macOS (mobile or tunnel MSS)"
+    } else {
+        os
+    }
+}
+
+/// A name for a cluster from its centroid (in [0, 1] space) and its mean MSS.
+pub fn name_cluster(c: &[f64], risk: f64, mean_ttl: f64, mean_mss: f64) -> String {
+    let v = |name: &str| feature_index(name).map_or(0.0, |i| c[i]);
+    let kind = if v("anomalous_payload_ratio") > 0.3 || v("fuzzing_index") > 0.5 {
+        "Vulnerability scanner"
+    } else if v("login_post_concentration") > 0.3 {
+        "Credential stuffing"
+    } else if v("ua_ch_mismatch") > 0.5 {
+        "UA-CH mismatch"
+    } else if v("is_ua_rotating") > 0.5 || v("distinct_ja4_count") > 0.3 {
+        "Fingerprint rotation"
+    } else if mean_mss > 0.0 && mean_mss < 1380.0 && risk >= 0.25 {
+        "Network tunnel"
+    } else if v("hit_velocity") > 0.5 && risk >= 0.45 {
+        "Aggressive bot"
+    } else if risk >= 0.45 {
+        "Automated client"
+    } else if v("modern_browser_score") > 0.6 && risk < 0.25 {
+        "Browsers"
+    } else {
+        "Mixed traffic"
+    };
+    format!("{kind} · {}", os_guess(mean_ttl, mean_mss))
+}
+
+fn top_k(values: impl Iterator<Item = String>, n: usize) -> Vec<String> {
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for v in values.filter(|v| !v.is_empty()) {
+        *counts.entry(v).or_default() += 1;
+    }
+    let mut v: Vec<(String, usize)> = counts.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v.into_iter().take(n).map(|(k, _)| k).collect()
+}
+
+fn round(x: f64, digits: i32) -> f64 {
+    let f = 10f64.powi(digits);
+    (x * f).round() / f
+}
+
+/// Computes the map of `rows`.
+pub fn compute(
+    rows: Vec<MapRow>,
+    params: MapParams,
+    seed: u64,
+    threads: usize,
+) -> Result<MapResult, String> {
+    let started = std::time::Instant::now();
+    let k = params.k_actual();
+    let n = rows.len();
+    if n < k {
+        return Err(format!(
+            "only {n} (IP, JA4) pairs in the last {} h; {k} clusters need at least {k}",
+            params.hours
+        ));
+    }
+    let dims = MAP_FEATURES.len();
+    let scaled: Vec<f64> = rows.iter().flat_map(|r| r.values).collect();
+    let (z, kept) = standardize(&scaled, dims).map_err(|e| e.to_string())?;
+    if kept.is_empty() {
+        return Err("every row has the same features: nothing to cluster".into());
+    }
+    let km = kmeans(
+        &z,
+        kept.len(),
+        &KmeansParams {
+            k,
+            n_init: 3,
+            max_iter: 80,
+            seed,
+            tol: 1e-4,
+            threads,
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let coords = pca_2d(&scaled, dims).map_err(|e| e.to_string())?;
+
+    let mut members: Vec<Vec<u32>> = vec![Vec::new(); k];
+    for (i, l) in km.labels.iter().enumerate() {
+        members[*l as usize].push(i as u32);
+    }
+    for m in &mut members {
+        m.sort_by(|a, b| {
+            rows[*b as usize]
+                .hits
+                .cmp(&rows[*a as usize].hits)
+                .then(a.cmp(b))
+        });
+    }
+    let mut nodes = Vec::new();
+    for (j, m) in members.iter().enumerate() {
+        if m.is_empty() {
+            continue;
+        }
+        let count = m.len() as f64;
+        let mut centroid = vec![0.0; dims];
+        let mut tcp = [0.0; 4];
+        let mut tcp_n = 0.0;
+        let (mut x, mut y, mut score) = (0.0, 0.0, 0.0);
+        for &i in m {
+            let r = &rows[i as usize];
+            for (c, v) in centroid.iter_mut().zip(&r.values) {
+                *c += v;
+            }
+            if r.tcp[0] > 0.0 {
+                tcp_n += 1.0;
+                for (t, v) in tcp.iter_mut().zip(&r.tcp) {
+                    *t += v;
+                }
+            }
+            x += coords[i as usize][0];
+            y += coords[i as usize][1];
+            score += r.score;
+        }
+        centroid.iter_mut().for_each(|c| *c /= count);
+        if tcp_n > 0.0 {
+            tcp.iter_mut().for_each(|t| *t /= tcp_n);
+        }
+        let risk = risk_from_centroid(&centroid);
+        let ips: std::collections::HashSet<&str> =
+            m.iter().map(|i| rows[*i as usize].ip.as_str()).collect();
+        let hull_points: Vec<[f64; 2]> = m.iter().map(|i| coords[*i as usize]).collect();
+        let member_rows = || m.iter().map(|i| &rows[*i as usize]);
+        nodes.push(MapNode {
+            id: format!("c{j}_k{k}"),
+            cluster_idx: j,
+            label: name_cluster(&centroid, risk, tcp[0], tcp[3]),
+            pca_x: round(x / count, 6),
+            pca_y: round(y / count, 6),
+            radius: ((ips.len() as f64).ln_1p() * 2.2).clamp(8.0, 30.0) as u32,
+            color: risk_color(risk),
+            risk_score: round(risk, 4),
+            ip_count: ips.len(),
+            row_count: m.len(),
+            hit_count: member_rows().map(|r| r.hits).sum(),
+            mean_ttl: round(tcp[0], 1),
+            mean_win: round(tcp[1], 0),
+            mean_scale: round(tcp[2], 1),
+            mean_mss: round(tcp[3], 0),
+            mean_score: round(score / count, 4),
+            top_threat: top_k(member_rows().map(|r| r.threat.clone()), 1)
+                .pop()
+                .unwrap_or_default(),
+            top_countries: top_k(member_rows().map(|r| r.country.clone()), 5),
+            top_orgs: top_k(member_rows().map(|r| r.asn_org.clone()), 5),
+            sample_ips: {
+                let mut seen = Vec::new();
+                for r in member_rows() {
+                    if seen.len() == 8 {
+                        break;
+                    }
+                    if !seen.contains(&r.ip) {
+                        seen.push(r.ip.clone());
+                    }
+                }
+                seen
+            },
+            sample_ua: member_rows()
+                .next()
+                .map(|r| r.user_agent.clone())
+                .unwrap_or_default(),
+            radar: MAP_FEATURES
+                .iter()
+                .zip(&centroid)
+                .map(|(f, v)| RadarValue {
+                    feature: f.name,
+                    value: round(*v, 4),
+                })
+                .collect(),
+            hull: convex_hull(&hull_points)
+                .into_iter()
+                .map(|p| [round(p[0], 5), round(p[1], 5)])
+                .collect(),
+        });
+    }
+    let edges = knn_edges(&nodes, &km.centroids, kept.len());
+    let bot_ips = nodes.iter().filter(|n| n.risk_score > 0.45).map(|n| n.ip_count).sum();
+    let high_risk_ips = nodes.iter().filter(|n| n.risk_score > 0.25).map(|n| n.ip_count).sum();
+    let total_ips = rows
+        .iter()
+        .map(|r| r.ip.as_str())
+        .collect::<std::collections::HashSet<_>>()
+        .len();
+    let stats = MapStats {
+        total_clusters: nodes.len(),
+        total_ips,
+        total_hits: rows.iter().map(|r| r.hits).sum(),
+        bot_ips,
+        high_risk_ips,
+        n_samples: n,
+        k,
+        k_base: params.k,
+        sensitivity: params.sensitivity,
+        iterations: km.iterations,
+        elapsed_s: round(started.elapsed().as_secs_f64(), 3),
+    };
+    Ok(MapResult {
+        nodes,
+        edges,
+        stats,
+        rows,
+        coords,
+        labels: km.labels,
+        members,
+    })
+}
+
+/// Each cluster linked to its two nearest (centroid distance in z-score space), once per
+/// pair.
+fn knn_edges(nodes: &[MapNode], centroids: &[f64], dims: usize) -> Vec<MapEdge> {
+    let c = |n: &MapNode| &centroids[n.cluster_idx * dims..(n.cluster_idx + 1) * dims];
+    let mut seen = std::collections::HashSet::new();
+    let mut edges = Vec::new();
+    for a in nodes {
+        let mut d: Vec<(f64, &MapNode)> = nodes
+            .iter()
+            .filter(|b| b.cluster_idx != a.cluster_idx)
+            .map(|b| {
+                let d2: f64 = c(a).iter().zip(c(b)).map(|(x, y)| (x - y) * (x - y)).sum();
+                (d2, b)
+            })
+            .collect();
+        d.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cluster_idx.cmp(&y.1.cluster_idx)));
+        for (d2, b) in d.into_iter().take(2) {
+            let key = (a.cluster_idx.min(b.cluster_idx), a.cluster_idx.max(b.cluster_idx));
+            if !seen.insert(key) {
+                continue;
+            }
+            edges.push(MapEdge {
+                id: format!("e_{}_{}", a.id, b.id),
+                source: a.id.clone(),
+                target: b.id.clone(),
+                similarity: round(1.0 / (1.0 + d2.sqrt()), 3),
+            });
+        }
+    }
+    edges
+}

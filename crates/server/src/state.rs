@@ -1,0 +1,199 @@
+//! The server's shared state: the store connections, the response cache, the cluster map
+//! job and the request counters, owned by one [`AppState`] that handlers share.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use shrike_store::SqliteStore;
+use shrike_types::Clock;
+
+use crate::error::{ApiError, ApiResult};
+use crate::map::MapJob;
+use crate::ops::Metrics;
+
+/// What `shrike serve` needs to know.
+#[derive(Clone)]
+pub struct ServeSettings {
+    /// The SQLite store.
+    pub store_path: PathBuf,
+    /// Bearer token (required beyond loopback).
+    pub token: Option<String>,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// How long a computed cluster map stays fresh.
+    pub map_ttl: Duration,
+    /// Worker threads of the cluster map (0: one per core).
+    pub map_threads: usize,
+    /// Seed of the cluster map's k-means.
+    pub map_seed: u64,
+    /// Largest number of (IP, JA4) rows the cluster map reads.
+    pub map_max_rows: usize,
+}
+
+impl ServeSettings {
+    /// Defaults for a store: no token, 64 KiB bodies, maps fresh for 30 minutes (the seed's
+    /// TTL), seed 42, at most two million map rows.
+    pub fn new(store_path: PathBuf) -> Self {
+        ServeSettings {
+            store_path,
+            token: None,
+            max_body_bytes: 64 * 1024,
+            map_ttl: Duration::from_secs(1800),
+            map_threads: 0,
+            map_seed: 42,
+            map_max_rows: 2_000_000,
+        }
+    }
+}
+
+/// Identifies the store's content: changes whenever a cycle or a feedback label is written.
+pub type Generation = (i64, i64, i64);
+
+/// Cached JSON responses of the current generation.
+#[derive(Default)]
+struct ResponseCache {
+    generation: Option<Generation>,
+    entries: HashMap<String, Bytes>,
+}
+
+/// Most responses kept per generation; past it the cache starts afresh.
+const CACHE_ENTRIES: usize = 512;
+
+/// Shared state; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    settings: ServeSettings,
+    clock: Arc<dyn Clock>,
+    pool: Mutex<Vec<SqliteStore>>,
+    cache: Mutex<ResponseCache>,
+    map: MapJob,
+    metrics: Metrics,
+}
+
+impl AppState {
+    /// Opens the store (creating and migrating it if needed) and builds the state.
+    pub fn new(settings: ServeSettings, clock: Arc<dyn Clock>) -> Result<Self, ApiError> {
+        let store = SqliteStore::open(&settings.store_path)?;
+        let generation = store.generation()?;
+        let map = MapJob::new(settings.map_ttl);
+        Ok(AppState {
+            inner: Arc::new(Inner {
+                settings,
+                clock,
+                pool: Mutex::new(vec![store]),
+                cache: Mutex::new(ResponseCache {
+                    generation: Some(generation),
+                    entries: HashMap::new(),
+                }),
+                map,
+                metrics: Metrics::default(),
+            }),
+        })
+    }
+
+    /// Settings.
+    pub fn settings(&self) -> &ServeSettings {
+        &self.inner.settings
+    }
+
+    /// The token, if any.
+    pub fn token(&self) -> Option<&str> {
+        self.inner.settings.token.as_deref()
+    }
+
+    /// The injected clock.
+    pub fn clock(&self) -> &dyn Clock {
+        self.inner.clock.as_ref()
+    }
+
+    /// The cluster map job.
+    pub fn map(&self) -> &MapJob {
+        &self.inner.map
+    }
+
+    /// Request counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Runs `f` on a store connection, on a blocking thread (SQLite calls block).
+    pub async fn with_store<T, F>(&self, f: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut SqliteStore) -> ApiResult<T> + Send + 'static,
+    {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || state.with_store_blocking(f))
+            .await
+            .map_err(|e| ApiError::Internal(format!("store task: {e}")))?
+    }
+
+    /// Runs `f` on a store connection on the calling thread.
+    pub fn with_store_blocking<T>(
+        &self,
+        f: impl FnOnce(&mut SqliteStore) -> ApiResult<T>,
+    ) -> ApiResult<T> {
+        let taken = self.inner.pool.lock().map_err(poisoned)?.pop();
+        let mut store = match taken {
+            Some(s) => s,
+            None => SqliteStore::open(&self.inner.settings.store_path)?,
+        };
+        let out = f(&mut store);
+        let mut pool = self.inner.pool.lock().map_err(poisoned)?;
+        if pool.len() < 16 {
+            pool.push(store);
+        }
+        out
+    }
+
+    /// Reads the store's generation and drops cached responses of an older one.
+    pub async fn refresh_generation(&self) -> ApiResult<Generation> {
+        let generation = self.with_store(|s| Ok(s.generation()?)).await?;
+        let mut cache = self.inner.cache.lock().map_err(poisoned)?;
+        if cache.generation != Some(generation) {
+            cache.generation = Some(generation);
+            cache.entries.clear();
+        }
+        Ok(generation)
+    }
+
+    /// The cached response for `key`, or `build`'s, which is then cached for the current
+    /// generation (a response built while the generation moved is not kept).
+    pub async fn cached<F>(&self, key: String, build: F) -> ApiResult<Bytes>
+    where
+        F: FnOnce(&mut SqliteStore) -> ApiResult<serde_json::Value> + Send + 'static,
+    {
+        let seen = {
+            let cache = self.inner.cache.lock().map_err(poisoned)?;
+            if let Some(hit) = cache.entries.get(&key) {
+                self.inner.metrics.cache_hit();
+                return Ok(hit.clone());
+            }
+            cache.generation
+        };
+        self.inner.metrics.cache_miss();
+        let value = self.with_store(build).await?;
+        let bytes = Bytes::from(
+            serde_json::to_vec(&value).map_err(|e| ApiError::Internal(e.to_string()))?,
+        );
+        let mut cache = self.inner.cache.lock().map_err(poisoned)?;
+        if cache.generation == seen {
+            if cache.entries.len() >= CACHE_ENTRIES {
+                cache.entries.clear();
+            }
+            cache.entries.insert(key, bytes.clone());
+        }
+        Ok(bytes)
+    }
+}
+
+fn poisoned<T>(_: std::sync::PoisonError<T>) -> ApiError {
+    ApiError::Internal("a lock was poisoned by a panicking request".into())
+}

@@ -1,0 +1,372 @@
+//! Reads behind the dashboard and the API: cycle history, a cycle's scores joined with their
+//! sessions (filtered and paginated), top values, the decisions log, models and fleets.
+//! Every value from a request reaches SQLite as a bound parameter, never as SQL text.
+
+use rusqlite::{params, OptionalExtension, Row};
+use shrike_types::Timestamp;
+
+use crate::rows::{
+    CycleSummary, DecisionRow, FleetRow, ModelRow, ScoreRow, ThreatFilter, ThreatRow, TopBy,
+    TopValue,
+};
+use crate::sqlite::{SqliteStore, StoreError};
+
+/// The columns of a score joined with its session; see [`threat_row`].
+const THREAT_COLUMNS: &str = "a.window_start_ms, a.src_ip, a.ja4, a.host, a.model, a.threat_level,
+    a.raw_score, a.anomaly_score, a.is_anomaly, a.recurrence, a.browser_confidence,
+    a.browser_family, a.reason, a.top_features, a.fleet_id, a.fleet_score, a.fleet_flag,
+    a.campaign_id, COALESCE(s.user_agent, ''), COALESCE(s.asn, 0), COALESCE(s.asn_org, ''),
+    COALESCE(s.country, ''), COALESCE(s.hits, 0), COALESCE(s.first_seen_ms, a.window_start_ms),
+    COALESCE(s.last_seen_ms, a.window_start_ms), COALESCE(s.bot_name, ''),
+    COALESCE(s.correlated, 0), COALESCE(s.tcp_fingerprint, ''), s.features";
+
+const THREAT_JOIN: &str = "FROM all_scores a LEFT JOIN sessions s
+    ON s.window_start_ms = a.window_start_ms AND s.src_ip = a.src_ip AND s.ja4 = a.ja4
+       AND s.host = a.host";
+
+/// The filter of [`SqliteStore::threats`] as SQL over bound parameters `?1..?9`.
+const THREAT_WHERE: &str = "WHERE a.cycle_id = ?1
+    AND (?2 IS NULL OR a.threat_level IN (SELECT value FROM json_each(?2)))
+    AND a.anomaly_score >= ?3
+    AND (?4 IS NULL OR substr(a.src_ip, 1, length(?4)) = ?4)
+    AND (?5 IS NULL OR a.ja4 = ?5)
+    AND (?6 IS NULL OR a.host = ?6)
+    AND (?7 IS NULL OR a.campaign_id = ?7)
+    AND (?8 IS NULL OR a.fleet_id = ?8)
+    AND (?9 = 0 OR a.is_anomaly = 1)";
+
+fn threat_row(r: &Row<'_>) -> rusqlite::Result<ThreatRow> {
+    Ok(ThreatRow {
+        score: ScoreRow {
+            window_start: Timestamp::from_millis(r.get(0)?),
+            src_ip: r.get(1)?,
+            ja4: r.get(2)?,
+            host: r.get(3)?,
+            model: r.get(4)?,
+            threat_level: r.get(5)?,
+            raw_score: r.get(6)?,
+            anomaly_score: r.get(7)?,
+            is_anomaly: r.get(8)?,
+            recurrence: r.get(9)?,
+            browser_confidence: r.get(10)?,
+            browser_family: r.get(11)?,
+            reason: r.get(12)?,
+            top_features: r.get(13)?,
+            fleet_id: r.get(14)?,
+            fleet_score: r.get(15)?,
+            fleet_flag: r.get(16)?,
+            campaign_id: r.get(17)?,
+        },
+        user_agent: r.get(18)?,
+        asn: r.get::<_, i64>(19)? as u32,
+        asn_org: r.get(20)?,
+        country: r.get(21)?,
+        hits: r.get::<_, i64>(22)? as u64,
+        first_seen: Timestamp::from_millis(r.get(23)?),
+        last_seen: Timestamp::from_millis(r.get(24)?),
+        bot_name: r.get(25)?,
+        correlated: r.get::<_, i64>(26)? != 0,
+        tcp_fingerprint: r.get(27)?,
+        features: r
+            .get::<_, Option<Vec<u8>>>(28)?
+            .unwrap_or_default()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+    })
+}
+
+impl SqliteStore {
+    /// A number that changes whenever a cycle or a feedback label is written or removed:
+    /// caches built from the store are valid while it stays the same.
+    pub fn generation(&self) -> Result<(i64, i64, i64), StoreError> {
+        self.conn
+            .query_row(
+                "SELECT (SELECT COALESCE(MAX(id), 0) FROM cycles),
+                        (SELECT COALESCE(MAX(id), 0) FROM feedback),
+                        (SELECT COUNT(*) FROM feedback)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .map_err(self.err())
+    }
+
+    /// The `limit` latest cycles, oldest first.
+    pub fn cycle_summaries(&self, limit: usize) -> Result<Vec<CycleSummary>, StoreError> {
+        let mut q = self
+            .conn
+            .prepare(
+                "SELECT id, started_at_ms, horizon_start_ms, horizon_end_ms, sessions, scored,
+                        anomalies, anomaly_rate, metrics
+                 FROM (SELECT * FROM cycles ORDER BY id DESC LIMIT ?1) ORDER BY id",
+            )
+            .map_err(self.err())?;
+        let rows = q
+            .query_map([limit as i64], |r| {
+                Ok(CycleSummary {
+                    id: r.get(0)?,
+                    started_at: Timestamp::from_millis(r.get(1)?),
+                    horizon_start: Timestamp::from_millis(r.get(2)?),
+                    horizon_end: Timestamp::from_millis(r.get(3)?),
+                    sessions: r.get::<_, i64>(4)? as u64,
+                    scored: r.get::<_, i64>(5)? as u64,
+                    anomalies: r.get::<_, i64>(6)? as u64,
+                    anomaly_rate: r.get(7)?,
+                    metrics: r.get(8)?,
+                })
+            })
+            .map_err(self.err())?;
+        rows.map(|r| r.map_err(self.err())).collect()
+    }
+
+    /// Sessions per (hour, level) of a cycle, by hour.
+    pub fn level_timeline(&self, cycle: i64) -> Result<Vec<(Timestamp, String, u64)>, StoreError> {
+        let mut q = self
+            .conn
+            .prepare(
+                "SELECT window_start_ms, threat_level, COUNT(*) FROM all_scores
+                 WHERE cycle_id = ?1 GROUP BY window_start_ms, threat_level
+                 ORDER BY window_start_ms, threat_level",
+            )
+            .map_err(self.err())?;
+        let rows = q
+            .query_map([cycle], |r| {
+                Ok((
+                    Timestamp::from_millis(r.get(0)?),
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)? as u64,
+                ))
+            })
+            .map_err(self.err())?;
+        rows.map(|r| r.map_err(self.err())).collect()
+    }
+
+    /// The values of one dimension with the most anomalous sessions in a cycle (then the
+    /// most sessions).
+    pub fn top_values(
+        &self,
+        cycle: i64,
+        by: TopBy,
+        limit: usize,
+    ) -> Result<Vec<TopValue>, StoreError> {
+        // The grouping expressions are constants chosen by an enum, never request text.
+        let (key, label) = match by {
+            TopBy::Asn => ("CAST(COALESCE(s.asn, 0) AS TEXT)", "MAX(COALESCE(s.asn_org, ''))"),
+            TopBy::Country => ("COALESCE(s.country, '')", "''"),
+            TopBy::Ja4 => ("a.ja4", "''"),
+            TopBy::Host => ("a.host", "''"),
+        };
+        let sql = format!(
+            "SELECT {key} AS k, {label}, COUNT(*), SUM(a.is_anomaly), SUM(COALESCE(s.hits, 0))
+             {THREAT_JOIN} WHERE a.cycle_id = ?1 GROUP BY k
+             ORDER BY SUM(a.is_anomaly) DESC, COUNT(*) DESC, k LIMIT ?2"
+        );
+        let mut q = self.conn.prepare(&sql).map_err(self.err())?;
+        let rows = q
+            .query_map(params![cycle, limit as i64], |r| {
+                Ok(TopValue {
+                    key: r.get(0)?,
+                    label: r.get(1)?,
+                    sessions: r.get::<_, i64>(2)? as u64,
+                    anomalies: r.get::<_, i64>(3)? as u64,
+                    hits: r.get::<_, i64>(4)? as u64,
+                })
+            })
+            .map_err(self.err())?;
+        rows.map(|r| r.map_err(self.err())).collect()
+    }
+
+    /// One page of a cycle's scores matching `f`, highest anomaly score first, and the
+    /// number of matches.
+    pub fn threats(
+        &self,
+        cycle: i64,
+        f: &ThreatFilter,
+    ) -> Result<(u64, Vec<ThreatRow>), StoreError> {
+        let levels = (!f.levels.is_empty()).then(|| {
+            let quoted: Vec<String> = f
+                .levels
+                .iter()
+                .map(|l| format!("\"{}\"", l.replace(['"', '\\'], "")))
+                .collect();
+            format!("[{}]", quoted.join(","))
+        });
+        let bind = params![
+            cycle,
+            levels,
+            f.min_score,
+            f.ip_prefix,
+            f.ja4,
+            f.host,
+            f.campaign,
+            f.fleet,
+            f.anomalies_only
+        ];
+        let total: i64 = self
+            .conn
+            .query_row(
+                &format!("SELECT COUNT(*) FROM all_scores a {THREAT_WHERE}"),
+                bind,
+                |r| r.get(0),
+            )
+            .map_err(self.err())?;
+        let sql = format!(
+            "SELECT {THREAT_COLUMNS} {THREAT_JOIN} {THREAT_WHERE}
+             ORDER BY a.anomaly_score DESC, a.src_ip, a.window_start_ms, a.ja4, a.host
+             LIMIT ?10 OFFSET ?11"
+        );
+        let mut q = self.conn.prepare(&sql).map_err(self.err())?;
+        let rows = q
+            .query_map(
+                params![
+                    cycle,
+                    levels,
+                    f.min_score,
+                    f.ip_prefix,
+                    f.ja4,
+                    f.host,
+                    f.campaign,
+                    f.fleet,
+                    f.anomalies_only,
+                    f.limit as i64,
+                    f.offset as i64
+                ],
+                threat_row,
+            )
+            .map_err(self.err())?;
+        let page = rows
+            .map(|r| r.map_err(self.err()))
+            .collect::<Result<_, _>>()?;
+        Ok((total as u64, page))
+    }
+
+    /// One scored session of a cycle.
+    pub fn threat(
+        &self,
+        cycle: i64,
+        window_start: Timestamp,
+        src_ip: &str,
+        ja4: &str,
+        host: &str,
+    ) -> Result<Option<ThreatRow>, StoreError> {
+        let sql = format!(
+            "SELECT {THREAT_COLUMNS} {THREAT_JOIN}
+             WHERE a.cycle_id = ?1 AND a.window_start_ms = ?2 AND a.src_ip = ?3 AND a.ja4 = ?4
+               AND a.host = ?5"
+        );
+        self.conn
+            .query_row(
+                &sql,
+                params![cycle, window_start.millis(), src_ip, ja4, host],
+                threat_row,
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
+    /// The scores of a cycle whose window starts at or after `since`, joined with their
+    /// sessions' enrichment and features, in key order.
+    pub fn cycle_threats(&self, cycle: i64, since: Timestamp) -> Result<Vec<ThreatRow>, StoreError> {
+        let sql = format!(
+            "SELECT {THREAT_COLUMNS} {THREAT_JOIN} WHERE a.cycle_id = ?1 AND a.window_start_ms >= ?2
+             ORDER BY a.window_start_ms, a.src_ip, a.ja4, a.host"
+        );
+        let mut q = self.conn.prepare(&sql).map_err(self.err())?;
+        let rows = q
+            .query_map(params![cycle, since.millis()], threat_row)
+            .map_err(self.err())?;
+        rows.map(|r| r.map_err(self.err())).collect()
+    }
+
+    /// The decisions log, newest first: one page, optionally of one kind, and the count.
+    pub fn decisions(
+        &self,
+        kind: Option<&str>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(u64, Vec<DecisionRow>), StoreError> {
+        let total: i64 = self
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM decisions WHERE (?1 IS NULL OR kind = ?1)",
+                [kind],
+                |r| r.get(0),
+            )
+            .map_err(self.err())?;
+        let mut q = self
+            .conn
+            .prepare(
+                "SELECT id, cycle_id, at_ms, kind, model, payload FROM decisions
+                 WHERE (?1 IS NULL OR kind = ?1) ORDER BY id DESC LIMIT ?2 OFFSET ?3",
+            )
+            .map_err(self.err())?;
+        let rows = q
+            .query_map(params![kind, limit as i64, offset as i64], |r| {
+                Ok(DecisionRow {
+                    id: r.get(0)?,
+                    cycle_id: r.get(1)?,
+                    at: Timestamp::from_millis(r.get(2)?),
+                    kind: r.get(3)?,
+                    model: r.get(4)?,
+                    payload: r.get(5)?,
+                })
+            })
+            .map_err(self.err())?;
+        let page = rows
+            .map(|r| r.map_err(self.err()))
+            .collect::<Result<_, _>>()?;
+        Ok((total as u64, page))
+    }
+
+    /// Every registered model version, newest first.
+    pub fn models(&self) -> Result<Vec<ModelRow>, StoreError> {
+        let mut q = self
+            .conn
+            .prepare(
+                "SELECT model, version, cycle_id, trained_at_ms, meta FROM models
+                 ORDER BY trained_at_ms DESC, model, version",
+            )
+            .map_err(self.err())?;
+        let rows = q
+            .query_map([], |r| {
+                Ok(ModelRow {
+                    model: r.get(0)?,
+                    version: r.get(1)?,
+                    cycle_id: r.get(2)?,
+                    trained_at: Timestamp::from_millis(r.get(3)?),
+                    meta: r.get(4)?,
+                })
+            })
+            .map_err(self.err())?;
+        rows.map(|r| r.map_err(self.err())).collect()
+    }
+
+    /// The fleets of a cycle, flagged and largest first.
+    pub fn fleets(&self, cycle: i64) -> Result<Vec<FleetRow>, StoreError> {
+        let mut q = self
+            .conn
+            .prepare(
+                "SELECT fleet_id, sessions, ips, prefixes, asns, ja4s, mean_browser_confidence,
+                        score, flagged
+                 FROM fleet_detections WHERE cycle_id = ?1
+                 ORDER BY flagged DESC, sessions DESC, fleet_id",
+            )
+            .map_err(self.err())?;
+        let rows = q
+            .query_map([cycle], |r| {
+                Ok(FleetRow {
+                    fleet_id: r.get(0)?,
+                    sessions: r.get::<_, i64>(1)? as usize,
+                    ips: r.get::<_, i64>(2)? as usize,
+                    prefixes: r.get::<_, i64>(3)? as usize,
+                    asns: r.get(4)?,
+                    ja4s: r.get(5)?,
+                    mean_browser_confidence: r.get(6)?,
+                    score: r.get(7)?,
+                    flagged: r.get(8)?,
+                })
+            })
+            .map_err(self.err())?;
+        rows.map(|r| r.map_err(self.err())).collect()
+    }
+}
