@@ -156,3 +156,37 @@ pub async fn serve(
         .await
         .map_err(io)
 }
+
+/// Runs [`serve`] on its own multi-threaded runtime until Ctrl-C or SIGTERM.
+pub fn serve_blocking(
+    addr: SocketAddr,
+    state: AppState,
+    ready: impl FnOnce(SocketAddr),
+) -> Result<(), ServeError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| ServeError::Io { addr, source })?;
+    runtime.block_on(serve(addr, state, ready, shutdown_signal()))
+}
+
+/// Resolves on Ctrl-C or (Unix) SIGTERM.
+async fn shutdown_signal() {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(2);
+    let on_ctrl_c = tx.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = on_ctrl_c.send(()).await;
+        }
+    });
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            term.recv().await;
+            let _ = tx.send(()).await;
+        }
+    });
+    rx.recv().await;
+    tracing::info!("shutting down");
+}

@@ -20,6 +20,24 @@ pub struct Config {
     pub features: Option<FeaturesConfig>,
     /// The detection cycle (every seed knob; see shrike_detect::DetectConfig).
     pub detect: Option<shrike_detect::DetectConfig>,
+    /// `shrike serve`.
+    pub serve: Option<ServeConfig>,
+}
+
+/// `[serve]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// Address and port (default 127.0.0.1:8080).
+    pub listen: Option<String>,
+    /// API token; required beyond loopback (prefer SHRIKE_API_TOKEN or --token-file).
+    pub token: Option<String>,
+    /// Largest request body, KiB (1..=10240, default 64).
+    pub max_body_kib: Option<u32>,
+    /// Minutes a computed cluster map stays fresh (1..=1440, default 30).
+    pub map_ttl_minutes: Option<u32>,
+    /// Most (IP, JA4) pairs on the cluster map (1000..=20000000, default 2000000).
+    pub map_max_rows: Option<usize>,
 }
 
 /// `[store]`.

@@ -23,10 +23,17 @@ pub struct DemoArgs {
     pub sim: SimulateArgs,
     #[command(flatten)]
     pub common: CommonOpts,
+    /// Stop after the report instead of serving the dashboard.
+    #[arg(long)]
+    pub no_serve: bool,
+    /// Where the dashboard listens at the end.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
 }
 
 /// `shrike demo`.
-pub fn run(config: Config, mut args: DemoArgs) -> anyhow::Result<ExitCode> {
+pub fn run(mut config: Config, mut args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let serve_file = config.serve.take().unwrap_or_default();
     if args.common.store.is_none() {
         args.common.store = Some(args.sim.out.join("demo.db"));
     }
@@ -95,7 +102,18 @@ pub fn run(config: Config, mut args: DemoArgs) -> anyhow::Result<ExitCode> {
         store.session_count()?,
         settings.store_path.display()
     );
-    Ok(ExitCode::SUCCESS)
+    if args.no_serve {
+        return Ok(ExitCode::SUCCESS);
+    }
+    drop(store);
+    let serve_args = crate::serve::ServeArgs {
+        listen: Some(args.listen),
+        ..Default::default()
+    };
+    let (listen, serve) =
+        crate::serve::settings(serve_file, &serve_args, settings.store_path.clone())?;
+    println!();
+    crate::serve::serve(listen, serve)
 }
 
 /// Ground truth per session key (window start, IP, JA4, host): (class, family).

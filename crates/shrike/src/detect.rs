@@ -297,7 +297,12 @@ pub fn save(
         scored: out.metrics.scored,
         anomalies: out.metrics.anomalies,
         anomaly_rate: out.metrics.anomaly_rate,
-        metrics: serde_json::to_string(&out.metrics)?,
+        metrics: {
+            // The cycle's figures plus each feature set's per-feature drift (Health page).
+            let mut m = serde_json::to_value(&out.metrics)?;
+            m["drift_features"] = serde_json::to_value(&out.drift_reports)?;
+            m.to_string()
+        },
         scores,
         decisions: out
             .decisions

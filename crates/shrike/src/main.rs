@@ -14,6 +14,7 @@ mod demo;
 mod detect;
 mod export;
 mod ingest;
+mod serve;
 mod simulate;
 
 use std::path::PathBuf;
@@ -61,6 +62,8 @@ enum Command {
     Detect(detect::DetectArgs),
     /// Write the latest verdicts as a block list (or, with --shadow, report what it would block).
     Export(export::ExportArgs),
+    /// Serve the API and the SOC dashboard over the store.
+    Serve(serve::ServeArgs),
     /// List the campaigns found by the cycles, or show one with its members.
     Campaigns(campaigns::CampaignsArgs),
     /// Measure performance.
@@ -98,6 +101,7 @@ fn main() -> ExitCode {
         Command::Simulate(a) => simulate::run(a),
         Command::Detect(a) => detect::run(config, a),
         Command::Campaigns(a) => campaigns::run(config, a),
+        Command::Serve(a) => serve::run(config, a),
         Command::Export(a) => export::run(config, a),
         Command::Bench(b) => bench::run(config, b),
     };

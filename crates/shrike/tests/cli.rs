@@ -17,6 +17,7 @@ fn demo(cwd: &Path, hours: &str, humans_per_hour: &str) -> Output {
     shrike(
         &[
             "demo",
+            "--no-serve",
             "--hours",
             hours,
             "--humans-per-hour",

@@ -54,6 +54,7 @@ fn every_format_passes_its_consumer_and_never_blocks_a_good_bot_or_a_browser() {
     let o = shrike(
         &[
             "demo",
+            "--no-serve",
             "--hours",
             "6",
             "--humans-per-hour",
