@@ -68,10 +68,14 @@ pub fn kmeans(data: &[f64], dims: usize, p: &KmeansParams) -> Result<Kmeans, Clu
     check(data, dims)?;
     let n = data.len() / dims;
     if p.k == 0 || p.k > n {
-        return Err(ClusterError::Parameter("k must be between 1 and the number of rows"));
+        return Err(ClusterError::Parameter(
+            "k must be between 1 and the number of rows",
+        ));
     }
     if p.n_init == 0 || p.max_iter == 0 {
-        return Err(ClusterError::Parameter("n_init and max_iter must be at least 1"));
+        return Err(ClusterError::Parameter(
+            "n_init and max_iter must be at least 1",
+        ));
     }
     if !(p.tol >= 0.0) {
         return Err(ClusterError::Parameter("tol must be a number ≥ 0"));
@@ -266,7 +270,10 @@ fn lloyd(
                     })
                 })
                 .collect();
-            workers.into_iter().map(|w| w.join().expect("k-means worker")).sum()
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("k-means worker"))
+                .sum()
         });
         if changed == 0 || moved <= tol {
             break;

@@ -61,12 +61,18 @@ pub fn pca_2d(data: &[f64], dims: usize) -> Result<Vec<[f64; 2]>, ClusterError> 
         })
         .collect();
     for axis in 0..2 {
-        let (lo, hi) = out.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
-            (lo.min(p[axis]), hi.max(p[axis]))
-        });
+        let (lo, hi) = out
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
+                (lo.min(p[axis]), hi.max(p[axis]))
+            });
         let span = hi - lo;
         for p in &mut out {
-            p[axis] = if span > 1e-12 { (p[axis] - lo) / span } else { 0.5 };
+            p[axis] = if span > 1e-12 {
+                (p[axis] - lo) / span
+            } else {
+                0.5
+            };
         }
     }
     Ok(out)
@@ -141,7 +147,9 @@ pub fn convex_hull(points: &[[f64; 2]]) -> Vec<[f64; 2]> {
             Box::new(p.iter().rev())
         };
         for q in iter {
-            while hull.len() >= start + 2 && cross(hull[hull.len() - 2], hull[hull.len() - 1], *q) <= 0.0 {
+            while hull.len() >= start + 2
+                && cross(hull[hull.len() - 2], hull[hull.len() - 1], *q) <= 0.0
+            {
                 hull.pop();
             }
             hull.push(*q);

@@ -1,8 +1,12 @@
-//! DBSCAN against a brute-force reference, HDBSCAN on planted structure, and the
-//! invariants both must keep (permutation, duplicates, scale).
+//! DBSCAN against a brute-force reference, HDBSCAN on planted structure, k-means as a
+//! Lloyd fixed point, the 2-D projection and hull, and the invariants they must keep
+//! (permutation, duplicates, scale, thread count).
 
 use proptest::prelude::*;
-use shrike_cluster::{dbscan, hdbscan, standardize, DbscanParams, HdbscanParams};
+use shrike_cluster::{
+    convex_hull, dbscan, hdbscan, kmeans, pca_2d, standardize, DbscanParams, HdbscanParams,
+    KmeansParams,
+};
 
 /// A small deterministic generator (tests must not depend on a crate's RNG stream).
 struct Lcg(u64);
@@ -315,5 +319,138 @@ proptest! {
         let mut b_back = b[n - r..].to_vec();
         b_back.extend_from_slice(&b[..n - r]);
         prop_assert!(same_partition(&a, &b_back), "{:?} vs {:?}", a, b_back);
+    }
+}
+
+#[test]
+fn kmeans_recovers_separated_blobs_whatever_the_thread_count() {
+    let (x, truth) = blobs(
+        &[(0.0, 1.0, 400), (20.0, 1.0, 300), (-20.0, 2.0, 200)],
+        0,
+        4,
+        7,
+    );
+    let p = KmeansParams {
+        k: 3,
+        threads: 1,
+        ..KmeansParams::default()
+    };
+    let one = kmeans(&x, 4, &p).unwrap();
+    let two = kmeans(&x, 4, &KmeansParams { threads: 2, ..p }).unwrap();
+    assert_eq!(one, two, "threads must not change the result");
+    let got: Vec<Option<u32>> = one.labels.iter().map(|l| Some(*l)).collect();
+    let want: Vec<Option<u32>> = truth.iter().map(|t| Some(*t as u32)).collect();
+    assert!(same_partition(&got, &want));
+    assert!(one.iterations < 80);
+}
+
+#[test]
+fn kmeans_rejects_impossible_parameters() {
+    let x = [0.0, 1.0, 2.0];
+    assert!(kmeans(
+        &x,
+        1,
+        &KmeansParams {
+            k: 4,
+            ..KmeansParams::default()
+        }
+    )
+    .is_err());
+    assert!(kmeans(
+        &x,
+        1,
+        &KmeansParams {
+            k: 0,
+            ..KmeansParams::default()
+        }
+    )
+    .is_err());
+    assert!(kmeans(
+        &[f64::NAN, 1.0],
+        1,
+        &KmeansParams {
+            k: 1,
+            ..KmeansParams::default()
+        }
+    )
+    .is_err());
+}
+
+#[test]
+fn pca_orders_rows_along_their_main_direction_and_scales_to_unit_square() {
+    // Rows on a line in 3-D, with a small orthogonal wobble.
+    let x: Vec<f64> = (0..50)
+        .flat_map(|i| {
+            let t = i as f64;
+            let w = if i % 2 == 0 { 0.1 } else { -0.1 };
+            [t, 2.0 * t + w, -t]
+        })
+        .collect();
+    let p = pca_2d(&x, 3).unwrap();
+    assert!(p
+        .iter()
+        .all(|q| (0.0..=1.0).contains(&q[0]) && (0.0..=1.0).contains(&q[1])));
+    let first: Vec<f64> = p.iter().map(|q| q[0]).collect();
+    let increasing = first.windows(2).all(|w| w[1] > w[0]);
+    let decreasing = first.windows(2).all(|w| w[1] < w[0]);
+    assert!(
+        increasing || decreasing,
+        "the first axis follows the line: {first:?}"
+    );
+    assert_eq!(pca_2d(&x, 3).unwrap(), p, "deterministic");
+}
+
+#[test]
+fn hull_keeps_only_the_corners() {
+    let mut pts = vec![
+        [0.0, 0.0],
+        [1.0, 0.0],
+        [1.0, 1.0],
+        [0.0, 1.0],
+        [0.5, 0.5],
+        [0.5, 0.0],
+        [0.2, 0.7],
+    ];
+    pts.reverse();
+    let h = convex_hull(&pts);
+    assert_eq!(h, vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]);
+    assert_eq!(convex_hull(&[[1.0, 1.0], [1.0, 1.0]]), vec![[1.0, 1.0]]);
+}
+
+fn dist2(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Hamerly's bounds skip distance computations, never correctness: once converged,
+    /// every row is with a nearest centre and every centre is its members' mean.
+    #[test]
+    fn kmeans_converges_to_a_lloyd_fixed_point((x, dims) in rows(), k in 1usize..6, seed in 0u64..50, threads in 1usize..3) {
+        let n = x.len() / dims;
+        prop_assume!(n >= k);
+        let p = KmeansParams { k, n_init: 2, max_iter: 300, seed, tol: 0.0, threads };
+        let km = kmeans(&x, dims, &p).unwrap();
+        prop_assume!(km.iterations < 300);
+        let c = |j: usize| &km.centroids[j * dims..(j + 1) * dims];
+        let mut inertia = 0.0;
+        for (i, row) in x.chunks_exact(dims).enumerate() {
+            let own = dist2(row, c(km.labels[i] as usize));
+            let best = (0..k).map(|j| dist2(row, c(j))).fold(f64::INFINITY, f64::min);
+            prop_assert!(own <= best + 1e-9, "row {} is {} from its centre, {} from the nearest", i, own, best);
+            inertia += own;
+        }
+        prop_assert!((inertia - km.inertia).abs() <= 1e-6 * (1.0 + inertia));
+        for j in 0..k {
+            let members: Vec<&[f64]> = x.chunks_exact(dims).zip(&km.labels).filter(|(_, l)| **l as usize == j).map(|(r, _)| r).collect();
+            if members.is_empty() {
+                continue;
+            }
+            for d in 0..dims {
+                let mean = members.iter().map(|r| r[d]).sum::<f64>() / members.len() as f64;
+                prop_assert!((mean - c(j)[d]).abs() < 1e-9, "centre {} is not its members' mean", j);
+            }
+        }
     }
 }

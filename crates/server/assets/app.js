@@ -137,7 +137,7 @@ pages.overview = async (root) => {
 function threatColumns() {
   return [["Level", (r) => levelBadge(r.level)], ["Score", (r) => fmt(r.score, 3)], ["Address", (r) => r.src_ip, "mono"],
     ["JA4", (r) => r.ja4, "mono"], ["Host", (r) => r.host, "mono"], ["Hits", (r) => fmt(r.hits)], ["Country", (r) => r.country],
-    ["Reason", (r) => r.reason]];
+    ["Reason", (r) => (r.reason.length > 160 ? r.reason.slice(0, 160) + "…" : r.reason)]];
 }
 
 async function explain(target, r) {
@@ -168,13 +168,13 @@ async function explain(target, r) {
     el("h2", { text: "Top contributing features" }),
     top.length ? el("table", { id: "contributions" }, el("tbody", {}, top.map((t) => el("tr", {},
       el("td", { class: "mono", text: t.feature }), el("td", { text: `${fmt(t.value, 3)} (typical ${fmt(t.typical, 3)})` }),
-      el("td", { style: null }, el("div", { class: "bar" + (t.contribution < 0 ? " neg" : ""), style: `width:${Math.round(100 * Math.abs(t.contribution) / max)}%` })))))) : el("p", { class: "muted", text: "Not an anomaly: no contributions." }),
+      el("td", { style: "width:35%" }, el("div", { class: "bar" + (t.contribution < 0 ? " neg" : ""), style: `width:${Math.max(2, Math.round(100 * Math.abs(t.contribution) / max))}%` })))))) : el("p", { class: "muted", text: "Not an anomaly: no contributions." }),
     el("h2", { text: "Analyst feedback" }),
     el("div", { class: "slider-row" }, note,
       el("button", { class: "bot", id: "feedback-bot", onclick: () => send("bot"), text: "Bot" }),
       el("button", { class: "human", id: "feedback-human", onclick: () => send("human"), text: "Human" })),
     status,
-    (d.feedback || []).length ? table([["When", (f) => f.created_at], ["Label", (f) => f.label], ["By", (f) => f.analyst], ["Note", (f) => f.note]], d.feedback) : null);
+    (d.feedback || []).length ? table([["When", (f) => f.created_at], ["Label", (f) => f.label], ["By", (f) => f.analyst], ["Note", (f) => f.note]], d.feedback) : el("p", { class: "muted", text: "No label yet for this address." }));
 }
 
 pages.threats = async (root) => {

@@ -41,7 +41,10 @@ pub fn check_bind(addr: SocketAddr, token: Option<&str>) -> Result<(), BindError
 pub fn token_matches(given: &str, expected: &str) -> bool {
     let a = Sha256::digest(given.as_bytes());
     let b = Sha256::digest(expected.as_bytes());
-    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
 }
 
 /// The secret a request carries: `Authorization: Bearer <token>`, or HTTP Basic with the
@@ -109,7 +112,10 @@ mod tests {
         assert_eq!(check_bind("[::1]:8080".parse().unwrap(), None), Ok(()));
         let any: SocketAddr = "0.0.0.0:8080".parse().unwrap();
         assert_eq!(check_bind(any, None), Err(BindError::TokenRequired(any)));
-        assert_eq!(check_bind(any, Some("short")), Err(BindError::TokenTooShort));
+        assert_eq!(
+            check_bind(any, Some("short")),
+            Err(BindError::TokenTooShort)
+        );
         assert_eq!(check_bind(any, Some("0123456789abcdef")), Ok(()));
     }
 

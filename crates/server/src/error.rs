@@ -10,6 +10,9 @@ pub enum ApiError {
     /// A query parameter or body field is invalid; the message names it and what is allowed.
     #[error("{0}")]
     BadRequest(String),
+    /// The request body is larger than `serve.max_body_kib`.
+    #[error("the request body is larger than {0} bytes")]
+    TooLarge(usize),
     /// The bearer token is missing or wrong.
     #[error("a valid bearer token is required")]
     Unauthorized,
@@ -32,6 +35,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Map(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -35,10 +35,26 @@ pub use state::{AppState, ServeSettings};
 
 /// The embedded static files: path, content type, body.
 const ASSETS: [(&str, &str, &str); 4] = [
-    ("/", "text/html; charset=utf-8", include_str!("../assets/index.html")),
-    ("/assets/app.js", "text/javascript; charset=utf-8", include_str!("../assets/app.js")),
-    ("/assets/app.css", "text/css; charset=utf-8", include_str!("../assets/app.css")),
-    ("/api/openapi.json", "application/json", include_str!("../assets/openapi.json")),
+    (
+        "/",
+        "text/html; charset=utf-8",
+        include_str!("../assets/index.html"),
+    ),
+    (
+        "/assets/app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/app.js"),
+    ),
+    (
+        "/assets/app.css",
+        "text/css; charset=utf-8",
+        include_str!("../assets/app.css"),
+    ),
+    (
+        "/api/openapi.json",
+        "application/json",
+        include_str!("../assets/openapi.json"),
+    ),
 ];
 
 fn asset(path: &'static str) -> impl Fn() -> std::future::Ready<Response> + Clone {
@@ -63,9 +79,15 @@ async fn harden(req: Request, next: Next) -> Response {
              connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
         ),
     );
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
@@ -105,8 +127,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/map/points", get(map::points))
         .route("/api/map/clusters/{id}/ips", get(map::cluster_ips))
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), auth::require_token))
-        .layer(middleware::from_fn_with_state(state.clone(), ops::access_log))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            ops::access_log,
+        ))
         .layer(middleware::from_fn(harden))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)

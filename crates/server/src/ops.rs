@@ -49,7 +49,11 @@ impl Metrics {
 
     /// A cluster map computed (`ok`) or failed.
     pub fn map_run(&self, ok: bool) {
-        let counter = if ok { &self.map_runs } else { &self.map_failures };
+        let counter = if ok {
+            &self.map_runs
+        } else {
+            &self.map_failures
+        };
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -73,15 +77,7 @@ impl Metrics {
         let _ = writeln!(out, "# TYPE shrike_http_requests_total counter");
         let routes = self.routes.lock().map(|r| {
             r.iter()
-                .map(|(k, v)| {
-                    (
-                        k.clone(),
-                        v.by_status.clone(),
-                        v.buckets,
-                        v.count,
-                        v.sum,
-                    )
-                })
+                .map(|(k, v)| (k.clone(), v.by_status.clone(), v.buckets, v.count, v.sum))
                 .collect::<Vec<_>>()
         });
         let routes = routes.unwrap_or_default();
@@ -94,7 +90,10 @@ impl Metrics {
                 );
             }
         }
-        let _ = writeln!(out, "# HELP shrike_http_request_duration_seconds Time to answer, by route.");
+        let _ = writeln!(
+            out,
+            "# HELP shrike_http_request_duration_seconds Time to answer, by route."
+        );
         let _ = writeln!(out, "# TYPE shrike_http_request_duration_seconds histogram");
         for (route, _, buckets, count, sum) in &routes {
             let route = label(route);
@@ -105,24 +104,52 @@ impl Metrics {
                 );
             }
             let _ = writeln!(out, "shrike_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {count}");
-            let _ = writeln!(out, "shrike_http_request_duration_seconds_sum{{route=\"{route}\"}} {sum}");
-            let _ = writeln!(out, "shrike_http_request_duration_seconds_count{{route=\"{route}\"}} {count}");
+            let _ = writeln!(
+                out,
+                "shrike_http_request_duration_seconds_sum{{route=\"{route}\"}} {sum}"
+            );
+            let _ = writeln!(
+                out,
+                "shrike_http_request_duration_seconds_count{{route=\"{route}\"}} {count}"
+            );
         }
         let counters = [
-            ("shrike_cache_hits_total", "API responses served from the cache.", &self.cache_hits),
-            ("shrike_cache_misses_total", "API responses built from the store.", &self.cache_misses),
-            ("shrike_map_runs_total", "Cluster maps computed.", &self.map_runs),
-            ("shrike_map_failures_total", "Cluster map computations that failed.", &self.map_failures),
+            (
+                "shrike_cache_hits_total",
+                "API responses served from the cache.",
+                &self.cache_hits,
+            ),
+            (
+                "shrike_cache_misses_total",
+                "API responses built from the store.",
+                &self.cache_misses,
+            ),
+            (
+                "shrike_map_runs_total",
+                "Cluster maps computed.",
+                &self.map_runs,
+            ),
+            (
+                "shrike_map_failures_total",
+                "Cluster map computations that failed.",
+                &self.map_failures,
+            ),
         ];
         for (name, help, v) in counters {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                v.load(Ordering::Relaxed)
+            );
         }
     }
 }
 
 /// A Prometheus label value: backslash, quote and newline escaped.
 fn label(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// Middleware: one structured log line and one counter update per request. The route is
@@ -155,7 +182,11 @@ pub async fn access_log(State(state): State<AppState>, req: Request, next: Next)
 /// `GET /healthz`: 200 when the store answers.
 pub async fn healthz(State(state): State<AppState>) -> Response {
     match state.with_store(|s| Ok(s.schema_version()?)).await {
-        Ok(v) => (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok", "schema_version": v}))).into_response(),
+        Ok(v) => (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({"status": "ok", "schema_version": v})),
+        )
+            .into_response(),
         Err(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
             axum::Json(serde_json::json!({"status": "store unavailable"})),
@@ -178,20 +209,33 @@ pub async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
         let _ = writeln!(out, "# HELP shrike_cycle_sessions Sessions per threat level in the latest cycle.\n# TYPE shrike_cycle_sessions gauge");
         if let Some(levels) = metrics["levels"].as_object() {
             for (level, n) in levels {
-                let _ = writeln!(out, "shrike_cycle_sessions{{level=\"{}\"}} {}", label(level), n);
+                let _ = writeln!(
+                    out,
+                    "shrike_cycle_sessions{{level=\"{}\"}} {}",
+                    label(level),
+                    n
+                );
             }
         }
         let _ = writeln!(out, "# HELP shrike_cycle_stage_seconds Time of each stage of the latest cycle.\n# TYPE shrike_cycle_stage_seconds gauge");
         if let Some(stages) = metrics["stage_ms"].as_array() {
             for s in stages {
                 if let (Some(name), Some(ms)) = (s[0].as_str(), s[1].as_f64()) {
-                    let _ = writeln!(out, "shrike_cycle_stage_seconds{{stage=\"{}\"}} {}", label(name), ms / 1000.0);
+                    let _ = writeln!(
+                        out,
+                        "shrike_cycle_stage_seconds{{stage=\"{}\"}} {}",
+                        label(name),
+                        ms / 1000.0
+                    );
                 }
             }
         }
     }
     Ok((
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         out,
     )
         .into_response())

@@ -38,7 +38,10 @@ impl Query {
     }
 
     fn raw(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str).filter(|v| !v.is_empty())
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
     }
 
     /// An integer in `lo..=hi`, `default` when absent.
@@ -97,15 +100,17 @@ impl Query {
     }
 
     /// One of `allowed`, `default` when absent.
-    pub fn choice(&self, name: &str, default: &'static str, allowed: &[&'static str]) -> ApiResult<&'static str> {
+    pub fn choice(
+        &self,
+        name: &str,
+        default: &'static str,
+        allowed: &[&'static str],
+    ) -> ApiResult<&'static str> {
         let Some(v) = self.raw(name) else {
             return Ok(default);
         };
         allowed.iter().find(|a| **a == v).copied().ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "parameter {name}: allowed {}",
-                allowed.join(", ")
-            ))
+            ApiError::BadRequest(format!("parameter {name}: allowed {}", allowed.join(", ")))
         })
     }
 }
@@ -127,7 +132,10 @@ mod tests {
         );
         assert!(msg(q.float("s", 1.0, 0.5, 3.0).map(drop)).starts_with("parameter s"));
         assert!(msg(q.boolean("b").map(drop)).contains("true or false"));
-        assert_eq!(msg(q.choice("c", "a", &["a", "b"]).map(drop)), "parameter c: allowed a, b");
+        assert_eq!(
+            msg(q.choice("c", "a", &["a", "b"]).map(drop)),
+            "parameter c: allowed a, b"
+        );
         assert_eq!(q.int("absent", 14, 4, 30).unwrap(), 14);
     }
 }

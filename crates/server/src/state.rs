@@ -180,9 +180,8 @@ impl AppState {
         };
         self.inner.metrics.cache_miss();
         let value = self.with_store(build).await?;
-        let bytes = Bytes::from(
-            serde_json::to_vec(&value).map_err(|e| ApiError::Internal(e.to_string()))?,
-        );
+        let bytes =
+            Bytes::from(serde_json::to_vec(&value).map_err(|e| ApiError::Internal(e.to_string()))?);
         let mut cache = self.inner.cache.lock().map_err(poisoned)?;
         if cache.generation == seen {
             if cache.entries.len() >= CACHE_ENTRIES {

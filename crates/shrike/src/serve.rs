@@ -75,7 +75,8 @@ pub fn settings(
 }
 
 fn read_token(p: &Path) -> anyhow::Result<String> {
-    std::fs::read_to_string(p).with_context(|| format!("cannot read the token file {}", p.display()))
+    std::fs::read_to_string(p)
+        .with_context(|| format!("cannot read the token file {}", p.display()))
 }
 
 /// Serves until Ctrl-C, printing the URL once listening.

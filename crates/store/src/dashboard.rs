@@ -151,7 +151,10 @@ impl SqliteStore {
     ) -> Result<Vec<TopValue>, StoreError> {
         // The grouping expressions are constants chosen by an enum, never request text.
         let (key, label) = match by {
-            TopBy::Asn => ("CAST(COALESCE(s.asn, 0) AS TEXT)", "MAX(COALESCE(s.asn_org, ''))"),
+            TopBy::Asn => (
+                "CAST(COALESCE(s.asn, 0) AS TEXT)",
+                "MAX(COALESCE(s.asn_org, ''))",
+            ),
             TopBy::Country => ("COALESCE(s.country, '')", "''"),
             TopBy::Ja4 => ("a.ja4", "''"),
             TopBy::Host => ("a.host", "''"),
@@ -266,7 +269,11 @@ impl SqliteStore {
 
     /// The scores of a cycle whose window starts at or after `since`, joined with their
     /// sessions' enrichment and features, in key order.
-    pub fn cycle_threats(&self, cycle: i64, since: Timestamp) -> Result<Vec<ThreatRow>, StoreError> {
+    pub fn cycle_threats(
+        &self,
+        cycle: i64,
+        since: Timestamp,
+    ) -> Result<Vec<ThreatRow>, StoreError> {
         let sql = format!(
             "SELECT {THREAT_COLUMNS} {THREAT_JOIN} WHERE a.cycle_id = ?1 AND a.window_start_ms >= ?2
              ORDER BY a.window_start_ms, a.src_ip, a.ja4, a.host"

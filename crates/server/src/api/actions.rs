@@ -53,19 +53,28 @@ pub async fn add_feedback(
     State(state): State<AppState>,
     body: Result<Json<NewFeedback>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<Response> {
-    let Json(b) = body.map_err(|e| ApiError::BadRequest(format!("body: {}", e.body_text())))?;
+    let Json(b) = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge(state.settings().max_body_bytes)
+        } else {
+            ApiError::BadRequest(format!("body: {}", e.body_text()))
+        }
+    })?;
     let label = FeedbackLabel::parse(&b.label)
         .ok_or_else(|| ApiError::BadRequest("field label: allowed bot, human".into()))?;
-    let ip: std::net::IpAddr = b
-        .src_ip
-        .parse()
-        .map_err(|_| ApiError::BadRequest("field src_ip: expected an IPv4 or IPv6 address".into()))?;
+    let ip: std::net::IpAddr = b.src_ip.parse().map_err(|_| {
+        ApiError::BadRequest("field src_ip: expected an IPv4 or IPv6 address".into())
+    })?;
     if b.note.chars().count() > 1000 {
-        return Err(ApiError::BadRequest("field note: at most 1000 characters".into()));
+        return Err(ApiError::BadRequest(
+            "field note: at most 1000 characters".into(),
+        ));
     }
     let analyst = b.analyst.unwrap_or_else(|| "dashboard".into());
     if analyst.is_empty() || analyst.chars().count() > 64 {
-        return Err(ApiError::BadRequest("field analyst: 1 to 64 characters".into()));
+        return Err(ApiError::BadRequest(
+            "field analyst: 1 to 64 characters".into(),
+        ));
     }
     let session = match (b.window_start_ms, b.ja4, b.host) {
         (Some(w), Some(ja4), Some(host)) if ja4.len() <= 256 && host.len() <= 256 => {
@@ -119,8 +128,13 @@ pub async fn list_feedback(State(state): State<AppState>, q: Query) -> ApiResult
 }
 
 /// `DELETE /api/feedback/{id}`.
-pub async fn remove_feedback(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<StatusCode> {
-    let removed = state.with_store(move |s| Ok(s.remove_feedback(id)?)).await?;
+pub async fn remove_feedback(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
+    let removed = state
+        .with_store(move |s| Ok(s.remove_feedback(id)?))
+        .await?;
     if !removed {
         return Err(ApiError::NotFound(format!("no feedback {id}")));
     }
@@ -135,7 +149,11 @@ pub async fn exports(State(state): State<AppState>, q: Query) -> ApiResult<Respo
     let names: Vec<&'static str> = Format::ALL.iter().map(|(_, n)| *n).collect();
     let format_name = q.choice("format", "json", &names)?;
     let format = Format::parse(format_name).ok_or_else(|| ApiError::Internal("format".into()))?;
-    let min_level = q.choice("min_level", "MEDIUM", &["LOW", "MEDIUM", "HIGH", "CRITICAL"])?;
+    let min_level = q.choice(
+        "min_level",
+        "MEDIUM",
+        &["LOW", "MEDIUM", "HIGH", "CRITICAL"],
+    )?;
     let min_score = q.float("min_score", 0.0, 0.0, 1.0)?;
     let campaign = q.opt_int("campaign", 0, i64::MAX)?;
     let fleet = q.opt_int("fleet", 0, i64::MAX)?;
@@ -187,7 +205,10 @@ pub async fn exports(State(state): State<AppState>, q: Query) -> ApiResult<Respo
         );
         return Ok((
             [
-                (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_string()),
+                (
+                    header::CONTENT_TYPE,
+                    "text/plain; charset=utf-8".to_string(),
+                ),
                 (header::CONTENT_DISPOSITION, name),
             ],
             text,

@@ -33,7 +33,10 @@ fn overview_json(s: &mut SqliteStore, top: usize) -> ApiResult<Value> {
     let level = |name: &str| levels[name].as_u64().unwrap_or(0);
     let mut timeline: BTreeMap<i64, BTreeMap<String, u64>> = BTreeMap::new();
     for (window, level, n) in s.level_timeline(latest.id)? {
-        timeline.entry(window.millis()).or_default().insert(level, n);
+        timeline
+            .entry(window.millis())
+            .or_default()
+            .insert(level, n);
     }
     let campaigns = s
         .campaigns(None, 1000)?
@@ -106,7 +109,11 @@ fn tactics_json(s: &mut SqliteStore, limit: usize) -> ApiResult<Value> {
                 && feature(t, FeatureId::PostRatio) > 0.0
         })
         .collect();
-    brute.sort_by(|a, b| b.hits.cmp(&a.hits).then(a.score.src_ip.cmp(&b.score.src_ip)));
+    brute.sort_by(|a, b| {
+        b.hits
+            .cmp(&a.hits)
+            .then(a.score.src_ip.cmp(&b.score.src_ip))
+    });
     let brute_ips: HashSet<&str> = brute.iter().map(|t| t.score.src_ip.as_str()).collect();
     // JA4 rotation: one address, many TLS stacks within the horizon.
     let mut by_ip: HashMap<&str, (HashSet<&str>, u64, u8, String)> = HashMap::new();
@@ -154,9 +161,16 @@ fn tactics_json(s: &mut SqliteStore, limit: usize) -> ApiResult<Value> {
         .iter()
         .filter(|t| shrike_export::severity(&t.score.threat_level) >= 3)
         .collect();
-    alerts.sort_by(|a, b| b.last_seen.cmp(&a.last_seen).then(a.score.src_ip.cmp(&b.score.src_ip)));
+    alerts.sort_by(|a, b| {
+        b.last_seen
+            .cmp(&a.last_seen)
+            .then(a.score.src_ip.cmp(&b.score.src_ip))
+    });
     let last_hour = clock.millis() - shrike_types::HOUR_MS;
-    let live = alerts.iter().filter(|t| t.last_seen.millis() >= last_hour).count();
+    let live = alerts
+        .iter()
+        .filter(|t| t.last_seen.millis() >= last_hour)
+        .count();
     Ok(json!({
         "cycle": {"id": cycle, "started_at": clock.to_string()},
         "kpis": {

@@ -45,26 +45,86 @@ pub struct MapFeature {
 
 /// The map's features, in row order.
 pub const MAP_FEATURES: [MapFeature; 20] = [
-    MapFeature { name: "anomaly_score", full_scale: 1.0 },
-    MapFeature { name: "hit_velocity", full_scale: 10.0 },
-    MapFeature { name: "fuzzing_index", full_scale: 5.0 },
-    MapFeature { name: "post_ratio", full_scale: 1.0 },
-    MapFeature { name: "ip_id_zero_ratio", full_scale: 1.0 },
-    MapFeature { name: "temporal_entropy", full_scale: 5.0 },
-    MapFeature { name: "modern_browser_score", full_scale: 1.0 },
-    MapFeature { name: "alpn_http_mismatch", full_scale: 1.0 },
-    MapFeature { name: "is_alpn_missing", full_scale: 1.0 },
-    MapFeature { name: "multiplexing_efficiency", full_scale: 1.0 },
-    MapFeature { name: "header_order_confidence", full_scale: 1.0 },
-    MapFeature { name: "ua_ch_mismatch", full_scale: 1.0 },
-    MapFeature { name: "asset_ratio", full_scale: 1.0 },
-    MapFeature { name: "direct_access_ratio", full_scale: 1.0 },
-    MapFeature { name: "distinct_ja4_count", full_scale: 10.0 },
-    MapFeature { name: "is_ua_rotating", full_scale: 1.0 },
-    MapFeature { name: "sec_fetch_absence_rate", full_scale: 1.0 },
-    MapFeature { name: "login_post_concentration", full_scale: 1.0 },
-    MapFeature { name: "anomalous_payload_ratio", full_scale: 1.0 },
-    MapFeature { name: "tcp_ttl", full_scale: 255.0 },
+    MapFeature {
+        name: "anomaly_score",
+        full_scale: 1.0,
+    },
+    MapFeature {
+        name: "hit_velocity",
+        full_scale: 10.0,
+    },
+    MapFeature {
+        name: "fuzzing_index",
+        full_scale: 5.0,
+    },
+    MapFeature {
+        name: "post_ratio",
+        full_scale: 1.0,
+    },
+    MapFeature {
+        name: "ip_id_zero_ratio",
+        full_scale: 1.0,
+    },
+    MapFeature {
+        name: "temporal_entropy",
+        full_scale: 5.0,
+    },
+    MapFeature {
+        name: "modern_browser_score",
+        full_scale: 1.0,
+    },
+    MapFeature {
+        name: "alpn_http_mismatch",
+        full_scale: 1.0,
+    },
+    MapFeature {
+        name: "is_alpn_missing",
+        full_scale: 1.0,
+    },
+    MapFeature {
+        name: "multiplexing_efficiency",
+        full_scale: 1.0,
+    },
+    MapFeature {
+        name: "header_order_confidence",
+        full_scale: 1.0,
+    },
+    MapFeature {
+        name: "ua_ch_mismatch",
+        full_scale: 1.0,
+    },
+    MapFeature {
+        name: "asset_ratio",
+        full_scale: 1.0,
+    },
+    MapFeature {
+        name: "direct_access_ratio",
+        full_scale: 1.0,
+    },
+    MapFeature {
+        name: "distinct_ja4_count",
+        full_scale: 10.0,
+    },
+    MapFeature {
+        name: "is_ua_rotating",
+        full_scale: 1.0,
+    },
+    MapFeature {
+        name: "sec_fetch_absence_rate",
+        full_scale: 1.0,
+    },
+    MapFeature {
+        name: "login_post_concentration",
+        full_scale: 1.0,
+    },
+    MapFeature {
+        name: "anomalous_payload_ratio",
+        full_scale: 1.0,
+    },
+    MapFeature {
+        name: "tcp_ttl",
+        full_scale: 255.0,
+    },
 ];
 
 /// Index of a feature in [`MAP_FEATURES`].
@@ -441,8 +501,16 @@ pub fn compute(
         });
     }
     let edges = knn_edges(&nodes, &km.centroids, kept.len());
-    let bot_ips = nodes.iter().filter(|n| n.risk_score > 0.45).map(|n| n.ip_count).sum();
-    let high_risk_ips = nodes.iter().filter(|n| n.risk_score > 0.25).map(|n| n.ip_count).sum();
+    let bot_ips = nodes
+        .iter()
+        .filter(|n| n.risk_score > 0.45)
+        .map(|n| n.ip_count)
+        .sum();
+    let high_risk_ips = nodes
+        .iter()
+        .filter(|n| n.risk_score > 0.25)
+        .map(|n| n.ip_count)
+        .sum();
     let total_ips = rows
         .iter()
         .map(|r| r.ip.as_str())
@@ -487,9 +555,15 @@ fn knn_edges(nodes: &[MapNode], centroids: &[f64], dims: usize) -> Vec<MapEdge> 
                 (d2, b)
             })
             .collect();
-        d.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cluster_idx.cmp(&y.1.cluster_idx)));
+        d.sort_by(|x, y| {
+            x.0.total_cmp(&y.0)
+                .then(x.1.cluster_idx.cmp(&y.1.cluster_idx))
+        });
         for (d2, b) in d.into_iter().take(2) {
-            let key = (a.cluster_idx.min(b.cluster_idx), a.cluster_idx.max(b.cluster_idx));
+            let key = (
+                a.cluster_idx.min(b.cluster_idx),
+                a.cluster_idx.max(b.cluster_idx),
+            );
             if !seen.insert(key) {
                 continue;
             }
@@ -502,4 +576,144 @@ fn knn_edges(nodes: &[MapNode], centroids: &[f64], dims: usize) -> Vec<MapEdge> 
         }
     }
     edges
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(i: usize, group: usize) -> MapRow {
+        let mut values = [0.0; MAP_FEATURES.len()];
+        let jitter = (i % 7) as f64 * 0.01;
+        let set = |v: &mut [f64; MAP_FEATURES.len()], name: &str, x: f64| {
+            v[feature_index(name).unwrap()] = x;
+        };
+        match group {
+            // Browsers: calm, modern.
+            0 => {
+                set(&mut values, "modern_browser_score", 0.9 + jitter);
+                set(&mut values, "asset_ratio", 0.6);
+                set(&mut values, "header_order_confidence", 0.95);
+                set(&mut values, "tcp_ttl", 64.0 / 255.0);
+            }
+            // Scanner: anomalous payloads, high score.
+            1 => {
+                set(&mut values, "anomaly_score", 0.9 - jitter);
+                set(&mut values, "anomalous_payload_ratio", 0.7);
+                set(&mut values, "fuzzing_index", 0.8);
+                set(&mut values, "sec_fetch_absence_rate", 1.0);
+                set(&mut values, "tcp_ttl", 64.0 / 255.0);
+            }
+            // Rotating fingerprints.
+            3 => {
+                set(&mut values, "anomaly_score", 0.5 + jitter);
+                set(&mut values, "is_ua_rotating", 1.0);
+                set(&mut values, "distinct_ja4_count", 0.6);
+                set(&mut values, "tcp_ttl", 64.0 / 255.0);
+            }
+            // Credential stuffing from Windows hosts.
+            _ => {
+                set(&mut values, "anomaly_score", 0.8 + jitter);
+                set(&mut values, "login_post_concentration", 0.9);
+                set(&mut values, "post_ratio", 0.9);
+                set(&mut values, "hit_velocity", 0.7);
+                set(&mut values, "tcp_ttl", 128.0 / 255.0);
+            }
+        }
+        MapRow {
+            ip: format!("198.51.{group}.{}", i % 250),
+            ja4: format!("t13d_group{group}"),
+            user_agent: "ua".into(),
+            hits: (i % 5) as u64 + 1,
+            score: values[0],
+            threat: if group == 0 { "NORMAL" } else { "CRITICAL" }.into(),
+            country: "FR".into(),
+            asn_org: "Example".into(),
+            tcp: [if group == 2 { 128.0 } else { 64.0 }, 64240.0, 8.0, 1460.0],
+            values,
+        }
+    }
+
+    #[test]
+    fn planted_groups_get_their_own_clusters_names_and_risk_bands() {
+        let rows: Vec<MapRow> = (0..600).map(|i| row(i, i % 4)).collect();
+        let params = MapParams {
+            k: 4,
+            hours: 24,
+            sensitivity: 1.0,
+        };
+        let m = compute(rows, params, 42, 1).unwrap();
+        assert_eq!(m.stats.k, 4);
+        assert_eq!(m.labels.len(), 600);
+        // Each planted group lies within one cluster.
+        for g in 0..4 {
+            let labels: std::collections::HashSet<u32> = (0..600)
+                .filter(|i| i % 4 == g)
+                .map(|i| m.labels[i])
+                .collect();
+            assert_eq!(labels.len(), 1, "group {g} split over {labels:?}");
+        }
+        let node_of = |g: usize| {
+            let l = m.labels[g] as usize;
+            m.nodes.iter().find(|n| n.cluster_idx == l).unwrap()
+        };
+        assert!(
+            node_of(0).label.starts_with("Browsers"),
+            "{}",
+            node_of(0).label
+        );
+        assert!(
+            node_of(1).label.starts_with("Vulnerability scanner"),
+            "{}",
+            node_of(1).label
+        );
+        assert!(
+            node_of(2).label.starts_with("Credential stuffing"),
+            "{}",
+            node_of(2).label
+        );
+        assert!(
+            node_of(2).label.ends_with("Windows"),
+            "{}",
+            node_of(2).label
+        );
+        assert!(node_of(0).risk_score < 0.25 && node_of(1).risk_score >= 0.45);
+        assert_eq!(node_of(1).color, risk_color(node_of(1).risk_score));
+        assert!(m
+            .nodes
+            .iter()
+            .all(|n| !n.hull.is_empty() && n.radar.len() == MAP_FEATURES.len()));
+        assert!(!m.edges.is_empty());
+        // The same rows and seed give the same map.
+        let again = compute((0..600).map(|i| row(i, i % 4)).collect(), params, 42, 2).unwrap();
+        assert_eq!(again.labels, m.labels);
+    }
+
+    #[test]
+    fn k_times_sensitivity_is_clamped_and_too_few_rows_is_an_error() {
+        let p = |k, sensitivity| {
+            MapParams {
+                k,
+                hours: 1,
+                sensitivity,
+            }
+            .k_actual()
+        };
+        assert_eq!(p(14, 2.0), 28);
+        assert_eq!(p(4, 0.5), 4);
+        assert_eq!(p(30, 3.0), 50);
+        let rows: Vec<MapRow> = (0..3).map(|i| row(i, i)).collect();
+        let e = compute(
+            rows,
+            MapParams {
+                k: 4,
+                hours: 1,
+                sensitivity: 1.0,
+            },
+            1,
+            1,
+        )
+        .unwrap_err();
+        assert!(e.contains("only 3"), "{e}");
+    }
 }

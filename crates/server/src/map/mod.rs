@@ -98,7 +98,12 @@ impl MapJob {
 
 /// Starts a computation unless a fresh map of these parameters exists or one is running;
 /// a request for other parameters while one runs is queued (the latest wins).
-fn trigger(state: &AppState, params: MapParams, generation: Generation, force: bool) -> ApiResult<()> {
+fn trigger(
+    state: &AppState,
+    params: MapParams,
+    generation: Generation,
+    force: bool,
+) -> ApiResult<()> {
     let job = state.map();
     {
         let mut slot = job.lock()?;
@@ -195,7 +200,12 @@ fn load_rows(state: &AppState, params: MapParams) -> ApiResult<Vec<MapRow>> {
 /// Parses `window_options_mss_scale` into (window, scale, mss); zeros when absent.
 fn parse_tcp(fp: &str) -> (f64, f64, f64) {
     let parts: Vec<&str> = fp.split('_').collect();
-    let num = |i: usize| parts.get(i).and_then(|p| p.parse::<f64>().ok()).unwrap_or(0.0);
+    let num = |i: usize| {
+        parts
+            .get(i)
+            .and_then(|p| p.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     (num(0), num(3), num(2))
 }
 

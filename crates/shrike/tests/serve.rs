@@ -1,0 +1,634 @@
+//! `shrike serve` on a demo store: the API through the Router (no socket), then the
+//! dashboard end to end in a real headless Chromium against `shrike serve` (every page, the
+//! data shown against the store, the sensitivity slider, feedback buttons, and attacker
+//! strings rendered as text), with screenshots in `target/screenshots/`.
+
+mod webdriver;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, OnceLock};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::Value;
+use shrike_server::{AppState, ServeSettings};
+use shrike_store::{SqliteStore, ThreatFilter};
+use shrike_types::{FixedClock, Timestamp};
+use tower::ServiceExt;
+
+/// What the browser must show as text, never run.
+const EVIL_UA: &str = "<script>alert(1)</script><img src=x onerror=\"window.__xss=1\">";
+const EVIL_JA4: &str = "t13d\"'><svg onload=alert(2)>";
+
+/// A demo store, made once; each test works on its own copy.
+fn demo_store() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let out = Command::new(env!("CARGO_BIN_EXE_shrike"))
+            .args([
+                "demo",
+                "--no-serve",
+                "--hours",
+                "6",
+                "--humans-per-hour",
+                "150",
+            ])
+            .args(["--out", "sim"])
+            .current_dir(&dir)
+            .env_remove("SHRIKE_STORE")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let db = dir.join("sim/demo.db");
+        poison(&db);
+        db
+    })
+}
+
+/// Gives the most anomalous session of the latest cycle an attacker's user agent and JA4,
+/// in `sessions` and `all_scores` alike.
+fn poison(db: &Path) {
+    let store = SqliteStore::open(db).unwrap();
+    let (cycle, _) = store.latest_cycle().unwrap().unwrap();
+    let f = ThreatFilter {
+        anomalies_only: true,
+        limit: 1,
+        ..ThreatFilter::default()
+    };
+    let (_, top) = store.threats(cycle, &f).unwrap();
+    let t = &top[0].score;
+    drop(store);
+    let c = rusqlite::Connection::open(db).unwrap();
+    let key = rusqlite::params![
+        t.window_start.millis(),
+        t.src_ip,
+        t.ja4,
+        t.host,
+        EVIL_UA,
+        EVIL_JA4
+    ];
+    c.execute(
+        "UPDATE sessions SET user_agent = ?5, ja4 = ?6
+         WHERE window_start_ms = ?1 AND src_ip = ?2 AND ja4 = ?3 AND host = ?4",
+        key,
+    )
+    .unwrap();
+    c.execute(
+        "UPDATE all_scores SET ja4 = ?6
+         WHERE window_start_ms = ?1 AND src_ip = ?2 AND ja4 = ?3 AND host = ?4 AND ?5 != ''",
+        key,
+    )
+    .unwrap();
+}
+
+/// A private copy of the demo store.
+fn copy_store() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let to = dir.path().join("shrike.db");
+    std::fs::copy(demo_store(), &to).unwrap();
+    (dir, to)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+struct Api {
+    rt: tokio::runtime::Runtime,
+    router: axum::Router,
+    _dir: tempfile::TempDir,
+    db: PathBuf,
+}
+
+impl Api {
+    fn new(token: Option<&str>) -> Api {
+        let (dir, db) = copy_store();
+        let mut settings = ServeSettings::new(db.clone());
+        settings.token = token.map(String::from);
+        settings.max_body_bytes = 4096;
+        let clock = Arc::new(FixedClock(Timestamp::from_millis(1_714_550_400_000)));
+        let state = AppState::new(settings, clock).unwrap();
+        Api {
+            rt: runtime(),
+            router: shrike_server::router(state),
+            _dir: dir,
+            db,
+        }
+    }
+
+    fn send(&self, req: Request<Body>) -> (StatusCode, Value, String) {
+        self.rt.block_on(async {
+            let res = self.router.clone().oneshot(req).await.unwrap();
+            let status = res.status();
+            let bytes = axum::body::to_bytes(res.into_body(), 1 << 26)
+                .await
+                .unwrap();
+            let text = String::from_utf8_lossy(&bytes).to_string();
+            (
+                status,
+                serde_json::from_str(&text).unwrap_or(Value::Null),
+                text,
+            )
+        })
+    }
+
+    fn get(&self, uri: &str) -> (StatusCode, Value) {
+        let (s, v, _) = self.send(Request::get(uri).body(Body::empty()).unwrap());
+        (s, v)
+    }
+
+    fn store(&self) -> SqliteStore {
+        SqliteStore::open(&self.db).unwrap()
+    }
+}
+
+#[test]
+fn api_answers_match_the_store_and_reject_bad_parameters() {
+    let api = Api::new(None);
+    let store = api.store();
+    let cycle = store.cycle_summaries(1).unwrap().pop().unwrap();
+
+    let (s, o) = api.get("/api/overview");
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(o["cycle"]["id"], cycle.id);
+    assert_eq!(o["kpis"]["sessions"], cycle.sessions);
+    assert_eq!(o["kpis"]["anomalies"], cycle.anomalies);
+    let timeline_total: u64 = o["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|t| t["levels"].as_object().unwrap().values())
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        timeline_total, cycle.sessions,
+        "every session is in one hour and level"
+    );
+
+    // Filters: only CRITICAL rows, as many as the store holds.
+    let critical = ThreatFilter {
+        levels: vec!["CRITICAL".into()],
+        limit: 1,
+        ..ThreatFilter::default()
+    };
+    let (want, _) = store.threats(cycle.id, &critical).unwrap();
+    let (s, t) = api.get("/api/threats?level=critical&limit=500");
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(t["total"], want);
+    assert!(t["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["level"] == "CRITICAL"));
+    let first = &t["rows"][0];
+    let uri = format!(
+        "/api/threats/session?window={}&ip={}&ja4={}&host={}",
+        first["window_start_ms"],
+        enc(first["src_ip"].as_str().unwrap()),
+        enc(first["ja4"].as_str().unwrap()),
+        enc(first["host"].as_str().unwrap())
+    );
+    let (s, d) = api.get(&uri);
+    assert_eq!(s, StatusCode::OK, "{d}");
+    assert!(
+        !d["top_features"].as_array().unwrap().is_empty(),
+        "an anomaly is explained"
+    );
+
+    for (uri, name) in [
+        ("/api/threats?level=SEVERE", "parameter level"),
+        ("/api/threats?limit=501", "parameter limit"),
+        ("/api/threats?min_score=2", "parameter min_score"),
+        (
+            "/api/map?k=3",
+            "parameter k: expected an integer from 4 to 30",
+        ),
+        (
+            "/api/map?hours=169",
+            "parameter hours: expected an integer from 1 to 168",
+        ),
+        (
+            "/api/map?sensitivity=3.5",
+            "parameter sensitivity: expected a number from 0.5 to 3",
+        ),
+        (
+            "/api/exports?format=iptables",
+            "parameter format: allowed json, csv",
+        ),
+    ] {
+        let (s, v) = api.get(uri);
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{uri}");
+        assert!(v["error"].as_str().unwrap().starts_with(name), "{uri}: {v}");
+    }
+
+    let (s, c) = api.get("/api/campaigns");
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        c["campaigns"].as_array().unwrap().len(),
+        store.campaigns(None, 100).unwrap().len()
+    );
+    let (s, h) = api.get("/api/health");
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(h["cycles"].as_array().unwrap().len(), 1);
+    assert!(h["cycles"][0]["stage_ms"]
+        .as_array()
+        .is_some_and(|s| !s.is_empty()));
+    let (s, e) = api.get("/api/exports?format=nginx&min_level=HIGH");
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        e["text"].as_str().unwrap().contains("deny"),
+        "{}",
+        e["text"]
+    );
+
+    let (s, _, text) = api.send(Request::get("/metrics").body(Body::empty()).unwrap());
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        text.contains(
+            "shrike_http_requests_total{route=\"/api/exports\",method=\"GET\",status=\"200\"} 1"
+        ),
+        "{text}"
+    );
+    assert!(text.contains(&format!("shrike_cycle_id {}", cycle.id)));
+}
+
+#[test]
+fn every_documented_route_exists_and_unknown_routes_say_so() {
+    let api = Api::new(None);
+    let (s, doc) = api.get("/api/openapi.json");
+    assert_eq!(s, StatusCode::OK);
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() >= 19);
+    for (path, ops) in paths {
+        let uri = path.replace("{id}", "1");
+        for method in ops.as_object().unwrap().keys() {
+            let req = Request::builder()
+                .method(method.to_uppercase().as_str())
+                .uri(&uri)
+                .header("content-type", "application/json")
+                .body(Body::from("{}"))
+                .unwrap();
+            let (_, v, _) = api.send(req);
+            let error = v["error"].as_str().unwrap_or("");
+            assert!(
+                !error.starts_with("no such route"),
+                "{method} {path} is documented but not routed"
+            );
+        }
+    }
+    let (s, v) = api.get("/api/nothing");
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert!(v["error"].as_str().unwrap().contains("openapi"));
+}
+
+#[test]
+fn feedback_is_validated_stored_listed_and_removed() {
+    let api = Api::new(None);
+    let post = |body: String| {
+        api.send(
+            Request::post("/api/feedback")
+                .header("content-type", "application/json")
+                .body(Body::from(body))
+                .unwrap(),
+        )
+    };
+    let (s, v, _) = post(r#"{"label":"maybe","src_ip":"192.0.2.1"}"#.into());
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(v["error"], "field label: allowed bot, human");
+    let (s, v, _) = post(r#"{"label":"bot","src_ip":"not an ip"}"#.into());
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let (s, _, _) = post(r#"{"label":"bot","src_ip":"192.0.2.1","window_start_ms":1}"#.into());
+    assert_eq!(
+        s,
+        StatusCode::BAD_REQUEST,
+        "a partial session key is refused"
+    );
+    let (s, _, _) = post(format!(
+        r#"{{"label":"bot","src_ip":"192.0.2.1","note":"{}"}}"#,
+        "x".repeat(8000)
+    ));
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "bodies are bounded");
+
+    let (s, v, _) = post(
+        r#"{"label":"human","src_ip":"192.0.2.1","note":"our office","analyst":"ana"}"#.into(),
+    );
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_i64().unwrap();
+    let stored = api.store().feedback(Some("192.0.2.1"), 0, 10).unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        (stored[0].analyst.as_str(), stored[0].note.as_str()),
+        ("ana", "our office")
+    );
+    assert_eq!(
+        stored[0].created_at,
+        Timestamp::from_millis(1_714_550_400_000),
+        "the injected clock"
+    );
+    let (_, list) = api.get("/api/feedback?ip=192.0.2.1");
+    assert_eq!(list["rows"][0]["label"], "human");
+    let delete = || {
+        api.send(
+            Request::delete(format!("/api/feedback/{id}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .0
+    };
+    assert_eq!(delete(), StatusCode::NO_CONTENT);
+    assert_eq!(delete(), StatusCode::NOT_FOUND);
+}
+
+#[test]
+fn a_token_guards_everything_but_healthz() {
+    let token = "s3cret-token-0123456789";
+    let api = Api::new(Some(token));
+    let with = |auth: Option<&str>, uri: &str| {
+        let mut b = Request::get(uri);
+        if let Some(a) = auth {
+            b = b.header("authorization", a);
+        }
+        api.send(b.body(Body::empty()).unwrap()).0
+    };
+    assert_eq!(with(None, "/healthz"), StatusCode::OK);
+    assert_eq!(with(None, "/api/overview"), StatusCode::UNAUTHORIZED);
+    assert_eq!(with(None, "/"), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        with(Some("Bearer wrong-token-0123456789"), "/api/overview"),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        with(Some(&format!("Bearer {token}")), "/api/overview"),
+        StatusCode::OK
+    );
+    // A browser's Basic credentials, the token as password: "analyst:s3cret-token-0123456789".
+    assert_eq!(
+        with(
+            Some("Basic YW5hbHlzdDpzM2NyZXQtdG9rZW4tMDEyMzQ1Njc4OQ=="),
+            "/"
+        ),
+        StatusCode::OK
+    );
+    // The server refuses to start beyond loopback without one.
+    let out = Command::new(env!("CARGO_BIN_EXE_shrike"))
+        .args(["serve", "--listen", "0.0.0.0:0", "--store"])
+        .arg(&api.db)
+        .env_remove("SHRIKE_API_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("without a token"));
+}
+
+#[test]
+fn cluster_map_is_computed_in_the_background_cached_and_paginated() {
+    let api = Api::new(None);
+    let poll = |uri: &str| loop {
+        let (s, v) = api.get(uri);
+        assert_eq!(s, StatusCode::OK, "{v}");
+        if v["status"] == "ready" {
+            return v;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let m = poll("/api/map?k=14");
+    assert_eq!(m["stats"]["k"], 14);
+    let rows = m["stats"]["n_samples"].as_u64().unwrap();
+    let in_nodes: u64 = m["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["row_count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(in_nodes, rows, "every (IP, JA4) row is in one cluster");
+    let (_, status) = api.get("/api/map/status");
+    assert_eq!(status["status"], "ready");
+    // The same parameters answer from the cache at once.
+    let (_, again) = api.get("/api/map?k=14");
+    assert_eq!(again["status"], "ready");
+    assert_eq!(again["stats"]["elapsed_s"], m["stats"]["elapsed_s"]);
+    // Sensitivity multiplies k.
+    let fine = poll("/api/map?k=14&sensitivity=2");
+    assert_eq!(fine["stats"]["k"], 28);
+    let (_, p) = api.get("/api/map/points?limit=100");
+    assert_eq!(p["total"].as_u64().unwrap(), rows);
+    assert_eq!(p["x"].as_array().unwrap().len(), 100);
+    let node = &fine["nodes"][0];
+    let (s, ips) = api.get(&format!(
+        "/api/map/clusters/{}/ips?limit=5",
+        node["id"].as_str().unwrap()
+    ));
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(ips["total"], node["row_count"]);
+    assert!(ips["ips"].as_array().unwrap().len() <= 5);
+    let (s, _) = api.get("/api/map/clusters/c999_k28/ips");
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}
+
+/// `shrike serve` on a free port; killed on drop.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(db: &Path) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_shrike"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--store"])
+            .arg(db)
+            .env("SHRIKE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in {line:?}"))
+            .trim_end_matches('/')
+            .to_string();
+        Server { child, url }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Percent-encodes a query value.
+fn enc(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[test]
+fn dashboard_in_a_real_browser() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let _ = Command::new(root.join("scripts/install-chromium.sh")).status();
+    let Some(b) = webdriver::Browser::start() else {
+        return;
+    };
+    let (_dir, db) = copy_store();
+    let server = Server::start(&db);
+    let shots = root.join("target/screenshots");
+    let store = SqliteStore::open(&db).unwrap();
+    let cycle = store.cycle_summaries(1).unwrap().pop().unwrap();
+    let open = |page: &str| {
+        b.goto(&format!("{}/#/{page}", server.url));
+        b.wait(
+            &format!("const p = document.getElementById('page'); return p.dataset.page === '{page}' && p.dataset.ready === 'true';"),
+            page,
+        );
+        let errors =
+            b.eval("return [...document.querySelectorAll('.error')].map(e => e.textContent);");
+        assert_eq!(errors, serde_json::json!([]), "{page} shows errors");
+    };
+    let text = |css: &str| {
+        b.eval(&format!(
+            "return document.querySelector({css:?}).textContent;"
+        ))
+    };
+
+    open("overview");
+    assert_eq!(text("[data-value=sessions]"), thousands(cycle.sessions));
+    assert_eq!(text("[data-value=anomalies]"), thousands(cycle.anomalies));
+    b.screenshot(&shots.join("overview.png"));
+
+    open("threats");
+    assert_eq!(
+        b.eval("return Number(document.getElementById('threats-total').dataset.total);"),
+        cycle.anomalies
+    );
+    // The poisoned session is the most anomalous: the first row. Its JA4 is text.
+    assert_eq!(text("#threats-table tbody tr td:nth-child(4)"), EVIL_JA4);
+    b.click("#threats-table tbody tr");
+    b.wait(
+        "return !!document.getElementById('detail-ua');",
+        "the explanation",
+    );
+    assert_eq!(text("#detail-ua"), EVIL_UA);
+    assert_eq!(text("#detail-ja4"), EVIL_JA4);
+    assert!(!b.alert_open(), "an attacker string ran as script");
+    assert_eq!(b.eval("return window.__xss === undefined && document.querySelectorAll('#page img, #page svg, #page script').length === 0;"), true);
+    assert!(
+        b.eval("return document.querySelectorAll('#contributions tr').length;")
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    b.screenshot(&shots.join("threats.png"));
+    b.click("#feedback-bot");
+    b.wait(
+        "return document.getElementById('feedback-status').textContent.startsWith('Saved: bot');",
+        "the feedback",
+    );
+    let (_, top) = store
+        .threats(
+            cycle.id,
+            &ThreatFilter {
+                anomalies_only: true,
+                limit: 1,
+                ..ThreatFilter::default()
+            },
+        )
+        .unwrap();
+    let fb = store.feedback(Some(&top[0].score.src_ip), 0, 10).unwrap();
+    assert_eq!(fb.len(), 1, "the button wrote the feedback table");
+    assert_eq!(fb[0].session.as_ref().unwrap().ja4, EVIL_JA4);
+
+    open("map");
+    b.wait(
+        "return document.getElementById('map-canvas').dataset.state === 'ready';",
+        "the map",
+    );
+    assert_eq!(
+        b.eval("return document.getElementById('map-canvas').dataset.k;"),
+        "14"
+    );
+    b.wait(
+        "return Number(document.getElementById('map-canvas').dataset.drawn) > 0;",
+        "the points",
+    );
+    b.screenshot(&shots.join("map.png"));
+    // Move the slider four steps (0.25 each) with the keyboard: 1.0 → 2.0, k 14 → 28.
+    b.keys("#sensitivity", "\u{E014}\u{E014}\u{E014}\u{E014}");
+    b.wait("return document.getElementById('map-canvas').dataset.k === '28' && document.getElementById('map-canvas').dataset.state === 'ready';", "the map at sensitivity 2");
+    assert_eq!(text("#sensitivity-label"), "Very fine");
+    b.click("#map-clusters tbody tr");
+    b.wait(
+        "return document.querySelectorAll('#cluster-ips tbody tr').length > 0;",
+        "a cluster's addresses",
+    );
+    b.screenshot(&shots.join("map-fine.png"));
+
+    open("tactics");
+    assert_eq!(
+        b.eval("return document.querySelectorAll('[data-kpi]').length;"),
+        4
+    );
+    assert_eq!(
+        b.eval("return document.querySelectorAll('#page section.panel').length;"),
+        4
+    );
+    b.screenshot(&shots.join("tactics.png"));
+
+    open("fleets");
+    let campaigns = store.campaigns(None, 100).unwrap().len();
+    assert_eq!(
+        b.eval("return document.querySelectorAll('#campaigns tbody tr').length;"),
+        campaigns
+    );
+    b.screenshot(&shots.join("fleets.png"));
+
+    open("health");
+    let (decisions, _) = store.decisions(None, 0, 1).unwrap();
+    assert_eq!(
+        b.eval("return Number(document.getElementById('decisions').dataset.total);"),
+        decisions
+    );
+    b.screenshot(&shots.join("health.png"));
+
+    open("exports");
+    assert!(text("#export-summary")
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("Cycle {}:", cycle.id)));
+    b.screenshot(&shots.join("exports.png"));
+    assert!(!b.alert_open());
+}
