@@ -59,8 +59,24 @@ pub struct Kmeans {
     pub iterations: usize,
 }
 
+/// Squared distance, with four independent partial sums (a plain `sum()` is one serial
+/// chain of dependent additions, which the compiler may not reorder).
 fn dist2(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+    let mut acc = [0.0f64; 4];
+    let (a4, b4) = (a.chunks_exact(4), b.chunks_exact(4));
+    let tail: f64 = a4
+        .remainder()
+        .iter()
+        .zip(b4.remainder())
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum();
+    for (x, y) in a4.zip(b4) {
+        for i in 0..4 {
+            let d = x[i] - y[i];
+            acc[i] += d * d;
+        }
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
 /// Clusters `data` (rows of `dims` columns) into `p.k` clusters.
@@ -94,31 +110,64 @@ pub fn kmeans(data: &[f64], dims: usize, p: &KmeansParams) -> Result<Kmeans, Clu
     Ok(best.expect("n_init ≥ 1"))
 }
 
+/// Mean over columns of the column variance, in one pass over the rows.
 fn mean_variance(data: &[f64], dims: usize) -> f64 {
     let n = (data.len() / dims) as f64;
-    let mut total = 0.0;
-    for j in 0..dims {
-        let col = data.iter().skip(j).step_by(dims);
-        let mean = col.clone().sum::<f64>() / n;
-        total += col.map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
+    let mut sum = vec![0.0; dims];
+    let mut sq = vec![0.0; dims];
+    for row in data.chunks_exact(dims) {
+        for ((s, q), v) in sum.iter_mut().zip(sq.iter_mut()).zip(row) {
+            *s += v;
+            *q += v * v;
+        }
     }
+    let total: f64 = sum
+        .iter()
+        .zip(&sq)
+        .map(|(s, q)| (q / n - (s / n) * (s / n)).max(0.0))
+        .sum();
     total / dims as f64
 }
 
-/// k-means++ seeding.
+/// Rows the k-means++ seeding draws from at most: above it, a seeded random sample.
+pub const SEEDING_SAMPLE: usize = 65_536;
+
+/// k-means++ seeding over at most [`SEEDING_SAMPLE`] rows (a seeded sample without
+/// replacement when there are more, so a million rows cost 15 times fewer passes; the
+/// Lloyd iterations then use every row).
 fn plus_plus(data: &[f64], dims: usize, k: usize, rng: &mut Rng) -> Vec<f64> {
     let n = data.len() / dims;
-    let row = |i: usize| &data[i * dims..(i + 1) * dims];
+    let sample: Vec<usize> = if n > SEEDING_SAMPLE.max(k) {
+        // Floyd's algorithm: distinct indices, in a deterministic order after sorting.
+        let mut chosen = std::collections::BTreeSet::new();
+        for j in n - SEEDING_SAMPLE..n {
+            let t = rng.below(j as u64 + 1) as usize;
+            if !chosen.insert(t) {
+                chosen.insert(j);
+            }
+        }
+        chosen.into_iter().collect()
+    } else {
+        (0..n).collect()
+    };
+    // A contiguous copy: the passes below then read memory in order.
+    let rows: Vec<f64> = sample
+        .iter()
+        .flat_map(|i| &data[i * dims..(i + 1) * dims])
+        .copied()
+        .collect();
+    let row = |i: usize| &rows[i * dims..(i + 1) * dims];
+    let m = sample.len();
     let mut centres = Vec::with_capacity(k * dims);
-    let first = rng.below(n as u64) as usize;
+    let first = rng.below(m as u64) as usize;
     centres.extend_from_slice(row(first));
-    let mut nearest: Vec<f64> = (0..n).map(|i| dist2(row(i), row(first))).collect();
+    let mut nearest: Vec<f64> = (0..m).map(|i| dist2(row(i), row(first))).collect();
     for _ in 1..k {
         let total: f64 = nearest.iter().sum();
         let pick = if total > 0.0 {
             let target = rng.f64() * total;
             let mut acc = 0.0;
-            let mut chosen = n - 1;
+            let mut chosen = m - 1;
             for (i, d) in nearest.iter().enumerate() {
                 acc += d;
                 if acc > target {
@@ -128,8 +177,8 @@ fn plus_plus(data: &[f64], dims: usize, k: usize, rng: &mut Rng) -> Vec<f64> {
             }
             chosen
         } else {
-            // Fewer distinct rows than clusters: duplicate centres, some clusters stay empty.
-            rng.below(n as u64) as usize
+            // Fewer distinct rows than clusters: duplicate centres, some stay empty.
+            rng.below(m as u64) as usize
         };
         let c = row(pick).to_vec();
         for (i, d) in nearest.iter_mut().enumerate() {
@@ -174,15 +223,31 @@ fn lloyd(
     let n = data.len() / dims;
     let k = centres.len() / dims;
     let chunk = n.div_ceil(threads.max(1)).max(1024);
+    // First assignment: every row scans every centre, in parallel.
     let mut state: Vec<Bounds> = Vec::with_capacity(n);
-    for x in data.chunks_exact(dims) {
-        let (label, upper, lower) = scan(x, &centres, dims);
-        state.push(Bounds {
-            label,
-            upper,
-            lower,
-        });
-    }
+    std::thread::scope(|scope| {
+        let centres = &centres;
+        let parts: Vec<_> = data
+            .chunks(chunk * dims)
+            .map(|xs| {
+                scope.spawn(move || {
+                    xs.chunks_exact(dims)
+                        .map(|x| {
+                            let (label, upper, lower) = scan(x, centres, dims);
+                            Bounds {
+                                label,
+                                upper,
+                                lower,
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for p in parts {
+            state.extend(p.join().expect("k-means worker"));
+        }
+    });
     let mut iterations = 0;
     for _ in 0..max_iter {
         iterations += 1;

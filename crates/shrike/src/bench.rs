@@ -22,6 +22,8 @@ pub enum BenchCommand {
     Graph(crate::bench_graph::BenchGraphArgs),
     /// DBSCAN (and HDBSCAN) campaign clustering on anomaly-like rows.
     Cluster(crate::bench_cluster::BenchClusterArgs),
+    /// The dashboard's cluster map (k-means++, PCA, hulls) on (IP, JA4) rows.
+    Map(crate::bench_map::BenchMapArgs),
 }
 
 /// Arguments of `shrike bench forest`.
@@ -113,6 +115,7 @@ pub fn run(config: crate::config::Config, cmd: BenchCommand) -> anyhow::Result<E
         BenchCommand::Forest(a) => crate::bench_forest::run(a),
         BenchCommand::Graph(a) => crate::bench_graph::run(a),
         BenchCommand::Cluster(a) => crate::bench_cluster::run(a),
+        BenchCommand::Map(a) => crate::bench_map::run(a),
     }
 }
 

@@ -8,6 +8,7 @@ mod bench_cluster;
 mod bench_cycle;
 mod bench_forest;
 mod bench_graph;
+mod bench_map;
 mod campaigns;
 mod config;
 mod demo;

@@ -4,7 +4,7 @@
 //! principal axes, a convex hull per cluster, a name from the centroid and the TCP
 //! statistics, a risk score and colour, and edges to each cluster's two nearest.
 
-use std::collections::HashMap;
+use ahash::{AHashMap as HashMap, AHashSet as HashSet};
 
 use serde::Serialize;
 use shrike_cluster::{convex_hull, kmeans, pca_2d, standardize, KmeansParams};
@@ -350,14 +350,73 @@ pub fn name_cluster(c: &[f64], risk: f64, mean_ttl: f64, mean_mss: f64) -> Strin
     format!("{kind} · {}", os_guess(mean_ttl, mean_mss))
 }
 
-fn top_k(values: impl Iterator<Item = String>, n: usize) -> Vec<String> {
-    let mut counts: HashMap<String, usize> = HashMap::new();
-    for v in values.filter(|v| !v.is_empty()) {
-        *counts.entry(v).or_default() += 1;
+/// One cluster's running sums.
+struct Acc<'a> {
+    count: usize,
+    centroid: Vec<f64>,
+    tcp: [f64; 4],
+    tcp_n: f64,
+    x: f64,
+    y: f64,
+    score: f64,
+    hits: u64,
+    ips: HashSet<&'a str>,
+    threats: HashMap<&'a str, usize>,
+    countries: HashMap<&'a str, usize>,
+    orgs: HashMap<&'a str, usize>,
+}
+
+impl<'a> Acc<'a> {
+    fn new(dims: usize) -> Self {
+        Acc {
+            count: 0,
+            centroid: vec![0.0; dims],
+            tcp: [0.0; 4],
+            tcp_n: 0.0,
+            x: 0.0,
+            y: 0.0,
+            score: 0.0,
+            hits: 0,
+            ips: HashSet::new(),
+            threats: HashMap::new(),
+            countries: HashMap::new(),
+            orgs: HashMap::new(),
+        }
     }
-    let mut v: Vec<(String, usize)> = counts.into_iter().collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    v.into_iter().take(n).map(|(k, _)| k).collect()
+
+    fn add(&mut self, r: &'a MapRow, xy: [f64; 2]) {
+        self.count += 1;
+        for (c, v) in self.centroid.iter_mut().zip(&r.values) {
+            *c += v;
+        }
+        if r.tcp[0] > 0.0 {
+            self.tcp_n += 1.0;
+            for (t, v) in self.tcp.iter_mut().zip(&r.tcp) {
+                *t += v;
+            }
+        }
+        self.x += xy[0];
+        self.y += xy[1];
+        self.score += r.score;
+        self.hits += r.hits;
+        self.ips.insert(&r.ip);
+        for (map, v) in [
+            (&mut self.threats, &r.threat),
+            (&mut self.countries, &r.country),
+            (&mut self.orgs, &r.asn_org),
+        ] {
+            if !v.is_empty() {
+                *map.entry(v.as_str()).or_default() += 1;
+            }
+        }
+    }
+}
+
+/// The `n` most frequent values, ties by value.
+fn top_k(counts: HashMap<&str, usize>, n: usize) -> Vec<String> {
+    let mut v: Vec<(&str, usize)> = counts.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    v.into_iter().take(n).map(|(k, _)| k.to_string()).collect()
 }
 
 fn round(x: f64, digits: i32) -> f64 {
@@ -402,90 +461,66 @@ pub fn compute(
     .map_err(|e| e.to_string())?;
     let coords = pca_2d(&scaled, dims).map_err(|e| e.to_string())?;
 
-    let mut members: Vec<Vec<u32>> = vec![Vec::new(); k];
+    // One pass in row order accumulates every cluster's figures (random access into the
+    // rows, cluster by cluster, would be several times slower on a million rows).
+    let mut acc: Vec<Acc> = (0..k).map(|_| Acc::new(dims)).collect();
+    for (i, (r, l)) in rows.iter().zip(&km.labels).enumerate() {
+        acc[*l as usize].add(r, coords[i]);
+    }
+    let hits: Vec<u64> = rows.iter().map(|r| r.hits).collect();
+    let mut members: Vec<Vec<u32>> = acc.iter().map(|a| Vec::with_capacity(a.count)).collect();
     for (i, l) in km.labels.iter().enumerate() {
         members[*l as usize].push(i as u32);
     }
     for m in &mut members {
-        m.sort_by(|a, b| {
-            rows[*b as usize]
-                .hits
-                .cmp(&rows[*a as usize].hits)
-                .then(a.cmp(b))
-        });
+        m.sort_unstable_by_key(|i| (std::cmp::Reverse(hits[*i as usize]), *i));
     }
     let mut nodes = Vec::new();
-    for (j, m) in members.iter().enumerate() {
+    for (j, (a, m)) in acc.into_iter().zip(&members).enumerate() {
         if m.is_empty() {
             continue;
         }
-        let count = m.len() as f64;
-        let mut centroid = vec![0.0; dims];
-        let mut tcp = [0.0; 4];
-        let mut tcp_n = 0.0;
-        let (mut x, mut y, mut score) = (0.0, 0.0, 0.0);
-        for &i in m {
-            let r = &rows[i as usize];
-            for (c, v) in centroid.iter_mut().zip(&r.values) {
-                *c += v;
-            }
-            if r.tcp[0] > 0.0 {
-                tcp_n += 1.0;
-                for (t, v) in tcp.iter_mut().zip(&r.tcp) {
-                    *t += v;
-                }
-            }
-            x += coords[i as usize][0];
-            y += coords[i as usize][1];
-            score += r.score;
-        }
-        centroid.iter_mut().for_each(|c| *c /= count);
-        if tcp_n > 0.0 {
-            tcp.iter_mut().for_each(|t| *t /= tcp_n);
-        }
+        let count = a.count as f64;
+        let centroid: Vec<f64> = a.centroid.iter().map(|c| c / count).collect();
+        let tcp = if a.tcp_n > 0.0 {
+            a.tcp.map(|t| t / a.tcp_n)
+        } else {
+            [0.0; 4]
+        };
         let risk = risk_from_centroid(&centroid);
-        let ips: std::collections::HashSet<&str> =
-            m.iter().map(|i| rows[*i as usize].ip.as_str()).collect();
         let hull_points: Vec<[f64; 2]> = m.iter().map(|i| coords[*i as usize]).collect();
-        let member_rows = || m.iter().map(|i| &rows[*i as usize]);
+        let mut sample_ips: Vec<String> = Vec::new();
+        for i in m {
+            if sample_ips.len() == 8 {
+                break;
+            }
+            let ip = &rows[*i as usize].ip;
+            if !sample_ips.contains(ip) {
+                sample_ips.push(ip.clone());
+            }
+        }
         nodes.push(MapNode {
             id: format!("c{j}_k{k}"),
             cluster_idx: j,
             label: name_cluster(&centroid, risk, tcp[0], tcp[3]),
-            pca_x: round(x / count, 6),
-            pca_y: round(y / count, 6),
-            radius: ((ips.len() as f64).ln_1p() * 2.2).clamp(8.0, 30.0) as u32,
+            pca_x: round(a.x / count, 6),
+            pca_y: round(a.y / count, 6),
+            radius: ((a.ips.len() as f64).ln_1p() * 2.2).clamp(8.0, 30.0) as u32,
             color: risk_color(risk),
             risk_score: round(risk, 4),
-            ip_count: ips.len(),
-            row_count: m.len(),
-            hit_count: member_rows().map(|r| r.hits).sum(),
+            ip_count: a.ips.len(),
+            row_count: a.count,
+            hit_count: a.hits,
             mean_ttl: round(tcp[0], 1),
             mean_win: round(tcp[1], 0),
             mean_scale: round(tcp[2], 1),
             mean_mss: round(tcp[3], 0),
-            mean_score: round(score / count, 4),
-            top_threat: top_k(member_rows().map(|r| r.threat.clone()), 1)
-                .pop()
-                .unwrap_or_default(),
-            top_countries: top_k(member_rows().map(|r| r.country.clone()), 5),
-            top_orgs: top_k(member_rows().map(|r| r.asn_org.clone()), 5),
-            sample_ips: {
-                let mut seen = Vec::new();
-                for r in member_rows() {
-                    if seen.len() == 8 {
-                        break;
-                    }
-                    if !seen.contains(&r.ip) {
-                        seen.push(r.ip.clone());
-                    }
-                }
-                seen
-            },
-            sample_ua: member_rows()
-                .next()
-                .map(|r| r.user_agent.clone())
-                .unwrap_or_default(),
+            mean_score: round(a.score / count, 4),
+            top_threat: top_k(a.threats, 1).pop().unwrap_or_default(),
+            top_countries: top_k(a.countries, 5),
+            top_orgs: top_k(a.orgs, 5),
+            sample_ips,
+            sample_ua: rows[m[0] as usize].user_agent.clone(),
             radar: MAP_FEATURES
                 .iter()
                 .zip(&centroid)
@@ -514,7 +549,7 @@ pub fn compute(
     let total_ips = rows
         .iter()
         .map(|r| r.ip.as_str())
-        .collect::<std::collections::HashSet<_>>()
+        .collect::<HashSet<_>>()
         .len();
     let stats = MapStats {
         total_clusters: nodes.len(),
@@ -544,7 +579,7 @@ pub fn compute(
 /// pair.
 fn knn_edges(nodes: &[MapNode], centroids: &[f64], dims: usize) -> Vec<MapEdge> {
     let c = |n: &MapNode| &centroids[n.cluster_idx * dims..(n.cluster_idx + 1) * dims];
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = HashSet::new();
     let mut edges = Vec::new();
     for a in nodes {
         let mut d: Vec<(f64, &MapNode)> = nodes
