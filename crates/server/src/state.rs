@@ -73,6 +73,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     pool: Mutex<Vec<SqliteStore>>,
     cache: Mutex<ResponseCache>,
+    /// One build at a time per cache key: concurrent misses wait for the first.
+    building: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     map: MapJob,
     metrics: Metrics,
 }
@@ -92,6 +94,7 @@ impl AppState {
                     generation: Some(generation),
                     entries: HashMap::new(),
                 }),
+                building: Mutex::new(HashMap::new()),
                 map,
                 metrics: Metrics::default(),
             }),
@@ -153,6 +156,13 @@ impl AppState {
         out
     }
 
+    /// The store's generation as last read (by the server's one-second watcher, or after
+    /// a write through the API).
+    pub fn generation(&self) -> ApiResult<Generation> {
+        let cache = self.inner.cache.lock().map_err(poisoned)?;
+        Ok(cache.generation.unwrap_or_default())
+    }
+
     /// Reads the store's generation and drops cached responses of an older one.
     pub async fn refresh_generation(&self) -> ApiResult<Generation> {
         let generation = self.with_store(|s| Ok(s.generation()?)).await?;
@@ -170,14 +180,22 @@ impl AppState {
     where
         F: FnOnce(&mut SqliteStore) -> ApiResult<serde_json::Value> + Send + 'static,
     {
-        let seen = {
-            let cache = self.inner.cache.lock().map_err(poisoned)?;
-            if let Some(hit) = cache.entries.get(&key) {
-                self.inner.metrics.cache_hit();
-                return Ok(hit.clone());
+        if let Some(hit) = self.cache_get(&key)? {
+            return Ok(hit);
+        }
+        // Single flight: a hundred concurrent misses build the response once.
+        let gate = {
+            let mut building = self.inner.building.lock().map_err(poisoned)?;
+            if building.len() > CACHE_ENTRIES {
+                building.retain(|_, g| Arc::strong_count(g) > 1);
             }
-            cache.generation
+            building.entry(key.clone()).or_default().clone()
         };
+        let _turn = gate.lock().await;
+        if let Some(hit) = self.cache_get(&key)? {
+            return Ok(hit);
+        }
+        let seen = self.inner.cache.lock().map_err(poisoned)?.generation;
         self.inner.metrics.cache_miss();
         let value = self.with_store(build).await?;
         let bytes =
@@ -190,6 +208,17 @@ impl AppState {
             cache.entries.insert(key, bytes.clone());
         }
         Ok(bytes)
+    }
+}
+
+impl AppState {
+    fn cache_get(&self, key: &str) -> ApiResult<Option<Bytes>> {
+        let cache = self.inner.cache.lock().map_err(poisoned)?;
+        let hit = cache.entries.get(key).cloned();
+        if hit.is_some() {
+            self.inner.metrics.cache_hit();
+        }
+        Ok(hit)
     }
 }
 

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 use shrike_features::FeatureId;
@@ -56,6 +57,8 @@ struct Slot {
     pending: Option<(MapParams, Generation)>,
     finished_at: Option<Instant>,
     result: Option<Arc<MapResult>>,
+    /// The ready answer of `/api/map`, serialised once.
+    body: Option<axum::body::Bytes>,
 }
 
 /// The background computation and its cache.
@@ -76,6 +79,7 @@ impl MapJob {
                 pending: None,
                 finished_at: None,
                 result: None,
+                body: None,
             }),
         }
     }
@@ -149,12 +153,22 @@ fn run(state: AppState, mut params: MapParams) {
                     seconds = started.elapsed().as_secs_f64(),
                     "cluster map computed"
                 );
+                slot.body = serde_json::to_vec(&json!({
+                    "status": "ready",
+                    "nodes": result.nodes,
+                    "edges": result.edges,
+                    "stats": result.stats,
+                    "feature_names": MAP_FEATURES.iter().map(|f| f.name).collect::<Vec<_>>(),
+                }))
+                .ok()
+                .map(Into::into);
                 slot.status = MapStatus::Ready;
                 slot.result = Some(Arc::new(result));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cluster map failed");
                 slot.status = MapStatus::Error;
+                slot.body = None;
                 slot.error = Some(match e {
                     ApiError::Map(m) | ApiError::NotFound(m) => m,
                     _ => "the store could not be read; see the server log".into(),
@@ -298,25 +312,22 @@ pub async fn status(State(state): State<AppState>) -> ApiResult<Json<Value>> {
 
 /// `GET /api/map?k=&hours=&sensitivity=&force=`: the map if a fresh one of these
 /// parameters is ready; otherwise starts it and answers with the status to poll.
-pub async fn clusters(State(state): State<AppState>, q: Query) -> ApiResult<Json<Value>> {
+pub async fn clusters(State(state): State<AppState>, q: Query) -> ApiResult<Response> {
     let params = map_params(&q)?;
     let force = q.boolean("force")?;
-    let generation = state.refresh_generation().await?;
+    let generation = state.generation()?;
     trigger(&state, params, generation, force)?;
     let slot = state.map().lock()?;
-    match (slot.status, &slot.result, slot.params) {
-        (MapStatus::Ready, Some(r), Some((p, _))) if p == params => Ok(Json(json!({
-            "status": "ready",
-            "nodes": r.nodes,
-            "edges": r.edges,
-            "stats": r.stats,
-            "feature_names": MAP_FEATURES.iter().map(|f| f.name).collect::<Vec<_>>(),
-        }))),
+    match (slot.status, &slot.body, slot.params) {
+        (MapStatus::Ready, Some(body), Some((p, _))) if p == params => {
+            Ok(crate::api::json_response(body.clone()).into_response())
+        }
         (MapStatus::Error, ..) => Err(ApiError::Map(slot.error.clone().unwrap_or_default())),
         (status, ..) => Ok(Json(json!({
             "status": if status == MapStatus::Ready { "computing" } else { status.as_str() },
             "message": "the map is being computed; poll /api/map/status",
-        }))),
+        }))
+        .into_response()),
     }
 }
 
