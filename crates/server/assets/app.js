@@ -226,9 +226,31 @@ pages.map = async (root) => {
       el("details", {}, el("summary", { text: "Advanced" }), el("div", { class: "slider-row" }, el("label", {}, "k (4–30)", k), el("label", {}, "Window, hours (1–168)", hours),
         el("button", { id: "map-recompute", onclick: () => run(true), text: "Recompute" }))))),
     stats, el("div", { class: "split" }, panel(null, canvas), side), panel("Clusters", list));
-  let data = null, points = null, selected = null, token = 0;
+  let data = null, points = null, selected = null, token = 0, layer = null;
+  // The points, drawn once per data set and size into an offscreen canvas as raw pixels
+  // (2×2 per point): a redraw (selection, hover) then only composites it, which keeps the
+  // page responsive at 100k points even without a GPU.
+  const pointLayer = (width, height, color) => {
+    const ratio = window.devicePixelRatio || 1;
+    const w = Math.round(width * ratio), h = Math.round(height * ratio);
+    if (layer && layer.points === points && layer.w === w && layer.h === h) return layer.canvas;
+    const off = document.createElement("canvas"); off.width = w; off.height = h;
+    const octx = off.getContext("2d"); const img = octx.createImageData(w, h); const px = new Uint32Array(img.data.buffer);
+    const rgba = {}; // "#rrggbb" → little-endian ABGR with alpha 0xcc
+    for (const [idx, c] of Object.entries(color)) rgba[idx] = (0xcc << 24) | (parseInt(c.slice(5, 7), 16) << 16) | (parseInt(c.slice(3, 5), 16) << 8) | parseInt(c.slice(1, 3), 16);
+    const fallback = (0xcc << 24) | 0x8b7464;
+    for (let i = 0; i < points.x.length; i++) {
+      const x = Math.round((20 + points.x[i] * (width - 40)) * ratio), y = Math.round((height - 20 - points.y[i] * (height - 40)) * ratio);
+      const v = rgba[points.cluster[i]] ?? fallback;
+      for (let dy = 0; dy < 2; dy++) { const row = (y + dy) * w; if (y + dy < 0 || y + dy >= h) continue; for (let dx = 0; dx < 2; dx++) if (x + dx >= 0 && x + dx < w) px[row + x + dx] = v; }
+    }
+    octx.putImageData(img, 0, 0);
+    layer = { points, w, h, canvas: off };
+    return off;
+  };
   const draw = () => {
     if (!data) return;
+    const t0 = performance.now();
     const { ctx, width, height } = setupCanvas(canvas, 560);
     const px = (x) => 20 + x * (width - 40), py = (y) => height - 20 - y * (height - 40);
     ctx.fillStyle = "#0b1222"; ctx.fillRect(0, 0, width, height);
@@ -238,11 +260,7 @@ pages.map = async (root) => {
       ctx.beginPath(); n.hull.forEach((p, i) => i ? ctx.lineTo(px(p[0]), py(p[1])) : ctx.moveTo(px(p[0]), py(p[1]))); ctx.closePath();
       ctx.fillStyle = n.color + (selected === n.cluster_idx ? "33" : "14"); ctx.fill(); ctx.strokeStyle = n.color + "88"; ctx.stroke();
     }
-    if (points) { // 100k points: one fillRect each, grouped by colour to limit state changes.
-      const byColor = {};
-      for (let i = 0; i < points.x.length; i++) (byColor[color[points.cluster[i]] || "#64748b"] ||= []).push(i);
-      for (const [c, idx] of Object.entries(byColor)) { ctx.fillStyle = c + "aa"; for (const i of idx) ctx.fillRect(px(points.x[i]) - 1, py(points.y[i]) - 1, 2, 2); }
-    }
+    if (points) ctx.drawImage(pointLayer(width, height, color), 0, 0, width, height);
     ctx.strokeStyle = "#475569"; ctx.lineWidth = 1;
     const pos = {}; data.nodes.forEach((n) => { pos[n.id] = n; });
     for (const e of data.edges) { const a = pos[e.source], b = pos[e.target]; ctx.globalAlpha = e.similarity; ctx.beginPath(); ctx.moveTo(px(a.pca_x), py(a.pca_y)); ctx.lineTo(px(b.pca_x), py(b.pca_y)); ctx.stroke(); }
@@ -252,6 +270,7 @@ pages.map = async (root) => {
       ctx.lineWidth = selected === n.cluster_idx ? 3 : 1; ctx.strokeStyle = "#e2e8f0"; ctx.stroke();
     }
     canvas.dataset.drawn = String(points ? points.x.length : 0);
+    canvas.dataset.drawMs = (performance.now() - t0).toFixed(1);
   };
   const nearest = (ev) => {
     if (!data) return null; const r = canvas.getBoundingClientRect();
