@@ -93,7 +93,7 @@ pub fn kmeans(data: &[f64], dims: usize, p: &KmeansParams) -> Result<Kmeans, Clu
             "n_init and max_iter must be at least 1",
         ));
     }
-    if !(p.tol >= 0.0) {
+    if p.tol.is_nan() || p.tol < 0.0 {
         return Err(ClusterError::Parameter("tol must be a number ≥ 0"));
     }
     let tol = p.tol * mean_variance(data, dims);

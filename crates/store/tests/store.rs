@@ -48,7 +48,7 @@ fn sessions_accumulate_across_inputs_and_persist() {
     let mut store = SqliteStore::open(&path).unwrap();
     assert_eq!(
         store.schema_version().unwrap(),
-        5,
+        6,
         "every migration applied"
     );
     let key = store.hash_key().unwrap();
