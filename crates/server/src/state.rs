@@ -33,6 +33,21 @@ pub struct ServeSettings {
     pub map_max_rows: usize,
 }
 
+/// The token is never printed.
+impl std::fmt::Debug for ServeSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeSettings")
+            .field("store_path", &self.store_path)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("map_ttl", &self.map_ttl)
+            .field("map_threads", &self.map_threads)
+            .field("map_seed", &self.map_seed)
+            .field("map_max_rows", &self.map_max_rows)
+            .finish()
+    }
+}
+
 impl ServeSettings {
     /// Defaults for a store: no token, 64 KiB bodies, maps fresh for 30 minutes (the seed's
     /// TTL), seed 42, at most two million map rows.

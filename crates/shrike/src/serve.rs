@@ -95,3 +95,24 @@ pub fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let (listen, settings) = settings(file, &args, store_path)?;
     serve(listen, settings)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_serve_section_resolves_and_bad_values_name_their_key() {
+        let config = Config::from_toml(include_str!("../../../shrike.example.toml")).unwrap();
+        let file = config.serve.unwrap();
+        let (listen, s) = settings(file, &ServeArgs::default(), "x.db".into()).unwrap();
+        assert_eq!(listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.max_body_bytes, 64 * 1024);
+        assert_eq!(s.map_ttl, std::time::Duration::from_secs(1800));
+        let bad = Config::from_toml("[serve]\nmap_ttl_minutes = 0\n").unwrap();
+        let e = settings(bad.serve.unwrap(), &ServeArgs::default(), "x.db".into()).unwrap_err();
+        assert!(e.to_string().contains("serve.map_ttl_minutes"), "{e}");
+        let open = Config::from_toml("[serve]\nlisten = \"0.0.0.0:8080\"\n").unwrap();
+        let e = settings(open.serve.unwrap(), &ServeArgs::default(), "x.db".into()).unwrap_err();
+        assert!(e.to_string().contains("without a token"), "{e}");
+    }
+}
