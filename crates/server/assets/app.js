@@ -370,7 +370,8 @@ pages.fleets = async (root) => {
 pages.health = async (root) => {
   const [h, dec] = await Promise.all([api("/api/health"), api("/api/decisions?limit=100")]);
   const rate = el("canvas", { id: "rate-chart" }), lat = el("canvas", { id: "latency-chart" });
-  const stages = [...new Set(h.cycles.flatMap((c) => (c.stage_ms || []).map((s) => s[0])))];
+  // "total" spans the other stages: the stacks show the stages, the total is the height.
+  const stages = [...new Set(h.cycles.flatMap((c) => (c.stage_ms || []).map((s) => s[0])))].filter((s) => s !== "total");
   const palette = ["#38bdf8", "#f97316", "#22c55e", "#eab308", "#a78bfa", "#f43f5e", "#14b8a6", "#64748b", "#e879f9", "#84cc16"];
   const stageColors = Object.fromEntries(stages.map((s, i) => [s, palette[i % palette.length]]));
   const drift = [];
@@ -379,8 +380,8 @@ pages.health = async (root) => {
   root.append(el("h1", { text: "Health" }),
     el("div", { class: "grid g2" },
       panel("Anomaly rate per cycle", rate),
-      panel("Stage latency per cycle (ms)", lat, el("div", { class: "chips" }, stages.map((s) => el("span", { style: null, text: s }))))),
-    panel("Models", el("div", { id: "models" }, table([["Feature set", (m) => m.model], ["Version", (m) => m.version, "mono"], ["Trained", (m) => m.trained_at], ["Validation", (m) => JSON.stringify((m.meta && m.meta.validation) || {})]], h.models))),
+      panel("Stage latency per cycle (ms)", lat, el("div", { class: "chips" }, stages.map((s) => el("span", { style: `border-left: 10px solid ${stageColors[s]}`, text: s }))))),
+    panel("Models", el("div", { id: "models" }, table([["Feature set", (m) => m.model], ["Version", (m) => m.version, "mono"], ["Trained", (m) => m.trained_at], ["Features", (m) => m.meta ? `${(m.meta.features || []).length} (${(m.meta.pruned || []).length} pruned)` : "–"], ["Baseline", (m) => m.meta ? `${fmt(m.meta.train_size)} train / ${fmt(m.meta.val_size)} validation` : "–"], ["Validation anomaly rate", (m) => m.meta ? pct(m.meta.val_anomaly_rate) : "–"], ["Train", (m) => m.meta ? fmt(m.meta.train_ms) + " ms" : "–"]], h.models))),
     panel("Drift per feature (latest cycle)", el("div", { id: "drift" }, drift.length ? table([["Model", (d) => d.model], ["Feature", (d) => d.feature, "mono"], ["KS", (d) => fmt(d.ks, 3)], ["KL", (d) => fmt(d.kl, 3)], ["Direction", (d) => d.direction > 0 ? "up" : d.direction < 0 ? "down" : "–"], ["Drifting", (d) => d.drifting ? "yes" : "no"]], drift.slice(0, 40)) : el("p", { class: "muted", text: "No drift report yet: a reused model is checked for drift." }))),
     panel("Decisions log", el("div", { id: "decisions", "data-total": dec.total }, table([["Cycle", (d) => d.cycle_id], ["At", (d) => d.at], ["Kind", (d) => d.kind], ["Model", (d) => d.model], ["Payload", (d) => JSON.stringify(d.payload).slice(0, 200), "mono"]], dec.rows))));
   requestAnimationFrame(() => {
