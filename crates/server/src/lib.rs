@@ -147,7 +147,9 @@ pub enum ServeError {
     #[error(transparent)]
     Bind(#[from] BindError),
     /// The socket could not be bound or served.
-    #[error("{addr}: {source}")]
+    #[error(
+        "cannot serve on {addr}: {source} (choose another address with --listen or serve.listen)"
+    )]
     Io {
         /// Address.
         addr: SocketAddr,

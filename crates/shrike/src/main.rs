@@ -14,6 +14,7 @@ mod config;
 mod demo;
 mod detect;
 mod export;
+mod feedback;
 mod ingest;
 mod serve;
 mod simulate;
@@ -63,6 +64,8 @@ enum Command {
     Detect(detect::DetectArgs),
     /// Write the latest verdicts as a block list (or, with --shadow, report what it would block).
     Export(export::ExportArgs),
+    /// Add, list or remove analysts' bot/human labels.
+    Feedback(feedback::FeedbackArgs),
     /// Serve the API and the SOC dashboard over the store.
     Serve(serve::ServeArgs),
     /// List the campaigns found by the cycles, or show one with its members.
@@ -103,6 +106,7 @@ fn main() -> ExitCode {
         Command::Detect(a) => detect::run(config, a),
         Command::Campaigns(a) => campaigns::run(config, a),
         Command::Serve(a) => serve::run(config, a),
+        Command::Feedback(a) => feedback::run(config, a),
         Command::Export(a) => export::run(config, a),
         Command::Bench(b) => bench::run(config, b),
     };

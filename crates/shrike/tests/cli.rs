@@ -523,3 +523,57 @@ fn damaged_models_are_reported_and_replaced() {
     assert!(out.contains("does not know"), "{out}");
     assert!(out.contains("MODEL_TRAINED complete"), "{out}");
 }
+
+#[test]
+fn feedback_is_added_listed_and_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let o = shrike(
+        &[
+            "feedback",
+            "--store",
+            "f.db",
+            "add",
+            "--ip",
+            "192.0.2.7",
+            "--label",
+            "bot",
+            "--note",
+            "scraper\nhidden",
+            "--analyst",
+            "ana",
+        ],
+        d,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("feedback #1: 192.0.2.7 labelled bot"));
+    let o = shrike(&["feedback", "--store", "f.db", "list", "--json"], d);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (
+            v["label"].as_str(),
+            v["analyst"].as_str(),
+            v["session"].is_null()
+        ),
+        (Some("bot"), Some("ana"), true)
+    );
+    let o = shrike(
+        &[
+            "feedback",
+            "--store",
+            "f.db",
+            "add",
+            "--ip",
+            "192.0.2.7",
+            "--label",
+            "maybe",
+        ],
+        d,
+    );
+    assert_eq!(o.status.code(), Some(2), "clap names the allowed labels");
+    let o = shrike(&["feedback", "--store", "f.db", "remove", "1"], d);
+    assert!(o.status.success());
+    let o = shrike(&["feedback", "--store", "f.db", "remove", "1"], d);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no feedback #1"));
+}

@@ -264,6 +264,22 @@ fn api_answers_match_the_store_and_reject_bad_parameters() {
 }
 
 #[test]
+fn a_store_failure_is_a_500_that_does_not_leak_its_cause() {
+    let api = Api::new(None);
+    let c = rusqlite::Connection::open(&api.db).unwrap();
+    c.execute_batch("DROP VIEW detected_anomalies; DROP TABLE all_scores;")
+        .unwrap();
+    drop(c);
+    let (s, v, text) = api.send(Request::get("/api/threats").body(Body::empty()).unwrap());
+    assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(v["error"], "internal error; see the server log");
+    assert!(
+        !text.contains("all_scores") && !text.contains(".db"),
+        "{text}"
+    );
+}
+
+#[test]
 fn every_documented_route_exists_and_unknown_routes_say_so() {
     let api = Api::new(None);
     let (s, doc) = api.get("/api/openapi.json");
