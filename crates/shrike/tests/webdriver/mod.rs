@@ -16,6 +16,7 @@ pub struct Browser {
     driver: Child,
     port: u16,
     session: String,
+    profile: std::path::PathBuf,
 }
 
 fn free_port() -> u16 {
@@ -171,6 +172,7 @@ impl Browser {
             driver: child,
             port,
             session,
+            profile,
         })
     }
 
@@ -262,5 +264,6 @@ impl Drop for Browser {
         );
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
