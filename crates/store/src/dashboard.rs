@@ -5,9 +5,9 @@
 use rusqlite::{params, OptionalExtension, Row};
 use shrike_types::Timestamp;
 
+use crate::outputs::score_row;
 use crate::rows::{
-    CycleSummary, DecisionRow, FleetRow, ModelRow, ScoreRow, ThreatFilter, ThreatRow, TopBy,
-    TopValue,
+    CycleSummary, DecisionRow, FleetRow, ModelRow, ThreatFilter, ThreatRow, TopBy, TopValue,
 };
 use crate::sqlite::{SqliteStore, StoreError};
 
@@ -37,26 +37,7 @@ const THREAT_WHERE: &str = "WHERE a.cycle_id = ?1
 
 fn threat_row(r: &Row<'_>) -> rusqlite::Result<ThreatRow> {
     Ok(ThreatRow {
-        score: ScoreRow {
-            window_start: Timestamp::from_millis(r.get(0)?),
-            src_ip: r.get(1)?,
-            ja4: r.get(2)?,
-            host: r.get(3)?,
-            model: r.get(4)?,
-            threat_level: r.get(5)?,
-            raw_score: r.get(6)?,
-            anomaly_score: r.get(7)?,
-            is_anomaly: r.get(8)?,
-            recurrence: r.get(9)?,
-            browser_confidence: r.get(10)?,
-            browser_family: r.get(11)?,
-            reason: r.get(12)?,
-            top_features: r.get(13)?,
-            fleet_id: r.get(14)?,
-            fleet_score: r.get(15)?,
-            fleet_flag: r.get(16)?,
-            campaign_id: r.get(17)?,
-        },
+        score: score_row(r)?,
         user_agent: r.get(18)?,
         asn: r.get::<_, i64>(19)? as u32,
         asn_org: r.get(20)?,
@@ -194,22 +175,24 @@ impl SqliteStore {
                 .collect();
             format!("[{}]", quoted.join(","))
         });
-        let bind = params![
-            cycle,
-            levels,
-            f.min_score,
-            f.ip_prefix,
-            f.ja4,
-            f.host,
-            f.campaign,
-            f.fleet,
-            f.anomalies_only
+        let limit = f.limit as i64;
+        let offset = f.offset as i64;
+        let filter: [&dyn rusqlite::ToSql; 9] = [
+            &cycle,
+            &levels,
+            &f.min_score,
+            &f.ip_prefix,
+            &f.ja4,
+            &f.host,
+            &f.campaign,
+            &f.fleet,
+            &f.anomalies_only,
         ];
         let total: i64 = self
             .conn
             .query_row(
                 &format!("SELECT COUNT(*) FROM all_scores a {THREAT_WHERE}"),
-                bind,
+                &filter[..],
                 |r| r.get(0),
             )
             .map_err(self.err())?;
@@ -219,23 +202,13 @@ impl SqliteStore {
              LIMIT ?10 OFFSET ?11"
         );
         let mut q = self.conn.prepare(&sql).map_err(self.err())?;
+        let page_params: Vec<&dyn rusqlite::ToSql> = filter
+            .iter()
+            .copied()
+            .chain([&limit as _, &offset as _])
+            .collect();
         let rows = q
-            .query_map(
-                params![
-                    cycle,
-                    levels,
-                    f.min_score,
-                    f.ip_prefix,
-                    f.ja4,
-                    f.host,
-                    f.campaign,
-                    f.fleet,
-                    f.anomalies_only,
-                    f.limit as i64,
-                    f.offset as i64
-                ],
-                threat_row,
-            )
+            .query_map(&page_params[..], threat_row)
             .map_err(self.err())?;
         let page = rows
             .map(|r| r.map_err(self.err()))

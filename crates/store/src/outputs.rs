@@ -6,6 +6,33 @@ use shrike_types::Timestamp;
 use crate::rows::{CampaignRow, ScoreRow};
 use crate::sqlite::{SqliteStore, StoreError};
 
+/// A [`ScoreRow`] from the first 18 columns of a query, in `all_scores` order:
+/// window_start_ms, src_ip, ja4, host, model, threat_level, raw_score, anomaly_score,
+/// is_anomaly, recurrence, browser_confidence, browser_family, reason, top_features,
+/// fleet_id, fleet_score, fleet_flag, campaign_id.
+pub(crate) fn score_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScoreRow> {
+    Ok(ScoreRow {
+        window_start: Timestamp::from_millis(r.get(0)?),
+        src_ip: r.get(1)?,
+        ja4: r.get(2)?,
+        host: r.get(3)?,
+        model: r.get(4)?,
+        threat_level: r.get(5)?,
+        raw_score: r.get(6)?,
+        anomaly_score: r.get(7)?,
+        is_anomaly: r.get(8)?,
+        recurrence: r.get(9)?,
+        browser_confidence: r.get(10)?,
+        browser_family: r.get(11)?,
+        reason: r.get(12)?,
+        top_features: r.get(13)?,
+        fleet_id: r.get(14)?,
+        fleet_score: r.get(15)?,
+        fleet_flag: r.get(16)?,
+        campaign_id: r.get(17)?,
+    })
+}
+
 impl SqliteStore {
     /// The member addresses of the campaigns updated since `since`, by campaign, and the
     /// first free campaign id.
@@ -71,30 +98,7 @@ impl SqliteStore {
                  ORDER BY window_start_ms, src_ip, ja4, host",
             )
             .map_err(self.err())?;
-        let rows = q
-            .query_map([cycle], |r| {
-                Ok(ScoreRow {
-                    window_start: Timestamp::from_millis(r.get(0)?),
-                    src_ip: r.get(1)?,
-                    ja4: r.get(2)?,
-                    host: r.get(3)?,
-                    model: r.get(4)?,
-                    threat_level: r.get(5)?,
-                    raw_score: r.get(6)?,
-                    anomaly_score: r.get(7)?,
-                    is_anomaly: r.get(8)?,
-                    recurrence: r.get(9)?,
-                    browser_confidence: r.get(10)?,
-                    browser_family: r.get(11)?,
-                    reason: r.get(12)?,
-                    top_features: r.get(13)?,
-                    fleet_id: r.get(14)?,
-                    fleet_score: r.get(15)?,
-                    fleet_flag: r.get(16)?,
-                    campaign_id: r.get(17)?,
-                })
-            })
-            .map_err(self.err())?;
+        let rows = q.query_map([cycle], score_row).map_err(self.err())?;
         rows.map(|r| r.map_err(self.err())).collect()
     }
 
