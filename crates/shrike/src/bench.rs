@@ -24,6 +24,8 @@ pub enum BenchCommand {
     Cluster(crate::bench_cluster::BenchClusterArgs),
     /// The dashboard's cluster map (k-means++, PCA, hulls) on (IP, JA4) rows.
     Map(crate::bench_map::BenchMapArgs),
+    /// Gradient-boosted trees: training time and held-out ROC-AUC.
+    Trees(crate::bench_trees::BenchTreesArgs),
 }
 
 /// Arguments of `shrike bench forest`.
@@ -116,6 +118,7 @@ pub fn run(config: crate::config::Config, cmd: BenchCommand) -> anyhow::Result<E
         BenchCommand::Graph(a) => crate::bench_graph::run(a),
         BenchCommand::Cluster(a) => crate::bench_cluster::run(a),
         BenchCommand::Map(a) => crate::bench_map::run(a),
+        BenchCommand::Trees(a) => crate::bench_trees::run(a),
     }
 }
 

@@ -9,6 +9,7 @@ mod bench_cycle;
 mod bench_forest;
 mod bench_graph;
 mod bench_map;
+mod bench_trees;
 mod campaigns;
 mod config;
 mod demo;

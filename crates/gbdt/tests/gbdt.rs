@@ -1,0 +1,166 @@
+//! Boosted trees learn what they should, and TreeSHAP keeps its defining property:
+//! contributions plus bias equal the margin, for every row.
+
+use proptest::prelude::*;
+use shrike_gbdt::{GbdtError, GbdtParams};
+
+/// A small deterministic generator.
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> f32 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 40) as f32 / (1u64 << 24) as f32
+    }
+}
+
+/// Rows of 5 features; the label is the XOR of features 0 and 1 being above 0.5 (2-4 are
+/// noise), with `flip` of the labels flipped.
+fn xor(n: usize, flip: f32, seed: u64) -> (Vec<f32>, Vec<f32>) {
+    let mut r = Lcg(seed);
+    let mut x = Vec::with_capacity(n * 5);
+    let mut y = Vec::with_capacity(n);
+    for _ in 0..n {
+        let row: Vec<f32> = (0..5).map(|_| r.next()).collect();
+        let mut label = ((row[0] > 0.5) != (row[1] > 0.5)) as u8 as f32;
+        if r.next() < flip {
+            label = 1.0 - label;
+        }
+        x.extend(row);
+        y.push(label);
+    }
+    (x, y)
+}
+
+#[test]
+fn learns_an_interaction_no_single_feature_shows() {
+    let (x, y) = xor(4000, 0.02, 1);
+    let p = GbdtParams {
+        n_trees: 60,
+        max_depth: 3,
+        threads: 1,
+        ..GbdtParams::default()
+    };
+    let m = p.fit(&x, 5, &y).unwrap();
+    let (tx, ty) = xor(2000, 0.0, 2);
+    let correct = tx
+        .chunks_exact(5)
+        .zip(&ty)
+        .filter(|(row, y)| (m.probability(row) > 0.5) == (**y == 1.0))
+        .count();
+    assert!(
+        correct as f64 / 2000.0 > 0.97,
+        "accuracy {}",
+        correct as f64 / 2000.0
+    );
+    // The noise features carry (almost) nothing.
+    let (phi, _) = m.contributions(&tx[..5]);
+    assert!(
+        phi[0].abs() + phi[1].abs() > 10.0 * (phi[2].abs() + phi[3].abs() + phi[4].abs()),
+        "{phi:?}"
+    );
+}
+
+#[test]
+fn training_is_deterministic_whatever_the_thread_count() {
+    let (x, y) = xor(6000, 0.1, 3);
+    let p = GbdtParams {
+        n_trees: 20,
+        threads: 1,
+        ..GbdtParams::default()
+    };
+    let a = p.fit(&x, 5, &y).unwrap();
+    let b = GbdtParams { threads: 2, ..p }.fit(&x, 5, &y).unwrap();
+    assert!(
+        a.trees == b.trees && a.base_margin == b.base_margin,
+        "threads changed the model"
+    );
+}
+
+#[test]
+fn a_stump_attributes_everything_to_its_feature() {
+    // Label = feature 2 > 0.5, nothing else: one split on feature 2.
+    let mut r = Lcg(9);
+    let x: Vec<f32> = (0..3000).map(|_| r.next()).collect();
+    let y: Vec<f32> = x
+        .chunks_exact(3)
+        .map(|row| (row[2] > 0.5) as u8 as f32)
+        .collect();
+    let p = GbdtParams {
+        n_trees: 1,
+        max_depth: 1,
+        learning_rate: 1.0,
+        threads: 1,
+        ..GbdtParams::default()
+    };
+    let m = p.fit(&x, 3, &y).unwrap();
+    let row = [0.9, 0.1, 0.9];
+    let (phi, bias) = m.contributions(&row);
+    assert_eq!((phi[0], phi[1]), (0.0, 0.0));
+    assert!((bias + phi[2] - m.margin(&row)).abs() < 1e-9);
+    // Exactly: the leaf's value minus the cover-weighted mean of both leaves.
+    let t = &m.trees[0];
+    let (l, r) = (
+        &t.nodes[t.nodes[0].left as usize],
+        &t.nodes[t.nodes[0].right as usize],
+    );
+    let expected = (l.cover * l.value + r.cover * r.value) / t.nodes[0].cover;
+    assert!((phi[2] - (r.value - expected)).abs() < 1e-9);
+}
+
+#[test]
+fn class_weighting_moves_the_intercept_and_bad_input_is_an_error() {
+    let (x, y) = xor(1000, 0.0, 4);
+    let plain = GbdtParams {
+        n_trees: 1,
+        ..GbdtParams::default()
+    }
+    .fit(&x, 5, &y)
+    .unwrap();
+    let heavy = GbdtParams {
+        n_trees: 1,
+        scale_pos_weight: 4.0,
+        ..GbdtParams::default()
+    }
+    .fit(&x, 5, &y)
+    .unwrap();
+    assert!(heavy.base_margin > plain.base_margin + 1.0);
+    let p = GbdtParams::default();
+    assert!(matches!(p.fit(&x, 4, &y), Err(GbdtError::Shape { .. })));
+    assert!(matches!(
+        p.fit(&x, 5, &vec![1.0; 1000]),
+        Err(GbdtError::Labels(_))
+    ));
+    assert!(matches!(
+        p.fit(&x[..5], 5, &[2.0]),
+        Err(GbdtError::Labels(_))
+    ));
+    let zero = GbdtParams { n_trees: 0, ..p };
+    assert!(matches!(zero.fit(&x, 5, &y), Err(GbdtError::Parameter(_))));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// Local accuracy: bias + Σ φ = margin, for any data, depth and row (NaN included).
+    #[test]
+    fn contributions_sum_to_the_margin(seed in 0u64..1000, depth in 1usize..7, dims in 1usize..6, nan_row in any::<bool>()) {
+        let mut r = Lcg(seed);
+        let n = 300;
+        // Coarse values make repeated splits on one feature along a path common.
+        let x: Vec<f32> = (0..n * dims).map(|_| (r.next() * 6.0).floor()).collect();
+        let y: Vec<f32> = x.chunks_exact(dims).map(|row| ((row.iter().sum::<f32>() + r.next() * 4.0) > 3.0 * dims as f32) as u8 as f32).collect();
+        prop_assume!(y.contains(&1.0) && y.contains(&0.0));
+        let p = GbdtParams { n_trees: 8, max_depth: depth, threads: 1, min_child_weight: 0.01, ..GbdtParams::default() };
+        let m = p.fit(&x, dims, &y).unwrap();
+        for row in x.chunks_exact(dims).take(25) {
+            let mut row = row.to_vec();
+            if nan_row { row[0] = f32::NAN; }
+            let (phi, bias) = m.contributions(&row);
+            let total = bias + phi.iter().sum::<f64>();
+            prop_assert!((total - m.margin(&row)).abs() < 1e-6, "{} vs {}", total, m.margin(&row));
+        }
+    }
+}
