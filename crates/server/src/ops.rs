@@ -75,43 +75,41 @@ impl Metrics {
     fn render(&self, out: &mut String) {
         let _ = writeln!(out, "# HELP shrike_http_requests_total HTTP requests answered, by route, method and status.");
         let _ = writeln!(out, "# TYPE shrike_http_requests_total counter");
-        let routes = self.routes.lock().map(|r| {
-            r.iter()
-                .map(|(k, v)| (k.clone(), v.by_status.clone(), v.buckets, v.count, v.sum))
-                .collect::<Vec<_>>()
-        });
-        let routes = routes.unwrap_or_default();
-        for (route, by_status, ..) in &routes {
-            for ((method, status), n) in by_status {
-                let _ = writeln!(
+        // Rendered under the lock: a scrape is rare and short.
+        if let Ok(routes) = self.routes.lock() {
+            for (route, r) in routes.iter() {
+                for ((method, status), n) in &r.by_status {
+                    let _ = writeln!(
                     out,
                     "shrike_http_requests_total{{route=\"{}\",method=\"{method}\",status=\"{status}\"}} {n}",
                     label(route)
                 );
+                }
             }
-        }
-        let _ = writeln!(
-            out,
-            "# HELP shrike_http_request_duration_seconds Time to answer, by route."
-        );
-        let _ = writeln!(out, "# TYPE shrike_http_request_duration_seconds histogram");
-        for (route, _, buckets, count, sum) in &routes {
-            let route = label(route);
-            for (b, le) in buckets.iter().zip(BUCKETS) {
-                let _ = writeln!(
+            let _ = writeln!(
+                out,
+                "# HELP shrike_http_request_duration_seconds Time to answer, by route."
+            );
+            let _ = writeln!(out, "# TYPE shrike_http_request_duration_seconds histogram");
+            for (route, r) in routes.iter() {
+                let route = label(route);
+                for (b, le) in r.buckets.iter().zip(BUCKETS) {
+                    let _ = writeln!(
                     out,
                     "shrike_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{le}\"}} {b}"
                 );
+                }
+                let (count, sum) = (r.count, r.sum);
+                let _ = writeln!(out, "shrike_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {count}");
+                let _ = writeln!(
+                    out,
+                    "shrike_http_request_duration_seconds_sum{{route=\"{route}\"}} {sum}"
+                );
+                let _ = writeln!(
+                    out,
+                    "shrike_http_request_duration_seconds_count{{route=\"{route}\"}} {count}"
+                );
             }
-            let _ = writeln!(out, "shrike_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {count}");
-            let _ = writeln!(
-                out,
-                "shrike_http_request_duration_seconds_sum{{route=\"{route}\"}} {sum}"
-            );
-            let _ = writeln!(
-                out,
-                "shrike_http_request_duration_seconds_count{{route=\"{route}\"}} {count}"
-            );
         }
         let counters = [
             (

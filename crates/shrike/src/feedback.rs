@@ -112,34 +112,24 @@ pub fn run(config: Config, args: FeedbackArgs) -> anyhow::Result<ExitCode> {
         FeedbackAction::List { ip, limit, json } => {
             let ip = ip.map(|i| i.to_string());
             for f in store.feedback(ip.as_deref(), 0, limit)? {
-                let session = f
-                    .session
-                    .as_ref()
-                    .map(|k| (k.window_start.to_string(), k.ja4.clone(), k.host.clone()));
                 if json {
-                    println!(
-                        "{}",
-                        serde_json::json!({
-                            "id": f.id, "created_at": f.created_at.to_string(), "analyst": f.analyst,
-                            "label": f.label.as_str(), "note": f.note, "src_ip": f.src_ip,
-                            "session": session.map(|(w, j, h)| serde_json::json!({"window_start": w, "ja4": j, "host": h})),
-                        })
-                    );
-                } else {
-                    let what = session.map_or_else(
-                        || "every session".to_string(),
-                        |(w, j, h)| format!("session {w} {j} {h}"),
-                    );
-                    println!(
-                        "#{} {} {} {} ({what}) by {}: {}",
-                        f.id,
-                        f.created_at,
-                        f.label.as_str(),
-                        f.src_ip,
-                        f.analyst.escape_debug(),
-                        f.note.escape_debug()
-                    );
+                    // The same object as the API's `/api/feedback`.
+                    println!("{}", shrike_server::api::actions::feedback_json(&f));
+                    continue;
                 }
+                let what = f.session.as_ref().map_or_else(
+                    || "every session".to_string(),
+                    |k| format!("session {} {} {}", k.window_start, k.ja4, k.host),
+                );
+                println!(
+                    "#{} {} {} {} ({what}) by {}: {}",
+                    f.id,
+                    f.created_at,
+                    f.label.as_str(),
+                    f.src_ip,
+                    f.analyst.escape_debug(),
+                    f.note.escape_debug()
+                );
             }
         }
         FeedbackAction::Remove { id } => {

@@ -142,6 +142,18 @@ impl SqliteStore {
         rows.map(|r| r.map_err(self.err())).collect()
     }
 
+    /// Campaigns that cycle `cycle` saw (it is their latest).
+    pub fn campaign_count(&self, cycle: i64) -> Result<u64, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM campaigns WHERE last_cycle = ?1",
+                [cycle],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(self.err())
+    }
+
     /// Member addresses of a campaign, most recently seen first.
     pub fn campaign_members(&self, id: i64) -> Result<Vec<(String, Timestamp)>, StoreError> {
         let mut q = self

@@ -38,11 +38,7 @@ fn overview_json(s: &mut SqliteStore, top: usize) -> ApiResult<Value> {
             .or_default()
             .insert(level, n);
     }
-    let campaigns = s
-        .campaigns(None, 1000)?
-        .into_iter()
-        .filter(|c| c.last_cycle == latest.id)
-        .count();
+    let campaigns = s.campaign_count(latest.id)?;
     let fleets = s.fleets(latest.id)?;
     Ok(json!({
         "cycle": {
