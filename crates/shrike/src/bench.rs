@@ -26,6 +26,8 @@ pub enum BenchCommand {
     Map(crate::bench_map::BenchMapArgs),
     /// Gradient-boosted trees: training time and held-out ROC-AUC.
     Trees(crate::bench_trees::BenchTreesArgs),
+    /// Normalizing flow: training time (30 epochs) and scoring throughput.
+    Flow(crate::bench_flow::BenchFlowArgs),
 }
 
 /// Arguments of `shrike bench forest`.
@@ -119,6 +121,7 @@ pub fn run(config: crate::config::Config, cmd: BenchCommand) -> anyhow::Result<E
         BenchCommand::Cluster(a) => crate::bench_cluster::run(a),
         BenchCommand::Map(a) => crate::bench_map::run(a),
         BenchCommand::Trees(a) => crate::bench_trees::run(a),
+        BenchCommand::Flow(a) => crate::bench_flow::run(a),
     }
 }
 

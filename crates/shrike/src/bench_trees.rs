@@ -38,7 +38,7 @@ pub struct BenchTreesArgs {
     pub write: Option<PathBuf>,
 }
 
-fn data(a: &BenchTreesArgs) -> (Vec<f32>, Vec<f32>) {
+pub(crate) fn data(a: &BenchTreesArgs) -> (Vec<f32>, Vec<f32>) {
     let mut rng = Rng::seed_from_u64(5);
     let mut x = Vec::with_capacity(a.rows * a.dims);
     let mut y = Vec::with_capacity(a.rows);

@@ -6,6 +6,7 @@
 mod bench;
 mod bench_cluster;
 mod bench_cycle;
+mod bench_flow;
 mod bench_forest;
 mod bench_graph;
 mod bench_map;
