@@ -83,6 +83,39 @@ pub struct DetectConfig {
     /// A campaign keeps its id across cycles when it shares an address with a campaign
     /// seen within this many hours.
     pub campaign_memory_hours: f64,
+    /// Space campaigns are clustered in: `features` (standardised model features) or
+    /// `flow` (the normalizing flow's latent vectors, when the set has a flow).
+    pub campaign_space: CampaignSpace,
+    /// Weight of the normalizing flow in the fixed combination (the seed's `AE_WEIGHT`);
+    /// 0 turns the flow off.
+    pub flow_weight: f64,
+    /// Training epochs of the flow.
+    pub flow_epochs: usize,
+    /// Weight of the boosted trees in the fixed combination (the seed's `XGB_WEIGHT`); 0
+    /// turns the supervised voice off.
+    pub trees_weight: f64,
+    /// Labelled sessions needed to train the trees (the seed's `XGB_MIN_LABELS`).
+    pub trees_min_labels: usize,
+    /// Labelled sessions used at most (a seeded sample beyond).
+    pub trees_max_labels: usize,
+    /// Hours the trees are reused before retraining (the seed's `XGB_RETRAIN_INTERVAL_H`).
+    pub trees_retrain_interval_h: f64,
+    /// Days of scored history the labels are taken from.
+    pub label_history_days: f64,
+    /// Folds of the out-of-fold probabilities for confident learning; 0 keeps every label.
+    pub label_issue_folds: usize,
+    /// Labels from which the logistic-regression meta-learner replaces the fixed weights.
+    pub meta_min_labels: usize,
+}
+
+/// Where campaigns are clustered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CampaignSpace {
+    /// Standardised model features.
+    Features,
+    /// The flow's latent space.
+    Flow,
 }
 
 /// Campaign clustering algorithm.
@@ -144,6 +177,16 @@ impl Default for DetectConfig {
             campaign_min_samples: 5,
             campaign_escalation_size: 5,
             campaign_memory_hours: 24.0,
+            campaign_space: CampaignSpace::Features,
+            flow_weight: 0.3,
+            flow_epochs: 30,
+            trees_weight: 0.3,
+            trees_min_labels: 200,
+            trees_max_labels: 50_000,
+            trees_retrain_interval_h: 6.0,
+            label_history_days: 7.0,
+            label_issue_folds: 3,
+            meta_min_labels: 1000,
         }
     }
 }
@@ -196,7 +239,26 @@ impl DetectConfig {
         "campaign_min_samples",
         "campaign_escalation_size",
         "campaign_memory_hours",
+        "campaign_space",
+        "flow_weight",
+        "flow_epochs",
+        "trees_weight",
+        "trees_min_labels",
+        "trees_max_labels",
+        "trees_retrain_interval_h",
+        "label_history_days",
+        "label_issue_folds",
+        "meta_min_labels",
     ];
+
+    /// The allowed values of a key that takes a name, for the environment and messages.
+    pub fn choices(key: &str) -> Option<&'static [&'static str]> {
+        match key {
+            "campaign_algorithm" => Some(&["dbscan", "hdbscan", "off"]),
+            "campaign_space" => Some(&["features", "flow"]),
+            _ => None,
+        }
+    }
 
     /// Checks every setting; the first bad one is named with what is allowed.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -380,6 +442,60 @@ impl DetectConfig {
             "campaign_memory_hours",
             self.campaign_memory_hours,
             "hours >= 0",
+        )?;
+        check(
+            unit(self.flow_weight),
+            "flow_weight",
+            self.flow_weight,
+            "0..1",
+        )?;
+        check(
+            (1..=1000).contains(&self.flow_epochs),
+            "flow_epochs",
+            self.flow_epochs,
+            "1..1000",
+        )?;
+        check(
+            unit(self.trees_weight),
+            "trees_weight",
+            self.trees_weight,
+            "0..1",
+        )?;
+        check(
+            self.trees_min_labels >= 20,
+            "trees_min_labels",
+            self.trees_min_labels,
+            ">= 20",
+        )?;
+        check(
+            self.trees_max_labels >= self.trees_min_labels,
+            "trees_max_labels",
+            self.trees_max_labels,
+            ">= trees_min_labels",
+        )?;
+        check(
+            self.trees_retrain_interval_h.is_finite() && self.trees_retrain_interval_h >= 0.0,
+            "trees_retrain_interval_h",
+            self.trees_retrain_interval_h,
+            "hours >= 0",
+        )?;
+        check(
+            self.label_history_days.is_finite() && self.label_history_days > 0.0,
+            "label_history_days",
+            self.label_history_days,
+            "days > 0",
+        )?;
+        check(
+            self.label_issue_folds == 0 || (2..=20).contains(&self.label_issue_folds),
+            "label_issue_folds",
+            self.label_issue_folds,
+            "0 (off) or 2..20",
+        )?;
+        check(
+            self.meta_min_labels >= 10,
+            "meta_min_labels",
+            self.meta_min_labels,
+            ">= 10",
         )?;
         Ok(())
     }

@@ -5,17 +5,55 @@ use std::time::Instant;
 
 use serde_json::json;
 use shrike_features::FeatureId;
+use shrike_flow::FlowParams;
 use shrike_forest::{raw_score, ForestParams, IsolationForest};
+use shrike_gbdt::GbdtParams;
 use shrike_types::Timestamp;
 
 use crate::campaign::{CampaignMemory, ScoredSet};
+use crate::config::CampaignSpace;
 use crate::config::DetectConfig;
 use crate::drift::{self, FeatureBaseline};
 use crate::prep::{self, columns_of, BrowserId, Column, FeatureSetName, Session};
-use crate::registry::{Model, ModelMeta, Registry};
+use crate::registry::{FlowMeta, Model, ModelMeta, Registry};
+use crate::supervised::{self, Labelled, MetaWeights, TreesMeta, TreesModel};
 pub use crate::verdict::{
-    Contribution, CycleMetrics, CycleOutput, Decision, DecisionKind, ThreatLevel, Verdict,
+    Contribution, CycleMetrics, CycleOutput, Decision, DecisionKind, Ensemble, ThreatLevel, Verdict,
 };
+
+/// Ridge of the meta-learner, per labelled row.
+const META_L2: f64 = 1e-3;
+
+/// Min-max normalisation of a score over the cycle's scored sessions.
+#[derive(Debug, Clone, Copy)]
+struct Norm {
+    lo: f64,
+    hi: f64,
+}
+
+impl Norm {
+    fn of(values: &[f64]) -> Norm {
+        let (lo, hi) = values
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
+                (l.min(*v), h.max(*v))
+            });
+        Norm { lo, hi }
+    }
+
+    /// In [0, 1]; 0 when every value was equal.
+    fn apply(&self, v: f64) -> f64 {
+        if self.hi > self.lo {
+            ((v - self.lo) / (self.hi - self.lo)).clamp(0.0, 1.0)
+        } else {
+            0.0
+        }
+    }
+}
+
+fn to_f32(x: &[f64]) -> Vec<f32> {
+    x.iter().map(|v| *v as f32).collect()
+}
 
 fn percentile(values: &[f64], p: f64) -> f64 {
     let mut v = values.to_vec();
@@ -28,6 +66,7 @@ struct Ctx<'a> {
     browsers: Vec<BrowserId>,
     cfg: &'a DetectConfig,
     registry: &'a Registry,
+    labelled: &'a [Labelled],
     now: Timestamp,
     out: CycleOutput,
     /// Each scored feature set's sessions and matrix, for campaign clustering.
@@ -164,6 +203,36 @@ impl Ctx<'_> {
         let val_mean = val_raw.iter().sum::<f64>() / val_raw.len().max(1) as f64;
         let val_rate =
             val_raw.iter().filter(|v| **v < 0.0).count() as f64 / val_raw.len().max(1) as f64;
+        // The flow learns the same rows (the earliest 80%) and is checked on the rest.
+        let mut flow = None;
+        let mut flow_meta = None;
+        if self.cfg.flow_weight > 0.0 {
+            let t = Instant::now();
+            let params = FlowParams {
+                epochs: self.cfg.flow_epochs,
+                seed: self.cfg.seed,
+                ..FlowParams::default()
+            };
+            let fitted = params
+                .fit(&to_f32(&x[..train_n * k]), k)
+                .and_then(|f| f.score(&to_f32(&x[train_n * k..]), 0).map(|v| (f, v)));
+            match fitted {
+                Ok((f, val)) => {
+                    flow_meta = Some(FlowMeta {
+                        losses: f.history.clone(),
+                        val_mean_nll: val.iter().map(|v| f64::from(*v)).sum::<f64>()
+                            / val.len().max(1) as f64,
+                        train_ms: t.elapsed().as_millis() as u64,
+                    });
+                    flow = Some(f);
+                }
+                Err(e) => self.decide(
+                    DecisionKind::FlowFailed,
+                    set.as_str(),
+                    json!({"error": e.to_string(), "note": "the model is saved without a flow; the forest scores alone"}),
+                ),
+            }
+        }
         let baseline_stats = cols
             .iter()
             .zip(columns_of(&x, k))
@@ -187,8 +256,9 @@ impl Ctx<'_> {
             train_ms: started.elapsed().as_millis() as u64,
             previous: previous.map(|m| m.meta.version.clone()),
             contamination: self.cfg.contamination,
+            flow: flow_meta,
         };
-        Ok(Model { meta, forest })
+        Ok(Model { meta, forest, flow })
     }
 
     /// Picks the model of a set: reuse, or train (and gate), with every decision logged.
@@ -309,6 +379,258 @@ impl Ctx<'_> {
     }
 }
 
+/// The inputs of the meta-learner for labelled rows: normalised forest and flow scores
+/// (with this cycle's normalisations) and the trees' out-of-fold probabilities.
+struct MetaInputs<'a> {
+    model: &'a Model,
+    forest: Norm,
+    flow: Option<Norm>,
+}
+
+impl Ctx<'_> {
+    /// Picks the boosted trees of a set: reuse while fresh and on the forest's columns,
+    /// otherwise train from the labelled history (confident learning first); a set with too
+    /// few labels keeps its older trees when their columns still match.
+    fn trees(&mut self, set: FeatureSetName, meta_in: &MetaInputs<'_>) -> Option<TreesModel> {
+        if self.cfg.trees_weight <= 0.0 {
+            return None;
+        }
+        let name = set.as_str();
+        let model = meta_in.model;
+        let current = match self.registry.trees(set) {
+            Ok(m) => m,
+            Err(e) => {
+                self.decide(
+                    DecisionKind::ModelLoadFailed,
+                    name,
+                    json!({"scorer": "trees", "error": e.to_string()}),
+                );
+                None
+            }
+        };
+        let matching = current
+            .filter(|t| t.meta.features == model.meta.features)
+            .map(|t| {
+                let age_h = (self.now.millis() - t.meta.trained_at_ms) as f64 / 3.6e6;
+                (t, age_h)
+            });
+        if let Some((t, age_h)) = &matching {
+            if *age_h >= 0.0 && *age_h < self.cfg.trees_retrain_interval_h {
+                self.decide(
+                    DecisionKind::TreesLoaded,
+                    name,
+                    json!({"version": t.meta.version, "age_hours": age_h, "labels": t.meta.labels,
+                           "meta_learner": t.meta.meta.is_some(),
+                           "retrain_in_hours": self.cfg.trees_retrain_interval_h - age_h}),
+                );
+                return matching.map(|(t, _)| t);
+            }
+        }
+        let fallback = matching.map(|(t, _)| t);
+        let skip = |ctx: &mut Self, why: serde_json::Value, fallback: Option<TreesModel>| {
+            let mut payload = why;
+            payload["fallback"] = json!(fallback.as_ref().map(|t| t.meta.version.clone()));
+            ctx.decide(DecisionKind::TreesSkipped, name, payload);
+            fallback
+        };
+        let started = Instant::now();
+        let cols: Vec<Column> = model
+            .meta
+            .features
+            .iter()
+            .filter_map(|f| Column::from_name(f))
+            .collect();
+        let mut rows: Vec<&Labelled> = self
+            .labelled
+            .iter()
+            .filter(|l| set == FeatureSetName::Application || l.session.correlated)
+            .collect();
+        let positives = rows.iter().filter(|l| l.bot).count();
+        let negatives = rows.len() - positives;
+        if rows.len() < self.cfg.trees_min_labels || positives < 10 || negatives < 10 {
+            return skip(
+                self,
+                json!({"reason": "too few labels", "labels": rows.len(), "positives": positives,
+                       "negatives": negatives, "minimum": self.cfg.trees_min_labels,
+                       "note": "at least 10 of each class are needed too"}),
+                fallback,
+            );
+        }
+        // Deterministic order, whatever the store returned.
+        rows.sort_by(|a, b| {
+            let (x, y) = (&a.session, &b.session);
+            (x.window_start, &x.src_ip, &x.ja4, &x.host).cmp(&(
+                y.window_start,
+                &y.src_ip,
+                &y.ja4,
+                &y.host,
+            ))
+        });
+        let sessions: Vec<&Session> = rows.iter().map(|l| &l.session).collect();
+        let browsers: Vec<BrowserId> = sessions.iter().map(|s| prep::identify_browser(s)).collect();
+        let b: Vec<&BrowserId> = browsers.iter().collect();
+        let x64 = prep::matrix(&sessions, &b, &cols);
+        let k = cols.len();
+        let x = to_f32(&x64);
+        let y: Vec<f32> = rows.iter().map(|l| f32::from(u8::from(l.bot))).collect();
+        let labels: Vec<bool> = rows.iter().map(|l| l.bot).collect();
+        let analyst = rows
+            .iter()
+            .filter(|l| l.source == supervised::LabelSource::Analyst)
+            .count();
+        let need_oof = self.cfg.label_issue_folds > 0 || rows.len() >= self.cfg.meta_min_labels;
+        let quick = GbdtParams {
+            n_trees: 80,
+            max_depth: 4,
+            learning_rate: 0.15,
+            ..GbdtParams::default()
+        };
+        let oof = if need_oof {
+            let folds = if self.cfg.label_issue_folds > 0 {
+                self.cfg.label_issue_folds
+            } else {
+                3
+            };
+            match supervised::out_of_fold(&x, k, &y, folds, &quick, self.cfg.seed) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    return skip(
+                        self,
+                        json!({"reason": "out-of-fold training failed", "error": e.to_string()}),
+                        fallback,
+                    )
+                }
+            }
+        } else {
+            None
+        };
+        let oof_auc = oof
+            .as_ref()
+            .and_then(|p| shrike_forest::dataset::roc_auc(p, &labels));
+        let mut keep = vec![true; rows.len()];
+        let mut removed = [0usize; 2];
+        if let (Some(p), true) = (&oof, self.cfg.label_issue_folds > 0) {
+            let issues = supervised::find_label_issues(&labels, p);
+            removed = issues.removed;
+            for (k, bad) in keep.iter_mut().zip(&issues.issues) {
+                *k = !bad;
+            }
+            self.decide(
+                DecisionKind::LabelIssuesRemoved,
+                name,
+                json!({"removed": removed[0] + removed[1], "of": rows.len(),
+                       "human_labels_removed": removed[0], "bot_labels_removed": removed[1],
+                       "thresholds": {"human": issues.thresholds[0], "bot": issues.thresholds[1]},
+                       "confident_joint": issues.confident_joint, "folds": self.cfg.label_issue_folds,
+                       "oof_roc_auc": oof_auc}),
+            );
+        }
+        let kx: Vec<f32> = x
+            .chunks_exact(k)
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .flat_map(|(r, _)| r.iter().copied())
+            .collect();
+        let ky: Vec<f32> = y
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(v, _)| *v)
+            .collect();
+        let pos = ky.iter().filter(|v| **v == 1.0).count();
+        let neg = ky.len() - pos;
+        let scale_pos_weight = (neg / pos.max(1)).max(1) as f64;
+        let params = GbdtParams {
+            scale_pos_weight,
+            ..GbdtParams::default()
+        };
+        let gbdt = match params.fit(&kx, k, &ky) {
+            Ok(g) => g,
+            Err(e) => {
+                return skip(
+                    self,
+                    json!({"reason": "training failed", "error": e.to_string()}),
+                    fallback,
+                )
+            }
+        };
+        // The meta-learner, on the kept rows.
+        let mut meta = None;
+        if let (Some(p), true) = (&oof, ky.len() >= self.cfg.meta_min_labels) {
+            let forest: Vec<f64> = model
+                .forest
+                .score(&x64)
+                .unwrap_or_else(|_| vec![0.0; rows.len()])
+                .into_iter()
+                .map(|v| meta_in.forest.apply(v))
+                .collect();
+            let flow: Option<Vec<f64>> = match (&model.flow, meta_in.flow) {
+                (Some(f), Some(norm)) => f
+                    .score(&x, 0)
+                    .ok()
+                    .map(|v| v.into_iter().map(|s| norm.apply(f64::from(s))).collect()),
+                _ => None,
+            };
+            let dims = if flow.is_some() { 3 } else { 2 };
+            let mut mx = Vec::with_capacity(ky.len() * dims);
+            let mut my = Vec::with_capacity(ky.len());
+            for i in (0..rows.len()).filter(|i| keep[*i]) {
+                mx.push(forest[i]);
+                if let Some(fl) = &flow {
+                    mx.push(fl[i]);
+                }
+                mx.push(p[i]);
+                my.push(labels[i]);
+            }
+            let lr = supervised::LogReg::fit(&mx, dims, &my, META_L2);
+            let w = &lr.weights;
+            meta = Some(MetaWeights {
+                forest: w[0],
+                flow: if dims == 3 { w[1] } else { 0.0 },
+                trees: w[dims - 1],
+                bias: lr.bias,
+                with_flow: dims == 3,
+                labels: my.len(),
+            });
+        }
+        let version = self.registry.new_version(set, self.now);
+        let trees = TreesModel {
+            meta: TreesMeta {
+                version: format!("trees-{version}"),
+                set,
+                trained_at: self.now.to_string(),
+                trained_at_ms: self.now.millis(),
+                features: model.meta.features.clone(),
+                labels: rows.len(),
+                analyst_labels: analyst,
+                removed,
+                positives: pos,
+                negatives: neg,
+                scale_pos_weight,
+                oof_auc,
+                train_ms: started.elapsed().as_millis() as u64,
+                meta,
+            },
+            gbdt,
+        };
+        let payload = json!({
+            "version": trees.meta.version, "labels": trees.meta.labels, "analyst_labels": analyst,
+            "positives": pos, "negatives": neg, "removed": removed[0] + removed[1],
+            "scale_pos_weight": scale_pos_weight, "oof_roc_auc": oof_auc,
+            "meta_learner": trees.meta.meta, "train_ms": trees.meta.train_ms,
+        });
+        match self.registry.save_trees(&trees) {
+            Ok(()) => self.decide(DecisionKind::TreesTrained, name, payload),
+            Err(e) => self.decide(
+                DecisionKind::ModelFailed,
+                name,
+                json!({"scorer": "trees", "error": e.to_string(), "note": "the new trees score this cycle but were not saved", "trees": payload}),
+            ),
+        }
+        Some(trees)
+    }
+}
+
 /// Fleet detection over the sessions triage did not settle; marks members and escalates
 /// the flagged fleets' calm, scored members.
 fn fleets(ctx: &mut Ctx<'_>, unknown: &[usize]) {
@@ -392,10 +714,12 @@ fn campaigns(ctx: &mut Ctx<'_>, memory: &CampaignMemory) {
     ctx.out.campaigns = found;
 }
 
-/// Runs one cycle. `recurrence` maps an IP to the number of earlier cycles that flagged it;
+/// Runs one cycle. `labelled` is the labelled history the boosted trees learn from (it may
+/// be empty: the trees are then skipped, or reused while fresh); `recurrence` maps an IP to the number of earlier cycles that flagged it;
 /// `memory` holds the campaigns of earlier cycles, whose ids carry over.
 pub fn run_cycle(
     sessions: &[Session],
+    labelled: &[Labelled],
     recurrence: &HashMap<String, u32>,
     memory: &CampaignMemory,
     registry: &Registry,
@@ -409,6 +733,7 @@ pub fn run_cycle(
         browsers,
         cfg,
         registry,
+        labelled,
         now,
         out: CycleOutput::default(),
         scored_sets: Vec::new(),
@@ -426,6 +751,9 @@ pub fn run_cycle(
             level: ThreatLevel::Unscored,
             raw_score: 0.0,
             anomaly_score: 0.0,
+            forest_score: 0.0,
+            flow_score: None,
+            trees_prob: None,
             is_anomaly: false,
             recurrence: rec(&s.src_ip) + 1,
             browser_confidence: b.confidence,
@@ -542,25 +870,118 @@ pub fn run_cycle(
                 continue;
             }
         };
-        let (lo, hi) = scores
+        let k = cols.len();
+        let forest_norm = Norm::of(&scores);
+        // 5. The flow's −log p(x), when the model has one.
+        let x32 = to_f32(&x);
+        let flow = model.flow.as_ref().filter(|_| cfg.flow_weight > 0.0);
+        let flow_nll: Option<Vec<f64>> = match flow.map(|f| f.score(&x32, 0)) {
+            None => None,
+            Some(Ok(v)) => Some(v.into_iter().map(f64::from).collect()),
+            Some(Err(e)) => {
+                ctx.decide(
+                    DecisionKind::FlowFailed,
+                    name,
+                    json!({"version": model.meta.version, "error": e.to_string(), "note": "the forest scores without the flow"}),
+                );
+                None
+            }
+        };
+        let flow_norm = flow_nll.as_deref().map(Norm::of);
+        // 6. The boosted trees.
+        let trees = ctx.trees(
+            set,
+            &MetaInputs {
+                model: &model,
+                forest: forest_norm,
+                flow: flow_norm,
+            },
+        );
+        let trees_p: Option<Vec<f64>> = trees.as_ref().map(|t| t.gbdt.probabilities(&x32, 2));
+        // 7. Combination: the meta-learner when it was trained with the scorers present
+        // now, otherwise the seed's fixed weights.
+        let meta = trees
+            .as_ref()
+            .and_then(|t| t.meta.meta.clone())
+            .filter(|m| m.with_flow == flow_norm.is_some());
+        let alpha = if flow_norm.is_some() {
+            cfg.flow_weight
+        } else {
+            0.0
+        };
+        let beta = if trees_p.is_some() {
+            cfg.trees_weight
+        } else {
+            0.0
+        };
+        let ensemble = match &meta {
+            Some(m) => Ensemble {
+                mode: "meta",
+                forest: m.forest,
+                flow: m.flow,
+                trees: m.trees,
+                bias: m.bias,
+                labels: m.labels,
+                with_flow: m.with_flow,
+                trees_version: trees.as_ref().map(|t| t.meta.version.clone()),
+            },
+            None => Ensemble {
+                mode: "fixed",
+                forest: (1.0 - alpha) * (1.0 - beta),
+                flow: alpha * (1.0 - beta),
+                trees: beta,
+                bias: 0.0,
+                labels: trees.as_ref().map_or(0, |t| t.meta.labels),
+                with_flow: flow_norm.is_some(),
+                trees_version: trees.as_ref().map(|t| t.meta.version.clone()),
+            },
+        };
+        let parts: Vec<(f64, Option<f64>, Option<f64>)> = (0..scored.len())
+            .map(|n| {
+                (
+                    forest_norm.apply(scores[n]),
+                    flow_norm
+                        .zip(flow_nll.as_ref())
+                        .map(|(nm, v)| nm.apply(v[n])),
+                    trees_p.as_ref().map(|p| p[n]),
+                )
+            })
+            .collect();
+        let combined: Vec<f64> = parts
             .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), s| {
-                (l.min(*s), h.max(*s))
-            });
-        let raw: Vec<f64> = scores.iter().map(|s| raw_score(*s)).collect();
+            .map(|(f, fl, t)| match &meta {
+                Some(m) => m.combine(*f, fl.unwrap_or(0.0), t.unwrap_or(0.0)),
+                None => {
+                    let base = fl.map_or(*f, |fl| (1.0 - alpha) * f + alpha * fl);
+                    t.map_or(base, |t| (1.0 - beta) * base + beta * t)
+                }
+            })
+            .collect();
+        // The combined score on the forest's raw scale (what the thresholds and levels are
+        // calibrated on): with the forest alone it is exactly the forest's raw score.
+        let raw: Vec<f64> = combined
+            .iter()
+            .map(|c| {
+                if forest_norm.hi > forest_norm.lo {
+                    raw_score(forest_norm.lo + c * (forest_norm.hi - forest_norm.lo))
+                } else {
+                    raw_score(forest_norm.lo)
+                }
+            })
+            .collect();
         let threshold = percentile(&raw, cfg.anomaly_percentile).min(cfg.anomaly_threshold);
         ctx.out.metrics.thresholds.insert(name.into(), threshold);
         ctx.out
             .metrics
             .models
             .insert(name.into(), model.meta.version.clone());
+        ctx.out.metrics.ensemble.insert(name.into(), ensemble);
         let medians: Vec<f64> = model
             .meta
             .features
             .iter()
             .map(|f| model.meta.baseline.get(f).map_or(0.0, |b| b.quantiles[4]))
             .collect();
-        let k = cols.len();
         // The raw score after the recurrence penalty.
         let penalised: Vec<f64> = scored
             .iter()
@@ -583,17 +1004,19 @@ pub fn run_cycle(
             .attributions(&rows)
             .unwrap_or_default()
             .into_iter();
+        let flow_terms: Option<Vec<f32>> = flow_nll
+            .as_ref()
+            .and(flow)
+            .and_then(|f| f.contributions(&to_f32(&rows)).ok());
+        let mut flagged_at = 0usize;
         for (n, i) in scored.iter().enumerate() {
             let v = &mut ctx.out.verdicts[*i];
             let r = penalised[n];
             let penalty = raw[n] - r;
             v.model = Some(set);
             v.raw_score = r;
-            v.anomaly_score = if hi > lo {
-                (scores[n] - lo) / (hi - lo)
-            } else {
-                0.0
-            };
+            v.anomaly_score = combined[n];
+            (v.forest_score, v.flow_score, v.trees_prob) = parts[n];
             v.level = ThreatLevel::of_raw(r, cfg);
             v.is_anomaly = r < threshold;
             if v.is_anomaly {
@@ -613,9 +1036,10 @@ pub fn run_cycle(
                         } else {
                             -imp[j]
                         },
+                        scorer: "forest",
                     })
                     .collect();
-                let parts: Vec<String> = v
+                let parts_text: Vec<String> = v
                     .top
                     .iter()
                     .take(3)
@@ -629,14 +1053,71 @@ pub fn run_cycle(
                         )
                     })
                     .collect();
+                let mut voices = Vec::new();
+                if let Some(t) = &trees {
+                    let (phi, _) = t.gbdt.contributions(&x32[n * k..(n + 1) * k]);
+                    let mut order: Vec<usize> = (0..k).collect();
+                    order.sort_by(|a, b| phi[*b].abs().total_cmp(&phi[*a].abs()).then(a.cmp(b)));
+                    let top: Vec<Contribution> = order
+                        .into_iter()
+                        .take(3)
+                        .map(|j| Contribution {
+                            feature: model.meta.features[j].clone(),
+                            value: row[j],
+                            typical: medians[j],
+                            contribution: phi[j],
+                            scorer: "trees",
+                        })
+                        .collect();
+                    voices.push(format!(
+                        "trees: bot probability {:.2} ({})",
+                        v.trees_prob.unwrap_or(0.0),
+                        top.iter()
+                            .map(|c| format!("{} {:+.2}", c.feature, c.contribution))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                    v.top.extend(top);
+                }
+                if let Some(terms) = &flow_terms {
+                    let t = &terms[flagged_at * k..(flagged_at + 1) * k];
+                    let mut order: Vec<usize> = (0..k).collect();
+                    order.sort_by(|a, b| t[*b].total_cmp(&t[*a]).then(a.cmp(b)));
+                    let top: Vec<Contribution> = order
+                        .into_iter()
+                        .take(3)
+                        .map(|j| Contribution {
+                            feature: model.meta.features[j].clone(),
+                            value: row[j],
+                            typical: medians[j],
+                            contribution: f64::from(t[j]),
+                            scorer: "flow",
+                        })
+                        .collect();
+                    voices.push(format!(
+                        "flow: -log p {:.1} ({})",
+                        flow_nll.as_ref().map_or(0.0, |f| f[n]),
+                        top.iter()
+                            .map(|c| c.feature.clone())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                    v.top.extend(top);
+                }
+                flagged_at += 1;
                 v.reason = format!(
-                    "[{name}] anomaly: score {r:.3} below threshold {threshold:.3}{}; {}",
+                    "[{name}] anomaly: score {r:.3} below threshold {threshold:.3}{}; {}{}",
                     if penalty > 0.0 {
                         format!(" (recurrence {}, penalty {penalty:.3})", v.recurrence)
                     } else {
                         String::new()
                     },
-                    parts.join("; ")
+                    parts_text.join("; "),
+                    if voices.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" | {}", voices.join(" | "))
+                    }
                 );
             } else {
                 v.reason = format!("[{name}] score {r:.3} (threshold {threshold:.3})");
@@ -646,10 +1127,18 @@ pub fn run_cycle(
             .metrics
             .stage_ms
             .push((format!("{name}:score"), t.elapsed().as_millis() as u64));
+        // Campaigns cluster the standardised features, or the flow's latent vectors.
+        let space = match (cfg.campaign_space, flow.filter(|_| flow_nll.is_some())) {
+            (CampaignSpace::Flow, Some(f)) => f
+                .encode(&x32, 0)
+                .ok()
+                .map(|z| z.into_iter().map(f64::from).collect()),
+            _ => None,
+        };
         ctx.scored_sets.push(ScoredSet {
             set,
             rows: scored,
-            x,
+            x: space.unwrap_or(x),
             k,
         });
     }

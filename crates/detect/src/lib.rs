@@ -15,13 +15,15 @@ pub mod drift;
 pub mod fleet;
 pub mod prep;
 pub mod registry;
+pub mod supervised;
 pub mod verdict;
 
 pub use campaign::{Campaign, CampaignMemory, KnownCampaign};
-pub use config::{CampaignAlgorithm, ConfigError, DetectConfig};
+pub use config::{CampaignAlgorithm, CampaignSpace, ConfigError, DetectConfig};
 pub use cycle::{
-    run_cycle, Contribution, CycleMetrics, CycleOutput, Decision, DecisionKind, ThreatLevel,
-    Verdict,
+    run_cycle, Contribution, CycleMetrics, CycleOutput, Decision, DecisionKind, Ensemble,
+    ThreatLevel, Verdict,
 };
 pub use prep::{FeatureSetName, Session};
-pub use registry::{Model, ModelMeta, Registry, RegistryError};
+pub use registry::{FlowMeta, Model, ModelMeta, Registry, RegistryError};
+pub use supervised::{LabelSource, Labelled, MetaWeights, TreesMeta, TreesModel};

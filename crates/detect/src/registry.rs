@@ -3,8 +3,12 @@
 //!
 //! Layout, per feature set `<set>`:
 //! - `<set>-<version>.eif`: the forest ([`IsolationForest::to_bytes`]);
+//! - `<set>-<version>.flow`: the normalizing flow trained with it ([`Flow::to_bytes`]),
+//!   when there is one;
 //! - `<set>-<version>.json`: its [`ModelMeta`];
-//! - `<set>.current`: the current version's id, replaced by write + fsync + rename.
+//! - `<set>.current`: the current version's id, replaced by write + fsync + rename;
+//! - `trees-<set>.gbdt` and `trees-<set>.json`: the boosted trees and their [`TreesMeta`]
+//!   (one current model per set, retrained on its own interval, as the predecessor kept it).
 //!
 //! Versions are `YYYYmmddTHHMMSS-<n>` from the injected clock, so they sort by age.
 
@@ -13,11 +17,25 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use shrike_flow::Flow;
 use shrike_forest::{ForestParams, IsolationForest};
+use shrike_gbdt::Gbdt;
 use shrike_types::Timestamp;
 
 use crate::drift::FeatureBaseline;
 use crate::prep::FeatureSetName;
+use crate::supervised::{TreesMeta, TreesModel};
+
+/// What the flow trained with a model did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlowMeta {
+    /// Mean negative log-likelihood per training row, after each epoch.
+    pub losses: Vec<f64>,
+    /// Mean −log p(x) on the validation rows.
+    pub val_mean_nll: f64,
+    /// Training wall time in milliseconds.
+    pub train_ms: u64,
+}
 
 /// Metadata saved with each model version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,6 +72,9 @@ pub struct ModelMeta {
     pub previous: Option<String>,
     /// The configured contamination, recorded for reference.
     pub contamination: f64,
+    /// The normalizing flow trained with the forest (absent when disabled or failed).
+    #[serde(default)]
+    pub flow: Option<FlowMeta>,
 }
 
 /// A loaded model.
@@ -63,6 +84,8 @@ pub struct Model {
     pub meta: ModelMeta,
     /// The forest.
     pub forest: IsolationForest,
+    /// The normalizing flow, on the same columns.
+    pub flow: Option<Flow>,
 }
 
 /// Why the registry failed.
@@ -142,6 +165,56 @@ impl Registry {
         )
     }
 
+    fn flow_file(&self, set: FeatureSetName, version: &str) -> PathBuf {
+        self.dir.join(format!("{}-{version}.flow", set.as_str()))
+    }
+
+    fn trees_files(&self, set: FeatureSetName) -> (PathBuf, PathBuf) {
+        (
+            self.dir.join(format!("trees-{}.gbdt", set.as_str())),
+            self.dir.join(format!("trees-{}.json", set.as_str())),
+        )
+    }
+
+    /// The boosted trees of a set: `Ok(None)` when none were saved.
+    pub fn trees(&self, set: FeatureSetName) -> Result<Option<TreesModel>, RegistryError> {
+        let (bin, json) = self.trees_files(set);
+        let meta_text = match std::fs::read_to_string(&json) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(&json)(e)),
+        };
+        let meta: TreesMeta =
+            serde_json::from_str(&meta_text).map_err(|e| RegistryError::Corrupt {
+                path: json.clone(),
+                why: e.to_string(),
+            })?;
+        let bytes = std::fs::read(&bin).map_err(io(&bin))?;
+        let gbdt = Gbdt::from_bytes(&bytes).map_err(|e| RegistryError::Corrupt {
+            path: bin.clone(),
+            why: e.to_string(),
+        })?;
+        if gbdt.dims != meta.features.len() {
+            return Err(RegistryError::Corrupt {
+                path: bin,
+                why: format!(
+                    "trees have {} inputs, metadata lists {}",
+                    gbdt.dims,
+                    meta.features.len()
+                ),
+            });
+        }
+        Ok(Some(TreesModel { meta, gbdt }))
+    }
+
+    /// Saves a set's boosted trees (model first, then the metadata that makes it current).
+    pub fn save_trees(&self, model: &TreesModel) -> Result<(), RegistryError> {
+        let (bin, json) = self.trees_files(model.meta.set);
+        write_atomic(&bin, &model.gbdt.to_bytes())?;
+        let meta = serde_json::to_vec_pretty(&model.meta).unwrap_or_default();
+        write_atomic(&json, &meta)
+    }
+
     /// The current version of a set: `Ok(None)` without a pointer, an error when the
     /// pointer or the files it names are damaged.
     pub fn current(&self, set: FeatureSetName) -> Result<Option<Model>, RegistryError> {
@@ -184,7 +257,24 @@ impl Registry {
                 ),
             });
         }
-        Ok(Model { meta, forest })
+        let flow = if meta.flow.is_some() {
+            let path = self.flow_file(set, version);
+            let bytes = std::fs::read(&path).map_err(io(&path))?;
+            let flow = Flow::from_bytes(&bytes).map_err(|e| RegistryError::Corrupt {
+                path: path.clone(),
+                why: e.to_string(),
+            })?;
+            if flow.dims() != meta.features.len() {
+                return Err(RegistryError::Corrupt {
+                    path,
+                    why: "the flow's inputs differ from the forest's".into(),
+                });
+            }
+            Some(flow)
+        } else {
+            None
+        };
+        Ok(Model { meta, forest, flow })
     }
 
     /// A new version id at `now`, unique in the directory.
@@ -206,6 +296,9 @@ impl Registry {
         let set = model.meta.set;
         let (eif, json) = self.files(set, &model.meta.version);
         write_atomic(&eif, &model.forest.to_bytes())?;
+        if let Some(flow) = &model.flow {
+            write_atomic(&self.flow_file(set, &model.meta.version), &flow.to_bytes())?;
+        }
         let meta = serde_json::to_vec_pretty(&model.meta).unwrap_or_default();
         write_atomic(&json, &meta)?;
         write_atomic(&self.pointer(set), model.meta.version.as_bytes())?;
@@ -240,6 +333,7 @@ impl Registry {
             let (eif, json) = self.files(set, v);
             let _ = std::fs::remove_file(eif);
             let _ = std::fs::remove_file(json);
+            let _ = std::fs::remove_file(self.flow_file(set, v));
         }
         Ok(())
     }

@@ -117,6 +117,17 @@ pub enum DecisionKind {
     DictionariesReloaded,
     /// Dictionary files changed but no longer load; the previous ones stayed in service.
     DictionaryReloadFailed,
+    /// The boosted trees were reused.
+    TreesLoaded,
+    /// New boosted trees were trained (and saved).
+    TreesTrained,
+    /// The boosted trees were not trained (too few labels, disabled, failed); the payload
+    /// says why and which model, if any, scores instead.
+    TreesSkipped,
+    /// Confident learning removed likely-wrong labels before training the trees.
+    LabelIssuesRemoved,
+    /// The normalizing flow could not be trained or used; the forest scores alone.
+    FlowFailed,
 }
 
 impl DecisionKind {
@@ -141,6 +152,11 @@ impl DecisionKind {
             DecisionKind::CampaignFailed => "CAMPAIGN_FAILED",
             DecisionKind::DictionariesReloaded => "DICTIONARIES_RELOADED",
             DecisionKind::DictionaryReloadFailed => "DICTIONARY_RELOAD_FAILED",
+            DecisionKind::TreesLoaded => "TREES_LOADED",
+            DecisionKind::TreesTrained => "TREES_TRAINED",
+            DecisionKind::TreesSkipped => "TREES_SKIPPED",
+            DecisionKind::LabelIssuesRemoved => "LABEL_ISSUES_REMOVED",
+            DecisionKind::FlowFailed => "FLOW_FAILED",
         }
     }
 }
@@ -156,7 +172,7 @@ pub struct Decision {
     pub payload: serde_json::Value,
 }
 
-/// A feature's part in an anomaly.
+/// A feature's part in an anomaly, according to one scorer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Contribution {
     /// Feature name.
@@ -165,8 +181,12 @@ pub struct Contribution {
     pub value: f64,
     /// Baseline median.
     pub typical: f64,
-    /// Isolation importance, signed: positive when the value is above the baseline median.
+    /// The scorer's attribution. `forest`: isolation importance, signed positive when the
+    /// value is above the baseline median; `trees`: TreeSHAP contribution to the bot
+    /// log-odds; `flow`: the feature's share of −log p(x) (higher: less likely).
     pub contribution: f64,
+    /// `forest`, `trees` or `flow`.
+    pub scorer: &'static str,
 }
 
 /// The verdict on one session.
@@ -178,8 +198,15 @@ pub struct Verdict {
     pub level: ThreatLevel,
     /// Raw score after the recurrence penalty (negative = anomalous); 0 when unscored.
     pub raw_score: f64,
-    /// Isolation score min-max normalised over the cycle's sessions of the same model.
+    /// The combined score in [0, 1] (higher: more anomalous): the meta-learner's
+    /// probability, or the fixed-weight mix of the normalised scores.
     pub anomaly_score: f64,
+    /// Isolation score min-max normalised over the cycle's sessions of the same model.
+    pub forest_score: f64,
+    /// Flow −log p(x) min-max normalised likewise, when the model has a flow.
+    pub flow_score: Option<f64>,
+    /// The boosted trees' bot probability, when trees scored the session.
+    pub trees_prob: Option<f64>,
     /// Below the effective threshold.
     pub is_anomaly: bool,
     /// Times the IP was flagged in earlier cycles, plus one.
@@ -223,6 +250,29 @@ pub struct CycleMetrics {
     pub drift: BTreeMap<String, f64>,
     /// Milliseconds per stage.
     pub stage_ms: Vec<(String, u64)>,
+    /// How the scorers were combined, per feature set.
+    pub ensemble: BTreeMap<String, Ensemble>,
+}
+
+/// How a feature set's scorers were combined in a cycle.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Ensemble {
+    /// `meta` (logistic regression) or `fixed` (the seed's weights).
+    pub mode: &'static str,
+    /// Weight of the normalised forest score.
+    pub forest: f64,
+    /// Weight of the normalised flow score.
+    pub flow: f64,
+    /// Weight of the trees' probability.
+    pub trees: f64,
+    /// The meta-learner's intercept (0 for fixed weights).
+    pub bias: f64,
+    /// Labelled sessions behind the trees (and the meta-learner), 0 without trees.
+    pub labels: usize,
+    /// Flow present this cycle.
+    pub with_flow: bool,
+    /// Trees version, when trees scored.
+    pub trees_version: Option<String>,
 }
 
 /// Everything a cycle produced.

@@ -39,6 +39,8 @@ pub enum GbdtError {
     Labels(&'static str),
     /// A parameter is out of range.
     Parameter(&'static str),
+    /// Bytes that are not a valid saved model.
+    Corrupt(String),
 }
 
 impl std::fmt::Display for GbdtError {
@@ -49,6 +51,7 @@ impl std::fmt::Display for GbdtError {
             }
             GbdtError::Labels(what) => write!(f, "labels: {what}"),
             GbdtError::Parameter(what) => write!(f, "invalid parameter: {what}"),
+            GbdtError::Corrupt(why) => write!(f, "not a valid shrike boosted-trees model: {why}"),
         }
     }
 }
@@ -248,6 +251,52 @@ impl Gbdt {
             }
         });
         out
+    }
+
+    const MAGIC: &'static [u8; 8] = b"SHKGBT01";
+
+    /// Serialises the model (header + postcard).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Self::MAGIC.to_vec();
+        out.extend(postcard::to_stdvec(self).unwrap_or_default());
+        out
+    }
+
+    /// Reads a model written by [`Gbdt::to_bytes`], checking that every split names a
+    /// feature in range and every child index points forward inside its tree (so that a
+    /// damaged file cannot make prediction panic or loop).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, GbdtError> {
+        let body = bytes
+            .strip_prefix(Self::MAGIC.as_slice())
+            .ok_or_else(|| GbdtError::Corrupt("bad header".into()))?;
+        let m: Gbdt = postcard::from_bytes(body).map_err(|e| GbdtError::Corrupt(e.to_string()))?;
+        let bad = |why: &str| Err(GbdtError::Corrupt(why.to_string()));
+        if m.dims == 0 || !m.base_margin.is_finite() {
+            return bad("inconsistent header");
+        }
+        for t in &m.trees {
+            if t.nodes.is_empty() {
+                return bad("empty tree");
+            }
+            for (i, n) in t.nodes.iter().enumerate() {
+                if !n.value.is_finite() || !n.cover.is_finite() {
+                    return bad("non-finite node");
+                }
+                if n.is_leaf() {
+                    continue;
+                }
+                let len = t.nodes.len();
+                if n.feature as usize >= m.dims
+                    || n.left as usize <= i
+                    || n.right as usize <= i
+                    || n.left as usize >= len
+                    || n.right as usize >= len
+                {
+                    return bad("a split points outside its tree");
+                }
+            }
+        }
+        Ok(m)
     }
 
     /// Exact TreeSHAP: one contribution per feature, and the bias (the intercept plus each

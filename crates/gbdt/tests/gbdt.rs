@@ -164,3 +164,33 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn saved_models_predict_identically_and_damaged_ones_are_refused() {
+    let (x, y) = xor(1500, 0.02, 3);
+    let p = GbdtParams {
+        n_trees: 20,
+        max_depth: 3,
+        ..GbdtParams::default()
+    };
+    let m = p.fit(&x, 5, &y).unwrap();
+    let bytes = m.to_bytes();
+    let back = shrike_gbdt::Gbdt::from_bytes(&bytes).unwrap();
+    assert_eq!(back.probabilities(&x, 1), m.probabilities(&x, 1));
+    assert!(matches!(
+        shrike_gbdt::Gbdt::from_bytes(&bytes[3..]),
+        Err(GbdtError::Corrupt(_))
+    ));
+    // A split pointing back to the root would loop forever: refused.
+    let mut cyclic = m.clone();
+    let split = cyclic.trees[0]
+        .nodes
+        .iter()
+        .position(|n| !n.is_leaf())
+        .unwrap();
+    cyclic.trees[0].nodes[split].left = 0;
+    assert!(shrike_gbdt::Gbdt::from_bytes(&cyclic.to_bytes()).is_err());
+    let mut wide = m;
+    wide.trees[1].nodes[0].feature = 9;
+    assert!(shrike_gbdt::Gbdt::from_bytes(&wide.to_bytes()).is_err());
+}

@@ -49,6 +49,8 @@ pub fn run(config: Config, a: BenchCycleArgs) -> anyhow::Result<ExitCode> {
         sessions.len(),
         a.store.display()
     );
+    let labels = crate::detect::load_labels(&store, &cfg, now, None)?;
+    println!("{} labelled sessions for the boosted trees", labels.len());
     let models = a.store.with_file_name("bench-cycle-models");
     let (mut cycle_s, mut save_s) = (Vec::new(), Vec::new());
     for run in 0..a.runs.max(1) {
@@ -57,6 +59,7 @@ pub fn run(config: Config, a: BenchCycleArgs) -> anyhow::Result<ExitCode> {
         let t = Instant::now();
         let out = shrike_detect::run_cycle(
             &sessions,
+            &labels,
             &recurrence,
             &Default::default(),
             &registry,

@@ -137,10 +137,13 @@ impl Config {
         for key in shrike_detect::DetectConfig::KEYS {
             let var = format!("SHRIKE_{}", key.to_ascii_uppercase());
             if let Ok(text) = std::env::var(&var) {
-                if value[key].is_string() {
+                if let Some(allowed) = shrike_detect::DetectConfig::choices(key) {
                     let text = text.trim();
-                    if !["dbscan", "hdbscan", "off"].contains(&text) {
-                        bail!("environment variable {var}={text:?} is invalid (allowed: dbscan, hdbscan, off)");
+                    if !allowed.contains(&text) {
+                        bail!(
+                            "environment variable {var}={text:?} is invalid (allowed: {})",
+                            allowed.join(", ")
+                        );
                     }
                     value[key] = serde_json::json!(text);
                     continue;

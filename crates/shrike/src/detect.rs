@@ -7,12 +7,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use shrike_detect::supervised::{label_of_level, NEGATIVE_LEVELS, POSITIVE_LEVELS};
 use shrike_detect::{
-    CampaignMemory, CycleOutput, Decision, DecisionKind, DetectConfig, KnownCampaign, Registry,
-    Session,
+    CampaignMemory, CycleOutput, Decision, DecisionKind, DetectConfig, KnownCampaign, LabelSource,
+    Labelled, Registry, Session,
 };
 use shrike_dict::{Dictionaries, DictionaryWatch, Reload};
-use shrike_store::{CampaignRow, CycleRecord, FleetRow, Retention, ScoreRow, SqliteStore};
+use shrike_store::{
+    CampaignRow, CycleRecord, FeedbackLabel, FleetRow, Retention, ScoreRow, SqliteStore,
+};
 use shrike_types::{Timestamp, HOUR_MS};
 
 use crate::config::{Config, Settings};
@@ -110,7 +113,9 @@ pub fn cycle(
     // The cycle's clock is the end of its horizon, so that replays are reproducible.
     let now = Timestamp::from_millis(end.millis() + HOUR_MS);
     let memory = campaign_memory(store, cfg, now)?;
-    let mut out = shrike_detect::run_cycle(&sessions, &recurrence, &memory, registry, cfg, now);
+    let labels = load_labels(store, cfg, now, dict.as_deref())?;
+    let mut out =
+        shrike_detect::run_cycle(&sessions, &labels, &recurrence, &memory, registry, cfg, now);
     out.decisions.splice(0..0, reload);
     let id = save(store, registry, &sessions, &out, start, end, now)?;
     let hours = |h: u32| Timestamp::from_millis(now.millis() - h as i64 * HOUR_MS);
@@ -169,32 +174,90 @@ pub fn load_sessions(
     let sessions: Vec<Session> = store
         .sessions_between(start, end)?
         .into_iter()
-        .map(|mut r| {
-            if let Some(d) = dict {
-                r.bot_name = d.bot_name(r.src_ip, &r.ja4).unwrap_or("").to_string();
-                r.browser_family = d.browser_family(&r.ja4).to_string();
-                r.asn_label = d.asn_label(r.asn).as_str().to_string();
-            }
-            r
-        })
-        .map(|r| Session {
-            window_start: r.window_start,
-            first_seen: r.first_seen,
-            last_seen: r.last_seen,
-            country: r.country,
-            src_ip: r.src_ip.to_string(),
-            ja4: r.ja4,
-            host: r.host,
-            asn_label: r.asn_label,
-            asn: r.asn,
-            bot_name: r.bot_name,
-            browser_family: r.browser_family,
-            user_agent: r.user_agent,
-            correlated: r.correlated,
-            features: r.features,
-        })
+        .map(|r| to_session(r, dict))
         .collect();
     Ok(Some((sessions, start, end)))
+}
+
+/// A stored session as the cycle sees it, with the dictionaries in service applied.
+fn to_session(mut r: shrike_store::SessionRow, dict: Option<&Dictionaries>) -> Session {
+    if let Some(d) = dict {
+        r.bot_name = d.bot_name(r.src_ip, &r.ja4).unwrap_or("").to_string();
+        r.browser_family = d.browser_family(&r.ja4).to_string();
+        r.asn_label = d.asn_label(r.asn).as_str().to_string();
+    }
+    Session {
+        window_start: r.window_start,
+        first_seen: r.first_seen,
+        last_seen: r.last_seen,
+        country: r.country,
+        src_ip: r.src_ip.to_string(),
+        ja4: r.ja4,
+        host: r.host,
+        asn_label: r.asn_label,
+        asn: r.asn,
+        bot_name: r.bot_name,
+        browser_family: r.browser_family,
+        user_agent: r.user_agent,
+        correlated: r.correlated,
+        features: r.features,
+    }
+}
+
+/// The labelled history the boosted trees learn from: sessions of the last
+/// `label_history_days` before `now` whose latest level is a label, or that an analyst
+/// labelled (the analyst wins); a seeded sample of `trees_max_labels` at most.
+pub fn load_labels(
+    store: &SqliteStore,
+    cfg: &DetectConfig,
+    now: Timestamp,
+    dict: Option<&Dictionaries>,
+) -> anyhow::Result<Vec<Labelled>> {
+    if cfg.trees_weight <= 0.0 {
+        return Ok(Vec::new());
+    }
+    let from = Timestamp::from_millis(
+        now.millis() - (cfg.label_history_days * 24.0 * HOUR_MS as f64) as i64,
+    );
+    let levels: Vec<&str> = POSITIVE_LEVELS
+        .iter()
+        .chain(&NEGATIVE_LEVELS)
+        .copied()
+        .collect();
+    let mut out: Vec<Labelled> = store
+        .labelled_sessions(from, now, &levels)?
+        .into_iter()
+        .filter_map(|row| {
+            let (bot, source) = match (row.feedback, row.level.as_deref().and_then(label_of_level))
+            {
+                (Some(f), _) => (f == FeedbackLabel::Bot, LabelSource::Analyst),
+                (None, Some(bot)) => (
+                    bot,
+                    LabelSource::Level(row.level.clone().unwrap_or_default()),
+                ),
+                (None, None) => return None,
+            };
+            Some(Labelled {
+                session: to_session(row.session, dict),
+                bot,
+                source,
+            })
+        })
+        .collect();
+    if out.len() > cfg.trees_max_labels {
+        // Analyst labels are always kept; the rest is a seeded sample.
+        let (mut keep, mut rest): (Vec<Labelled>, Vec<Labelled>) = out
+            .into_iter()
+            .partition(|l| l.source == LabelSource::Analyst);
+        let mut rng = shrike_types::Rng::seed_from_u64(cfg.seed);
+        for i in (1..rest.len()).rev() {
+            rest.swap(i, rng.below(i as u64 + 1) as usize);
+        }
+        rest.truncate(cfg.trees_max_labels.saturating_sub(keep.len()));
+        keep.extend(rest);
+        out = keep;
+    }
+    Ok(out)
 }
 
 /// A value as JSON text (the store keeps summaries as JSON).
@@ -234,6 +297,9 @@ pub fn save(
             fleet_score: v.fleet_score,
             fleet_flag: v.fleet_flag,
             campaign_id: v.campaign.unwrap_or(-1),
+            forest_score: v.forest_score,
+            flow_score: v.flow_score,
+            trees_prob: v.trees_prob,
         })
         .collect();
     let campaigns = out

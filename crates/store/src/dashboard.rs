@@ -5,7 +5,7 @@
 use rusqlite::{params, OptionalExtension, Row};
 use shrike_types::Timestamp;
 
-use crate::outputs::score_row;
+use crate::outputs::{score_row, SCORE_COLUMN_COUNT};
 use crate::rows::{
     CycleSummary, DecisionRow, FleetRow, ModelRow, ThreatFilter, ThreatRow, TopBy, TopValue,
 };
@@ -15,7 +15,7 @@ use crate::sqlite::{SqliteStore, StoreError};
 const THREAT_COLUMNS: &str = "a.window_start_ms, a.src_ip, a.ja4, a.host, a.model, a.threat_level,
     a.raw_score, a.anomaly_score, a.is_anomaly, a.recurrence, a.browser_confidence,
     a.browser_family, a.reason, a.top_features, a.fleet_id, a.fleet_score, a.fleet_flag,
-    a.campaign_id, COALESCE(s.user_agent, ''), COALESCE(s.asn, 0), COALESCE(s.asn_org, ''),
+    a.campaign_id, a.forest_score, a.flow_score, a.trees_prob, COALESCE(s.user_agent, ''), COALESCE(s.asn, 0), COALESCE(s.asn_org, ''),
     COALESCE(s.country, ''), COALESCE(s.hits, 0), COALESCE(s.first_seen_ms, a.window_start_ms),
     COALESCE(s.last_seen_ms, a.window_start_ms), COALESCE(s.bot_name, ''),
     COALESCE(s.correlated, 0), COALESCE(s.tcp_fingerprint, ''), s.features";
@@ -36,20 +36,21 @@ const THREAT_WHERE: &str = "WHERE a.cycle_id = ?1
     AND (?9 = 0 OR a.is_anomaly = 1)";
 
 fn threat_row(r: &Row<'_>) -> rusqlite::Result<ThreatRow> {
+    let c = SCORE_COLUMN_COUNT;
     Ok(ThreatRow {
         score: score_row(r)?,
-        user_agent: r.get(18)?,
-        asn: r.get::<_, i64>(19)? as u32,
-        asn_org: r.get(20)?,
-        country: r.get(21)?,
-        hits: r.get::<_, i64>(22)? as u64,
-        first_seen: Timestamp::from_millis(r.get(23)?),
-        last_seen: Timestamp::from_millis(r.get(24)?),
-        bot_name: r.get(25)?,
-        correlated: r.get::<_, i64>(26)? != 0,
-        tcp_fingerprint: r.get(27)?,
+        user_agent: r.get(c)?,
+        asn: r.get::<_, i64>(c + 1)? as u32,
+        asn_org: r.get(c + 2)?,
+        country: r.get(c + 3)?,
+        hits: r.get::<_, i64>(c + 4)? as u64,
+        first_seen: Timestamp::from_millis(r.get(c + 5)?),
+        last_seen: Timestamp::from_millis(r.get(c + 6)?),
+        bot_name: r.get(c + 7)?,
+        correlated: r.get::<_, i64>(c + 8)? != 0,
+        tcp_fingerprint: r.get(c + 9)?,
         features: r
-            .get::<_, Option<Vec<u8>>>(28)?
+            .get::<_, Option<Vec<u8>>>(c + 10)?
             .unwrap_or_default()
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))

@@ -101,3 +101,102 @@ impl SqliteStore {
         Ok(out)
     }
 }
+
+/// A session with a label for the supervised scorer: the level its latest score gave it
+/// and the analyst's label that applies to it, if any.
+#[derive(Debug, Clone)]
+pub struct LabelRow {
+    /// The session.
+    pub session: crate::rows::SessionRow,
+    /// Threat level of its latest score (None when never scored).
+    pub level: Option<String>,
+    /// The newest analyst label on this session, or else on its address.
+    pub feedback: Option<FeedbackLabel>,
+}
+
+impl SqliteStore {
+    /// Sessions whose window starts in `[from, to]` that carry a label: a level in
+    /// `levels` at their latest score, or an analyst's label (on the session, or on its
+    /// address). Ordered by session key.
+    pub fn labelled_sessions(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        levels: &[&str],
+    ) -> Result<Vec<LabelRow>, StoreError> {
+        use std::collections::HashMap;
+        type Key = (i64, String, String, String);
+        // The latest score per session: SQLite takes the bare columns from the MAX row.
+        let mut q = self
+            .conn
+            .prepare(
+                "SELECT window_start_ms, src_ip, ja4, host, threat_level, MAX(cycle_id)
+                 FROM all_scores WHERE window_start_ms >= ?1 AND window_start_ms <= ?2
+                 GROUP BY window_start_ms, src_ip, ja4, host",
+            )
+            .map_err(self.err())?;
+        let mut latest: HashMap<Key, String> = HashMap::new();
+        let rows = q
+            .query_map(params![from.millis(), to.millis()], |r| {
+                Ok(((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?), r.get(4)?))
+            })
+            .map_err(self.err())?;
+        for row in rows {
+            let (k, level) = row.map_err(self.err())?;
+            latest.insert(k, level);
+        }
+        // Analyst labels, oldest first so that the newest wins.
+        let mut q = self
+            .conn
+            .prepare("SELECT src_ip, window_start_ms, ja4, host, label FROM feedback ORDER BY id")
+            .map_err(self.err())?;
+        let mut by_session: HashMap<Key, FeedbackLabel> = HashMap::new();
+        let mut by_ip: HashMap<String, FeedbackLabel> = HashMap::new();
+        let rows = q
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<i64>>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, String>(4)?,
+                ))
+            })
+            .map_err(self.err())?;
+        for row in rows {
+            let (ip, w, ja4, host, label) = row.map_err(self.err())?;
+            let Some(label) = FeedbackLabel::parse(&label) else {
+                continue;
+            };
+            match (w, ja4, host) {
+                (Some(w), Some(ja4), Some(host)) => {
+                    by_session.insert((w, ip, ja4, host), label);
+                }
+                _ => {
+                    by_ip.insert(ip, label);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for s in self.sessions_between(from, to)? {
+            let key: Key = (
+                s.window_start.millis(),
+                s.src_ip.to_string(),
+                s.ja4.clone(),
+                s.host.clone(),
+            );
+            let feedback = by_session.get(&key).or_else(|| by_ip.get(&key.1)).copied();
+            let level = latest.remove(&key);
+            let labelled =
+                feedback.is_some() || level.as_deref().is_some_and(|l| levels.contains(&l));
+            if labelled {
+                out.push(LabelRow {
+                    session: s,
+                    level,
+                    feedback,
+                });
+            }
+        }
+        Ok(out)
+    }
+}

@@ -18,6 +18,7 @@
 
 mod dashboard;
 mod feedback;
+pub use feedback::LabelRow;
 mod migrations;
 mod outputs;
 mod rows;

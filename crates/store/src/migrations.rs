@@ -201,4 +201,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX feedback_by_ip ON feedback (src_ip, id);
     "#,
+    // 7: each scorer's part of a score (SPEC §5 steps 5–7): the normalised forest score,
+    // the normalised flow score and the boosted trees' probability (NULL when that scorer
+    // did not score the session).
+    r#"
+    ALTER TABLE all_scores ADD COLUMN forest_score REAL NOT NULL DEFAULT 0;
+    ALTER TABLE all_scores ADD COLUMN flow_score REAL;
+    ALTER TABLE all_scores ADD COLUMN trees_prob REAL;
+    "#,
 ];

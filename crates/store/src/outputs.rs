@@ -6,10 +6,17 @@ use shrike_types::Timestamp;
 use crate::rows::{CampaignRow, ScoreRow};
 use crate::sqlite::{SqliteStore, StoreError};
 
-/// A [`ScoreRow`] from the first 18 columns of a query, in `all_scores` order:
-/// window_start_ms, src_ip, ja4, host, model, threat_level, raw_score, anomaly_score,
-/// is_anomaly, recurrence, browser_confidence, browser_family, reason, top_features,
-/// fleet_id, fleet_score, fleet_flag, campaign_id.
+/// The columns [`score_row`] reads, in order.
+pub(crate) const SCORE_COLUMNS: &str = "window_start_ms, src_ip, ja4, host, model, threat_level,
+    raw_score, anomaly_score, is_anomaly, recurrence, browser_confidence, browser_family,
+    reason, top_features, fleet_id, fleet_score, fleet_flag, campaign_id, forest_score,
+    flow_score, trees_prob";
+
+/// Number of [`SCORE_COLUMNS`].
+pub(crate) const SCORE_COLUMN_COUNT: usize = 21;
+
+/// A [`ScoreRow`] from the first [`SCORE_COLUMN_COUNT`] columns of a query, in
+/// [`SCORE_COLUMNS`] order.
 pub(crate) fn score_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScoreRow> {
     Ok(ScoreRow {
         window_start: Timestamp::from_millis(r.get(0)?),
@@ -30,6 +37,9 @@ pub(crate) fn score_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScoreRow> {
         fleet_score: r.get(15)?,
         fleet_flag: r.get(16)?,
         campaign_id: r.get(17)?,
+        forest_score: r.get(18)?,
+        flow_score: r.get(19)?,
+        trees_prob: r.get(20)?,
     })
 }
 
@@ -90,13 +100,10 @@ impl SqliteStore {
     pub fn cycle_scores(&self, cycle: i64) -> Result<Vec<ScoreRow>, StoreError> {
         let mut q = self
             .conn
-            .prepare(
-                "SELECT window_start_ms, src_ip, ja4, host, model, threat_level, raw_score,
-                        anomaly_score, is_anomaly, recurrence, browser_confidence, browser_family,
-                        reason, top_features, fleet_id, fleet_score, fleet_flag, campaign_id
-                 FROM all_scores WHERE cycle_id = ?1
-                 ORDER BY window_start_ms, src_ip, ja4, host",
-            )
+            .prepare(&format!(
+                "SELECT {SCORE_COLUMNS} FROM all_scores WHERE cycle_id = ?1
+                 ORDER BY window_start_ms, src_ip, ja4, host"
+            ))
             .map_err(self.err())?;
         let rows = q.query_map([cycle], score_row).map_err(self.err())?;
         rows.map(|r| r.map_err(self.err())).collect()

@@ -144,6 +144,12 @@ pub struct ScoreRow {
     pub fleet_flag: bool,
     /// Campaign (-1: none).
     pub campaign_id: i64,
+    /// Normalised isolation-forest score (0–1).
+    pub forest_score: f64,
+    /// Normalised flow score (0–1), when a flow scored the session.
+    pub flow_score: Option<f64>,
+    /// Boosted trees' bot probability, when trees scored the session.
+    pub trees_prob: Option<f64>,
 }
 
 /// One fleet of a cycle, as stored in `fleet_detections`.

@@ -454,9 +454,10 @@ impl SqliteStore {
                     "INSERT INTO all_scores (cycle_id, window_start_ms, src_ip, ja4, host, model,
                         threat_level, raw_score, anomaly_score, is_anomaly, recurrence,
                         browser_confidence, browser_family, reason, top_features,
-                        fleet_id, fleet_score, fleet_flag, campaign_id)
+                        fleet_id, fleet_score, fleet_flag, campaign_id, forest_score,
+                        flow_score, trees_prob)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
-                        ?16, ?17, ?18, ?19)",
+                        ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
                 )
                 .map_err(sql)?;
             for s in &c.scores {
@@ -479,7 +480,10 @@ impl SqliteStore {
                     s.fleet_id,
                     s.fleet_score,
                     s.fleet_flag,
-                    s.campaign_id
+                    s.campaign_id,
+                    s.forest_score,
+                    s.flow_score,
+                    s.trees_prob
                 ])
                 .map_err(sql)?;
             }

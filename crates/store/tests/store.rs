@@ -48,7 +48,7 @@ fn sessions_accumulate_across_inputs_and_persist() {
     let mut store = SqliteStore::open(&path).unwrap();
     assert_eq!(
         store.schema_version().unwrap(),
-        6,
+        7,
         "every migration applied"
     );
     let key = store.hash_key().unwrap();
@@ -104,6 +104,9 @@ fn cycle_at(hour: i64, flagged_ip: &str) -> shrike_store::CycleRecord {
         fleet_score: 0.0,
         fleet_flag: false,
         campaign_id: if anomaly { 7 } else { -1 },
+        forest_score: if anomaly { 0.9 } else { 0.1 },
+        flow_score: None,
+        trees_prob: anomaly.then_some(0.8),
     };
     shrike_store::CycleRecord {
         started_at: t,
@@ -207,4 +210,95 @@ fn retention_deletes_old_scores_and_sessions_and_bounds_recurrence() {
     assert_eq!(store.count(OutputTable::Cycles).unwrap(), 3);
     assert_eq!(store.count(OutputTable::Decisions).unwrap(), 3);
     assert_eq!(store.recurrences().unwrap()["192.0.2.1"], 1);
+}
+
+#[test]
+fn labels_come_from_the_latest_level_and_analysts_override_them() {
+    use shrike_store::{Feedback, FeedbackLabel, SessionKey};
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = SqliteStore::open(&dir.path().join("shrike.db")).unwrap();
+    ingest(
+        &mut store,
+        "a",
+        &[
+            rec(0, "192.0.2.1", "/"),
+            rec(1, "192.0.2.2", "/"),
+            rec(2, "192.0.2.3", "/"),
+        ],
+    );
+    let ja4 = store.sessions().unwrap()[0].ja4.clone();
+    let keyed = |mut c: shrike_store::CycleRecord, second: &str, level: &str| {
+        for s in &mut c.scores {
+            s.ja4 = ja4.clone();
+        }
+        c.scores[1].src_ip = second.into();
+        c.scores[1].threat_level = level.into();
+        c
+    };
+    // Cycle 1: .1 HIGH, .2 NORMAL. Cycle 2: .2 HIGH, .1 MEDIUM (its latest level).
+    store
+        .save_cycle(&keyed(cycle_at(0, "192.0.2.1"), "192.0.2.2", "NORMAL"))
+        .unwrap();
+    store
+        .save_cycle(&keyed(cycle_at(0, "192.0.2.2"), "192.0.2.1", "MEDIUM"))
+        .unwrap();
+    let levels = ["HIGH", "NORMAL"];
+    let all = |s: &SqliteStore| {
+        s.labelled_sessions(
+            Timestamp::from_millis(0),
+            Timestamp::from_millis(i64::MAX),
+            &levels,
+        )
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.session.src_ip.to_string(), r.level, r.feedback))
+        .collect::<Vec<_>>()
+    };
+    // .1's latest level (MEDIUM) is no label; .3 was never scored.
+    assert_eq!(
+        all(&store),
+        vec![("192.0.2.2".to_string(), Some("HIGH".to_string()), None)]
+    );
+    let label = |ip: &str, label, session| Feedback {
+        id: 0,
+        created_at: Timestamp::from_millis(0),
+        analyst: "soc".into(),
+        label,
+        note: String::new(),
+        src_ip: ip.into(),
+        session,
+    };
+    let t = Timestamp::from_millis(1_714_564_800_000);
+    store
+        .add_feedback(&label("192.0.2.3", FeedbackLabel::Bot, None))
+        .unwrap();
+    store
+        .add_feedback(&label("192.0.2.2", FeedbackLabel::Bot, None))
+        .unwrap();
+    // A session label beats the address label given after it.
+    store
+        .add_feedback(&label(
+            "192.0.2.2",
+            FeedbackLabel::Human,
+            Some(SessionKey {
+                window_start: t,
+                ja4: ja4.clone(),
+                host: "shop.example".into(),
+            }),
+        ))
+        .unwrap();
+    store
+        .add_feedback(&label("192.0.2.2", FeedbackLabel::Bot, None))
+        .unwrap();
+    assert_eq!(
+        all(&store),
+        vec![
+            (
+                "192.0.2.2".to_string(),
+                Some("HIGH".to_string()),
+                Some(FeedbackLabel::Human)
+            ),
+            ("192.0.2.3".to_string(), None, Some(FeedbackLabel::Bot)),
+        ]
+    );
 }
