@@ -119,7 +119,7 @@ pub fn run(mut config: Config, mut args: DemoArgs) -> anyhow::Result<ExitCode> {
 /// Ground truth per session key (window start, IP, JA4, host): (class, family).
 type Labels = HashMap<(String, String, String, String), (String, String)>;
 
-fn read_labels(path: &Path) -> anyhow::Result<Labels> {
+pub(crate) fn read_labels(path: &Path) -> anyhow::Result<Labels> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut labels = Labels::new();

@@ -180,7 +180,7 @@ pub fn load_sessions(
 }
 
 /// A stored session as the cycle sees it, with the dictionaries in service applied.
-fn to_session(mut r: shrike_store::SessionRow, dict: Option<&Dictionaries>) -> Session {
+pub(crate) fn to_session(mut r: shrike_store::SessionRow, dict: Option<&Dictionaries>) -> Session {
     if let Some(d) = dict {
         r.bot_name = d.bot_name(r.src_ip, &r.ja4).unwrap_or("").to_string();
         r.browser_family = d.browser_family(&r.ja4).to_string();

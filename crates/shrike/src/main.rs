@@ -15,6 +15,7 @@ mod campaigns;
 mod config;
 mod demo;
 mod detect;
+mod eval;
 mod export;
 mod feedback;
 mod ingest;
@@ -58,6 +59,9 @@ struct CommonOpts {
 enum Command {
     /// Simulate labelled traffic, ingest it, detect, and score the verdicts per population.
     Demo(demo::DemoArgs),
+    /// Detection quality on labelled data, per scorer and for the ensemble.
+    #[command(subcommand)]
+    Eval(eval::EvalCommand),
     /// Read request logs, build sessions and their features, store them.
     Ingest(ingest::IngestArgs),
     /// Write simulated, labelled traffic (log, labels and matching dictionaries).
@@ -103,6 +107,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Demo(a) => demo::run(config, a),
+        Command::Eval(a) => eval::run(config, a),
         Command::Ingest(a) => ingest::run(config, a),
         Command::Simulate(a) => simulate::run(a),
         Command::Detect(a) => detect::run(config, a),

@@ -1,0 +1,994 @@
+//! `shrike eval`: detection quality on labelled data, per scorer (forest, flow, trees) and
+//! for the ensemble: ROC-AUC, PR-AUC (average precision), and precision and recall at the
+//! operating point.
+//!
+//! - `sim`: simulated traffic through the whole product (ingest, then two cycles: the
+//!   first one's verdicts are the labels the second one's trees learn from), scored against
+//!   the simulator's ground truth, with a row per bot family.
+//! - `web-bots`: the real web-bot-detection logs (Iliou et al.), humans vs moderate bots,
+//!   sessions joined through each line's PHP session id; the dataset's train/test split.
+//! - `csic`: CSIC 2010, normal vs attack requests (one session per request); the forest and
+//!   the flow learn the normal training file, the trees a seeded half of the test files, and
+//!   every scorer is measured on the other half.
+//!
+//! Offline datasets carry no TLS, TCP or ASN data, so the models run on the application
+//! feature set outside the cycle (no human baseline by ASN can be formed): the same model
+//! code, columns, parameters and combination rule as the cycle.
+//!
+//! The operating point: the ensemble's alerts (the cycle's threat verdicts for `sim`; a
+//! combined score at or above 0.5 offline, since the trees' probability decides the fixed
+//! mix only when it is high); each single scorer is measured at the same number of alerts
+//! (its top-k), so that the rows compare like with like.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use shrike_detect::prep::{self, BrowserId, Column};
+use shrike_detect::supervised::{out_of_fold, LogReg};
+use shrike_detect::{DetectConfig, FeatureSetName, Session, ThreatLevel};
+use shrike_flow::FlowParams;
+use shrike_forest::{dataset::roc_auc, ForestParams, IsolationForest};
+use shrike_gbdt::GbdtParams;
+use shrike_ingest::{Format, Input};
+use shrike_store::SqliteStore;
+
+use crate::config::Config;
+use crate::simulate::SimulateArgs;
+use crate::CommonOpts;
+
+/// `shrike eval` datasets.
+#[derive(Subcommand)]
+pub enum EvalCommand {
+    /// Simulated traffic through ingest and two detection cycles.
+    Sim(EvalSimArgs),
+    /// The web-bot-detection logs (humans vs moderate bots, session level).
+    WebBots(EvalDataArgs),
+    /// CSIC 2010 (normal vs attack requests).
+    Csic(EvalDataArgs),
+}
+
+/// Arguments of `shrike eval sim`.
+#[derive(Args, Clone)]
+pub struct EvalSimArgs {
+    #[command(flatten)]
+    pub sim: SimulateArgs,
+    /// Append the results as Markdown to this file.
+    #[arg(long)]
+    pub markdown: Option<PathBuf>,
+}
+
+/// Arguments of `shrike eval web-bots` and `shrike eval csic`.
+#[derive(Args, Clone)]
+pub struct EvalDataArgs {
+    /// The dataset's directory [default: ../shared/data/<dataset> or $SHRIKE_SHARED_DATA].
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Working directory (the temporary store).
+    #[arg(long, default_value = "shrike-data/eval")]
+    pub out: PathBuf,
+    /// Append the results as Markdown to this file.
+    #[arg(long)]
+    pub markdown: Option<PathBuf>,
+}
+
+/// One scorer's figures.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// Scorer (or `family` rows for the simulator).
+    pub scorer: String,
+    /// Positives, negatives.
+    pub pos: usize,
+    /// Negatives.
+    pub neg: usize,
+    /// ROC-AUC.
+    pub roc_auc: Option<f64>,
+    /// Average precision.
+    pub pr_auc: Option<f64>,
+    /// Precision at the operating point.
+    pub precision: f64,
+    /// Recall at the operating point.
+    pub recall: f64,
+}
+
+/// Average precision (area under the precision-recall curve, step-wise, ties grouped).
+pub fn pr_auc(scores: &[f64], labels: &[bool]) -> Option<f64> {
+    let pos = labels.iter().filter(|l| **l).count();
+    if pos == 0 || pos == labels.len() {
+        return None;
+    }
+    let mut idx: Vec<usize> = (0..scores.len()).collect();
+    idx.sort_by(|a, b| scores[*b].total_cmp(&scores[*a]));
+    let (mut tp, mut seen, mut ap, mut last_recall) = (0usize, 0usize, 0.0, 0.0);
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && scores[idx[j + 1]] == scores[idx[i]] {
+            j += 1;
+        }
+        for k in i..=j {
+            seen += 1;
+            tp += labels[idx[k]] as usize;
+        }
+        let recall = tp as f64 / pos as f64;
+        ap += (recall - last_recall) * tp as f64 / seen as f64;
+        last_recall = recall;
+        i = j + 1;
+    }
+    Some(ap)
+}
+
+/// Precision and recall of the `k` highest scores.
+fn at_top(scores: &[f64], labels: &[bool], k: usize) -> (f64, f64) {
+    let mut idx: Vec<usize> = (0..scores.len()).collect();
+    idx.sort_by(|a, b| scores[*b].total_cmp(&scores[*a]).then(a.cmp(b)));
+    let tp = idx.iter().take(k).filter(|i| labels[**i]).count();
+    let pos = labels.iter().filter(|l| **l).count();
+    (
+        if k > 0 { tp as f64 / k as f64 } else { 0.0 },
+        if pos > 0 { tp as f64 / pos as f64 } else { 0.0 },
+    )
+}
+
+fn row(scorer: &str, scores: &[f64], labels: &[bool], alerts: usize) -> Row {
+    let (precision, recall) = at_top(scores, labels, alerts);
+    let pos = labels.iter().filter(|l| **l).count();
+    Row {
+        scorer: scorer.into(),
+        pos,
+        neg: labels.len() - pos,
+        roc_auc: roc_auc(scores, labels),
+        pr_auc: pr_auc(scores, labels),
+        precision,
+        recall,
+    }
+}
+
+fn print_rows(
+    title: &str,
+    note: &str,
+    rows: &[Row],
+    markdown: Option<&Path>,
+) -> anyhow::Result<()> {
+    let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
+    println!("\n{title}");
+    println!(
+        "{:<28} {:>6} {:>6} {:>8} {:>8} {:>9} {:>7}",
+        "scorer", "pos", "neg", "ROC-AUC", "PR-AUC", "precision", "recall"
+    );
+    for r in rows {
+        println!(
+            "{:<28} {:>6} {:>6} {:>8} {:>8} {:>9.3} {:>7.3}",
+            r.scorer,
+            r.pos,
+            r.neg,
+            f(r.roc_auc),
+            f(r.pr_auc),
+            r.precision,
+            r.recall
+        );
+    }
+    println!("{note}");
+    if let Some(path) = markdown {
+        let mut out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        writeln!(out, "\n### {title}\n\n{note}\n")?;
+        writeln!(
+            out,
+            "| scorer | pos | neg | ROC-AUC | PR-AUC | precision | recall |"
+        )?;
+        writeln!(out, "|---|---:|---:|---:|---:|---:|---:|")?;
+        for r in rows {
+            writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {:.3} | {:.3} |",
+                r.scorer,
+                r.pos,
+                r.neg,
+                f(r.roc_auc),
+                f(r.pr_auc),
+                r.precision,
+                r.recall
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// `shrike eval`.
+pub fn run(config: Config, cmd: EvalCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        EvalCommand::Sim(a) => sim(config, a),
+        EvalCommand::WebBots(a) => web_bots(config, a),
+        EvalCommand::Csic(a) => csic(config, a),
+    }
+}
+
+fn sim(config: Config, a: EvalSimArgs) -> anyhow::Result<ExitCode> {
+    let cfg = config.detect()?;
+    let sim_cfg = a.sim.config()?;
+    println!(
+        "simulating {} hours on {} sites (seed {})",
+        sim_cfg.hours, sim_cfg.hosts, sim_cfg.seed
+    );
+    shrike_sim::simulate(&sim_cfg, &a.sim.out)?;
+    let store_path = a.sim.out.join("eval.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", store_path.display()));
+    }
+    let common = CommonOpts {
+        store: Some(store_path.clone()),
+        dict_dir: Some(a.sim.out.join("dict")),
+        horizon_hours: Some(sim_cfg.hours.max(1)),
+    };
+    let settings = crate::ingest::settings(config, &common, None)?;
+    let mut watch = crate::detect::watch_dictionaries(&settings)?;
+    let dict = watch
+        .as_ref()
+        .map(shrike_dict::DictionaryWatch::current)
+        .unwrap_or_default();
+    let mut store = SqliteStore::open(&settings.store_path)?;
+    let input = Input::File(a.sim.out.join("traffic.jsonl"));
+    crate::ingest::ingest_one(
+        &mut store,
+        &settings,
+        &dict,
+        &input,
+        Some(Format::Jsonl),
+        true,
+        &|_| {},
+    )?;
+    let models = a.sim.out.join("eval-models");
+    let _ = std::fs::remove_dir_all(&models);
+    let registry = shrike_detect::Registry::open(&models)?;
+    let mut last = None;
+    for n in 1..=2 {
+        let Some(r) =
+            crate::detect::cycle(&mut store, &cfg, &registry, &settings, None, watch.as_mut())?
+        else {
+            anyhow::bail!("the simulation produced no sessions");
+        };
+        let trees: Vec<String> = r
+            .1
+            .decisions
+            .iter()
+            .filter(|d| {
+                d.kind.as_str().starts_with("TREES") || d.kind.as_str() == "LABEL_ISSUES_REMOVED"
+            })
+            .map(|d| format!("{} {} {}", d.kind.as_str(), d.model, d.payload))
+            .collect();
+        println!("cycle {n}: {} sessions; {}", r.0.len(), trees.join("; "));
+        last = Some(r);
+    }
+    let (sessions, out, _) = last.expect("two cycles ran");
+    let labels = crate::demo::read_labels(&a.sim.out.join("session_labels.csv"))?;
+    let mut keep = Vec::new();
+    for (i, (s, v)) in sessions.iter().zip(&out.verdicts).enumerate() {
+        let key = (
+            s.window_start.to_string(),
+            s.src_ip.clone(),
+            s.ja4.clone(),
+            s.host.clone(),
+        );
+        if let (Some(_), Some((class, family))) = (v.model, labels.get(&key)) {
+            keep.push((i, class == "bad_bot", family.clone()));
+        }
+    }
+    let y: Vec<bool> = keep.iter().map(|k| k.1).collect();
+    let pick = |f: &dyn Fn(&shrike_detect::Verdict) -> f64| -> Vec<f64> {
+        keep.iter().map(|k| f(&out.verdicts[k.0])).collect()
+    };
+    let flagged = |v: &shrike_detect::Verdict| v.is_anomaly || v.level == ThreatLevel::AnubisDeny;
+    let alerts = keep.iter().filter(|k| flagged(&out.verdicts[k.0])).count();
+    let ens = pick(&|v| v.anomaly_score);
+    let (tp, fp) = keep.iter().fold((0, 0), |(tp, fp), k| {
+        if flagged(&out.verdicts[k.0]) {
+            if k.1 {
+                (tp + 1, fp)
+            } else {
+                (tp, fp + 1)
+            }
+        } else {
+            (tp, fp)
+        }
+    });
+    let pos = y.iter().filter(|v| **v).count();
+    let mut ens_row = row("ensemble (cycle verdicts)", &ens, &y, alerts);
+    ens_row.precision = tp as f64 / (tp + fp).max(1) as f64;
+    ens_row.recall = tp as f64 / pos.max(1) as f64;
+    let mut rows = vec![
+        row("forest", &pick(&|v| v.forest_score), &y, alerts),
+        row("flow", &pick(&|v| v.flow_score.unwrap_or(0.0)), &y, alerts),
+        row("trees", &pick(&|v| v.trees_prob.unwrap_or(0.0)), &y, alerts),
+        ens_row,
+    ];
+    // Per bot family: that family's sessions against every negative.
+    let families: BTreeMap<&str, ()> = keep
+        .iter()
+        .filter(|k| k.1)
+        .map(|k| (k.2.as_str(), ()))
+        .collect();
+    for family in families.keys() {
+        let sub: Vec<usize> = (0..keep.len())
+            .filter(|i| !keep[*i].1 || keep[*i].2 == *family)
+            .collect();
+        let fy: Vec<bool> = sub.iter().map(|i| keep[*i].1).collect();
+        let fs: Vec<f64> = sub.iter().map(|i| ens[*i]).collect();
+        let caught = sub
+            .iter()
+            .filter(|i| keep[**i].1 && flagged(&out.verdicts[keep[**i].0]))
+            .count();
+        let n = fy.iter().filter(|v| **v).count();
+        let mut r = row(&format!("ensemble: {family}"), &fs, &fy, 0);
+        r.recall = caught as f64 / n.max(1) as f64;
+        r.precision = f64::NAN;
+        rows.push(r);
+    }
+    let ensemble = out
+        .metrics
+        .ensemble
+        .iter()
+        .map(|(k, e)| {
+            format!(
+                "{k}: {} (forest {:.2}, flow {:.2}, trees {:.2}, {} labels)",
+                e.mode, e.forest, e.flow, e.trees, e.labels
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    print_rows(
+        &format!(
+            "Simulator ({} h, {} sites, seed {}): scored sessions of the second cycle, bad bots vs humans and good bots",
+            sim_cfg.hours, sim_cfg.hosts, sim_cfg.seed
+        ),
+        &format!(
+            "Combination: {ensemble}. Operating point: the cycle's threat verdicts ({alerts} alerts); single scorers at the same number of alerts. Family rows: that family against every negative; recall = share of the family flagged (precision not defined per family: NaN)."
+        ),
+        &rows,
+        a.markdown.as_deref(),
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A labelled session for offline evaluation: its features, its label, its group (the
+/// unit the label belongs to: a PHP session, a request) and its split.
+struct Item {
+    session: Session,
+    bot: bool,
+    group: String,
+    train: bool,
+}
+
+/// Writes records as shrike JSON Lines, ingests them into a fresh store, and returns the
+/// stored sessions.
+fn sessions_of(
+    records: &[serde_json::Value],
+    out: &Path,
+    config: Config,
+) -> anyhow::Result<Vec<Session>> {
+    std::fs::create_dir_all(out)?;
+    let jsonl = out.join("records.jsonl");
+    {
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&jsonl)?);
+        for r in records {
+            serde_json::to_writer(&mut w, r)?;
+            w.write_all(b"\n")?;
+        }
+    }
+    let store_path = out.join("eval.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", store_path.display()));
+    }
+    let common = CommonOpts {
+        store: Some(store_path),
+        dict_dir: None,
+        horizon_hours: Some(720),
+    };
+    let settings = crate::ingest::settings(config, &common, None)?;
+    let dict = crate::ingest::dictionaries(&settings)?;
+    let mut store = SqliteStore::open(&settings.store_path)?;
+    let input = Input::File(jsonl);
+    let o = crate::ingest::ingest_one(
+        &mut store,
+        &settings,
+        &dict,
+        &input,
+        Some(Format::Jsonl),
+        true,
+        &|_| {},
+    )?;
+    crate::ingest::summarise(&input.label(), &o, settings.max_reject_ratio);
+    Ok(store
+        .sessions()?
+        .into_iter()
+        .map(|r| crate::detect::to_session(r, None))
+        .collect())
+}
+
+/// Trains every scorer on `train` and scores `test`: per test item, [forest, flow, trees,
+/// ensemble], plus a description of the ensemble used.
+fn fit_and_score(
+    cfg: &DetectConfig,
+    train: &[&Item],
+    test: &[&Item],
+) -> anyhow::Result<(Vec<[f64; 4]>, String)> {
+    let browsers = |v: &[&Item]| -> Vec<BrowserId> {
+        v.iter()
+            .map(|i| prep::identify_browser(&i.session))
+            .collect()
+    };
+    let (btr, bte) = (browsers(train), browsers(test));
+    let matrix = |v: &[&Item], b: &[BrowserId], cols: &[Column]| {
+        let s: Vec<&Session> = v.iter().map(|i| &i.session).collect();
+        let b: Vec<&BrowserId> = b.iter().collect();
+        prep::matrix(&s, &b, cols)
+    };
+    // Columns that vary in the training rows.
+    let all = FeatureSetName::Application.columns();
+    let x = matrix(train, &btr, &all);
+    let cols: Vec<Column> = all
+        .iter()
+        .zip(prep::columns_of(&x, all.len()))
+        .filter(|(_, c)| c.windows(2).any(|w| w[0] != w[1]))
+        .map(|(c, _)| *c)
+        .collect();
+    let k = cols.len();
+    let xtr = matrix(train, &btr, &cols);
+    let xte = matrix(test, &bte, &cols);
+    let ytr: Vec<bool> = train.iter().map(|i| i.bot).collect();
+    // Unsupervised scorers learn the training humans.
+    let humans: Vec<f64> = xtr
+        .chunks_exact(k)
+        .zip(&ytr)
+        .filter(|(_, b)| !**b)
+        .flat_map(|(r, _)| r.iter().copied())
+        .collect();
+    let forest = IsolationForest::fit(
+        &humans,
+        k,
+        &ForestParams {
+            trees: cfg.trees,
+            ndim: cfg.ndim,
+            sample_size: cfg.sample_size,
+            max_depth: None,
+            seed: cfg.seed,
+            threads: 0,
+        },
+    )?;
+    let f32s = |x: &[f64]| -> Vec<f32> { x.iter().map(|v| *v as f32).collect() };
+    let flow = FlowParams {
+        epochs: cfg.flow_epochs,
+        seed: cfg.seed,
+        ..FlowParams::default()
+    }
+    .fit(&f32s(&humans), k)?;
+    let norm = |train: &[f64]| {
+        let lo = train.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = train.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        move |v: f64| {
+            if hi > lo {
+                ((v - lo) / (hi - lo)).clamp(0.0, 1.0)
+            } else {
+                0.0
+            }
+        }
+    };
+    let forest_tr = forest.score(&xtr)?;
+    let flow_tr: Vec<f64> = flow
+        .score(&f32s(&xtr), 0)?
+        .into_iter()
+        .map(f64::from)
+        .collect();
+    let (fnorm, flnorm) = (norm(&forest_tr), norm(&flow_tr));
+    // Trees, with the cycle's class weighting; out-of-fold probabilities for the
+    // meta-learner.
+    let y32: Vec<f32> = ytr.iter().map(|b| f32::from(u8::from(*b))).collect();
+    let pos = ytr.iter().filter(|b| **b).count();
+    let params = GbdtParams {
+        scale_pos_weight: ((ytr.len() - pos) / pos.max(1)).max(1) as f64,
+        ..GbdtParams::default()
+    };
+    let gbdt = params.fit(&f32s(&xtr), k, &y32)?;
+    let meta = if ytr.len() >= cfg.meta_min_labels {
+        let quick = GbdtParams {
+            n_trees: 80,
+            max_depth: 4,
+            learning_rate: 0.15,
+            ..GbdtParams::default()
+        };
+        let oof = out_of_fold(&f32s(&xtr), k, &y32, 3, &quick, cfg.seed)?;
+        let mx: Vec<f64> = (0..ytr.len())
+            .flat_map(|i| [fnorm(forest_tr[i]), flnorm(flow_tr[i]), oof[i]])
+            .collect();
+        Some(LogReg::fit(&mx, 3, &ytr, 1e-3))
+    } else {
+        None
+    };
+    let forest_te: Vec<f64> = forest.score(&xte)?.into_iter().map(&fnorm).collect();
+    let flow_te: Vec<f64> = flow
+        .score(&f32s(&xte), 0)?
+        .into_iter()
+        .map(|v| flnorm(f64::from(v)))
+        .collect();
+    let trees_te = gbdt.probabilities(&f32s(&xte), 2);
+    let (a, b) = (cfg.flow_weight, cfg.trees_weight);
+    let ens_te: Vec<f64> = (0..test.len())
+        .map(|i| match &meta {
+            Some(m) => m.predict(&[forest_te[i], flow_te[i], trees_te[i]]),
+            None => (1.0 - b) * ((1.0 - a) * forest_te[i] + a * flow_te[i]) + b * trees_te[i],
+        })
+        .collect();
+    let scores = (0..test.len())
+        .map(|i| [forest_te[i], flow_te[i], trees_te[i], ens_te[i]])
+        .collect();
+    let what = format!(
+        "{k} application features vary; ensemble {}",
+        match &meta {
+            Some(m) => format!(
+                "meta-learner (forest {:.2}, flow {:.2}, trees {:.2}, bias {:.2})",
+                m.weights[0], m.weights[1], m.weights[2], m.bias
+            ),
+            None => format!(
+                "fixed weights below {} labels (forest {:.2}, flow {:.2}, trees {:.2})",
+                cfg.meta_min_labels,
+                (1.0 - a) * (1.0 - b),
+                a * (1.0 - b),
+                b
+            ),
+        }
+    );
+    Ok((scores, what))
+}
+
+/// Measures every scorer per group (a group's score is its most anomalous session's):
+/// trained on the `train` items and measured on the others, or, with `folds`, by
+/// cross-validation over groups (stratified by label, seeded), the held-out scores pooled.
+fn offline(
+    cfg: &DetectConfig,
+    items: &[Item],
+    folds: Option<usize>,
+) -> anyhow::Result<(Vec<Row>, String)> {
+    let mut scored: Vec<(&Item, [f64; 4])> = Vec::new();
+    let mut what = String::new();
+    let mut fold_of: HashMap<&str, usize> = HashMap::new();
+    if let Some(k) = folds {
+        let mut groups: BTreeMap<&str, bool> = BTreeMap::new();
+        for it in items {
+            groups.insert(it.group.as_str(), it.bot);
+        }
+        let mut rng = shrike_types::Rng::seed_from_u64(cfg.seed);
+        for class in [false, true] {
+            let mut g: Vec<&str> = groups
+                .iter()
+                .filter(|(_, b)| **b == class)
+                .map(|(g, _)| *g)
+                .collect();
+            for i in (1..g.len()).rev() {
+                g.swap(i, rng.below(i as u64 + 1) as usize);
+            }
+            for (n, id) in g.into_iter().enumerate() {
+                fold_of.insert(id, n % k);
+            }
+        }
+    }
+    let rounds = folds.unwrap_or(1);
+    for f in 0..rounds {
+        let (train, test): (Vec<&Item>, Vec<&Item>) = items.iter().partition(|i| match folds {
+            Some(_) => fold_of[i.group.as_str()] != f,
+            None => i.train,
+        });
+        let (scores, w) = fit_and_score(cfg, &train, &test)?;
+        if f == 0 {
+            what = format!(
+                "{} training sessions ({} bot) per round, {w}",
+                train.len(),
+                train.iter().filter(|i| i.bot).count()
+            );
+        }
+        scored.extend(test.into_iter().zip(scores));
+    }
+    let mut groups: BTreeMap<&str, (bool, [f64; 4])> = BTreeMap::new();
+    for (it, s) in &scored {
+        let e = groups
+            .entry(it.group.as_str())
+            .or_insert((it.bot, [f64::NEG_INFINITY; 4]));
+        for (slot, v) in e.1.iter_mut().zip(s) {
+            *slot = slot.max(*v);
+        }
+    }
+    let y: Vec<bool> = groups.values().map(|g| g.0).collect();
+    let col = |j: usize| -> Vec<f64> { groups.values().map(|g| g.1[j]).collect() };
+    let ens = col(3);
+    let alerts = ens.iter().filter(|v| **v >= 0.5).count();
+    let rows = vec![
+        row("forest", &col(0), &y, alerts),
+        row("flow", &col(1), &y, alerts),
+        row("trees", &col(2), &y, alerts),
+        row("ensemble", &ens, &y, alerts),
+    ];
+    let what = format!(
+        "{}; {} test sessions in {} groups{}; operating point: ensemble ≥ 0.5 ({alerts} alerts), single scorers at the same number of alerts",
+        what,
+        scored.len(),
+        groups.len(),
+        folds.map_or(String::new(), |k| format!(" ({k}-fold cross-validation by group, held-out scores pooled)"))
+    );
+    Ok((rows, what))
+}
+
+fn data_dir(arg: &Option<PathBuf>, name: &str) -> Option<PathBuf> {
+    let dir = arg.clone().unwrap_or_else(|| {
+        std::env::var_os("SHRIKE_SHARED_DATA")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("../shared/data"))
+            .join(name)
+    });
+    dir.is_dir().then_some(dir)
+}
+
+/// One line of the web-bot-detection logs:
+/// `- - [30/Oct/2019:11:50:36 +0000] "GET /p HTTP/1.1" 200 2770 "referer" <PHPSESSID|-> "UA"`.
+fn parse_web_bot_line(line: &str) -> Option<WebBotLine> {
+    let open = line.find('[')?;
+    let close = line[open..].find(']')? + open;
+    let time = parse_clf_time(&line[open + 1..close])?;
+    let rest = &line[close + 1..];
+    let q1 = rest.find('"')?;
+    let q2 = rest[q1 + 1..].find('"')? + q1 + 1;
+    let request: Vec<&str> = rest[q1 + 1..q2].split(' ').collect();
+    let (method, target, version) = match request[..] {
+        [m, t, v] => (m, t, v.trim_start_matches("HTTP/")),
+        _ => return None,
+    };
+    let mut fields = rest[q2 + 1..].trim_start().splitn(3, ' ');
+    let status: u16 = fields.next()?.parse().ok()?;
+    let bytes: u64 = fields.next()?.parse().unwrap_or(0);
+    let tail = fields.next()?;
+    let r1 = tail.find('"')?;
+    let r2 = tail[r1 + 1..].find('"')? + r1 + 1;
+    let referer = tail[r1 + 1..r2].to_string();
+    let mut after = tail[r2 + 1..].trim_start().splitn(2, ' ');
+    let session = after.next()?.to_string();
+    let ua = after.next()?.trim().trim_matches('"').to_string();
+    Some(WebBotLine {
+        time,
+        method: method.into(),
+        target: target.into(),
+        version: version.into(),
+        status,
+        bytes,
+        referer,
+        session,
+        ua,
+    })
+}
+
+/// A parsed line of the web-bot-detection logs.
+struct WebBotLine {
+    time: i64,
+    method: String,
+    target: String,
+    version: String,
+    status: u16,
+    bytes: u64,
+    referer: String,
+    session: String,
+    ua: String,
+}
+
+/// A raw CSIC request: method, target, headers (the body as `__body`).
+type RawRequest = (String, String, Vec<(String, String)>);
+
+/// `30/Oct/2019:11:50:36 +0000` → epoch milliseconds (UTC offsets honoured).
+fn parse_clf_time(t: &str) -> Option<i64> {
+    let (dt, zone) = t.split_once(' ')?;
+    let mut p = dt.splitn(4, [':', '/']);
+    let day: i64 = p.next()?.parse().ok()?;
+    let name = p.next()?;
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| *m == name)? as i64
+        + 1;
+    let year: i64 = p.next()?.parse().ok()?;
+    let hms: Vec<i64> = p
+        .next()?
+        .split(':')
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let [h, mi, s] = hms[..] else { return None };
+    let sign = if zone.starts_with('-') { -1 } else { 1 };
+    let off: i64 = zone.get(1..)?.parse().ok()?;
+    let offset = sign * ((off / 100) * 60 + off % 100) * 60;
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let (y, m) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((days * 86_400 + h * 3600 + mi * 60 + s - offset) * 1000)
+}
+
+fn web_bots(config: Config, a: EvalDataArgs) -> anyhow::Result<ExitCode> {
+    let cfg = config.detect()?;
+    let Some(dir) = data_dir(&a.data, "web-bot-detection-iliou") else {
+        println!("web-bot-detection data not found (../shared/data or --data): skipped");
+        return Ok(ExitCode::SUCCESS);
+    };
+    let ann = dir.join("phase1/annotations/humans_and_moderate_bots");
+    let mut split: HashMap<String, (bool, bool)> = HashMap::new();
+    for (file, train) in [("train", true), ("test", false)] {
+        let text = std::fs::read_to_string(ann.join(file))
+            .with_context(|| format!("cannot read {}", ann.join(file).display()))?;
+        for line in text.lines() {
+            if let Some((id, label)) = line.split_once(' ') {
+                split.insert(id.trim().into(), (label.trim() != "human", train));
+            }
+        }
+    }
+    let logs = dir.join("phase1/data/web_logs");
+    let mut files = vec![logs.join("bots/access_moderate_bots.log")];
+    for n in 1..=5 {
+        let p = logs.join(format!("humans/access_{n}.log"));
+        if p.exists() {
+            files.push(p);
+        }
+    }
+    let mut records = Vec::new();
+    let mut ips: HashMap<String, String> = HashMap::new();
+    let (mut unlabelled, mut bad) = (0usize, 0usize);
+    for f in &files {
+        let file =
+            std::fs::File::open(f).with_context(|| format!("cannot read {}", f.display()))?;
+        for line in std::io::BufReader::new(file).lines() {
+            let line = line?;
+            let Some(WebBotLine {
+                time: t,
+                method,
+                target,
+                version,
+                status,
+                bytes,
+                referer,
+                session,
+                ua,
+            }) = parse_web_bot_line(&line)
+            else {
+                bad += 1;
+                continue;
+            };
+            if !split.contains_key(&session) {
+                unlabelled += 1;
+                continue;
+            }
+            // One synthetic address per PHP session: the logs carry none.
+            let n = ips.len() + 1;
+            let ip = ips
+                .entry(session.clone())
+                .or_insert_with(|| format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255))
+                .clone();
+            let (path, query) = target
+                .split_once('?')
+                .map_or((target.as_str(), None), |(p, q)| (p, Some(q)));
+            records.push(serde_json::json!({
+                "time": t, "src_ip": ip, "host": "site", "method": method, "path": path, "query": query,
+                "http_version": version, "status": status, "bytes": bytes,
+                "referer": if referer == "-" { None } else { Some(referer) },
+                "user_agent": if ua == "-" { None } else { Some(ua) },
+            }));
+        }
+    }
+    println!(
+        "{} requests of {} labelled PHP sessions ({unlabelled} lines of unlabelled sessions or without a session id skipped, {bad} unparsable)",
+        records.len(),
+        ips.len()
+    );
+    let by_ip: HashMap<String, String> = ips.into_iter().map(|(s, ip)| (ip, s)).collect();
+    let sessions = sessions_of(&records, &a.out.join("web-bots"), config)?;
+    let items: Vec<Item> = sessions
+        .into_iter()
+        .filter_map(|s| {
+            let id = by_ip.get(&s.src_ip)?.clone();
+            let (bot, train) = split[&id];
+            Some(Item {
+                session: s,
+                bot,
+                group: id,
+                train,
+            })
+        })
+        .collect();
+    // The annotated test humans are in the logs this copy lacks (access_1 and access_5), so
+    // the dataset's test split has no humans: cross-validate over the sessions present.
+    let (rows, what) = offline(&cfg, &items, Some(5))?;
+    print_rows(
+        "web-bot-detection (Iliou et al., phase 1): humans vs moderate bots, per PHP session",
+        &what,
+        &rows,
+        a.markdown.as_deref(),
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Raw HTTP requests of a CSIC 2010 file (gzip): request line, headers, optional body.
+fn csic_requests(path: &Path) -> anyhow::Result<Vec<RawRequest>> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(file), &mut bytes)
+        .with_context(|| format!("cannot decompress {}", path.display()))?;
+    // The files are Latin-1 in places; requests are compared as text, lossily.
+    let text = String::from_utf8_lossy(&bytes);
+    let mut out = Vec::new();
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        if !(line.starts_with("GET ") || line.starts_with("POST ") || line.starts_with("PUT ")) {
+            continue;
+        }
+        let mut parts = line.splitn(3, ' ');
+        let method = parts.next().unwrap_or("").to_string();
+        let target = parts.next().unwrap_or("").to_string();
+        let mut headers = Vec::new();
+        for h in lines.by_ref() {
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                headers.push((k.trim().to_string(), v.trim().to_string()));
+            }
+        }
+        // A POST body is the next non-empty line.
+        if method == "POST" {
+            if let Some(body) = lines
+                .next_if(|l| !l.is_empty() && !l.starts_with("GET ") && !l.starts_with("POST "))
+            {
+                headers.push(("__body".into(), body.to_string()));
+            }
+        }
+        out.push((method, target, headers));
+    }
+    Ok(out)
+}
+
+fn csic(config: Config, a: EvalDataArgs) -> anyhow::Result<ExitCode> {
+    let cfg = config.detect()?;
+    let Some(dir) = data_dir(&a.data, "csic2010") else {
+        println!("CSIC 2010 data not found (../shared/data or --data): skipped");
+        return Ok(ExitCode::SUCCESS);
+    };
+    let mut records = Vec::new();
+    // (attack, role): role 0 = normal training file, 1 = test files.
+    let mut meta: Vec<(bool, bool)> = Vec::new();
+    let start = 1_262_304_000_000i64; // 2010-01-01
+    for (file, attack, test) in [
+        ("normalTrafficTraining.txt.gz", false, false),
+        ("normalTrafficTest.txt.gz", false, true),
+        ("anomalousTrafficTest.txt.gz", true, true),
+    ] {
+        for (method, target, headers) in csic_requests(&dir.join(file))? {
+            let n = records.len();
+            let url = target
+                .strip_prefix("http://")
+                .map_or(target.as_str(), |t| t.find('/').map_or("/", |i| &t[i..]));
+            let (path, query) = url
+                .split_once('?')
+                .map_or((url, None), |(p, q)| (p, Some(q)));
+            let body = headers
+                .iter()
+                .find(|(k, _)| k == "__body")
+                .map(|(_, v)| v.as_str());
+            let get = |name: &str| {
+                headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.clone())
+            };
+            let names: Vec<String> = headers
+                .iter()
+                .filter(|(k, _)| k != "__body")
+                .map(|(k, _)| k.to_ascii_lowercase())
+                .collect();
+            records.push(serde_json::json!({
+                // One request per second within its own hour per 3,600, one address each.
+                "time": start + n as i64 * 1000,
+                "src_ip": format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255),
+                "host": get("Host"), "method": method, "path": path,
+                "query": query.or(body),
+                "http_version": "1.1", "user_agent": get("User-Agent"),
+                "accept": get("Accept"), "accept_language": get("Accept-Language"),
+                "accept_encoding": get("Accept-Encoding"), "content_type": get("Content-Type"),
+                "has_cookie": get("Cookie").is_some(), "header_names": names,
+            }));
+            meta.push((attack, test));
+        }
+    }
+    println!(
+        "{} requests ({} attacks)",
+        records.len(),
+        meta.iter().filter(|m| m.0).count()
+    );
+    let by_ip: HashMap<String, usize> = (0..records.len())
+        .map(|n| {
+            (
+                format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255),
+                n,
+            )
+        })
+        .collect();
+    let sessions = sessions_of(&records, &a.out.join("csic"), config)?;
+    // Test files: a seeded half trains the trees (with the normal training file), the
+    // other half is measured.
+    let mut rng = shrike_types::Rng::seed_from_u64(cfg.seed);
+    let halves: Vec<bool> = (0..records.len()).map(|_| rng.below(2) == 0).collect();
+    let items: Vec<Item> = sessions
+        .into_iter()
+        .filter_map(|s| {
+            let n = *by_ip.get(&s.src_ip)?;
+            let (attack, test) = meta[n];
+            Some(Item {
+                session: s,
+                bot: attack,
+                group: n.to_string(),
+                train: !test || halves[n],
+            })
+        })
+        .collect();
+    let (rows, what) = offline(&cfg, &items, None)?;
+    print_rows(
+        "CSIC 2010: normal vs attack requests (one session per request), measured on a seeded half of the test files",
+        &what,
+        &rows,
+        a.markdown.as_deref(),
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn average_precision_of_known_rankings() {
+        assert_eq!(pr_auc(&[0.9, 0.8, 0.1], &[true, true, false]), Some(1.0));
+        // Ranking: neg, pos, pos → precision at the two hits 1/2 and 2/3.
+        let ap = pr_auc(&[0.9, 0.8, 0.7], &[false, true, true]).unwrap();
+        assert!((ap - (0.5 * 0.5 + 0.5 * 2.0 / 3.0)).abs() < 1e-12);
+        assert_eq!(pr_auc(&[0.1, 0.2], &[false, false]), None);
+    }
+
+    #[test]
+    fn web_bot_lines_and_their_times_parse() {
+        let l = r#"- - [30/Oct/2019:11:50:36 +0000] "GET /css/main.css?x=1 HTTP/1.1" 200 764 "https://160.40.52.164/" crv8slnnov42i8mci4ppsrou68 "Mozilla/5.0 (X11; Linux x86_64) Chrome/77.0""#;
+        let p = parse_web_bot_line(l).unwrap();
+        assert_eq!(p.time, 1_572_436_236_000);
+        assert_eq!(
+            (
+                p.method.as_str(),
+                p.target.as_str(),
+                p.version.as_str(),
+                p.status,
+                p.bytes
+            ),
+            ("GET", "/css/main.css?x=1", "1.1", 200, 764)
+        );
+        assert_eq!(p.session, "crv8slnnov42i8mci4ppsrou68");
+        assert_eq!(p.ua, "Mozilla/5.0 (X11; Linux x86_64) Chrome/77.0");
+        assert_eq!(
+            parse_clf_time("30/Oct/2019:13:50:36 +0200"),
+            Some(1_572_436_236_000)
+        );
+        assert!(parse_web_bot_line("garbage").is_none());
+    }
+}
