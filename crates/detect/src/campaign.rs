@@ -268,7 +268,9 @@ fn describe(
         ips.insert(s.src_ip.clone());
         first_seen = first_seen.min(s.first_seen);
         last_seen = last_seen.max(s.last_seen);
-        for c in &verdicts[*i].top {
+        // The forest's attributions describe the campaign (the trees' and the flow's are on
+        // other scales).
+        for c in verdicts[*i].top.iter().filter(|c| c.scorer == "forest") {
             let e = feats
                 .entry(c.feature.clone())
                 .or_insert((0, 0.0, c.typical, 0.0));
