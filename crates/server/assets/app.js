@@ -145,7 +145,8 @@ async function explain(target, r) {
   const q = new URLSearchParams({ window: r.window_start_ms, ip: r.src_ip, ja4: r.ja4, host: r.host });
   const d = await api("/api/threats/session?" + q);
   const top = Array.isArray(d.top_features) ? d.top_features : [];
-  const max = Math.max(1e-9, ...top.map((t) => Math.abs(t.contribution)));
+  // Each scorer's attributions are on their own scale: one bar scale per scorer.
+  const scorers = [["forest", "Isolation forest (path-length importance)"], ["trees", "Boosted trees (TreeSHAP, bot log-odds)"], ["flow", "Normalizing flow (share of −log p)"]];
   const status = el("p", { class: "muted", id: "feedback-status" });
   const note = el("input", { id: "feedback-note", placeholder: "Note (optional)", maxlength: 1000 });
   const send = async (label) => {
@@ -166,9 +167,14 @@ async function explain(target, r) {
       el("tr", {}, el("th", { text: "Network" }), el("td", { text: `AS${d.asn} ${d.asn_org} · ${d.country}` })),
       el("tr", {}, el("th", { text: "Campaign / fleet" }), el("td", { text: `${d.campaign_id ?? "–"} / ${d.fleet_id ?? "–"}` })))),
     el("h2", { text: "Top contributing features" }),
-    top.length ? el("table", { id: "contributions" }, el("tbody", {}, top.map((t) => el("tr", {},
-      el("td", { class: "mono", text: t.feature }), el("td", { text: `${fmt(t.value, 3)} (typical ${fmt(t.typical, 3)})` }),
-      el("td", { style: "width:35%" }, el("div", { class: "bar" + (t.contribution < 0 ? " neg" : ""), style: `width:${Math.max(2, Math.round(100 * Math.abs(t.contribution) / max))}%` })))))) : el("p", { class: "muted", text: "Not an anomaly: no contributions." }),
+    el("p", { class: "muted", id: "detail-scorers", text: `forest ${fmt(d.forest_score, 3)} · flow ${d.flow_score == null ? "–" : fmt(d.flow_score, 3)} · trees ${d.trees_prob == null ? "–" : fmt(d.trees_prob, 3)} (bot probability)` }),
+    top.length ? el("table", { id: "contributions" }, el("tbody", {}, scorers.filter((s) => top.some((t) => (t.scorer || "forest") === s[0])).flatMap(([key, title]) => {
+      const rows = top.filter((t) => (t.scorer || "forest") === key);
+      const max = Math.max(1e-9, ...rows.map((t) => Math.abs(t.contribution)));
+      return [el("tr", {}, el("th", { colspan: 3, text: title })), ...rows.map((t) => el("tr", {},
+        el("td", { class: "mono", text: t.feature }), el("td", { text: `${fmt(t.value, 3)} (typical ${fmt(t.typical, 3)})` }),
+        el("td", { style: "width:35%", title: fmt(t.contribution, 3) }, el("div", { class: "bar" + (t.contribution < 0 ? " neg" : ""), style: `width:${Math.max(2, Math.round(100 * Math.abs(t.contribution) / max))}%` }))))];
+    }))) : el("p", { class: "muted", text: "Not an anomaly: no contributions." }),
     el("h2", { text: "Analyst feedback" }),
     el("div", { class: "slider-row" }, note,
       el("button", { class: "bot", id: "feedback-bot", onclick: () => send("bot"), text: "Bot" }),
@@ -382,6 +388,7 @@ pages.health = async (root) => {
       panel("Anomaly rate per cycle", rate),
       panel("Stage latency per cycle (ms)", lat, el("div", { class: "chips" }, stages.map((s) => el("span", { style: `border-left: 10px solid ${stageColors[s]}`, text: s }))))),
     panel("Models", el("div", { id: "models" }, table([["Feature set", (m) => m.model], ["Version", (m) => m.version, "mono"], ["Trained", (m) => m.trained_at], ["Features", (m) => m.meta ? `${(m.meta.features || []).length} (${(m.meta.pruned || []).length} pruned)` : "–"], ["Baseline", (m) => m.meta ? `${fmt(m.meta.train_size)} train / ${fmt(m.meta.val_size)} validation` : "–"], ["Validation anomaly rate", (m) => m.meta ? pct(m.meta.val_anomaly_rate) : "–"], ["Train", (m) => m.meta ? fmt(m.meta.train_ms) + " ms" : "–"]], h.models))),
+    panel("Score combination (latest cycle)", el("div", { id: "ensemble" }, Object.keys(h.ensemble || {}).length ? table([["Feature set", (e) => e.set], ["Mode", (e) => e.mode === "meta" ? "meta-learner" : "fixed weights"], ["Forest", (e) => fmt(e.forest, 3)], ["Flow", (e) => e.with_flow ? fmt(e.flow, 3) : "–"], ["Trees", (e) => e.trees_version ? fmt(e.trees, 3) : "–"], ["Bias", (e) => fmt(e.bias, 3)], ["Labels", (e) => fmt(e.labels)], ["Trees version", (e) => e.trees_version || "–", "mono"]], Object.entries(h.ensemble).map(([set, e]) => ({ set, ...e }))) : el("p", { class: "muted", text: "No scored cycle yet." }))),
     panel("Drift per feature (latest cycle)", el("div", { id: "drift" }, drift.length ? table([["Model", (d) => d.model], ["Feature", (d) => d.feature, "mono"], ["KS", (d) => fmt(d.ks, 3)], ["KL", (d) => fmt(d.kl, 3)], ["Direction", (d) => d.direction > 0 ? "up" : d.direction < 0 ? "down" : "–"], ["Drifting", (d) => d.drifting ? "yes" : "no"]], drift.slice(0, 40)) : el("p", { class: "muted", text: "No drift report yet: a reused model is checked for drift." }))),
     panel("Decisions log", el("div", { id: "decisions", "data-total": dec.total }, table([["Cycle", (d) => d.cycle_id], ["At", (d) => d.at], ["Kind", (d) => d.kind], ["Model", (d) => d.model], ["Payload", (d) => JSON.stringify(d.payload).slice(0, 200), "mono"]], dec.rows))));
   requestAnimationFrame(() => {

@@ -40,6 +40,7 @@ fn health_json(s: &mut SqliteStore, cycles: usize) -> ApiResult<Value> {
         "cycles": cycles,
         "current_models": latest.as_ref().map_or(Value::Null, |m| m["models"].clone()),
         "drift_features": latest.as_ref().map_or(Value::Null, |m| m["drift_features"].clone()),
+        "ensemble": latest.as_ref().map_or(Value::Null, |m| m["ensemble"].clone()),
     }))
 }
 
