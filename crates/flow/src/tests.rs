@@ -2,6 +2,7 @@ use proptest::prelude::*;
 use shrike_types::Rng;
 
 use super::*;
+use crate::net::{fast_exp, fast_tanh};
 
 /// Rows on a curved two-dimensional manifold in `dims` dimensions, plus noise.
 fn manifold(n: usize, dims: usize, seed: u64) -> Vec<f32> {

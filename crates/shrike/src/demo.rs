@@ -39,9 +39,7 @@ pub fn run(mut config: Config, mut args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
     // A fresh store each time, so the demo is reproducible.
     if let Some(p) = &args.common.store {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", p.display()));
-        }
+        remove_store(p);
     }
     if args.common.dict_dir.is_none() {
         args.common.dict_dir = Some(args.sim.out.join("dict"));
@@ -114,6 +112,13 @@ pub fn run(mut config: Config, mut args: DemoArgs) -> anyhow::Result<ExitCode> {
         crate::serve::settings(serve_file, &serve_args, settings.store_path.clone())?;
     println!();
     crate::serve::serve(listen, serve)
+}
+
+/// Deletes a SQLite store and its WAL files, for runs that start from an empty store.
+pub(crate) fn remove_store(path: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
 }
 
 /// Ground truth per session key (window start, IP, JA4, host): (class, family).

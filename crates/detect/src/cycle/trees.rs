@@ -1,0 +1,269 @@
+//! The supervised voice inside a cycle: reuse or train a set's boosted trees from the
+//! labelled history (confident learning first), and fit the meta-learner.
+
+use std::time::Instant;
+
+use serde_json::json;
+use shrike_gbdt::GbdtParams;
+
+use super::{to_f32, Ctx, Norm, META_L2};
+use crate::prep::{self, BrowserId, Column, FeatureSetName, Session};
+use crate::registry::Model;
+use crate::supervised::{self, Labelled, MetaWeights, TreesMeta, TreesModel};
+use crate::verdict::DecisionKind;
+
+/// The inputs of the meta-learner for labelled rows: normalised forest and flow scores
+/// (with this cycle's normalisations) and the trees' out-of-fold probabilities.
+pub(super) struct MetaInputs<'a> {
+    pub model: &'a Model,
+    pub forest: Norm,
+    pub flow: Option<Norm>,
+}
+
+impl Ctx<'_> {
+    /// Picks the boosted trees of a set: reuse while fresh and on the forest's columns,
+    /// otherwise train from the labelled history (confident learning first); a set with too
+    /// few labels keeps its older trees when their columns still match.
+    pub(super) fn trees(
+        &mut self,
+        set: FeatureSetName,
+        meta_in: &MetaInputs<'_>,
+    ) -> Option<TreesModel> {
+        if self.cfg.trees_weight <= 0.0 {
+            return None;
+        }
+        let name = set.as_str();
+        let model = meta_in.model;
+        let current = match self.registry.trees(set) {
+            Ok(m) => m,
+            Err(e) => {
+                self.decide(
+                    DecisionKind::ModelLoadFailed,
+                    name,
+                    json!({"scorer": "trees", "error": e.to_string()}),
+                );
+                None
+            }
+        };
+        let matching = current
+            .filter(|t| t.meta.features == model.meta.features)
+            .map(|t| {
+                let age_h = (self.now.millis() - t.meta.trained_at_ms) as f64 / 3.6e6;
+                (t, age_h)
+            });
+        if let Some((t, age_h)) = &matching {
+            if *age_h >= 0.0 && *age_h < self.cfg.trees_retrain_interval_h {
+                self.decide(
+                    DecisionKind::TreesLoaded,
+                    name,
+                    json!({"version": t.meta.version, "age_hours": age_h, "labels": t.meta.labels,
+                           "meta_learner": t.meta.meta.is_some(),
+                           "retrain_in_hours": self.cfg.trees_retrain_interval_h - age_h}),
+                );
+                return matching.map(|(t, _)| t);
+            }
+        }
+        let fallback = matching.map(|(t, _)| t);
+        let skip = |ctx: &mut Self, why: serde_json::Value, fallback: Option<TreesModel>| {
+            let mut payload = why;
+            payload["fallback"] = json!(fallback.as_ref().map(|t| t.meta.version.clone()));
+            ctx.decide(DecisionKind::TreesSkipped, name, payload);
+            fallback
+        };
+        let started = Instant::now();
+        let cols: Vec<Column> = model
+            .meta
+            .features
+            .iter()
+            .filter_map(|f| Column::from_name(f))
+            .collect();
+        let mut rows: Vec<&Labelled> = self
+            .labelled
+            .iter()
+            .filter(|l| set == FeatureSetName::Application || l.session.correlated)
+            .collect();
+        let positives = rows.iter().filter(|l| l.bot).count();
+        let negatives = rows.len() - positives;
+        if rows.len() < self.cfg.trees_min_labels || positives < 10 || negatives < 10 {
+            return skip(
+                self,
+                json!({"reason": "too few labels", "labels": rows.len(), "positives": positives,
+                       "negatives": negatives, "minimum": self.cfg.trees_min_labels,
+                       "note": "at least 10 of each class are needed too"}),
+                fallback,
+            );
+        }
+        // Deterministic order, whatever the store returned.
+        rows.sort_by(|a, b| {
+            let (x, y) = (&a.session, &b.session);
+            (x.window_start, &x.src_ip, &x.ja4, &x.host).cmp(&(
+                y.window_start,
+                &y.src_ip,
+                &y.ja4,
+                &y.host,
+            ))
+        });
+        let sessions: Vec<&Session> = rows.iter().map(|l| &l.session).collect();
+        let browsers: Vec<BrowserId> = sessions.iter().map(|s| prep::identify_browser(s)).collect();
+        let b: Vec<&BrowserId> = browsers.iter().collect();
+        let x64 = prep::matrix(&sessions, &b, &cols);
+        let k = cols.len();
+        let x = to_f32(&x64);
+        let y: Vec<f32> = rows.iter().map(|l| f32::from(u8::from(l.bot))).collect();
+        let labels: Vec<bool> = rows.iter().map(|l| l.bot).collect();
+        let analyst = rows
+            .iter()
+            .filter(|l| l.source == supervised::LabelSource::Analyst)
+            .count();
+        let need_oof = self.cfg.label_issue_folds > 0 || rows.len() >= self.cfg.meta_min_labels;
+        let quick = GbdtParams {
+            n_trees: 80,
+            max_depth: 4,
+            learning_rate: 0.15,
+            ..GbdtParams::default()
+        };
+        let oof = if need_oof {
+            let folds = if self.cfg.label_issue_folds > 0 {
+                self.cfg.label_issue_folds
+            } else {
+                3
+            };
+            match supervised::out_of_fold(&x, k, &y, folds, &quick, self.cfg.seed) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    return skip(
+                        self,
+                        json!({"reason": "out-of-fold training failed", "error": e.to_string()}),
+                        fallback,
+                    )
+                }
+            }
+        } else {
+            None
+        };
+        let oof_auc = oof
+            .as_ref()
+            .and_then(|p| shrike_forest::dataset::roc_auc(p, &labels));
+        let mut keep = vec![true; rows.len()];
+        let mut removed = [0usize; 2];
+        if let (Some(p), true) = (&oof, self.cfg.label_issue_folds > 0) {
+            let issues = supervised::find_label_issues(&labels, p);
+            removed = issues.removed;
+            for (k, bad) in keep.iter_mut().zip(&issues.issues) {
+                *k = !bad;
+            }
+            self.decide(
+                DecisionKind::LabelIssuesRemoved,
+                name,
+                json!({"removed": removed[0] + removed[1], "of": rows.len(),
+                       "human_labels_removed": removed[0], "bot_labels_removed": removed[1],
+                       "thresholds": {"human": issues.thresholds[0], "bot": issues.thresholds[1]},
+                       "confident_joint": issues.confident_joint, "folds": self.cfg.label_issue_folds,
+                       "oof_roc_auc": oof_auc}),
+            );
+        }
+        let kx: Vec<f32> = x
+            .chunks_exact(k)
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .flat_map(|(r, _)| r.iter().copied())
+            .collect();
+        let ky: Vec<f32> = y
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(v, _)| *v)
+            .collect();
+        let pos = ky.iter().filter(|v| **v == 1.0).count();
+        let neg = ky.len() - pos;
+        let scale_pos_weight = (neg / pos.max(1)).max(1) as f64;
+        let params = GbdtParams {
+            scale_pos_weight,
+            ..GbdtParams::default()
+        };
+        let gbdt = match params.fit(&kx, k, &ky) {
+            Ok(g) => g,
+            Err(e) => {
+                return skip(
+                    self,
+                    json!({"reason": "training failed", "error": e.to_string()}),
+                    fallback,
+                )
+            }
+        };
+        // The meta-learner, on the kept rows.
+        let mut meta = None;
+        if let (Some(p), true) = (&oof, ky.len() >= self.cfg.meta_min_labels) {
+            let forest: Vec<f64> = model
+                .forest
+                .score(&x64)
+                .unwrap_or_else(|_| vec![0.0; rows.len()])
+                .into_iter()
+                .map(|v| meta_in.forest.apply(v))
+                .collect();
+            let flow: Option<Vec<f64>> = match (&model.flow, meta_in.flow) {
+                (Some(f), Some(norm)) => f
+                    .score(&x, 0)
+                    .ok()
+                    .map(|v| v.into_iter().map(|s| norm.apply(f64::from(s))).collect()),
+                _ => None,
+            };
+            let dims = if flow.is_some() { 3 } else { 2 };
+            let mut mx = Vec::with_capacity(ky.len() * dims);
+            let mut my = Vec::with_capacity(ky.len());
+            for i in (0..rows.len()).filter(|i| keep[*i]) {
+                mx.push(forest[i]);
+                if let Some(fl) = &flow {
+                    mx.push(fl[i]);
+                }
+                mx.push(p[i]);
+                my.push(labels[i]);
+            }
+            let lr = supervised::LogReg::fit(&mx, dims, &my, META_L2);
+            let w = &lr.weights;
+            meta = Some(MetaWeights {
+                forest: w[0],
+                flow: if dims == 3 { w[1] } else { 0.0 },
+                trees: w[dims - 1],
+                bias: lr.bias,
+                with_flow: dims == 3,
+                labels: my.len(),
+            });
+        }
+        let version = self.registry.new_version(set, self.now);
+        let trees = TreesModel {
+            meta: TreesMeta {
+                version: format!("trees-{version}"),
+                set,
+                trained_at: self.now.to_string(),
+                trained_at_ms: self.now.millis(),
+                features: model.meta.features.clone(),
+                labels: rows.len(),
+                analyst_labels: analyst,
+                removed,
+                positives: pos,
+                negatives: neg,
+                scale_pos_weight,
+                oof_auc,
+                train_ms: started.elapsed().as_millis() as u64,
+                meta,
+            },
+            gbdt,
+        };
+        let payload = json!({
+            "version": trees.meta.version, "labels": trees.meta.labels, "analyst_labels": analyst,
+            "positives": pos, "negatives": neg, "removed": removed[0] + removed[1],
+            "scale_pos_weight": scale_pos_weight, "oof_roc_auc": oof_auc,
+            "meta_learner": trees.meta.meta, "train_ms": trees.meta.train_ms,
+        });
+        match self.registry.save_trees(&trees) {
+            Ok(()) => self.decide(DecisionKind::TreesTrained, name, payload),
+            Err(e) => self.decide(
+                DecisionKind::ModelFailed,
+                name,
+                json!({"scorer": "trees", "error": e.to_string(), "note": "the new trees score this cycle but were not saved", "trees": payload}),
+            ),
+        }
+        Some(trees)
+    }
+}
