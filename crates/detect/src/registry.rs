@@ -88,6 +88,17 @@ pub struct Model {
     pub flow: Option<Flow>,
 }
 
+impl Model {
+    /// The model's input columns, in order (names this shrike does not know are skipped).
+    pub fn columns(&self) -> Vec<crate::prep::Column> {
+        self.meta
+            .features
+            .iter()
+            .filter_map(|f| crate::prep::Column::from_name(f))
+            .collect()
+    }
+}
+
 /// Why the registry failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {

@@ -5,16 +5,15 @@ use std::time::Instant;
 
 use serde_json::json;
 use shrike_features::FeatureId;
-use shrike_flow::FlowParams;
-use shrike_forest::{raw_score, ForestParams, IsolationForest};
+use shrike_forest::raw_score;
 use shrike_types::Timestamp;
 
 use crate::campaign::{CampaignMemory, ScoredSet};
 use crate::config::CampaignSpace;
 use crate::config::DetectConfig;
-use crate::drift::{self, FeatureBaseline};
+use crate::drift;
 use crate::prep::{self, columns_of, BrowserId, Column, FeatureSetName, Session};
-use crate::registry::{FlowMeta, Model, ModelMeta, Registry};
+use crate::registry::Registry;
 use crate::supervised::Labelled;
 pub use crate::verdict::{
     Contribution, CycleMetrics, CycleOutput, Decision, DecisionKind, Ensemble, ThreatLevel, Verdict,
@@ -54,6 +53,9 @@ fn to_f32(x: &[f64]) -> Vec<f32> {
     x.iter().map(|v| *v as f32).collect()
 }
 
+mod explain;
+mod model;
+mod stages;
 mod trees;
 use trees::MetaInputs;
 
@@ -133,335 +135,6 @@ impl Ctx<'_> {
         }
         keep
     }
-
-    fn train(
-        &mut self,
-        set: FeatureSetName,
-        baseline: &[usize],
-        columns: Vec<Column>,
-        previous: Option<&Model>,
-    ) -> Result<Model, String> {
-        let started = Instant::now();
-        // Strict temporal order: the latest 20% validate what the earliest 80% taught.
-        let mut rows = baseline.to_vec();
-        rows.sort_by(|a, b| {
-            let (x, y) = (&self.sessions[*a], &self.sessions[*b]);
-            (x.first_seen, &x.src_ip, &x.ja4, &x.host).cmp(&(
-                y.first_seen,
-                &y.src_ip,
-                &y.ja4,
-                &y.host,
-            ))
-        });
-        let x = self.matrix(&rows, &columns);
-        let n = columns.len();
-        let mut kept = Vec::new();
-        let mut pruned = Vec::new();
-        for (j, (c, col)) in columns.iter().zip(columns_of(&x, n)).enumerate() {
-            let mean = col.iter().sum::<f64>() / col.len().max(1) as f64;
-            let var =
-                col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (col.len().max(2) - 1) as f64;
-            if var < self.cfg.prune_variance_threshold {
-                pruned.push(c.name().to_string());
-            } else {
-                kept.push((j, *c));
-            }
-        }
-        if !pruned.is_empty() {
-            self.decide(
-                DecisionKind::FeaturePruned,
-                set.as_str(),
-                json!({"pruned": pruned, "remaining": kept.len()}),
-            );
-        }
-        if kept.is_empty() {
-            return Err("every feature was pruned".into());
-        }
-        let cols: Vec<Column> = kept.iter().map(|(_, c)| *c).collect();
-        let x: Vec<f64> = x
-            .chunks_exact(n)
-            .flat_map(|r| kept.iter().map(|(j, _)| r[*j]))
-            .collect();
-        let k = cols.len();
-        let rows_n = x.len() / k;
-        let val = (rows_n / 5).max(1);
-        let train_n = rows_n - val;
-        let params = ForestParams {
-            trees: self.cfg.trees,
-            ndim: self.cfg.ndim,
-            sample_size: self.cfg.sample_size,
-            max_depth: None,
-            seed: self.cfg.seed,
-            threads: 0,
-        };
-        let forest =
-            IsolationForest::fit(&x[..train_n * k], k, &params).map_err(|e| e.to_string())?;
-        let val_raw: Vec<f64> = forest
-            .score(&x[train_n * k..])
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .map(raw_score)
-            .collect();
-        let val_mean = val_raw.iter().sum::<f64>() / val_raw.len().max(1) as f64;
-        let val_rate =
-            val_raw.iter().filter(|v| **v < 0.0).count() as f64 / val_raw.len().max(1) as f64;
-        // The flow learns the same rows (the earliest 80%) and is checked on the rest.
-        let mut flow = None;
-        let mut flow_meta = None;
-        if self.cfg.flow_weight > 0.0 {
-            let t = Instant::now();
-            let params = FlowParams {
-                epochs: self.cfg.flow_epochs,
-                seed: self.cfg.seed,
-                ..FlowParams::default()
-            };
-            let fitted = params
-                .fit(&to_f32(&x[..train_n * k]), k)
-                .and_then(|f| f.score(&to_f32(&x[train_n * k..]), 0).map(|v| (f, v)));
-            match fitted {
-                Ok((f, val)) => {
-                    flow_meta = Some(FlowMeta {
-                        losses: f.history.clone(),
-                        val_mean_nll: val.iter().map(|v| f64::from(*v)).sum::<f64>()
-                            / val.len().max(1) as f64,
-                        train_ms: t.elapsed().as_millis() as u64,
-                    });
-                    flow = Some(f);
-                }
-                Err(e) => self.decide(
-                    DecisionKind::FlowFailed,
-                    set.as_str(),
-                    json!({"error": e.to_string(), "note": "the model is saved without a flow; the forest scores alone"}),
-                ),
-            }
-        }
-        let baseline_stats = cols
-            .iter()
-            .zip(columns_of(&x, k))
-            .map(|(c, col)| (c.name().to_string(), FeatureBaseline::of(col.into_iter())))
-            .collect();
-        let version = self.registry.new_version(set, self.now);
-        let meta = ModelMeta {
-            version,
-            set,
-            trained_at: self.now.to_string(),
-            trained_at_ms: self.now.millis(),
-            features: cols.iter().map(|c| c.name().to_string()).collect(),
-            pruned,
-            baseline: baseline_stats,
-            params,
-            baseline_sessions: rows_n,
-            train_size: train_n,
-            val_size: val,
-            val_mean_score: val_mean,
-            val_anomaly_rate: val_rate,
-            train_ms: started.elapsed().as_millis() as u64,
-            previous: previous.map(|m| m.meta.version.clone()),
-            contamination: self.cfg.contamination,
-            flow: flow_meta,
-        };
-        Ok(Model { meta, forest, flow })
-    }
-
-    /// Picks the model of a set: reuse, or train (and gate), with every decision logged.
-    fn model(
-        &mut self,
-        set: FeatureSetName,
-        baseline: &[usize],
-        valid: Vec<Column>,
-    ) -> Option<Model> {
-        let name = set.as_str();
-        let current = match self.registry.current(set) {
-            Ok(m) => m,
-            Err(e) => {
-                self.decide(
-                    DecisionKind::ModelLoadFailed,
-                    name,
-                    json!({"error": e.to_string()}),
-                );
-                None
-            }
-        };
-        let mut reason = "no current model";
-        if let Some(m) = &current {
-            let cols: Option<Vec<Column>> = m
-                .meta
-                .features
-                .iter()
-                .map(|f| Column::from_name(f))
-                .collect();
-            let age_h = (self.now.millis() - m.meta.trained_at_ms) as f64 / 3.6e6;
-            match cols {
-                None => {
-                    self.decide(
-                        DecisionKind::ModelLoadFailed,
-                        name,
-                        json!({"version": m.meta.version, "error": "the model uses a feature this shrike does not know"}),
-                    );
-                    reason = "unknown feature in the current model";
-                }
-                Some(cols) if age_h < self.cfg.retrain_interval_h && age_h >= 0.0 => {
-                    let x = self.matrix(baseline, &cols);
-                    let features = cols
-                        .iter()
-                        .zip(columns_of(&x, cols.len()))
-                        .map(|(c, v)| {
-                            let base = m
-                                .meta
-                                .baseline
-                                .get(c.name())
-                                .cloned()
-                                .unwrap_or_else(|| FeatureBaseline::of(v.iter().copied()));
-                            drift::feature_drift(c.name(), &base, &v, self.cfg.drift_ks_threshold)
-                        })
-                        .collect();
-                    let report = drift::report(features);
-                    self.out.metrics.drift.insert(name.into(), report.score);
-                    let drifting: Vec<&str> = report
-                        .features
-                        .iter()
-                        .filter(|f| f.drifting)
-                        .map(|f| f.feature.as_str())
-                        .collect();
-                    let score = report.score;
-                    let adversarial = report.adversarial;
-                    let drifting = json!(drifting);
-                    self.out.drift_reports.insert(name.into(), report);
-                    if score >= self.cfg.drift_threshold {
-                        self.decide(
-                            DecisionKind::DriftDetected,
-                            name,
-                            json!({"version": m.meta.version, "drift_score": score, "threshold": self.cfg.drift_threshold,
-                                   "adversarial": adversarial, "drifting": drifting, "model_age_hours": age_h}),
-                        );
-                        reason = "drift";
-                    } else {
-                        self.decide(
-                            DecisionKind::ModelLoaded,
-                            name,
-                            json!({"version": m.meta.version, "model_age_hours": age_h, "drift_score": score,
-                                   "retrain_in_hours": self.cfg.retrain_interval_h - age_h}),
-                        );
-                        return current;
-                    }
-                }
-                Some(_) => reason = "expired",
-            }
-        }
-        match self.train(set, baseline, valid, current.as_ref()) {
-            Err(e) => {
-                self.decide(DecisionKind::ModelFailed, name, json!({"error": e, "fallback": current.as_ref().map(|m| m.meta.version.clone())}));
-                current
-            }
-            Ok(model) => {
-                let payload = json!({
-                    "version": model.meta.version, "previous": model.meta.previous, "reason": reason,
-                    "baseline_sessions": model.meta.baseline_sessions, "features": model.meta.features.len(),
-                    "val_anomaly_rate": model.meta.val_anomaly_rate, "val_mean_score": model.meta.val_mean_score,
-                    "train_ms": model.meta.train_ms,
-                });
-                if model.meta.val_anomaly_rate > self.cfg.val_anomaly_gate {
-                    let kept = current.as_ref().map(|m| m.meta.version.clone());
-                    self.decide(
-                        DecisionKind::ModelRejected,
-                        name,
-                        json!({"candidate": payload, "gate": self.cfg.val_anomaly_gate,
-                               "kept": kept, "note": if kept.is_none() { "no previous model: the rejected one scores this cycle" } else { "the previous model scores this cycle" }}),
-                    );
-                    return current.or(Some(model));
-                }
-                if let Err(e) = self.registry.save(&model, self.cfg.model_history_count) {
-                    self.decide(DecisionKind::ModelFailed, name, json!({"error": e.to_string(), "note": "the new model scores this cycle but was not saved"}));
-                } else {
-                    self.decide(DecisionKind::ModelTrained, name, payload);
-                }
-                Some(model)
-            }
-        }
-    }
-}
-
-/// Fleet detection over the sessions triage did not settle; marks members and escalates
-/// the flagged fleets' calm, scored members.
-fn fleets(ctx: &mut Ctx<'_>, unknown: &[usize]) {
-    let report = crate::fleet::detect_fleets(ctx.sessions, &ctx.browsers, unknown, ctx.cfg);
-    let mut escalated = vec![0usize; report.fleets.len()];
-    for (i, member) in report.member_of.iter().enumerate() {
-        let Some(f) = *member else { continue };
-        let fleet = &report.fleets[f];
-        let v = &mut ctx.out.verdicts[i];
-        v.fleet = Some(fleet.id);
-        v.fleet_score = fleet.score;
-        v.fleet_flag = fleet.flagged;
-        if !fleet.flagged || v.model.is_none() {
-            continue;
-        }
-        let what = format!(
-            "[Fleet #{}] {} sessions from {} addresses in {} prefixes and {} ASNs share {} (mean browser confidence {:.2}, fleet score {:.2})",
-            fleet.id,
-            fleet.sessions,
-            fleet.ips,
-            fleet.prefixes,
-            fleet.asns.len(),
-            match fleet.ja4s.as_slice() {
-                [(one, _)] => format!("JA4 {one}"),
-                many => format!("{} JA4s", many.len()),
-            },
-            fleet.mean_browser_confidence,
-            fleet.score
-        );
-        if matches!(v.level, ThreatLevel::Normal | ThreatLevel::Low) {
-            v.level = ThreatLevel::Medium;
-            v.is_anomaly = true;
-            v.reason = what;
-            escalated[f] += 1;
-        } else if v.is_anomaly {
-            v.reason = format!("{} {what}", v.reason);
-        }
-    }
-    for (f, fleet) in report.fleets.iter().enumerate().filter(|(_, f)| f.flagged) {
-        let payload = json!({
-            "fleet": fleet.id, "sessions": fleet.sessions, "ips": fleet.ips,
-            "prefixes": fleet.prefixes, "asns": fleet.asns.len(),
-            "ja4s": fleet.ja4s.iter().take(5).collect::<Vec<_>>(),
-            "mean_browser_confidence": fleet.mean_browser_confidence,
-            "score": fleet.score, "escalated_to_medium": escalated[f],
-            "graph": {"nodes": report.graph.0, "edges": report.graph.1,
-                      "communities": report.communities, "modularity": report.modularity},
-        });
-        ctx.decide(DecisionKind::FleetDetected, "", payload);
-    }
-    ctx.out.fleets = report.fleets;
-}
-
-/// Campaigns among the anomalies; HIGH members of large campaigns become CRITICAL.
-fn campaigns(ctx: &mut Ctx<'_>, memory: &CampaignMemory) {
-    let sets = std::mem::take(&mut ctx.scored_sets);
-    let (found, errors) = crate::campaign::find_campaigns(
-        ctx.sessions,
-        &mut ctx.out.verdicts,
-        &sets,
-        memory,
-        ctx.cfg,
-    );
-    for (set, e) in errors {
-        ctx.decide(
-            DecisionKind::CampaignFailed,
-            set.as_str(),
-            json!({"error": e.to_string(), "note": "this set's anomalies stay outside any campaign this cycle"}),
-        );
-    }
-    for c in &found {
-        let payload = json!({
-            "campaign": c.id, "continued": c.continued, "algorithm": c.algorithm.as_str(),
-            "sessions": c.sessions, "ips": c.ips.len(), "escalated_to_critical": c.escalated,
-            "ja4s": c.ja4s.iter().take(5).collect::<Vec<_>>(),
-            "asns": c.asns.iter().take(5).collect::<Vec<_>>(),
-            "features": c.features.iter().take(3).map(|f| &f.feature).collect::<Vec<_>>(),
-        });
-        ctx.decide(DecisionKind::CampaignDetected, c.model.as_str(), payload);
-    }
-    ctx.out.campaigns = found;
 }
 
 /// Runs one cycle. `labelled` is the labelled history the boosted trees learn from (it may
@@ -602,12 +275,7 @@ pub fn run_cycle(
             .stage_ms
             .push((format!("{name}:model"), t.elapsed().as_millis() as u64));
         let t = Instant::now();
-        let cols: Vec<Column> = model
-            .meta
-            .features
-            .iter()
-            .filter_map(|f| Column::from_name(f))
-            .collect();
+        let cols = model.columns();
         let x = ctx.matrix(&scored, &cols);
         let scores = match model.forest.score(&x) {
             Ok(s) => s,
@@ -772,23 +440,24 @@ pub fn run_cycle(
             if v.is_anomaly {
                 let row = &x[n * k..(n + 1) * k];
                 let imp = attributions.next().unwrap_or_else(|| vec![0.0; k]);
-                let mut order: Vec<usize> = (0..k).collect();
-                order.sort_by(|a, b| imp[*b].total_cmp(&imp[*a]));
-                v.top = order
-                    .into_iter()
-                    .take(5)
-                    .map(|j| Contribution {
-                        feature: model.meta.features[j].clone(),
-                        value: row[j],
-                        typical: medians[j],
-                        contribution: if row[j] >= medians[j] {
+                let signed: Vec<f64> = (0..k)
+                    .map(|j| {
+                        if row[j] >= medians[j] {
                             imp[j]
                         } else {
                             -imp[j]
-                        },
-                        scorer: "forest",
+                        }
                     })
                     .collect();
+                v.top = explain::top(
+                    &model.meta.features,
+                    row,
+                    &medians,
+                    &imp,
+                    &signed,
+                    5,
+                    "forest",
+                );
                 let parts_text: Vec<String> = v
                     .top
                     .iter()
@@ -806,19 +475,9 @@ pub fn run_cycle(
                 let mut voices = Vec::new();
                 if let Some(t) = &trees {
                     let (phi, _) = t.gbdt.contributions(&x32[n * k..(n + 1) * k]);
-                    let mut order: Vec<usize> = (0..k).collect();
-                    order.sort_by(|a, b| phi[*b].abs().total_cmp(&phi[*a].abs()).then(a.cmp(b)));
-                    let top: Vec<Contribution> = order
-                        .into_iter()
-                        .take(3)
-                        .map(|j| Contribution {
-                            feature: model.meta.features[j].clone(),
-                            value: row[j],
-                            typical: medians[j],
-                            contribution: phi[j],
-                            scorer: "trees",
-                        })
-                        .collect();
+                    let rank: Vec<f64> = phi.iter().map(|p| p.abs()).collect();
+                    let top =
+                        explain::top(&model.meta.features, row, &medians, &rank, &phi, 3, "trees");
                     voices.push(format!(
                         "trees: bot probability {:.2} ({})",
                         v.trees_prob.unwrap_or(0.0),
@@ -831,19 +490,8 @@ pub fn run_cycle(
                 }
                 if let Some(terms) = &flow_terms {
                     let t = &terms[flagged_at * k..(flagged_at + 1) * k];
-                    let mut order: Vec<usize> = (0..k).collect();
-                    order.sort_by(|a, b| t[*b].total_cmp(&t[*a]).then(a.cmp(b)));
-                    let top: Vec<Contribution> = order
-                        .into_iter()
-                        .take(3)
-                        .map(|j| Contribution {
-                            feature: model.meta.features[j].clone(),
-                            value: row[j],
-                            typical: medians[j],
-                            contribution: f64::from(t[j]),
-                            scorer: "flow",
-                        })
-                        .collect();
+                    let t: Vec<f64> = t.iter().map(|v| f64::from(*v)).collect();
+                    let top = explain::top(&model.meta.features, row, &medians, &t, &t, 3, "flow");
                     voices.push(format!(
                         "flow: -log p {:.1} ({})",
                         flow_nll.as_ref().map_or(0.0, |f| f[n]),
@@ -895,63 +543,7 @@ pub fn run_cycle(
 
     // 9. Legitimate browsers, then JA4-cohort propagation.
     let t = Instant::now();
-    let calm = |l: ThreatLevel| matches!(l, ThreatLevel::Normal | ThreatLevel::Low);
-    let mut legit = vec![false; sessions.len()];
-    for (i, v) in ctx.out.verdicts.iter().enumerate() {
-        legit[i] = v.model.is_some()
-            && calm(v.level)
-            && v.browser_confidence >= cfg.browser_confidence_threshold
-            && !v.browser_family.is_empty();
-    }
-    let mut per_ja4: HashMap<&str, (usize, usize)> = HashMap::new();
-    for (i, v) in ctx.out.verdicts.iter().enumerate() {
-        if v.model.is_some() {
-            let e = per_ja4.entry(sessions[i].ja4.as_str()).or_default();
-            e.1 += 1;
-            e.0 += legit[i] as usize;
-        }
-    }
-    let mut cohort = 0;
-    for (i, v) in ctx.out.verdicts.iter().enumerate() {
-        let (l, n) = per_ja4
-            .get(sessions[i].ja4.as_str())
-            .copied()
-            .unwrap_or((0, 0));
-        if !legit[i]
-            && v.model.is_some()
-            && calm(v.level)
-            && l > 0
-            && l as f64 >= cfg.browser_cohort_ratio * n as f64
-        {
-            legit[i] = true;
-            cohort += 1;
-        }
-    }
-    let mut families: BTreeMap<String, usize> = BTreeMap::new();
-    for (i, v) in ctx.out.verdicts.iter_mut().enumerate() {
-        if legit[i] {
-            v.level = ThreatLevel::LegitimateBrowser;
-            v.is_anomaly = false;
-            v.top.clear();
-            let family = if v.browser_family.is_empty() {
-                "Unknown"
-            } else {
-                &v.browser_family
-            };
-            v.reason = format!(
-                "[Legitimate browser] {family} (confidence {:.2})",
-                v.browser_confidence
-            );
-            *families.entry(family.to_string()).or_default() += 1;
-        }
-    }
-    if !families.is_empty() {
-        ctx.decide(
-            DecisionKind::LegitimateBrowser,
-            "",
-            json!({"count": legit.iter().filter(|l| **l).count(), "cohort_propagated": cohort, "families": families}),
-        );
-    }
+    stages::legitimate_browsers(&mut ctx);
     ctx.out
         .metrics
         .stage_ms
@@ -959,7 +551,7 @@ pub fn run_cycle(
 
     // 11. Campaigns.
     let t = Instant::now();
-    campaigns(&mut ctx, memory);
+    stages::campaigns(&mut ctx, memory);
     ctx.out
         .metrics
         .stage_ms
@@ -967,7 +559,7 @@ pub fn run_cycle(
 
     // 12. Fleets: flagged members that look calm on their own become MEDIUM anomalies.
     let t = Instant::now();
-    fleets(&mut ctx, &unknown);
+    stages::fleets(&mut ctx, &unknown);
     ctx.out
         .metrics
         .stage_ms

@@ -7,7 +7,7 @@ use serde_json::json;
 use shrike_gbdt::GbdtParams;
 
 use super::{to_f32, Ctx, Norm, META_L2};
-use crate::prep::{self, BrowserId, Column, FeatureSetName, Session};
+use crate::prep::{self, BrowserId, FeatureSetName, Session};
 use crate::registry::Model;
 use crate::supervised::{self, Labelled, MetaWeights, TreesMeta, TreesModel};
 use crate::verdict::DecisionKind;
@@ -71,12 +71,7 @@ impl Ctx<'_> {
             fallback
         };
         let started = Instant::now();
-        let cols: Vec<Column> = model
-            .meta
-            .features
-            .iter()
-            .filter_map(|f| Column::from_name(f))
-            .collect();
+        let cols = model.columns();
         let mut rows: Vec<&Labelled> = self
             .labelled
             .iter()

@@ -221,29 +221,14 @@ fn sim(config: Config, a: EvalSimArgs) -> anyhow::Result<ExitCode> {
         sim_cfg.hours, sim_cfg.hosts, sim_cfg.seed
     );
     shrike_sim::simulate(&sim_cfg, &a.sim.out)?;
-    let store_path = a.sim.out.join("eval.db");
-    crate::demo::remove_store(&store_path);
-    let common = CommonOpts {
-        store: Some(store_path.clone()),
-        dict_dir: Some(a.sim.out.join("dict")),
-        horizon_hours: Some(sim_cfg.hours.max(1)),
-    };
-    let settings = crate::ingest::settings(config, &common, None)?;
-    let mut watch = crate::detect::watch_dictionaries(&settings)?;
-    let dict = watch
-        .as_ref()
-        .map(shrike_dict::DictionaryWatch::current)
-        .unwrap_or_default();
-    let mut store = SqliteStore::open(&settings.store_path)?;
-    let input = Input::File(a.sim.out.join("traffic.jsonl"));
-    crate::ingest::ingest_one(
-        &mut store,
-        &settings,
-        &dict,
-        &input,
-        Some(Format::Jsonl),
-        true,
-        &|_| {},
+    let (mut store, settings, mut watch) = ingest_fresh(
+        config,
+        CommonOpts {
+            store: Some(a.sim.out.join("eval.db")),
+            dict_dir: Some(a.sim.out.join("dict")),
+            horizon_hours: Some(sim_cfg.hours.max(1)),
+        },
+        a.sim.out.join("traffic.jsonl"),
     )?;
     let models = a.sim.out.join("eval-models");
     let _ = std::fs::remove_dir_all(&models);
@@ -382,15 +367,42 @@ fn sessions_of(
             w.write_all(b"\n")?;
         }
     }
-    let store_path = out.join("eval.db");
-    crate::demo::remove_store(&store_path);
-    let common = CommonOpts {
-        store: Some(store_path),
-        dict_dir: None,
-        horizon_hours: Some(720),
-    };
+    let (store, _, _) = ingest_fresh(
+        config,
+        CommonOpts {
+            store: Some(out.join("eval.db")),
+            dict_dir: None,
+            horizon_hours: Some(720),
+        },
+        jsonl,
+    )?;
+    Ok(store
+        .sessions()?
+        .into_iter()
+        .map(|r| crate::detect::to_session(r, None))
+        .collect())
+}
+
+/// Ingests a JSON Lines file into a fresh store (the one `common` names, emptied first)
+/// and returns the store, its settings and the dictionaries in service.
+fn ingest_fresh(
+    config: Config,
+    common: CommonOpts,
+    jsonl: PathBuf,
+) -> anyhow::Result<(
+    SqliteStore,
+    crate::config::Settings,
+    Option<shrike_dict::DictionaryWatch>,
+)> {
+    if let Some(p) = &common.store {
+        crate::demo::remove_store(p);
+    }
     let settings = crate::ingest::settings(config, &common, None)?;
-    let dict = crate::ingest::dictionaries(&settings)?;
+    let watch = crate::detect::watch_dictionaries(&settings)?;
+    let dict = watch
+        .as_ref()
+        .map(shrike_dict::DictionaryWatch::current)
+        .unwrap_or_default();
     let mut store = SqliteStore::open(&settings.store_path)?;
     let input = Input::File(jsonl);
     let o = crate::ingest::ingest_one(
@@ -403,11 +415,7 @@ fn sessions_of(
         &|_| {},
     )?;
     crate::ingest::summarise(&input.label(), &o, settings.max_reject_ratio);
-    Ok(store
-        .sessions()?
-        .into_iter()
-        .map(|r| crate::detect::to_session(r, None))
-        .collect())
+    Ok((store, settings, watch))
 }
 
 /// Trains every scorer on `train` and scores `test`: per test item, [forest, flow, trees,

@@ -1,0 +1,155 @@
+//! The cycle's stages after scoring: legitimate browsers, campaigns and fleets.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::json;
+
+use super::Ctx;
+use crate::campaign::CampaignMemory;
+use crate::verdict::{DecisionKind, ThreatLevel};
+
+/// Step 9: calm, confidently identified browsers become LEGITIMATE_BROWSER, and so do the
+/// calm sessions of a JA4 whose sessions are mostly browsers.
+pub(super) fn legitimate_browsers(ctx: &mut Ctx<'_>) {
+    let (sessions, cfg) = (ctx.sessions, ctx.cfg);
+    let calm = |l: ThreatLevel| matches!(l, ThreatLevel::Normal | ThreatLevel::Low);
+    let mut legit = vec![false; sessions.len()];
+    for (i, v) in ctx.out.verdicts.iter().enumerate() {
+        legit[i] = v.model.is_some()
+            && calm(v.level)
+            && v.browser_confidence >= cfg.browser_confidence_threshold
+            && !v.browser_family.is_empty();
+    }
+    let mut per_ja4: HashMap<&str, (usize, usize)> = HashMap::new();
+    for (i, v) in ctx.out.verdicts.iter().enumerate() {
+        if v.model.is_some() {
+            let e = per_ja4.entry(sessions[i].ja4.as_str()).or_default();
+            e.1 += 1;
+            e.0 += legit[i] as usize;
+        }
+    }
+    let mut cohort = 0;
+    for (i, v) in ctx.out.verdicts.iter().enumerate() {
+        let (l, n) = per_ja4
+            .get(sessions[i].ja4.as_str())
+            .copied()
+            .unwrap_or((0, 0));
+        if !legit[i]
+            && v.model.is_some()
+            && calm(v.level)
+            && l > 0
+            && l as f64 >= cfg.browser_cohort_ratio * n as f64
+        {
+            legit[i] = true;
+            cohort += 1;
+        }
+    }
+    let mut families: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, v) in ctx.out.verdicts.iter_mut().enumerate() {
+        if legit[i] {
+            v.level = ThreatLevel::LegitimateBrowser;
+            v.is_anomaly = false;
+            v.top.clear();
+            let family = if v.browser_family.is_empty() {
+                "Unknown"
+            } else {
+                &v.browser_family
+            };
+            v.reason = format!(
+                "[Legitimate browser] {family} (confidence {:.2})",
+                v.browser_confidence
+            );
+            *families.entry(family.to_string()).or_default() += 1;
+        }
+    }
+    if !families.is_empty() {
+        ctx.decide(
+            DecisionKind::LegitimateBrowser,
+            "",
+            json!({"count": legit.iter().filter(|l| **l).count(), "cohort_propagated": cohort, "families": families}),
+        );
+    }
+}
+
+/// Fleet detection over the sessions triage did not settle; marks members and escalates
+/// the flagged fleets' calm, scored members.
+pub(super) fn fleets(ctx: &mut Ctx<'_>, unknown: &[usize]) {
+    let report = crate::fleet::detect_fleets(ctx.sessions, &ctx.browsers, unknown, ctx.cfg);
+    let mut escalated = vec![0usize; report.fleets.len()];
+    for (i, member) in report.member_of.iter().enumerate() {
+        let Some(f) = *member else { continue };
+        let fleet = &report.fleets[f];
+        let v = &mut ctx.out.verdicts[i];
+        v.fleet = Some(fleet.id);
+        v.fleet_score = fleet.score;
+        v.fleet_flag = fleet.flagged;
+        if !fleet.flagged || v.model.is_none() {
+            continue;
+        }
+        let what = format!(
+            "[Fleet #{}] {} sessions from {} addresses in {} prefixes and {} ASNs share {} (mean browser confidence {:.2}, fleet score {:.2})",
+            fleet.id,
+            fleet.sessions,
+            fleet.ips,
+            fleet.prefixes,
+            fleet.asns.len(),
+            match fleet.ja4s.as_slice() {
+                [(one, _)] => format!("JA4 {one}"),
+                many => format!("{} JA4s", many.len()),
+            },
+            fleet.mean_browser_confidence,
+            fleet.score
+        );
+        if matches!(v.level, ThreatLevel::Normal | ThreatLevel::Low) {
+            v.level = ThreatLevel::Medium;
+            v.is_anomaly = true;
+            v.reason = what;
+            escalated[f] += 1;
+        } else if v.is_anomaly {
+            v.reason = format!("{} {what}", v.reason);
+        }
+    }
+    for (f, fleet) in report.fleets.iter().enumerate().filter(|(_, f)| f.flagged) {
+        let payload = json!({
+            "fleet": fleet.id, "sessions": fleet.sessions, "ips": fleet.ips,
+            "prefixes": fleet.prefixes, "asns": fleet.asns.len(),
+            "ja4s": fleet.ja4s.iter().take(5).collect::<Vec<_>>(),
+            "mean_browser_confidence": fleet.mean_browser_confidence,
+            "score": fleet.score, "escalated_to_medium": escalated[f],
+            "graph": {"nodes": report.graph.0, "edges": report.graph.1,
+                      "communities": report.communities, "modularity": report.modularity},
+        });
+        ctx.decide(DecisionKind::FleetDetected, "", payload);
+    }
+    ctx.out.fleets = report.fleets;
+}
+
+/// Campaigns among the anomalies; HIGH members of large campaigns become CRITICAL.
+pub(super) fn campaigns(ctx: &mut Ctx<'_>, memory: &CampaignMemory) {
+    let sets = std::mem::take(&mut ctx.scored_sets);
+    let (found, errors) = crate::campaign::find_campaigns(
+        ctx.sessions,
+        &mut ctx.out.verdicts,
+        &sets,
+        memory,
+        ctx.cfg,
+    );
+    for (set, e) in errors {
+        ctx.decide(
+            DecisionKind::CampaignFailed,
+            set.as_str(),
+            json!({"error": e.to_string(), "note": "this set's anomalies stay outside any campaign this cycle"}),
+        );
+    }
+    for c in &found {
+        let payload = json!({
+            "campaign": c.id, "continued": c.continued, "algorithm": c.algorithm.as_str(),
+            "sessions": c.sessions, "ips": c.ips.len(), "escalated_to_critical": c.escalated,
+            "ja4s": c.ja4s.iter().take(5).collect::<Vec<_>>(),
+            "asns": c.asns.iter().take(5).collect::<Vec<_>>(),
+            "features": c.features.iter().take(3).map(|f| &f.feature).collect::<Vec<_>>(),
+        });
+        ctx.decide(DecisionKind::CampaignDetected, c.model.as_str(), payload);
+    }
+    ctx.out.campaigns = found;
+}
