@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 
 pub mod bins;
+mod packed;
 mod shap;
 pub mod tree;
 
@@ -229,25 +230,33 @@ impl Gbdt {
         sigmoid(self.margin(x))
     }
 
-    /// Probabilities of row-major rows, in parallel.
+    /// Probabilities of row-major rows, in parallel; the same values as
+    /// [`Gbdt::probability`] row by row, from trees packed for batch prediction.
     pub fn probabilities(&self, data: &[f32], threads: usize) -> Vec<f64> {
+        if self.dims == 0 {
+            return Vec::new();
+        }
         let n = data.len() / self.dims;
-        let threads = threads.max(1);
-        let chunk = n.div_ceil(threads).max(1024) * self.dims;
-        let mut out = Vec::with_capacity(n);
+        let data = &data[..n * self.dims];
+        let packed = packed::Packed::new(&self.trees);
+        let mut out = vec![0.0; n];
+        let per = n.div_ceil(threads.max(1)).max(1024);
         std::thread::scope(|s| {
-            let parts: Vec<_> = data
-                .chunks(chunk.max(self.dims))
-                .map(|rows| {
-                    s.spawn(move || {
-                        rows.chunks_exact(self.dims)
-                            .map(|x| self.probability(x))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            for p in parts {
-                out.extend(p.join().expect("gbdt worker"));
+            for (rows, out) in data.chunks(per * self.dims).zip(out.chunks_mut(per)) {
+                let packed = packed.as_ref();
+                s.spawn(move || {
+                    match packed {
+                        Some(p) => p.add_margins(rows, self.dims, out),
+                        None => {
+                            for (o, x) in out.iter_mut().zip(rows.chunks_exact(self.dims)) {
+                                *o = self.trees.iter().map(|t| t.predict(x)).sum::<f64>();
+                            }
+                        }
+                    }
+                    for o in out.iter_mut() {
+                        *o = sigmoid(self.base_margin + *o);
+                    }
+                });
             }
         });
         out

@@ -165,6 +165,34 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Batch prediction (trees packed into complete arrays, 8 rows in lockstep) gives the
+    /// row-by-row walk's probabilities bit for bit: any depth (shallow leaves are padded),
+    /// NaN and ±∞ values, row counts that leave a remainder, any thread count.
+    #[test]
+    fn batch_probabilities_equal_the_row_walk(seed in 0u64..1000, depth in 1usize..9, dims in 1usize..7, rows in 1usize..60, threads in 1usize..4) {
+        let mut r = Lcg(seed);
+        let n = 400;
+        let x: Vec<f32> = (0..n * dims).map(|_| (r.next() * 8.0).floor()).collect();
+        let y: Vec<f32> = x.chunks_exact(dims).map(|row| ((row[0] + r.next() * 6.0) > 6.0) as u8 as f32).collect();
+        prop_assume!(y.contains(&1.0) && y.contains(&0.0));
+        let p = GbdtParams { n_trees: 12, max_depth: depth, threads: 1, min_child_weight: 0.01, ..GbdtParams::default() };
+        let m = p.fit(&x, dims, &y).unwrap();
+        let specials = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.5, 7.0];
+        let mut test: Vec<f32> = x[..rows * dims].to_vec();
+        for (i, v) in test.iter_mut().enumerate() {
+            if i % 5 == (seed % 5) as usize { *v = specials[i % specials.len()]; }
+        }
+        let batch = m.probabilities(&test, threads);
+        prop_assert_eq!(batch.len(), rows);
+        for (row, b) in test.chunks_exact(dims).zip(&batch) {
+            prop_assert_eq!(b.to_bits(), m.probability(row).to_bits());
+        }
+    }
+}
+
 #[test]
 fn saved_models_predict_identically_and_damaged_ones_are_refused() {
     let (x, y) = xor(1500, 0.02, 3);
