@@ -97,6 +97,8 @@ pub(crate) struct ScoredSet {
     pub x: Vec<f64>,
     /// Columns.
     pub k: usize,
+    /// What the matrix holds: the standardised features or the flow's latent vectors.
+    pub space: crate::CampaignSpace,
 }
 
 /// Clusters rows (already in model feature space) as configured; `None` is noise.

@@ -118,6 +118,16 @@ pub enum CampaignSpace {
     Flow,
 }
 
+impl CampaignSpace {
+    /// Configured name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            CampaignSpace::Features => "features",
+            CampaignSpace::Flow => "flow",
+        }
+    }
+}
+
 /// Campaign clustering algorithm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

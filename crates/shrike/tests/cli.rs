@@ -361,6 +361,31 @@ fn demo_scores_every_population_then_detect_reuses_its_model_and_skips_thin_data
         dir.path(),
     );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    // Campaigns clustered in the flow's latent space: the payloads say so, and each
+    // large campaign is still one tool (one TLS stack: one dominant JA4).
+    let o = Command::new(env!("CARGO_BIN_EXE_shrike"))
+        .args(["detect", "--store", store])
+        .env("SHRIKE_CAMPAIGN_SPACE", "flow")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    let found: Vec<serde_json::Value> = out
+        .lines()
+        .filter_map(|l| l.split_once("decision CAMPAIGN_DETECTED complete: "))
+        .map(|(_, payload)| serde_json::from_str(payload).unwrap())
+        .collect();
+    assert!(found.len() >= 3, "{out}");
+    for c in &found {
+        assert_eq!(c["space"], "flow", "{c}");
+        let sessions = c["sessions"].as_u64().unwrap();
+        let top = c["ja4s"][0][1].as_u64().unwrap();
+        assert!(
+            sessions < 20 || top * 10 >= sessions * 9,
+            "mixed campaign: {c}"
+        );
+    }
     // A baseline requirement above the data: the cycle says so and scores nothing.
     let o = Command::new(env!("CARGO_BIN_EXE_shrike"))
         .args(["detect", "--store", store])

@@ -526,18 +526,32 @@ pub fn run_cycle(
             .stage_ms
             .push((format!("{name}:score"), t.elapsed().as_millis() as u64));
         // Campaigns cluster the standardised features, or the flow's latent vectors.
-        let space = match (cfg.campaign_space, flow.filter(|_| flow_nll.is_some())) {
-            (CampaignSpace::Flow, Some(f)) => f
-                .encode(&x32, 0)
-                .ok()
-                .map(|z| z.into_iter().map(f64::from).collect()),
+        let latent = match (cfg.campaign_space, flow.filter(|_| flow_nll.is_some())) {
+            (CampaignSpace::Flow, Some(f)) => match f.encode(&x32, 0) {
+                Ok(z) => Some(z.into_iter().map(f64::from).collect()),
+                Err(e) => {
+                    ctx.decide(
+                        DecisionKind::FlowFailed,
+                        name,
+                        json!({"stage": "campaign space", "error": e.to_string(),
+                               "fallback": "campaigns clustered in feature space"}),
+                    );
+                    None
+                }
+            },
             _ => None,
+        };
+        let space = if latent.is_some() {
+            CampaignSpace::Flow
+        } else {
+            CampaignSpace::Features
         };
         ctx.scored_sets.push(ScoredSet {
             set,
             rows: scored,
-            x: space.unwrap_or(x),
+            x: latent.unwrap_or(x),
             k,
+            space,
         });
     }
 

@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::Ctx;
 use crate::campaign::CampaignMemory;
+use crate::config::CampaignSpace;
 use crate::verdict::{DecisionKind, ThreatLevel};
 
 /// Step 9: calm, confidently identified browsers become LEGITIMATE_BROWSER, and so do the
@@ -142,8 +143,15 @@ pub(super) fn campaigns(ctx: &mut Ctx<'_>, memory: &CampaignMemory) {
         );
     }
     for c in &found {
+        // The space this set was clustered in; "flow" requested without a flow this cycle
+        // falls back to the features, and the payload says so.
+        let space = sets
+            .iter()
+            .find(|s| s.set == c.model)
+            .map_or(CampaignSpace::Features, |s| s.space);
         let payload = json!({
             "campaign": c.id, "continued": c.continued, "algorithm": c.algorithm.as_str(),
+            "space": space.as_str(), "requested_space": ctx.cfg.campaign_space.as_str(),
             "sessions": c.sessions, "ips": c.ips.len(), "escalated_to_critical": c.escalated,
             "ja4s": c.ja4s.iter().take(5).collect::<Vec<_>>(),
             "asns": c.asns.iter().take(5).collect::<Vec<_>>(),
