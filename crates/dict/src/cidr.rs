@@ -61,6 +61,8 @@ pub struct CidrMap<T> {
     v4: Trie,
     v6: Trie,
     values: Vec<T>,
+    /// The prefix of each value, as inserted (canonical address, length).
+    prefixes: Vec<(IpAddr, u8)>,
 }
 
 impl<T> Default for CidrMap<T> {
@@ -69,6 +71,7 @@ impl<T> Default for CidrMap<T> {
             v4: Trie::default(),
             v6: Trie::default(),
             values: Vec::new(),
+            prefixes: Vec::new(),
         }
     }
 }
@@ -109,12 +112,30 @@ impl<T> CidrMap<T> {
     pub fn insert(&mut self, ip: IpAddr, len: u8, value: T) {
         let idx = self.values.len() as u32;
         self.values.push(value);
-        match canonical(ip) {
-            IpAddr::V4(a) => self
-                .v4
-                .insert(u32::from(a) as u128, 32, len.min(32) as u32, idx),
-            IpAddr::V6(a) => self.v6.insert(u128::from(a), 128, len.min(128) as u32, idx),
+        let ip = canonical(ip);
+        match ip {
+            IpAddr::V4(a) => {
+                self.prefixes.push((ip, len.min(32)));
+                self.v4
+                    .insert(u32::from(a) as u128, 32, len.min(32) as u32, idx)
+            }
+            IpAddr::V6(a) => {
+                self.prefixes.push((ip, len.min(128)));
+                self.v6.insert(u128::from(a), 128, len.min(128) as u32, idx)
+            }
         }
+    }
+
+    /// Every prefix with its value, in insertion order; a duplicate prefix appears once,
+    /// with its first value (the one lookups return).
+    pub fn entries(&self) -> Vec<(IpAddr, u8, &T)> {
+        let mut seen = std::collections::HashSet::new();
+        self.prefixes
+            .iter()
+            .zip(&self.values)
+            .filter(|((ip, len), _)| seen.insert((*ip, *len)))
+            .map(|((ip, len), v)| (*ip, *len, v))
+            .collect()
     }
 
     /// Parses and adds a CIDR.

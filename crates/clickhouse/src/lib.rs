@@ -1,0 +1,91 @@
+//! shrike's scale-out store: ClickHouse, spoken to over its HTTP interface.
+//!
+//! - [`ChUrl`]: a store address, `clickhouse://user:password@host:port/database`.
+//! - [`Client`]: a small blocking HTTP client (timeouts, bounded responses, bound query
+//!   parameters, server errors with their ClickHouse code).
+//! - [`migrate()`]: the versioned DDL under `sql/` (raw `http_logs`, hourly aggregates fed by
+//!   materialized views, dictionaries, the feature view `view_ai_features_1h`).
+//! - [`rowbinary`]: records encoded for `INSERT … FORMAT RowBinary`.
+
+#![warn(missing_docs)]
+
+pub mod dict;
+mod features;
+mod http;
+pub mod migrate;
+pub mod rowbinary;
+mod url;
+
+pub use dict::{sync_dictionaries, SyncReport};
+pub use features::read_features;
+pub use http::{Client, MAX_RESPONSE_BYTES};
+pub use migrate::{migrate, MigrateReport, Retention};
+pub use url::{ChUrl, DEFAULT_PORT};
+
+/// What can go wrong talking to ClickHouse.
+#[derive(Debug, thiserror::Error)]
+pub enum ChError {
+    /// The store address is malformed.
+    #[error("ClickHouse address {0}")]
+    Url(String),
+    /// No connection could be made.
+    #[error("cannot reach ClickHouse at {url}: {why}")]
+    Unreachable {
+        /// Address.
+        url: String,
+        /// The system's reason.
+        why: String,
+    },
+    /// The connection failed mid-request (reset, timeout).
+    #[error("ClickHouse at {url}: {why}")]
+    Io {
+        /// Address.
+        url: String,
+        /// The system's reason.
+        why: String,
+    },
+    /// The answer is not HTTP as ClickHouse speaks it.
+    #[error("ClickHouse at {url} answered something unexpected: {why}")]
+    Protocol {
+        /// Address.
+        url: String,
+        /// What was wrong.
+        why: String,
+    },
+    /// The server refused the request.
+    #[error("ClickHouse error {code} (HTTP {status}): {message}")]
+    Server {
+        /// HTTP status.
+        status: u16,
+        /// ClickHouse error code (`X-ClickHouse-Exception-Code`), 0 when absent.
+        code: i32,
+        /// The server's message.
+        message: String,
+    },
+    /// A migration could not be applied.
+    #[error("ClickHouse migration {version}: {why}")]
+    Migration {
+        /// Version.
+        version: u32,
+        /// Why.
+        why: String,
+    },
+    /// A result could not be read.
+    #[error("ClickHouse result: {0}")]
+    Decode(String),
+}
+
+impl ChError {
+    /// Worth retrying later: the server is down, overloaded or timed out, as opposed to a
+    /// request it will refuse again.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ChError::Unreachable { .. } | ChError::Io { .. } | ChError::Protocol { .. } => true,
+            // 5xx and ClickHouse's "too many parts / simultaneous queries / memory" codes.
+            ChError::Server { status, code, .. } => {
+                *status >= 500 || matches!(code, 202 | 241 | 252 | 159 | 209 | 210 | 394)
+            }
+            _ => false,
+        }
+    }
+}
