@@ -12,6 +12,7 @@ mod bench_graph;
 mod bench_map;
 mod bench_trees;
 mod campaigns;
+mod ch;
 mod config;
 mod demo;
 mod detect;
@@ -79,6 +80,9 @@ enum Command {
     /// Measure performance.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// The ClickHouse store: schema migrations and dictionary sync.
+    #[command(subcommand)]
+    Ch(ch::ChCommand),
 }
 
 fn main() -> ExitCode {
@@ -116,6 +120,7 @@ fn main() -> ExitCode {
         Command::Feedback(a) => feedback::run(config, a),
         Command::Export(a) => export::run(config, a),
         Command::Bench(b) => bench::run(config, b),
+        Command::Ch(c) => ch::run(c),
     };
     match result {
         Ok(code) => code,

@@ -35,6 +35,9 @@ impl Engine {
             println!("skipped: no CLICKHOUSE_URL and no {}", script.display());
             return None;
         }
+        // The first start installs the engine into a shared venv: one at a time.
+        static STARTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one = STARTING.lock().unwrap_or_else(|e| e.into_inner());
         let data = tempfile::tempdir().unwrap();
         let out = Command::new("bash")
             .arg(&script)
