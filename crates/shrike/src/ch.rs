@@ -68,7 +68,11 @@ pub fn run(cmd: ChCommand) -> anyhow::Result<ExitCode> {
             )
             .with_context(|| format!("migrating {}", c.url()))?;
             if report.applied.is_empty() {
-                println!("{}: schema up to date (version {})", c.url(), report.version);
+                println!(
+                    "{}: schema up to date (version {})",
+                    c.url(),
+                    report.version
+                );
             } else {
                 println!(
                     "{}: applied migrations {:?}, schema version {}",
