@@ -88,7 +88,9 @@ WITH
           AND (position(s, '\0') > 0 OR multiSearchAnyCaseInsensitive(s, ['../', '..\\', '%2e%2e', '..%2f',
               '<script', '%3cscript', 'javascript:', 'union select', 'union+select', 'union%20select',
               '${jndi:', '%24%7bjndi', '%00', '/etc/passwd', '\' or \'1\'=\'1', '%27%20or%20']))) AS anomalous,
-    lower(trimBoth(splitByChar(';', ifNull(content_type, ''))[1])) AS mime
+    lower(trimBoth(splitByChar(';', ifNull(content_type, ''))[1])) AS mime,
+    -- SYN→ACK in microseconds, rounded half away from zero as Rust's f64::round.
+    toInt128(ifNull(if(syn_ack_ms >= 0, floor(syn_ack_ms * 1000 + 0.5), ceil(syn_ack_ms * 1000 - 0.5)), 0)) AS syn_us
 SELECT
     toStartOfHour(toDateTime(time, 'UTC')) AS window_start,
     src_ip,
@@ -138,11 +140,9 @@ SELECT
     uniqExactState(if(conn_id IS NOT NULL, cityHash64(assumeNotNull(conn_id)), NULL)) AS uniq_conn_ids,
     uniqExactState(if(user_agent IS NOT NULL, cityHash64(assumeNotNull(user_agent)), NULL)) AS uniq_user_agents,
     uniqExactState(if(ifNull(ja3, '') != '', cityHash64(assumeNotNull(ja3)), NULL)) AS uniq_ja3,
-    -- SYN→ACK in microseconds, rounded half away from zero as Rust's f64::round.
     countIf(syn_ack_ms IS NOT NULL) AS syn_n,
-    sum(toInt128(ifNull(if(syn_ack_ms >= 0, floor(syn_ack_ms * 1000 + 0.5), ceil(syn_ack_ms * 1000 - 0.5)), 0))) AS syn_s,
-    sum(toInt128(ifNull(if(syn_ack_ms >= 0, floor(syn_ack_ms * 1000 + 0.5), ceil(syn_ack_ms * 1000 - 0.5)), 0))
-        * toInt128(ifNull(if(syn_ack_ms >= 0, floor(syn_ack_ms * 1000 + 0.5), ceil(syn_ack_ms * 1000 - 0.5)), 0))) AS syn_q,
+    sum(syn_us) AS syn_s,
+    sum(syn_us * syn_us) AS syn_q,
     countIf(ip_total_length IS NOT NULL) AS size_n,
     sum(toInt128(ifNull(ip_total_length, 0))) AS size_s,
     sum(toInt128(ifNull(ip_total_length, 0)) * toInt128(ifNull(ip_total_length, 0))) AS size_q,

@@ -16,33 +16,23 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
+macro_rules! migration {
+    ($version:literal, $name:literal) => {
+        Migration {
+            version: $version,
+            name: $name,
+            sql: include_str!(concat!("../sql/", $name)),
+        }
+    };
+}
+
 /// Every migration, in order.
 pub const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "001_http_logs.sql",
-        sql: include_str!("../sql/001_http_logs.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "002_session_aggregates.sql",
-        sql: include_str!("../sql/002_session_aggregates.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "003_ip_aggregates.sql",
-        sql: include_str!("../sql/003_ip_aggregates.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "004_dictionaries.sql",
-        sql: include_str!("../sql/004_dictionaries.sql"),
-    },
-    Migration {
-        version: 5,
-        name: "005_features_view.sql",
-        sql: include_str!("../sql/005_features_view.sql"),
-    },
+    migration!(1, "001_http_logs.sql"),
+    migration!(2, "002_session_aggregates.sql"),
+    migration!(3, "003_ip_aggregates.sql"),
+    migration!(4, "004_dictionaries.sql"),
+    migration!(5, "005_features_view.sql"),
 ];
 
 /// Retention of the tables (days).

@@ -75,6 +75,16 @@ impl Packed {
         self.fill(k, tree, right, 2 * pos + 2, level + 1);
     }
 
+    /// The leaf index (within its tree's leaves) row `x` reaches in packed tree `split`.
+    fn leaf_of(&self, split: &[(u32, f32)], x: &[f32]) -> usize {
+        let mut i = 0;
+        for _ in 0..self.depth {
+            let (f, t) = split[i];
+            i = 2 * i + 1 + usize::from(x[f as usize] > t);
+        }
+        i - split.len()
+    }
+
     /// Adds every tree's output to `out[r]` for each row `r` of `rows` (row-major, `dims`
     /// columns); `out` starts at the intercept.
     pub(crate) fn add_margins(&self, rows: &[f32], dims: usize, out: &mut [f64]) {
@@ -106,12 +116,7 @@ impl Packed {
         {
             for k in 0..trees {
                 let split = &self.split[k * internal..(k + 1) * internal];
-                let mut i = 0;
-                for _ in 0..self.depth {
-                    let (f, t) = split[i];
-                    i = 2 * i + 1 + usize::from(x[f as usize] > t);
-                }
-                *o += self.leaf[k * (internal + 1) + i - internal];
+                *o += self.leaf[k * (internal + 1) + self.leaf_of(split, x)];
             }
         }
     }
