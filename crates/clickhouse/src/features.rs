@@ -27,12 +27,7 @@ pub fn read_features(
          FORMAT JSONEachRow"
     );
     // `2024-05-01 12:00:00.000`, UTC (the parameters' declared time zone).
-    let iso = |t: Timestamp| {
-        t.to_string()
-            .replace('T', " ")
-            .trim_end_matches('Z')
-            .to_string()
-    };
+    let iso = crate::store::ch_time;
     let body = client.query(&sql, &[("from", iso(from)), ("to", iso(to))])?;
     let mut out = Vec::new();
     for line in body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {

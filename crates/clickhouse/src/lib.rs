@@ -6,6 +6,8 @@
 //! - [`migrate()`]: the versioned DDL under `sql/` (raw `http_logs`, hourly aggregates fed by
 //!   materialized views, dictionaries, the feature view `view_ai_features_1h`).
 //! - [`rowbinary`]: records encoded for `INSERT … FORMAT RowBinary`.
+//! - [`push`]: batches delivered with retries, backoff, deduplication tokens and a disk
+//!   spool, so that nothing is lost while the server is down.
 
 #![warn(missing_docs)]
 
@@ -13,13 +15,17 @@ pub mod dict;
 mod features;
 mod http;
 pub mod migrate;
+pub mod push;
 pub mod rowbinary;
+mod store;
 mod url;
 
 pub use dict::{sync_dictionaries, SyncReport};
 pub use features::read_features;
 pub use http::{Client, MAX_RESPONSE_BYTES};
 pub use migrate::{migrate, MigrateReport, Retention};
+pub use push::{Delivery, PushOptions, PushReport, Pusher, SpoolStatus};
+pub use store::ChStore;
 pub use url::{ChUrl, DEFAULT_PORT};
 
 /// What can go wrong talking to ClickHouse.
@@ -73,6 +79,10 @@ pub enum ChError {
     /// A result could not be read.
     #[error("ClickHouse result: {0}")]
     Decode(String),
+    /// The spool directory cannot be written or read: batches would be lost, so this
+    /// stops the run.
+    #[error("ClickHouse spool {0}")]
+    Spool(String),
 }
 
 impl ChError {

@@ -12,7 +12,8 @@ pub struct Migration {
     pub version: u32,
     /// File name.
     pub name: &'static str,
-    /// SQL with `{db}`, `{raw_ttl_days}` and `{agg_ttl_days}` placeholders.
+    /// SQL with `{db}` and `{raw_ttl_days}`, `{agg_ttl_days}`, `{output_ttl_days}`,
+    /// `{audit_ttl_days}` placeholders.
     pub sql: &'static str,
 }
 
@@ -33,6 +34,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(3, "003_ip_aggregates.sql"),
     migration!(4, "004_dictionaries.sql"),
     migration!(5, "005_features_view.sql"),
+    migration!(6, "006_outputs.sql"),
 ];
 
 /// Retention of the tables (days).
@@ -42,6 +44,10 @@ pub struct Retention {
     pub raw_days: u32,
     /// Hourly aggregates.
     pub aggregate_days: u32,
+    /// Detection outputs: scores, sessions, fleets, campaigns.
+    pub output_days: u32,
+    /// The audit trail: cycles, decisions, models.
+    pub audit_days: u32,
 }
 
 impl Default for Retention {
@@ -49,6 +55,8 @@ impl Default for Retention {
         Retention {
             raw_days: 30,
             aggregate_days: 90,
+            output_days: 90,
+            audit_days: 365,
         }
     }
 }
@@ -79,7 +87,9 @@ pub fn statements(m: &Migration, db: &str, r: &Retention) -> Vec<String> {
         .sql
         .replace("{db}", db)
         .replace("{raw_ttl_days}", &r.raw_days.to_string())
-        .replace("{agg_ttl_days}", &r.aggregate_days.to_string());
+        .replace("{agg_ttl_days}", &r.aggregate_days.to_string())
+        .replace("{output_ttl_days}", &r.output_days.to_string())
+        .replace("{audit_ttl_days}", &r.audit_days.to_string());
     let mut out = Vec::new();
     let mut cur = String::new();
     for line in text.lines() {

@@ -135,6 +135,12 @@ pub fn ipv6_bytes(ip: IpAddr) -> [u8; 16] {
     }
 }
 
+/// The `ingest_seq` of line `line` of ingest batch `batch`: the Rust sessionizer's order
+/// of requests within a millisecond.
+pub fn ingest_seq(batch: u32, line: u64) -> u64 {
+    u64::from(batch) << 40 | (line & ((1 << 40) - 1))
+}
+
 /// Appends one `http_logs` row. `seq` orders requests of the same millisecond (shrike's
 /// input order). Returns `false`, writing nothing, for a record without a source address
 /// (the session key needs one).

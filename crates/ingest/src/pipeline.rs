@@ -16,6 +16,9 @@ use crate::{
 pub trait RecordSink: Send {
     /// One valid record and its 1-based line number in the input.
     fn accept(&mut self, line: u64, record: &RequestRecord<'_>);
+    /// Called after each chunk of input (chunks are cut at the same lines on every run of
+    /// the same input, so a sink that ships a batch per chunk ships the same batches).
+    fn end_chunk(&mut self) {}
 }
 
 /// How to run an ingest.
@@ -249,6 +252,7 @@ where
                         let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
                         let Ok(chunk) = next else { break };
                         process_chunk(&chunk, source, &mut sink, &mut stats, dead)?;
+                        sink.end_chunk();
                     }
                     Ok((sink, stats))
                 })

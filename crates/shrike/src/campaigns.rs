@@ -90,7 +90,7 @@ fn top(text: &str, n: usize) -> String {
 /// `shrike campaigns`.
 pub fn run(config: Config, args: CampaignsArgs) -> anyhow::Result<ExitCode> {
     let settings = crate::ingest::settings(config, &args.common, None)?;
-    let store = SqliteStore::open(&settings.store_path)?;
+    let store = SqliteStore::open(settings.embedded_store("campaigns")?)?;
     let rows = store.campaigns(args.id, args.limit)?;
     if let Some(id) = args.id {
         let Some(c) = rows.first() else {

@@ -14,6 +14,8 @@ pub enum ChCommand {
     Migrate(MigrateArgs),
     /// Copy the dictionary directory into the ClickHouse dictionaries' source tables.
     DictSync(DictSyncArgs),
+    /// Send the batches an ingest spooled while ClickHouse was unavailable.
+    Replay(ReplayArgs),
 }
 
 /// Where the store is.
@@ -35,6 +37,28 @@ pub struct MigrateArgs {
     /// Days the hourly aggregates are kept.
     #[arg(long, default_value_t = 90)]
     aggregate_ttl_days: u32,
+    /// Days detection outputs are kept (scores, sessions, fleets, campaigns).
+    #[arg(long, default_value_t = 90)]
+    output_ttl_days: u32,
+    /// Days the audit trail is kept (cycles, decisions, models).
+    #[arg(long, default_value_t = 365)]
+    audit_ttl_days: u32,
+}
+
+/// `shrike ch replay`.
+#[derive(Args)]
+pub struct ReplayArgs {
+    #[command(flatten)]
+    store: StoreArg,
+    /// Spool directory [default: the one `shrike ingest` uses for this store].
+    #[arg(long)]
+    spool: Option<PathBuf>,
+    /// Also send the batches the server refused (after fixing their cause).
+    #[arg(long)]
+    refused: bool,
+    /// Seconds each batch is retried before giving up.
+    #[arg(long = "retry-for", default_value_t = 60)]
+    retry_for_secs: u64,
 }
 
 /// `shrike ch dict-sync`.
@@ -55,8 +79,15 @@ fn client(store: &StoreArg) -> anyhow::Result<Client> {
 pub fn run(cmd: ChCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         ChCommand::Migrate(a) => {
-            if a.raw_ttl_days == 0 || a.aggregate_ttl_days == 0 {
-                anyhow::bail!("--raw-ttl-days and --aggregate-ttl-days must be at least 1");
+            if [
+                a.raw_ttl_days,
+                a.aggregate_ttl_days,
+                a.output_ttl_days,
+                a.audit_ttl_days,
+            ]
+            .contains(&0)
+            {
+                anyhow::bail!("every --*-ttl-days must be at least 1");
             }
             let c = client(&a.store)?;
             let report = shrike_clickhouse::migrate(
@@ -64,6 +95,8 @@ pub fn run(cmd: ChCommand) -> anyhow::Result<ExitCode> {
                 &Retention {
                     raw_days: a.raw_ttl_days,
                     aggregate_days: a.aggregate_ttl_days,
+                    output_days: a.output_ttl_days,
+                    audit_days: a.audit_ttl_days,
                 },
             )
             .with_context(|| format!("migrating {}", c.url()))?;
@@ -91,6 +124,53 @@ pub fn run(cmd: ChCommand) -> anyhow::Result<ExitCode> {
             for (table, rows) in report.tables {
                 println!("{table}: {rows} rows");
             }
+        }
+        ChCommand::Replay(a) => {
+            let url = ChUrl::parse(&a.store.store)?;
+            let settings = crate::config::Config::default().resolve(&Default::default())?;
+            let spool = a
+                .spool
+                .unwrap_or_else(|| crate::ingest_ch::default_spool(&settings, &url));
+            let (store, pusher, _) = crate::ingest_ch::open(
+                &url,
+                &spool,
+                std::time::Duration::from_secs(a.retry_for_secs),
+            )?;
+            let before = pusher.spool_status()?;
+            let result = pusher.replay(a.refused);
+            let r = pusher.report();
+            println!(
+                "{}: {} batches ({} rows) sent from {}",
+                url,
+                r.replayed_batches,
+                r.replayed_rows,
+                spool.display()
+            );
+            let left = match result {
+                Ok(st) => st,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    pusher.spool_status()?
+                }
+            };
+            if left.pending_batches > 0 || (a.refused && left.refused_batches > 0) {
+                eprintln!(
+                    "error: {} of {} batches still wait in {}",
+                    left.pending_batches + left.refused_batches,
+                    before.pending_batches + before.refused_batches,
+                    spool.display()
+                );
+                return Ok(ExitCode::from(4));
+            }
+            if left.refused_batches > 0 {
+                println!(
+                    "{} refused batches ({} rows) kept under {}/refused: fix the cause, then `--refused`",
+                    left.refused_batches,
+                    left.refused_rows,
+                    spool.display()
+                );
+            }
+            println!("store {url}: {} requests in http_logs", store.raw_count()?);
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -87,8 +87,11 @@ pub struct FeaturesConfig {
 /// Resolved settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// SQLite file.
+    /// SQLite file (with a ClickHouse store: the default one, beside which the dead-letter
+    /// file, the models and the spool go).
     pub store_path: PathBuf,
+    /// The ClickHouse store, when `store` is a `clickhouse://` address.
+    pub clickhouse: Option<shrike_clickhouse::ChUrl>,
     /// Reject ratio limit.
     pub max_reject_ratio: f64,
     /// Parsing threads.
@@ -107,6 +110,19 @@ pub struct Settings {
     pub fleet_retention_hours: u32,
     /// Hours of data time that campaigns are kept after last seen.
     pub campaign_retention_hours: u32,
+}
+
+impl Settings {
+    /// The SQLite file, for a command that only works on the embedded store; an error
+    /// naming the commands that do support ClickHouse otherwise.
+    pub fn embedded_store(&self, command: &str) -> anyhow::Result<&Path> {
+        match &self.clickhouse {
+            None => Ok(&self.store_path),
+            Some(url) => bail!(
+                "`shrike {command}` works on the embedded store only; with the ClickHouse store {url} use `ingest`, `detect` and `ch` (docs/CLICKHOUSE.md), or pass a SQLite file to --store"
+            ),
+        }
+    }
 }
 
 /// Values given on the command line (highest precedence).
@@ -194,6 +210,16 @@ impl Config {
             .or(env::<PathBuf>("SHRIKE_STORE", "a file path")?)
             .or(store.path)
             .unwrap_or_else(|| PathBuf::from("shrike-data/shrike.db"));
+        let (store_path, clickhouse) = match store_path.to_str() {
+            Some(s) if s.starts_with("clickhouse://") => (
+                PathBuf::from("shrike-data/shrike.db"),
+                Some(
+                    shrike_clickhouse::ChUrl::parse(s)
+                        .map_err(|e| anyhow::anyhow!("store.path: {e}"))?,
+                ),
+            ),
+            _ => (store_path, None),
+        };
         let max_reject_ratio = flags
             .max_reject_ratio
             .or(env("SHRIKE_MAX_REJECT_RATIO", "a number from 0 to 1")?)
@@ -257,6 +283,7 @@ impl Config {
         }
         Ok(Settings {
             store_path,
+            clickhouse,
             max_reject_ratio,
             workers,
             dead_letter,

@@ -61,7 +61,7 @@ pub fn run(mut config: Config, mut args: DemoArgs) -> anyhow::Result<ExitCode> {
         .as_ref()
         .map(DictionaryWatch::current)
         .unwrap_or_default();
-    let mut store = SqliteStore::open(&settings.store_path)?;
+    let mut store = SqliteStore::open(settings.embedded_store("demo")?)?;
     println!("2/3 ingesting into {}", settings.store_path.display());
     let input = Input::File(args.sim.out.join("traffic.jsonl"));
     let outcome = crate::ingest::ingest_one(

@@ -14,7 +14,8 @@ use shrike_detect::{
 };
 use shrike_dict::{Dictionaries, DictionaryWatch, Reload};
 use shrike_store::{
-    CampaignRow, CycleRecord, FeedbackLabel, FleetRow, Retention, ScoreRow, SqliteStore,
+    CampaignRow, CycleRecord, CycleStore, FeedbackLabel, FleetRow, Retention, ScoreRow, SessionRow,
+    SqliteStore,
 };
 use shrike_types::{Timestamp, HOUR_MS};
 
@@ -93,7 +94,7 @@ fn refresh_dictionaries(watch: &mut DictionaryWatch) -> Option<Decision> {
 /// With a dictionary directory, changed files are reloaded first and the sessions' known-bot
 /// names, JA4 browser families and ASN labels come from the dictionaries in service.
 pub fn cycle(
-    store: &mut SqliteStore,
+    store: &mut dyn CycleStore,
     cfg: &DetectConfig,
     registry: &Registry,
     settings: &Settings,
@@ -139,7 +140,7 @@ pub fn cycle(
 
 /// The campaigns of earlier cycles still within `campaign_memory_hours` of the cycle's clock.
 pub fn campaign_memory(
-    store: &SqliteStore,
+    store: &dyn CycleStore,
     cfg: &DetectConfig,
     now: Timestamp,
 ) -> anyhow::Result<CampaignMemory> {
@@ -162,7 +163,7 @@ pub fn campaign_memory(
 /// since the ingest applies to the next cycle. Features computed from dictionaries at ingest
 /// (the HTTP/2 ones, fingerprint coherence) change for sessions ingested after the edit.
 pub fn load_sessions(
-    store: &SqliteStore,
+    store: &dyn CycleStore,
     horizon_hours: u32,
     at: Option<Timestamp>,
     dict: Option<&Dictionaries>,
@@ -208,7 +209,7 @@ pub(crate) fn to_session(mut r: shrike_store::SessionRow, dict: Option<&Dictiona
 /// `label_history_days` before `now` whose latest level is a label, or that an analyst
 /// labelled (the analyst wins); a seeded sample of `trees_max_labels` at most.
 pub fn load_labels(
-    store: &SqliteStore,
+    store: &dyn CycleStore,
     cfg: &DetectConfig,
     now: Timestamp,
     dict: Option<&Dictionaries>,
@@ -260,6 +261,30 @@ pub fn load_labels(
     Ok(out)
 }
 
+/// A session as a store row (for a store that keeps each cycle's copy).
+fn session_row(s: &Session) -> SessionRow {
+    SessionRow {
+        window_start: s.window_start,
+        src_ip: s
+            .src_ip
+            .parse()
+            .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into()),
+        ja4: s.ja4.clone(),
+        host: s.host.clone(),
+        hits: s.features[shrike_features::FeatureId::Hits.index()] as u64,
+        asn_label: s.asn_label.clone(),
+        bot_name: s.bot_name.clone(),
+        browser_family: s.browser_family.clone(),
+        features: s.features.clone(),
+        first_seen: s.first_seen,
+        asn: s.asn,
+        user_agent: s.user_agent.clone(),
+        correlated: s.correlated,
+        country: s.country.clone(),
+        last_seen: s.last_seen,
+    }
+}
+
 /// A value as JSON text (the store keeps summaries as JSON).
 fn json<T: serde::Serialize + ?Sized>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_default()
@@ -267,7 +292,7 @@ fn json<T: serde::Serialize + ?Sized>(v: &T) -> String {
 
 /// Writes a cycle's outputs (scores, decisions, metrics, new models) in one transaction.
 pub fn save(
-    store: &mut SqliteStore,
+    store: &mut dyn CycleStore,
     registry: &Registry,
     sessions: &[Session],
     out: &CycleOutput,
@@ -384,6 +409,11 @@ pub fn save(
         models,
         fleets,
         campaigns,
+        sessions_scored: if store.records_sessions() {
+            sessions.iter().map(session_row).collect()
+        } else {
+            Vec::new()
+        },
     };
     Ok(store.save_cycle(&record)?)
 }
@@ -403,13 +433,26 @@ pub fn run(config: Config, args: DetectArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| settings.store_path.with_file_name("models"));
     let registry = Registry::open(&models)?;
-    let mut store = SqliteStore::open(&settings.store_path)?;
+    let mut store: Box<dyn CycleStore> = match &settings.clickhouse {
+        Some(url) => Box::new(
+            shrike_clickhouse::ChStore::open(url.clone())
+                .map_err(|e| anyhow::anyhow!("opening {url}: {e}"))?,
+        ),
+        None => Box::new(SqliteStore::open(&settings.store_path)?),
+    };
     let mut dictionaries = watch_dictionaries(&settings)?;
     if let Some(every) = args.every {
-        return run_every(&mut store, &cfg, &registry, &settings, every, dictionaries);
+        return run_every(
+            store.as_mut(),
+            &cfg,
+            &registry,
+            &settings,
+            every,
+            dictionaries,
+        );
     }
     match cycle(
-        &mut store,
+        store.as_mut(),
         &cfg,
         &registry,
         &settings,
@@ -419,7 +462,7 @@ pub fn run(config: Config, args: DetectArgs) -> anyhow::Result<ExitCode> {
         None => {
             eprintln!(
                 "error: the store {} has no sessions: run `shrike ingest` first",
-                settings.store_path.display()
+                store.describe()
             );
             Ok(ExitCode::from(1))
         }
@@ -432,7 +475,7 @@ pub fn run(config: Config, args: DetectArgs) -> anyhow::Result<ExitCode> {
 
 /// `shrike detect --every`: cycles until a termination signal.
 fn run_every(
-    store: &mut SqliteStore,
+    store: &mut dyn CycleStore,
     cfg: &DetectConfig,
     registry: &Registry,
     settings: &Settings,

@@ -95,7 +95,7 @@ pub fn run(config: Config, a: ExportArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let settings = crate::ingest::settings(config, &a.common, None)?;
-    let store = SqliteStore::open(&settings.store_path)?;
+    let store = SqliteStore::open(settings.embedded_store("export")?)?;
     let Some((cycle, clock)) = store.latest_cycle()? else {
         eprintln!(
             "error: {} has no detection cycle yet: run `shrike detect` first",

@@ -70,7 +70,7 @@ pub enum FeedbackAction {
 /// `shrike feedback`.
 pub fn run(config: Config, args: FeedbackArgs) -> anyhow::Result<ExitCode> {
     let settings = crate::ingest::settings(config, &args.common, None)?;
-    let mut store = SqliteStore::open(&settings.store_path)?;
+    let mut store = SqliteStore::open(settings.embedded_store("feedback")?)?;
     match args.action {
         FeedbackAction::Add {
             ip,

@@ -13,7 +13,7 @@ use shrike_features::{FinishOptions, Sessionizer};
 use shrike_ingest::{
     detect_format, DeadLetterWriter, Format, IngestOptions, IngestReport, Input, RecordSink,
 };
-use shrike_store::{FileSpan, IngestedSource, SqliteStore};
+use shrike_store::{FileSpan, IngestLedger, IngestedSource, SqliteStore};
 use shrike_types::{Clock, RequestRecord, SystemClock, Timestamp, HOUR_MS};
 
 use crate::config::{Config, Overrides, Settings};
@@ -40,6 +40,16 @@ pub struct IngestArgs {
     /// Ingest again even if this exact content was already ingested.
     #[arg(long)]
     pub force: bool,
+    /// ClickHouse store: where batches wait while the server is unavailable
+    /// [default: spool/<host>_<port>_<db> beside the default store file].
+    #[arg(long)]
+    pub spool: Option<PathBuf>,
+    /// ClickHouse store: input bytes per insert batch (at least 65536).
+    #[arg(long, default_value_t = 8 * 1024 * 1024)]
+    pub batch_bytes: usize,
+    /// ClickHouse store: seconds a batch is retried (with backoff) before it is spooled.
+    #[arg(long = "retry-for", default_value_t = 60)]
+    pub retry_for_secs: u64,
     #[command(flatten)]
     pub common: CommonOpts,
 }
@@ -157,6 +167,19 @@ pub struct ReadPlan {
 }
 
 impl ReadPlan {
+    /// The span of the file this plan covers, once `lines` lines were read.
+    pub fn span(&self, lines: u64) -> Option<FileSpan> {
+        self.file
+            .as_ref()
+            .map(|(path, size, ends_with_newline)| FileSpan {
+                path: path.clone(),
+                start: self.continued_from.unwrap_or(0),
+                end: *size,
+                lines: self.first_line - 1 + lines,
+                ends_with_newline: *ends_with_newline,
+            })
+    }
+
     /// Bytes to read, when known.
     pub fn len(&self) -> Option<u64> {
         match &self.input {
@@ -169,7 +192,7 @@ impl ReadPlan {
 /// Decides what to read. A file whose exact content was ingested is skipped (unless
 /// `force`); a file that only grew since its last ingest (same bytes up to where that run
 /// stopped) is read from there on; any other file is read whole.
-pub fn plan(store: &SqliteStore, input: &Input, force: bool) -> anyhow::Result<Plan> {
+pub fn plan(store: &dyn IngestLedger, input: &Input, force: bool) -> anyhow::Result<Plan> {
     let path = match input {
         Input::File(p) | Input::FileRange { path: p, .. } => p,
         Input::Stdin => {
@@ -231,7 +254,7 @@ pub fn plan(store: &SqliteStore, input: &Input, force: bool) -> anyhow::Result<P
     }))
 }
 
-fn sniff_format(input: &Input) -> anyhow::Result<Format> {
+pub(crate) fn sniff_format(input: &Input) -> anyhow::Result<Format> {
     let (mut r, _) = input
         .open()
         .with_context(|| format!("cannot read {}", input.label()))?;
@@ -260,7 +283,8 @@ fn sniff_format(input: &Input) -> anyhow::Result<Format> {
 /// The outcome of ingesting one input.
 pub struct IngestOutcome {
     pub report: IngestReport<()>,
-    pub sessions_written: usize,
+    /// Sessions of the horizon written (None: the store computes them itself).
+    pub sessions_written: Option<usize>,
     pub skipped: bool,
     /// Where an earlier run of the same file stopped, when this run continued it.
     pub continued_from: Option<u64>,
@@ -282,11 +306,11 @@ pub fn ingest_one(
     }
 }
 
-fn skipped(input: &Input, seen: &IngestedSource) -> IngestOutcome {
+pub(crate) fn skipped(input: &Input, seen: &IngestedSource) -> IngestOutcome {
     tracing::warn!(input = %input.label(), first = %seen.label, "already ingested (same content): skipped; use --force to ingest again");
     IngestOutcome {
         report: IngestReport::empty(),
-        sessions_written: 0,
+        sessions_written: None,
         skipped: true,
         continued_from: None,
     }
@@ -352,16 +376,7 @@ pub fn ingest_planned(
             horizon_hours: settings.horizon_hours,
         },
     );
-    let span = plan
-        .file
-        .as_ref()
-        .map(|(path, size, ends_with_newline)| FileSpan {
-            path: path.clone(),
-            start: plan.continued_from.unwrap_or(0),
-            end: *size,
-            lines: plan.first_line - 1 + report.lines,
-            ends_with_newline: *ends_with_newline,
-        });
+    let span = plan.span(report.lines);
     let src = IngestedSource {
         fingerprint: plan.fingerprint.clone(),
         label,
@@ -375,7 +390,7 @@ pub fn ingest_planned(
     }
     Ok(IngestOutcome {
         report,
-        sessions_written: features.len(),
+        sessions_written: Some(features.len()),
         skipped: false,
         continued_from: plan.continued_from,
     })
@@ -407,10 +422,12 @@ pub fn summarise(label: &str, o: &IngestOutcome, limit: f64) -> bool {
     if let Some(from) = o.continued_from {
         println!("{label}: grew since its last ingest; read from byte {from} on");
     }
+    let sessions = o
+        .sessions_written
+        .map_or(String::new(), |n| format!("{n} sessions in the horizon, "));
     println!(
-        "{label}: {} records, {} sessions in the horizon, {} rejected ({:.2}%), {} blank, {} unknown keys, {:.0} records/s",
+        "{label}: {} records, {sessions}{} rejected ({:.2}%), {} blank, {} unknown keys, {:.0} records/s",
         r.records,
-        o.sessions_written,
         r.rejects.total(),
         r.reject_ratio() * 100.0,
         r.blank_lines,
@@ -426,6 +443,9 @@ pub fn summarise(label: &str, o: &IngestOutcome, limit: f64) -> bool {
 /// `shrike ingest`.
 pub fn run(config: Config, args: IngestArgs) -> anyhow::Result<ExitCode> {
     let settings = settings(config, &args.common, Some(&args))?;
+    if let Some(url) = &settings.clickhouse {
+        return crate::ingest_ch::run(&settings, url, &args);
+    }
     let dict = dictionaries(&settings)?;
     let mut store = SqliteStore::open(&settings.store_path)?;
     let format = args.format.as_deref().and_then(Format::parse);

@@ -20,6 +20,7 @@ mod eval;
 mod export;
 mod feedback;
 mod ingest;
+mod ingest_ch;
 mod serve;
 mod simulate;
 
@@ -45,7 +46,8 @@ struct Cli {
 
 #[derive(Args, Clone, Default)]
 struct CommonOpts {
-    /// SQLite store file [default: shrike-data/shrike.db].
+    /// Store: a SQLite file [default: shrike-data/shrike.db], or a ClickHouse database
+    /// `clickhouse://[user[:password]@]host[:port]/db` (ingest and detect).
     #[arg(long)]
     store: Option<PathBuf>,
     /// Dictionary directory (bot_ip.csv, browser_ja4.csv, ...).

@@ -91,7 +91,8 @@ pub fn serve(listen: SocketAddr, settings: ServeSettings) -> anyhow::Result<Exit
 /// `shrike serve`.
 pub fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let file = config.serve.take().unwrap_or_default();
-    let store_path = crate::ingest::settings(config, &args.common, None)?.store_path;
+    let common = crate::ingest::settings(config, &args.common, None)?;
+    let store_path = common.embedded_store("serve")?.to_path_buf();
     let (listen, settings) = settings(file, &args, store_path)?;
     serve(listen, settings)
 }

@@ -125,7 +125,7 @@ impl SqliteStore {
         levels: &[&str],
     ) -> Result<Vec<LabelRow>, StoreError> {
         use std::collections::HashMap;
-        type Key = (i64, String, String, String);
+        type Key = LabelKey;
         // The latest score per session: SQLite takes the bare columns from the MAX row.
         let mut q = self
             .conn
@@ -177,26 +177,47 @@ impl SqliteStore {
                 }
             }
         }
-        let mut out = Vec::new();
-        for s in self.sessions_between(from, to)? {
-            let key: Key = (
-                s.window_start.millis(),
-                s.src_ip.to_string(),
-                s.ja4.clone(),
-                s.host.clone(),
-            );
-            let feedback = by_session.get(&key).or_else(|| by_ip.get(&key.1)).copied();
-            let level = latest.remove(&key);
-            let labelled =
-                feedback.is_some() || level.as_deref().is_some_and(|l| levels.contains(&l));
-            if labelled {
-                out.push(LabelRow {
-                    session: s,
-                    level,
-                    feedback,
-                });
-            }
-        }
-        Ok(out)
+        Ok(join_labels(
+            self.sessions_between(from, to)?,
+            latest,
+            &by_session,
+            &by_ip,
+            levels,
+        ))
     }
+}
+
+/// A session's key as the label join sees it: window start (ms), address, JA4, host.
+pub type LabelKey = (i64, String, String, String);
+
+/// The labelled rows among `sessions`: each with its latest level (from `latest`) and the
+/// analyst's label on the session or else on its address; kept when it has such a label
+/// or its level is one of `levels`. Shared by every store so that they label alike.
+pub fn join_labels(
+    sessions: Vec<crate::rows::SessionRow>,
+    mut latest: std::collections::HashMap<LabelKey, String>,
+    by_session: &std::collections::HashMap<LabelKey, FeedbackLabel>,
+    by_ip: &std::collections::HashMap<String, FeedbackLabel>,
+    levels: &[&str],
+) -> Vec<LabelRow> {
+    let mut out = Vec::new();
+    for s in sessions {
+        let key: LabelKey = (
+            s.window_start.millis(),
+            s.src_ip.to_string(),
+            s.ja4.clone(),
+            s.host.clone(),
+        );
+        let feedback = by_session.get(&key).or_else(|| by_ip.get(&key.1)).copied();
+        let level = latest.remove(&key);
+        let labelled = feedback.is_some() || level.as_deref().is_some_and(|l| levels.contains(&l));
+        if labelled {
+            out.push(LabelRow {
+                session: s,
+                level,
+                feedback,
+            });
+        }
+    }
+    out
 }

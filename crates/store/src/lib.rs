@@ -18,11 +18,12 @@
 
 mod dashboard;
 mod feedback;
-pub use feedback::LabelRow;
+pub use feedback::{join_labels, LabelKey, LabelRow};
 mod migrations;
 mod outputs;
 mod rows;
 mod sqlite;
+mod traits;
 
 pub use rows::{
     CampaignRow, CycleRecord, CycleSummary, DecisionRow, Feedback, FeedbackLabel, FileSpan,
@@ -30,3 +31,4 @@ pub use rows::{
     SessionRow, ThreatFilter, ThreatRow, TopBy, TopValue,
 };
 pub use sqlite::{SqliteStore, StoreError};
+pub use traits::{CycleStore, IngestLedger};

@@ -280,6 +280,9 @@ pub struct CycleRecord {
     pub fleets: Vec<FleetRow>,
     /// Campaigns found.
     pub campaigns: Vec<CampaignRow>,
+    /// The sessions scored, for a store that keeps each cycle's copy
+    /// ([`crate::CycleStore::records_sessions`]); empty otherwise.
+    pub sessions_scored: Vec<SessionRow>,
 }
 
 /// One cycle, as listed in the history.

@@ -36,6 +36,16 @@ pub enum StoreError {
         /// Latest version known.
         known: i64,
     },
+    /// A remote store (ClickHouse) failed; `transient` when retrying later may work.
+    #[error("store {store}: {message}")]
+    Remote {
+        /// The store's address (without password).
+        store: String,
+        /// What went wrong.
+        message: String,
+        /// Whether a later attempt may succeed (server down, timeout).
+        transient: bool,
+    },
     /// A saved state or value cannot be decoded.
     #[error("store {path}: corrupt row ({what})")]
     Corrupt {

@@ -152,6 +152,7 @@ fn cycle_at(hour: i64, flagged_ip: &str) -> shrike_store::CycleRecord {
             levels: "{\"HIGH\":1}".into(),
             members: vec![flagged_ip.into()],
         }],
+        sessions_scored: Vec::new(),
     }
 }
 

@@ -1,0 +1,286 @@
+//! `shrike` on a ClickHouse store, end to end on the genuine engine: migrate, sync the
+//! dictionaries, ingest while the server is killed and restarted, spool and replay, a
+//! re-ingest deduplicated, then a detection cycle whose verdicts equal the embedded
+//! store's on the same traffic.
+
+#[path = "../../clickhouse/tests/common/mod.rs"]
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn shrike(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_shrike"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("SHRIKE_STORE")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn ok(o: Output) -> String {
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    t
+}
+
+fn count(engine: &common::OwnEngine, sql: &str) -> u64 {
+    let body = engine
+        .client()
+        .query(&format!("{sql} FORMAT TSV"), &[])
+        .unwrap();
+    String::from_utf8_lossy(&body).trim().parse().unwrap()
+}
+
+fn levels(out: &str) -> String {
+    out.lines()
+        .find(|l| l.trim_start().starts_with("levels:"))
+        .unwrap_or_else(|| panic!("no levels in {out}"))
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn clickhouse_store_survives_a_killed_server_and_detects_like_the_embedded_store() {
+    let Some(mut engine) = common::OwnEngine::start("cli") else {
+        return;
+    };
+    let t0 = Instant::now();
+    let phase = |name: &str| println!("{name}: {:.1} s", t0.elapsed().as_secs_f64());
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let store = engine.url.to_string().replace("http://", "clickhouse://");
+    // Recent traffic (older requests would be past http_logs' retention).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let start = now - now % 3600 - 3 * 3600;
+    let start = shrike_types_time(start);
+    ok(shrike(
+        &[
+            "simulate", "--hours", "3", "--start", &start, "--out", "sim",
+        ],
+        cwd,
+    ));
+    ok(shrike(&["ch", "migrate", "--store", &store], cwd));
+    ok(shrike(
+        &[
+            "ch",
+            "dict-sync",
+            "--store",
+            &store,
+            "--dict-dir",
+            "sim/dict",
+        ],
+        cwd,
+    ));
+    let records = std::fs::read_to_string(cwd.join("sim/traffic.jsonl"))
+        .unwrap()
+        .lines()
+        .count() as u64;
+
+    // 1. The server is killed once the first batches have landed, and restarted 1.5 s later:
+    // the batches in flight are retried and every record arrives, once.
+    let child = Command::new(env!("CARGO_BIN_EXE_shrike"))
+        .args([
+            "ingest",
+            "--store",
+            &store,
+            "--batch-bytes",
+            "262144",
+            "--retry-for",
+            "60",
+            "sim/traffic.jsonl",
+        ])
+        .current_dir(cwd)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let http_logs = format!("SELECT count() FROM {}.http_logs", engine.url.database);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let landed = engine
+            .client()
+            .query(&format!("{http_logs} FORMAT TSV"), &[])
+            .map(|b| {
+                String::from_utf8_lossy(&b)
+                    .trim()
+                    .parse::<u64>()
+                    .unwrap_or(0)
+            })
+            .unwrap_or(0);
+        if landed > 0 {
+            assert!(landed < records, "the ingest finished before the kill");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no batch landed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    engine.kill();
+    std::thread::sleep(Duration::from_millis(1500));
+    engine.restart();
+    let out = ok(child.wait_with_output().unwrap());
+    let retries: u64 = out
+        .split(" retries")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no retry count in {out}"));
+    assert!(retries > 0, "the kill went unnoticed: {out}");
+    assert_eq!(count(&engine, &http_logs), records, "{out}");
+    let distinct = format!(
+        "SELECT uniqExact(ingest_seq) FROM {}.http_logs",
+        engine.url.database
+    );
+    assert_eq!(count(&engine, &distinct), records);
+
+    phase("killed ingest");
+    // 2. The same file again, forced, with the same batch size: the same batches under the
+    // same tokens are stored once (as after a crash and a rerun).
+    let out = ok(shrike(
+        &[
+            "ingest",
+            "--store",
+            &store,
+            "--force",
+            "--batch-bytes",
+            "262144",
+            "sim/traffic.jsonl",
+        ],
+        cwd,
+    ));
+    assert_eq!(count(&engine, &http_logs), records, "{out}");
+    let hits = format!(
+        "SELECT sum(hits) FROM {}.agg_session_1h",
+        engine.url.database
+    );
+    assert_eq!(
+        count(&engine, &hits),
+        records,
+        "the aggregates counted a batch twice"
+    );
+
+    phase("forced re-ingest");
+    // 3. Down for good: batches are spooled, the run says so and fails; a replay once the
+    // server is back delivers them.
+    // The first 5,000 requests again, as another file (other tokens: stored again).
+    let source = std::fs::read_to_string(cwd.join("sim/traffic.jsonl")).unwrap();
+    let extra: String = source
+        .lines()
+        .take(5000)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(cwd.join("extra.jsonl"), extra).unwrap();
+    engine.kill();
+    let o = shrike(
+        &[
+            "ingest",
+            "--store",
+            &store,
+            "--retry-for",
+            "1",
+            "extra.jsonl",
+        ],
+        cwd,
+    );
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(4), "{t}");
+    assert!(
+        t.contains("wait in the spool") && t.contains("ch replay"),
+        "{t}"
+    );
+    engine.restart();
+    let t = ok(shrike(&["ch", "replay", "--store", &store], cwd));
+    assert!(t.contains("batches (5000 rows) sent"), "{t}");
+    assert_eq!(count(&engine, &http_logs), records + 5000);
+    let t = ok(shrike(&["ch", "replay", "--store", &store], cwd));
+    assert!(t.contains("0 batches (0 rows) sent"), "{t}");
+
+    phase("spool and replay");
+    // 4. Detection on ClickHouse gives the embedded store's verdicts on the same traffic.
+    ok(shrike(
+        &[
+            "ingest",
+            "--store",
+            "lite/shrike.db",
+            "--dict-dir",
+            "sim/dict",
+            "sim/traffic.jsonl",
+            "extra.jsonl",
+        ],
+        cwd,
+    ));
+    let detect = |store: &str, models: &str| {
+        ok(shrike(
+            &[
+                "detect",
+                "--store",
+                store,
+                "--dict-dir",
+                "sim/dict",
+                "--models",
+                models,
+            ],
+            cwd,
+        ))
+    };
+    let lite = detect("lite/shrike.db", "lite/models");
+    let ch = detect(&store, "ch-models");
+    let cycle_line = |t: &str| {
+        t.lines()
+            .find(|l| l.starts_with("cycle "))
+            .map(str::to_string)
+    };
+    assert_eq!(cycle_line(&lite), cycle_line(&ch), "{lite}\n---\n{ch}");
+    assert_eq!(levels(&lite), levels(&ch));
+    phase("detect twice");
+    // Every output table was written back.
+    let db = &engine.url.database;
+    let scored = count(&engine, &format!("SELECT count() FROM {db}.all_scores"));
+    let sessions: u64 = ch
+        .split(" sessions,")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert_eq!(scored, sessions);
+    assert_eq!(
+        count(&engine, &format!("SELECT count() FROM {db}.sessions")),
+        sessions
+    );
+    assert_eq!(
+        count(&engine, &format!("SELECT count() FROM {db}.cycles")),
+        1
+    );
+    assert_eq!(
+        count(&engine, &format!("SELECT count() FROM {db}.models")),
+        2
+    );
+    for table in [
+        "decisions",
+        "fleet_detections",
+        "detected_anomalies",
+        "ingested_sources",
+    ] {
+        assert!(
+            count(&engine, &format!("SELECT count() FROM {db}.{table}")) > 0,
+            "{table} is empty"
+        );
+    }
+}
+
+/// `secs` since the epoch as RFC 3339.
+fn shrike_types_time(secs: u64) -> String {
+    shrike_types::Timestamp::from_millis(secs as i64 * 1000).to_string()
+}
