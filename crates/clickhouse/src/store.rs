@@ -104,15 +104,19 @@ impl ChStore {
             .collect()
     }
 
-    /// Inserts rows given as JSON objects.
-    fn insert_json(&self, table: &str, rows: &[Value]) -> Result<(), ChError> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let mut body = Vec::with_capacity(rows.len() * 256);
+    /// Inserts rows given as JSON objects, each serialised as it is produced.
+    fn insert_json(
+        &self,
+        table: &str,
+        rows: impl IntoIterator<Item = Value>,
+    ) -> Result<(), ChError> {
+        let mut body = Vec::new();
         for r in rows {
-            serde_json::to_writer(&mut body, r).map_err(|e| ChError::Decode(e.to_string()))?;
+            serde_json::to_writer(&mut body, &r).map_err(|e| ChError::Decode(e.to_string()))?;
             body.push(b'\n');
+        }
+        if body.is_empty() {
+            return Ok(());
         }
         self.client.insert(
             &format!("INSERT INTO {}.{table} FORMAT JSONEachRow", self.db()),
@@ -126,7 +130,7 @@ impl ChStore {
         let span = s.span.as_ref();
         self.insert_json(
             "ingested_sources",
-            &[json!({
+            [json!({
                 "fingerprint": s.fingerprint,
                 "label": s.label,
                 "path": span.map(|x| x.path.clone()),
@@ -284,7 +288,9 @@ impl ChStore {
             .parse()
             .map_err(|_| ChError::Decode("next cycle id".into()))?;
         let at = ch_time(c.started_at);
-        let sessions: Vec<Value> = c
+        self.insert_json(
+            "sessions",
+            c
             .sessions_scored
             .iter()
             .map(|s| {
@@ -297,13 +303,11 @@ impl ChStore {
                     "correlated": s.correlated, "user_agent": s.user_agent,
                     "features": s.features.iter().map(|v| if v.is_finite() { *v } else { 0.0 }).collect::<Vec<f32>>(),
                 })
-            })
-            .collect();
-        self.insert_json("sessions", &sessions)?;
-        let scores: Vec<Value> = c
-            .scores
-            .iter()
-            .map(|s| {
+            }),
+        )?;
+        self.insert_json(
+            "all_scores",
+            c.scores.iter().map(|s| {
                 let finite = |v: f64| if v.is_finite() { v } else { 0.0 };
                 json!({
                     "cycle_id": id, "cycle_at": at, "window_start": ch_time(s.window_start),
@@ -318,22 +322,21 @@ impl ChStore {
                     "flow_score": s.flow_score.filter(|v| v.is_finite()),
                     "trees_prob": s.trees_prob.filter(|v| v.is_finite()),
                 })
-            })
-            .collect();
-        self.insert_json("all_scores", &scores)?;
-        let decisions: Vec<Value> = c
+            }),
+        )?;
+        self.insert_json(
+            "decisions",
+            c
             .decisions
             .iter()
             .enumerate()
             .map(|(i, (kind, model, payload))| {
                 json!({"cycle_id": id, "seq": i, "at": at, "kind": kind, "model": model, "payload": payload})
-            })
-            .collect();
-        self.insert_json("decisions", &decisions)?;
-        let fleets: Vec<Value> = c
-            .fleets
-            .iter()
-            .map(|f| {
+            }),
+        )?;
+        self.insert_json(
+            "fleet_detections",
+            c.fleets.iter().map(|f| {
                 json!({
                     "cycle_id": id, "fleet_id": f.fleet_id, "detected_at": at,
                     "sessions": f.sessions, "ips": f.ips, "prefixes": f.prefixes,
@@ -341,22 +344,22 @@ impl ChStore {
                     "mean_browser_confidence": f.mean_browser_confidence,
                     "score": f.score, "flagged": f.flagged,
                 })
-            })
-            .collect();
-        self.insert_json("fleet_detections", &fleets)?;
+            }),
+        )?;
         self.save_campaigns(c, id)?;
-        let models: Vec<Value> = c
+        self.insert_json(
+            "models",
+            c
             .models
             .iter()
             .map(|(model, version, trained, meta)| {
                 json!({"model": model, "version": version, "cycle_id": id, "trained_at": ch_time(*trained), "meta": meta})
-            })
-            .collect();
-        self.insert_json("models", &models)?;
+            }),
+        )?;
         // Last: the row that makes the cycle visible.
         self.insert_json(
             "cycles",
-            &[json!({
+            [json!({
                 "id": id, "started_at": at, "horizon_start": ch_time(c.horizon_start),
                 "horizon_end": ch_time(c.horizon_end), "sessions": c.sessions,
                 "scored": c.scored, "anomalies": c.anomalies,
@@ -416,8 +419,8 @@ impl ChStore {
                 members.push(json!({"campaign_id": k.campaign_id, "src_ip": ip, "last_seen": ch_time(k.updated_at)}));
             }
         }
-        self.insert_json("campaigns", &rows)?;
-        self.insert_json("campaign_members", &members)
+        self.insert_json("campaigns", rows)?;
+        self.insert_json("campaign_members", members)
     }
 
     fn labels(
