@@ -19,6 +19,7 @@ pub mod push;
 pub mod rowbinary;
 mod store;
 mod url;
+mod verdicts;
 
 pub use dict::{sync_dictionaries, SyncReport};
 pub use features::read_features;

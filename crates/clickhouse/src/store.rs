@@ -80,11 +80,11 @@ impl ChStore {
         &self.client
     }
 
-    fn db(&self) -> &str {
+    pub(crate) fn db(&self) -> &str {
         &self.client.url().database
     }
 
-    fn remote(&self) -> impl Fn(ChError) -> StoreError + '_ {
+    pub(crate) fn remote(&self) -> impl Fn(ChError) -> StoreError + '_ {
         move |e| StoreError::Remote {
             store: self.client.url().to_string(),
             transient: e.is_transient(),
@@ -93,7 +93,7 @@ impl ChStore {
     }
 
     /// Runs a `SELECT … FORMAT JSONEachRow` and decodes its rows.
-    fn rows(&self, sql: &str, params: &[(&str, String)]) -> Result<Vec<Value>, ChError> {
+    pub(crate) fn rows(&self, sql: &str, params: &[(&str, String)]) -> Result<Vec<Value>, ChError> {
         let sql = format!(
             "{sql} SETTINGS output_format_json_quote_64bit_integers = 0 FORMAT JSONEachRow"
         );
@@ -105,7 +105,7 @@ impl ChStore {
     }
 
     /// Inserts rows given as JSON objects, each serialised as it is produced.
-    fn insert_json(
+    pub(crate) fn insert_json(
         &self,
         table: &str,
         rows: impl IntoIterator<Item = Value>,

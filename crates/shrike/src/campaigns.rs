@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use shrike_store::{CampaignRow, SqliteStore};
+use shrike_store::CampaignRow;
 
 use crate::config::Config;
 use crate::CommonOpts;
@@ -90,14 +90,11 @@ fn top(text: &str, n: usize) -> String {
 /// `shrike campaigns`.
 pub fn run(config: Config, args: CampaignsArgs) -> anyhow::Result<ExitCode> {
     let settings = crate::ingest::settings(config, &args.common, None)?;
-    let store = SqliteStore::open(settings.embedded_store("campaigns")?)?;
+    let store = crate::stores::verdict_store(&settings)?;
     let rows = store.campaigns(args.id, args.limit)?;
     if let Some(id) = args.id {
         let Some(c) = rows.first() else {
-            eprintln!(
-                "error: no campaign {id} in {}",
-                settings.store_path.display()
-            );
+            eprintln!("error: no campaign {id} in {}", store.describe());
             return Ok(ExitCode::from(1));
         };
         let members = store.campaign_members(id)?;

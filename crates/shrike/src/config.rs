@@ -119,7 +119,7 @@ impl Settings {
         match &self.clickhouse {
             None => Ok(&self.store_path),
             Some(url) => bail!(
-                "`shrike {command}` works on the embedded store only; with the ClickHouse store {url} use `ingest`, `detect` and `ch` (docs/CLICKHOUSE.md), or pass a SQLite file to --store"
+                "`shrike {command}` works on the embedded store only, not on the ClickHouse store {url} (docs/CLICKHOUSE.md): pass a SQLite file to --store"
             ),
         }
     }

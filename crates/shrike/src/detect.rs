@@ -15,7 +15,6 @@ use shrike_detect::{
 use shrike_dict::{Dictionaries, DictionaryWatch, Reload};
 use shrike_store::{
     CampaignRow, CycleRecord, CycleStore, FeedbackLabel, FleetRow, Retention, ScoreRow, SessionRow,
-    SqliteStore,
 };
 use shrike_types::{Timestamp, HOUR_MS};
 
@@ -172,11 +171,21 @@ pub fn load_sessions(
         return Ok(None);
     };
     let start = Timestamp::from_millis(end.millis() - (horizon_hours as i64 - 1) * HOUR_MS);
-    let sessions: Vec<Session> = store
+    let mut sessions: Vec<Session> = store
         .sessions_between(start, end)?
         .into_iter()
         .map(|r| to_session(r, dict))
         .collect();
+    // One order whatever the store (clustering labels follow it): by window, then the
+    // address as text, JA4 and host, as the embedded store lists them.
+    sessions.sort_by(|a, b| {
+        (a.window_start, &a.src_ip, &a.ja4, &a.host).cmp(&(
+            b.window_start,
+            &b.src_ip,
+            &b.ja4,
+            &b.host,
+        ))
+    });
     Ok(Some((sessions, start, end)))
 }
 
@@ -433,13 +442,7 @@ pub fn run(config: Config, args: DetectArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| settings.store_path.with_file_name("models"));
     let registry = Registry::open(&models)?;
-    let mut store: Box<dyn CycleStore> = match &settings.clickhouse {
-        Some(url) => Box::new(
-            shrike_clickhouse::ChStore::open(url.clone())
-                .map_err(|e| anyhow::anyhow!("opening {url}: {e}"))?,
-        ),
-        None => Box::new(SqliteStore::open(&settings.store_path)?),
-    };
+    let mut store = crate::stores::cycle_store(&settings)?;
     let mut dictionaries = watch_dictionaries(&settings)?;
     if let Some(every) = args.every {
         return run_every(

@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use shrike_export::{plan, render, Filters, Format, RenderOptions, ScoredSession};
-use shrike_store::SqliteStore;
 use shrike_types::{Timestamp, HOUR_MS};
 
 use crate::config::Config;
@@ -95,11 +94,11 @@ pub fn run(config: Config, a: ExportArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let settings = crate::ingest::settings(config, &a.common, None)?;
-    let store = SqliteStore::open(settings.embedded_store("export")?)?;
+    let store = crate::stores::verdict_store(&settings)?;
     let Some((cycle, clock)) = store.latest_cycle()? else {
         eprintln!(
             "error: {} has no detection cycle yet: run `shrike detect` first",
-            settings.store_path.display()
+            store.describe()
         );
         return Ok(ExitCode::from(1));
     };

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
-use shrike_store::{Feedback, FeedbackLabel, SessionKey, SqliteStore};
+use shrike_store::{Feedback, FeedbackLabel, SessionKey};
 use shrike_types::{Clock, SystemClock, Timestamp};
 
 use crate::config::Config;
@@ -70,7 +70,7 @@ pub enum FeedbackAction {
 /// `shrike feedback`.
 pub fn run(config: Config, args: FeedbackArgs) -> anyhow::Result<ExitCode> {
     let settings = crate::ingest::settings(config, &args.common, None)?;
-    let mut store = SqliteStore::open(settings.embedded_store("feedback")?)?;
+    let mut store = crate::stores::verdict_store(&settings)?;
     match args.action {
         FeedbackAction::Add {
             ip,

@@ -23,6 +23,7 @@ mod ingest;
 mod ingest_ch;
 mod serve;
 mod simulate;
+mod stores;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,7 +48,7 @@ struct Cli {
 #[derive(Args, Clone, Default)]
 struct CommonOpts {
     /// Store: a SQLite file [default: shrike-data/shrike.db], or a ClickHouse database
-    /// `clickhouse://[user[:password]@]host[:port]/db` (ingest and detect).
+    /// `clickhouse://[user[:password]@]host[:port]/db` (every command but demo and serve).
     #[arg(long)]
     store: Option<PathBuf>,
     /// Dictionary directory (bot_ip.csv, browser_ja4.csv, ...).

@@ -1,7 +1,8 @@
 //! `shrike` on a ClickHouse store, end to end on the genuine engine: migrate, sync the
 //! dictionaries, ingest while the server is killed and restarted, spool and replay, a
-//! re-ingest deduplicated, then a detection cycle whose verdicts equal the embedded
-//! store's on the same traffic.
+//! re-ingest deduplicated, then a detection cycle whose verdicts, exports and campaigns equal
+//! the embedded store's on the same traffic, and an analyst's label that reaches the next
+//! cycle.
 
 #[path = "../../clickhouse/tests/common/mod.rs"]
 mod common;
@@ -278,6 +279,69 @@ fn clickhouse_store_survives_a_killed_server_and_detects_like_the_embedded_store
             "{table} is empty"
         );
     }
+
+    // 5. Acting on the verdicts reads the same from both stores.
+    for args in [
+        &["export", "--format", "csv", "--min-level", "MEDIUM"][..],
+        &["export", "--format", "nginx"][..],
+        &["campaigns", "--json"][..],
+    ] {
+        let run = |store: &str| ok(shrike(&[args, &["--store", store]].concat(), cwd));
+        let (l, c) = (run("lite/shrike.db"), run(&store));
+        assert!(l.lines().count() > 3, "{args:?}: {l}");
+        assert_eq!(l, c, "{args:?}");
+    }
+    // An analyst's label is stored, listed, used by the next cycle's trees, and removable.
+    let body = engine
+        .client()
+        .query(
+            &format!("SELECT src_ip FROM {db}.sessions ORDER BY src_ip LIMIT 1 FORMAT TSV"),
+            &[],
+        )
+        .unwrap();
+    let ip = String::from_utf8(body).unwrap().trim().to_string();
+    let added = ok(shrike(
+        &[
+            "feedback",
+            "--store",
+            &store,
+            "add",
+            "--ip",
+            &ip,
+            "--label",
+            "human",
+            "--note",
+            "our office <NAT>",
+            "--analyst",
+            "soc",
+        ],
+        cwd,
+    ));
+    let id = added
+        .split('#')
+        .nth(1)
+        .and_then(|s| s.split(':').next())
+        .unwrap_or_else(|| panic!("{added}"))
+        .to_string();
+    let listed = ok(shrike(&["feedback", "--store", &store, "list"], cwd));
+    assert!(
+        listed.contains(&ip) && listed.contains("our office <NAT>"),
+        "{listed}"
+    );
+    let again = detect(&store, "ch-models");
+    let trained = again
+        .lines()
+        .find(|l| l.contains("TREES_TRAINED complete"))
+        .unwrap_or_else(|| panic!("the second cycle trained no trees: {again}"));
+    assert!(!trained.contains("\"analyst_labels\":0"), "{trained}");
+    ok(shrike(&["feedback", "--store", &store, "remove", &id], cwd));
+    let listed = ok(shrike(&["feedback", "--store", &store, "list"], cwd));
+    assert!(!listed.contains(&ip), "{listed}");
+    let t = text(&shrike(
+        &["feedback", "--store", &store, "remove", &id],
+        cwd,
+    ));
+    assert!(t.contains(&format!("no feedback #{id}")), "{t}");
 }
 
 /// `secs` since the epoch as RFC 3339.

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use shrike_types::Timestamp;
 
 use crate::feedback::LabelRow;
-use crate::rows::{CycleRecord, IngestedSource, Pruned, Retention, SessionRow};
+use crate::rows::{
+    CampaignRow, CycleRecord, Feedback, IngestedSource, Pruned, Retention, ScoreRow, SessionRow,
+};
 use crate::sqlite::{SqliteStore, StoreError};
 
 /// The record of what was ingested, by which `shrike ingest` skips content it already read
@@ -58,6 +60,64 @@ pub trait CycleStore {
     fn save_cycle(&mut self, c: &CycleRecord) -> Result<i64, StoreError>;
     /// Applies the retention (a store whose tables expire by themselves does nothing).
     fn prune(&mut self, r: &Retention) -> Result<Pruned, StoreError>;
+}
+
+/// What acting on verdicts reads and writes: the latest cycle's scores (exports), the
+/// campaigns, and analysts' labels.
+pub trait VerdictStore {
+    /// The store's address, for messages (never with a password).
+    fn describe(&self) -> String;
+    /// The latest finished cycle: its id and clock.
+    fn latest_cycle(&self) -> Result<Option<(i64, Timestamp)>, StoreError>;
+    /// Every score of a cycle, by session key.
+    fn cycle_scores(&self, cycle: i64) -> Result<Vec<ScoreRow>, StoreError>;
+    /// Campaigns, most recently updated first: one (`id`), or the `limit` latest.
+    fn campaigns(&self, id: Option<i64>, limit: usize) -> Result<Vec<CampaignRow>, StoreError>;
+    /// Member addresses of a campaign, most recently seen first.
+    fn campaign_members(&self, id: i64) -> Result<Vec<(String, Timestamp)>, StoreError>;
+    /// Stores a label; returns its id.
+    fn add_feedback(&mut self, f: &Feedback) -> Result<i64, StoreError>;
+    /// Removes a label; false when there was none with this id.
+    fn remove_feedback(&mut self, id: i64) -> Result<bool, StoreError>;
+    /// Labels, newest first: all, or those of one address.
+    fn feedback(
+        &self,
+        src_ip: Option<&str>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<Feedback>, StoreError>;
+}
+
+impl VerdictStore for SqliteStore {
+    fn describe(&self) -> String {
+        self.path().display().to_string()
+    }
+    fn latest_cycle(&self) -> Result<Option<(i64, Timestamp)>, StoreError> {
+        SqliteStore::latest_cycle(self)
+    }
+    fn cycle_scores(&self, cycle: i64) -> Result<Vec<ScoreRow>, StoreError> {
+        SqliteStore::cycle_scores(self, cycle)
+    }
+    fn campaigns(&self, id: Option<i64>, limit: usize) -> Result<Vec<CampaignRow>, StoreError> {
+        SqliteStore::campaigns(self, id, limit)
+    }
+    fn campaign_members(&self, id: i64) -> Result<Vec<(String, Timestamp)>, StoreError> {
+        SqliteStore::campaign_members(self, id)
+    }
+    fn add_feedback(&mut self, f: &Feedback) -> Result<i64, StoreError> {
+        SqliteStore::add_feedback(self, f)
+    }
+    fn remove_feedback(&mut self, id: i64) -> Result<bool, StoreError> {
+        SqliteStore::remove_feedback(self, id)
+    }
+    fn feedback(
+        &self,
+        src_ip: Option<&str>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<Feedback>, StoreError> {
+        SqliteStore::feedback(self, src_ip, offset, limit)
+    }
 }
 
 impl IngestLedger for SqliteStore {
