@@ -92,11 +92,59 @@ impl ChError {
     pub fn is_transient(&self) -> bool {
         match self {
             ChError::Unreachable { .. } | ChError::Io { .. } | ChError::Protocol { .. } => true,
-            // 5xx and ClickHouse's "too many parts / simultaneous queries / memory" codes.
-            ChError::Server { status, code, .. } => {
-                *status >= 500 || matches!(code, 202 | 241 | 252 | 159 | 209 | 210 | 394)
-            }
+            // ClickHouse answers most exceptions, malformed data included, with HTTP 500: its
+            // code says whether a retry can succeed (timeouts, overload, too many parts,
+            // memory, read-only replica, Keeper trouble). Without a code the answer comes
+            // from something in front of it (a proxy's 502/503/504, 429).
+            ChError::Server {
+                status, code: 0, ..
+            } => *status >= 500 || *status == 429,
+            ChError::Server { code, .. } => matches!(
+                code,
+                159 | 160 | 202 | 203 | 209 | 210 | 241 | 242 | 252 | 285 | 319 | 394 | 425 | 999
+            ),
             _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(status: u16, code: i32) -> ChError {
+        ChError::Server {
+            status,
+            code,
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn only_failures_a_retry_can_cure_are_transient() {
+        // Too many parts, memory limit, timeout, a proxy's 503, a refused connection.
+        for e in [
+            server(500, 252),
+            server(500, 241),
+            server(500, 159),
+            server(503, 0),
+        ] {
+            assert!(e.is_transient(), "{e}");
+        }
+        let down = ChError::Unreachable {
+            url: "x".into(),
+            why: "refused".into(),
+        };
+        assert!(down.is_transient());
+        // Malformed data (HTTP 500 too), syntax, unknown table, read-only user, bad auth.
+        for e in [
+            server(500, 33),
+            server(400, 62),
+            server(404, 60),
+            server(500, 164),
+            server(403, 516),
+        ] {
+            assert!(!e.is_transient(), "{e}");
         }
     }
 }

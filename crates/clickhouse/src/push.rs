@@ -8,8 +8,8 @@
 //! a deduplication window (migrations 001 and 006), and inserts ask the materialized views
 //! to deduplicate too.
 //!
-//! A batch that fails with a transient error (connection refused or reset, timeout, 5xx,
-//! "too many parts") is retried with exponential backoff and jitter for
+//! A batch that fails with a transient error ([`ChError::is_transient`]: connection refused
+//! or reset, timeout, "too many parts", memory limit, a proxy's 5xx) is retried with exponential backoff and jitter for
 //! [`PushOptions::retry_for`]; after that it is written to the spool directory (fsynced,
 //! renamed into place) and the pusher marks the server down: later batches go straight to
 //! the spool, except one probe per [`PushOptions::probe_every`], until a send succeeds
