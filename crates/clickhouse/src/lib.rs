@@ -11,6 +11,7 @@
 
 #![warn(missing_docs)]
 
+mod dashboard;
 pub mod dict;
 mod features;
 mod http;

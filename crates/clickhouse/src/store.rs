@@ -121,7 +121,11 @@ impl ChStore {
         self.client.insert(
             &format!("INSERT INTO {}.{table} FORMAT JSONEachRow", self.db()),
             &body,
-            &[("date_time_input_format", "best_effort".into())],
+            &[
+                ("date_time_input_format", "best_effort".into()),
+                // Scores round-trip exactly.
+                ("precise_float_parsing", "1".into()),
+            ],
         )
     }
 
@@ -226,7 +230,7 @@ impl ChStore {
                 "SELECT toUnixTimestamp(window_start) * 1000 AS w, src_ip, ja4, host, hits, \
                  asn_label, bot_name, browser_family, features, \
                  toUnixTimestamp64Milli(first_seen) AS f, toUnixTimestamp64Milli(last_seen) AS l, \
-                 asn, user_agent, correlated, country \
+                 asn, user_agent, correlated, country, asn_org, tcp_fingerprint \
                  FROM {}.sessions FINAL \
                  WHERE window_start >= toDateTime64({{from:Int64}} / 1000, 3, 'UTC') \
                    AND window_start <= toDateTime64({{to:Int64}} / 1000, 3, 'UTC') \
@@ -267,6 +271,8 @@ impl ChStore {
                     correlated: r["correlated"].as_bool().unwrap_or(false),
                     country: s("country"),
                     last_seen: Timestamp::from_millis(i("l")?),
+                    asn_org: s("asn_org"),
+                    tcp_fingerprint: s("tcp_fingerprint"),
                 })
             })
             .collect()
@@ -298,7 +304,8 @@ impl ChStore {
                     "cycle_id": id, "window_start": ch_time(s.window_start),
                     "src_ip": s.src_ip.to_string(), "ja4": s.ja4, "host": s.host,
                     "first_seen": ch_time(s.first_seen), "last_seen": ch_time(s.last_seen),
-                    "hits": s.hits, "asn": s.asn, "country": s.country, "asn_label": s.asn_label,
+                    "hits": s.hits, "asn": s.asn, "asn_org": s.asn_org, "country": s.country,
+                    "tcp_fingerprint": s.tcp_fingerprint, "asn_label": s.asn_label,
                     "bot_name": s.bot_name, "browser_family": s.browser_family,
                     "correlated": s.correlated, "user_agent": s.user_agent,
                     "features": s.features.iter().map(|v| if v.is_finite() { *v } else { 0.0 }).collect::<Vec<f32>>(),
@@ -547,6 +554,8 @@ impl CycleStore for ChStore {
                 correlated: f.correlated,
                 country: f.country,
                 last_seen: f.last_seen,
+                asn_org: f.asn_org,
+                tcp_fingerprint: f.tcp_fingerprint,
             })
             .collect())
     }

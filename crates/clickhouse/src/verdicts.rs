@@ -10,11 +10,11 @@ use shrike_types::Timestamp;
 use crate::store::ch_time;
 use crate::{ChError, ChStore};
 
-fn text(r: &Value, k: &str) -> String {
+pub(crate) fn text(r: &Value, k: &str) -> String {
     r[k].as_str().unwrap_or("").to_string()
 }
 
-fn int(r: &Value, k: &str) -> Result<i64, ChError> {
+pub(crate) fn int(r: &Value, k: &str) -> Result<i64, ChError> {
     r[k].as_i64()
         .ok_or_else(|| ChError::Decode(format!("{k} missing from {r}")))
 }
@@ -23,7 +23,7 @@ fn float(r: &Value, k: &str) -> f64 {
     r[k].as_f64().unwrap_or(0.0)
 }
 
-fn score_row(r: &Value) -> Result<ScoreRow, ChError> {
+pub(crate) fn score_row(r: &Value) -> Result<ScoreRow, ChError> {
     Ok(ScoreRow {
         window_start: Timestamp::from_millis(int(r, "w")?),
         src_ip: text(r, "src_ip"),

@@ -368,6 +368,8 @@ mod tests {
             browser_family: String::new(),
             user_agent: String::new(),
             correlated: true,
+            asn_org: String::new(),
+            tcp_fingerprint: String::new(),
             features: vec![0.0; FeatureId::COUNT],
         }
     }

@@ -34,6 +34,10 @@ pub struct Session {
     pub user_agent: String,
     /// Whether the TCP/TLS side was matched.
     pub correlated: bool,
+    /// AS organisation ("" when unknown).
+    pub asn_org: String,
+    /// SYN fingerprint (JA4T layout) of the first request ("" when unknown).
+    pub tcp_fingerprint: String,
     /// Base features in [`FeatureId`] order.
     pub features: Vec<f32>,
 }

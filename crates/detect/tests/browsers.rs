@@ -139,6 +139,8 @@ fn to_session(f: &SessionFeatures) -> Session {
         browser_family: f.browser_family.clone(),
         user_agent: f.user_agent.clone(),
         correlated: f.correlated,
+        asn_org: String::new(),
+        tcp_fingerprint: String::new(),
         features: f.values.to_vec(),
     }
 }

@@ -25,6 +25,8 @@ fn session(ip: String, ja4: &str, asn: u32) -> Session {
         browser_family: String::new(),
         user_agent: String::new(),
         correlated: true,
+        asn_org: String::new(),
+        tcp_fingerprint: String::new(),
         features: vec![0.0; FeatureId::COUNT],
     }
 }

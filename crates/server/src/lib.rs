@@ -31,7 +31,7 @@ use axum::Router;
 
 pub use auth::{check_bind, BindError};
 pub use error::ApiError;
-pub use state::{AppState, ServeSettings};
+pub use state::{AppState, ServeSettings, StoreOpener};
 
 /// The embedded static files: path, content type, body.
 const ASSETS: [(&str, &str, &str); 4] = [

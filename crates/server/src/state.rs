@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use shrike_store::SqliteStore;
+use shrike_store::{DashboardStore, SqliteStore, StoreError};
 use shrike_types::Clock;
 
 use crate::error::{ApiError, ApiResult};
@@ -17,8 +17,10 @@ use crate::ops::Metrics;
 /// What `shrike serve` needs to know.
 #[derive(Clone)]
 pub struct ServeSettings {
-    /// The SQLite store.
-    pub store_path: PathBuf,
+    /// The store, as shown in logs (a SQLite file or a ClickHouse address).
+    pub store_label: String,
+    /// Opens a connection to the store (called once per pooled connection).
+    pub open_store: StoreOpener,
     /// Bearer token (required beyond loopback).
     pub token: Option<String>,
     /// Largest request body accepted, in bytes.
@@ -37,7 +39,7 @@ pub struct ServeSettings {
 impl std::fmt::Debug for ServeSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServeSettings")
-            .field("store_path", &self.store_path)
+            .field("store", &self.store_label)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("max_body_bytes", &self.max_body_bytes)
             .field("map_ttl", &self.map_ttl)
@@ -52,8 +54,20 @@ impl ServeSettings {
     /// Defaults for a store: no token, 64 KiB bodies, maps fresh for 30 minutes (the seed's
     /// TTL), seed 42, at most two million map rows.
     pub fn new(store_path: PathBuf) -> Self {
+        let label = store_path.display().to_string();
+        Self::with_store(
+            label,
+            Arc::new(move || {
+                Ok(Box::new(SqliteStore::open(&store_path)?) as Box<dyn DashboardStore>)
+            }),
+        )
+    }
+
+    /// Defaults for the store that `open_store` opens.
+    pub fn with_store(store_label: String, open_store: StoreOpener) -> Self {
         ServeSettings {
-            store_path,
+            store_label,
+            open_store,
             token: None,
             max_body_bytes: 64 * 1024,
             map_ttl: Duration::from_secs(1800),
@@ -63,6 +77,9 @@ impl ServeSettings {
         }
     }
 }
+
+/// Opens a store connection.
+pub type StoreOpener = Arc<dyn Fn() -> Result<Box<dyn DashboardStore>, StoreError> + Send + Sync>;
 
 /// Identifies the store's content: changes whenever a cycle or a feedback label is written.
 pub type Generation = (i64, i64, i64);
@@ -86,7 +103,7 @@ pub struct AppState {
 struct Inner {
     settings: ServeSettings,
     clock: Arc<dyn Clock>,
-    pool: Mutex<Vec<SqliteStore>>,
+    pool: Mutex<Vec<Box<dyn DashboardStore>>>,
     cache: Mutex<ResponseCache>,
     /// One build at a time per cache key: concurrent misses wait for the first.
     building: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -97,7 +114,7 @@ struct Inner {
 impl AppState {
     /// Opens the store (creating and migrating it if needed) and builds the state.
     pub fn new(settings: ServeSettings, clock: Arc<dyn Clock>) -> Result<Self, ApiError> {
-        let store = SqliteStore::open(&settings.store_path)?;
+        let store = (settings.open_store)()?;
         let generation = store.generation()?;
         let map = MapJob::new(settings.map_ttl);
         Ok(AppState {
@@ -145,7 +162,7 @@ impl AppState {
     pub async fn with_store<T, F>(&self, f: F) -> ApiResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut SqliteStore) -> ApiResult<T> + Send + 'static,
+        F: FnOnce(&mut dyn DashboardStore) -> ApiResult<T> + Send + 'static,
     {
         let state = self.clone();
         tokio::task::spawn_blocking(move || state.with_store_blocking(f))
@@ -156,14 +173,14 @@ impl AppState {
     /// Runs `f` on a store connection on the calling thread.
     pub fn with_store_blocking<T>(
         &self,
-        f: impl FnOnce(&mut SqliteStore) -> ApiResult<T>,
+        f: impl FnOnce(&mut dyn DashboardStore) -> ApiResult<T>,
     ) -> ApiResult<T> {
         let taken = self.inner.pool.lock().map_err(poisoned)?.pop();
         let mut store = match taken {
             Some(s) => s,
-            None => SqliteStore::open(&self.inner.settings.store_path)?,
+            None => (self.inner.settings.open_store)()?,
         };
-        let out = f(&mut store);
+        let out = f(store.as_mut());
         let mut pool = self.inner.pool.lock().map_err(poisoned)?;
         if pool.len() < 16 {
             pool.push(store);
@@ -193,7 +210,7 @@ impl AppState {
     /// generation (a response built while the generation moved is not kept).
     pub async fn cached<F>(&self, key: String, build: F) -> ApiResult<Bytes>
     where
-        F: FnOnce(&mut SqliteStore) -> ApiResult<serde_json::Value> + Send + 'static,
+        F: FnOnce(&mut dyn DashboardStore) -> ApiResult<serde_json::Value> + Send + 'static,
     {
         if let Some(hit) = self.cache_get(&key)? {
             return Ok(hit);

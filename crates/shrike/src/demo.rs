@@ -108,8 +108,11 @@ pub fn run(mut config: Config, mut args: DemoArgs) -> anyhow::Result<ExitCode> {
         listen: Some(args.listen),
         ..Default::default()
     };
-    let (listen, serve) =
-        crate::serve::settings(serve_file, &serve_args, settings.store_path.clone())?;
+    let (listen, serve) = crate::serve::settings(
+        serve_file,
+        &serve_args,
+        shrike_server::ServeSettings::new(settings.store_path.clone()),
+    )?;
     println!();
     crate::serve::serve(listen, serve)
 }

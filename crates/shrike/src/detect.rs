@@ -210,6 +210,8 @@ pub(crate) fn to_session(mut r: shrike_store::SessionRow, dict: Option<&Dictiona
         browser_family: r.browser_family,
         user_agent: r.user_agent,
         correlated: r.correlated,
+        asn_org: r.asn_org,
+        tcp_fingerprint: r.tcp_fingerprint,
         features: r.features,
     }
 }
@@ -291,6 +293,8 @@ fn session_row(s: &Session) -> SessionRow {
         correlated: s.correlated,
         country: s.country.clone(),
         last_seen: s.last_seen,
+        asn_org: s.asn_org.clone(),
+        tcp_fingerprint: s.tcp_fingerprint.clone(),
     }
 }
 

@@ -30,7 +30,7 @@ pub struct ServeArgs {
 pub fn settings(
     file: ServeConfig,
     args: &ServeArgs,
-    store_path: PathBuf,
+    base: ServeSettings,
 ) -> anyhow::Result<(SocketAddr, ServeSettings)> {
     let listen = match (args.listen, std::env::var("SHRIKE_LISTEN")) {
         (Some(a), _) => a,
@@ -50,7 +50,7 @@ pub fn settings(
     }
     .map(|t| t.trim().to_string())
     .filter(|t| !t.is_empty());
-    let mut s = ServeSettings::new(store_path);
+    let mut s = base;
     s.token = token;
     if let Some(kib) = file.max_body_kib {
         if !(1..=10_240).contains(&kib) {
@@ -92,8 +92,7 @@ pub fn serve(listen: SocketAddr, settings: ServeSettings) -> anyhow::Result<Exit
 pub fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let file = config.serve.take().unwrap_or_default();
     let common = crate::ingest::settings(config, &args.common, None)?;
-    let store_path = common.embedded_store("serve")?.to_path_buf();
-    let (listen, settings) = settings(file, &args, store_path)?;
+    let (listen, settings) = settings(file, &args, crate::stores::serve_settings(&common))?;
     serve(listen, settings)
 }
 
@@ -105,15 +104,30 @@ mod tests {
     fn example_serve_section_resolves_and_bad_values_name_their_key() {
         let config = Config::from_toml(include_str!("../../../shrike.example.toml")).unwrap();
         let file = config.serve.unwrap();
-        let (listen, s) = settings(file, &ServeArgs::default(), "x.db".into()).unwrap();
+        let (listen, s) = settings(
+            file,
+            &ServeArgs::default(),
+            ServeSettings::new("x.db".into()),
+        )
+        .unwrap();
         assert_eq!(listen.to_string(), "127.0.0.1:8080");
         assert_eq!(s.max_body_bytes, 64 * 1024);
         assert_eq!(s.map_ttl, std::time::Duration::from_secs(1800));
         let bad = Config::from_toml("[serve]\nmap_ttl_minutes = 0\n").unwrap();
-        let e = settings(bad.serve.unwrap(), &ServeArgs::default(), "x.db".into()).unwrap_err();
+        let e = settings(
+            bad.serve.unwrap(),
+            &ServeArgs::default(),
+            ServeSettings::new("x.db".into()),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("serve.map_ttl_minutes"), "{e}");
         let open = Config::from_toml("[serve]\nlisten = \"0.0.0.0:8080\"\n").unwrap();
-        let e = settings(open.serve.unwrap(), &ServeArgs::default(), "x.db".into()).unwrap_err();
+        let e = settings(
+            open.serve.unwrap(),
+            &ServeArgs::default(),
+            ServeSettings::new("x.db".into()),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("without a token"), "{e}");
     }
 }

@@ -3,7 +3,8 @@
 
 use anyhow::Context;
 use shrike_clickhouse::ChStore;
-use shrike_store::{CycleStore, SqliteStore, VerdictStore};
+use shrike_server::ServeSettings;
+use shrike_store::{CycleStore, DashboardStore, SqliteStore, StoreError, VerdictStore};
 
 use crate::config::Settings;
 
@@ -25,4 +26,26 @@ pub fn verdict_store(settings: &Settings) -> anyhow::Result<Box<dyn VerdictStore
         Some(url) => Box::new(clickhouse(url)?),
         None => Box::new(SqliteStore::open(&settings.store_path)?),
     })
+}
+
+/// The server's settings for the configured store (each pooled connection opens it anew).
+pub fn serve_settings(settings: &Settings) -> ServeSettings {
+    match &settings.clickhouse {
+        None => ServeSettings::new(settings.store_path.clone()),
+        Some(url) => {
+            let url = url.clone();
+            ServeSettings::with_store(
+                url.to_string(),
+                std::sync::Arc::new(move || {
+                    ChStore::open(url.clone())
+                        .map(|s| Box::new(s) as Box<dyn DashboardStore>)
+                        .map_err(|e| StoreError::Remote {
+                            store: url.to_string(),
+                            transient: e.is_transient(),
+                            message: e.to_string(),
+                        })
+                }),
+            )
+        }
+    }
 }

@@ -1,8 +1,8 @@
 //! `shrike` on a ClickHouse store, end to end on the genuine engine: migrate, sync the
 //! dictionaries, ingest while the server is killed and restarted, spool and replay, a
-//! re-ingest deduplicated, then a detection cycle whose verdicts, exports and campaigns equal
-//! the embedded store's on the same traffic, and an analyst's label that reaches the next
-//! cycle.
+//! re-ingest deduplicated, then a detection cycle whose verdicts, exports, campaigns and
+//! dashboard API answers equal the embedded store's on the same traffic, and an analyst's
+//! label that reaches the next cycle.
 
 #[path = "../../clickhouse/tests/common/mod.rs"]
 mod common;
@@ -291,6 +291,31 @@ fn clickhouse_store_survives_a_killed_server_and_detects_like_the_embedded_store
         assert!(l.lines().count() > 3, "{args:?}: {l}");
         assert_eq!(l, c, "{args:?}");
     }
+    // 6. The dashboard's API answers the same from both stores (numbers within 1e-9: the
+    // features agree within the parity tolerance, and so the scores to the last bits).
+    let (lite_api, ch_api) = (
+        Server::start("lite/shrike.db", cwd),
+        Server::start(&store, cwd),
+    );
+    for path in [
+        "/api/overview",
+        "/api/threats?level=MEDIUM,HIGH&limit=50",
+        "/api/threats?ip=1&limit=20&offset=5",
+        "/api/threats?anomalies=true&min_score=0.5&limit=20",
+        "/api/threats?campaign=2&limit=20",
+        "/api/threats?fleet=1&host=shop.example&limit=20",
+        "/api/fleets",
+        "/api/tactics",
+        "/api/campaigns",
+    ] {
+        let (l, c) = (lite_api.get(path), ch_api.get(path));
+        assert!(l.to_string().len() > 200, "{path}: {l}");
+        same_json(&l, &c, path);
+    }
+    let hz = ch_api.get("/healthz");
+    assert_eq!(hz["status"], "ok", "{hz}");
+    drop((lite_api, ch_api));
+
     // An analyst's label is stored, listed, used by the next cycle's trees, and removable.
     let body = engine
         .client()
@@ -342,6 +367,95 @@ fn clickhouse_store_survives_a_killed_server_and_detects_like_the_embedded_store
         cwd,
     ));
     assert!(t.contains(&format!("no feedback #{id}")), "{t}");
+}
+
+/// `shrike serve` on a free port; killed on drop.
+struct Server {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(store: &str, cwd: &Path) -> Server {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_shrike"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--store", store])
+            .current_dir(cwd)
+            .env("SHRIKE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("http://"))
+            .unwrap_or_else(|| panic!("no URL in {line:?}"))
+            .trim_end_matches('/')
+            .to_string();
+        Server { child, addr }
+    }
+
+    /// GET `path`: the JSON body of a 200 answer.
+    fn get(&self, path: &str) -> serde_json::Value {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&self.addr).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
+        )
+        .unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).unwrap();
+        let text = String::from_utf8_lossy(&raw);
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 200"), "{path}: {head}\n{body}");
+        // Chunked or not, the JSON object spans the first '{' to the last '}'.
+        let (a, b) = (
+            body.find(['{', '[']).unwrap(),
+            body.rfind(['}', ']']).unwrap(),
+        );
+        serde_json::from_str(&body[a..=b]).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Equal JSON, numbers within 1e-9 relative.
+fn same_json(a: &serde_json::Value, b: &serde_json::Value, at: &str) {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            assert!(
+                (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0),
+                "{at}: {x} != {y}"
+            );
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            assert_eq!(x.len(), y.len(), "{at}: lengths");
+            for (i, (x, y)) in x.iter().zip(y).enumerate() {
+                same_json(x, y, &format!("{at}[{i}]"));
+            }
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            let keys = |o: &serde_json::Map<String, Value>| o.keys().cloned().collect::<Vec<_>>();
+            assert_eq!(keys(x), keys(y), "{at}: keys");
+            for (k, v) in x {
+                same_json(v, &y[k], &format!("{at}.{k}"));
+            }
+        }
+        _ => assert_eq!(a, b, "{at}"),
+    }
 }
 
 /// `secs` since the epoch as RFC 3339.

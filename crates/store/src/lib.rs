@@ -31,4 +31,4 @@ pub use rows::{
     SessionRow, ThreatFilter, ThreatRow, TopBy, TopValue,
 };
 pub use sqlite::{SqliteStore, StoreError};
-pub use traits::{CycleStore, IngestLedger, VerdictStore};
+pub use traits::{CycleStore, DashboardStore, IngestLedger, VerdictStore};

@@ -69,6 +69,10 @@ pub struct SessionRow {
     pub country: String,
     /// Last request.
     pub last_seen: Timestamp,
+    /// AS organisation ("" when unknown).
+    pub asn_org: String,
+    /// SYN fingerprint (JA4T layout) of the first request ("" when unknown).
+    pub tcp_fingerprint: String,
 }
 
 /// Output tables whose rows can be counted.

@@ -296,7 +296,8 @@ impl SqliteStore {
             .conn
             .prepare(
                 "SELECT window_start_ms, src_ip, ja4, host, hits, asn_label, bot_name, browser_family, features,
-                        first_seen_ms, asn, user_agent, correlated, country, last_seen_ms
+                        first_seen_ms, asn, user_agent, correlated, country, last_seen_ms,
+                        asn_org, tcp_fingerprint
                  FROM sessions WHERE window_start_ms >= ?1 AND window_start_ms <= ?2
                  ORDER BY window_start_ms, src_ip, ja4, host",
             )
@@ -314,7 +315,12 @@ impl SqliteStore {
                         r.get(11)?,
                         r.get::<_, i64>(12)?,
                     ),
-                    (r.get::<_, String>(13)?, r.get::<_, i64>(14)?),
+                    (
+                        r.get::<_, String>(13)?,
+                        r.get::<_, i64>(14)?,
+                        r.get::<_, String>(15)?,
+                        r.get::<_, String>(16)?,
+                    ),
                 ))
             })
             .map_err(self.err())?;
@@ -324,7 +330,7 @@ impl SqliteStore {
                 (ip, blob, w, ja4, host),
                 (hits, asn_label, bot_name, browser_family),
                 (first_seen, asn, user_agent, correlated),
-                (country, last_seen),
+                (country, last_seen, asn_org, tcp_fingerprint),
             ) = row.map_err(self.err())?;
             let corrupt = |what: &str| StoreError::Corrupt {
                 path: self.path.clone(),
@@ -352,6 +358,8 @@ impl SqliteStore {
                 correlated: correlated != 0,
                 country,
                 last_seen: Timestamp::from_millis(last_seen),
+                asn_org,
+                tcp_fingerprint,
             });
         }
         Ok(out)

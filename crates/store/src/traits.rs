@@ -7,7 +7,8 @@ use shrike_types::Timestamp;
 
 use crate::feedback::LabelRow;
 use crate::rows::{
-    CampaignRow, CycleRecord, Feedback, IngestedSource, Pruned, Retention, ScoreRow, SessionRow,
+    CampaignRow, CycleRecord, CycleSummary, DecisionRow, Feedback, FleetRow, IngestedSource,
+    ModelRow, Pruned, Retention, ScoreRow, SessionRow, ThreatFilter, ThreatRow, TopBy, TopValue,
 };
 use crate::sqlite::{SqliteStore, StoreError};
 
@@ -86,6 +87,99 @@ pub trait VerdictStore {
         offset: usize,
         limit: usize,
     ) -> Result<Vec<Feedback>, StoreError>;
+}
+
+/// What the dashboard and its API read (besides [`VerdictStore`]): every value from a
+/// request reaches the store as a bound parameter.
+pub trait DashboardStore: VerdictStore + Send {
+    /// The schema version (a liveness probe).
+    fn schema_version(&self) -> Result<i64, StoreError>;
+    /// Changes whenever a cycle or a feedback label is written or removed.
+    fn generation(&self) -> Result<(i64, i64, i64), StoreError>;
+    /// The `limit` latest cycles, oldest first.
+    fn cycle_summaries(&self, limit: usize) -> Result<Vec<CycleSummary>, StoreError>;
+    /// Sessions per (hour, level) of a cycle, by hour.
+    fn level_timeline(&self, cycle: i64) -> Result<Vec<(Timestamp, String, u64)>, StoreError>;
+    /// The values of one dimension with the most anomalous sessions of a cycle.
+    fn top_values(&self, cycle: i64, by: TopBy, limit: usize) -> Result<Vec<TopValue>, StoreError>;
+    /// One page of a cycle's scores matching `f`, highest anomaly score first, and the
+    /// number of matches.
+    fn threats(&self, cycle: i64, f: &ThreatFilter) -> Result<(u64, Vec<ThreatRow>), StoreError>;
+    /// One scored session of a cycle.
+    fn threat(
+        &self,
+        cycle: i64,
+        window_start: Timestamp,
+        src_ip: &str,
+        ja4: &str,
+        host: &str,
+    ) -> Result<Option<ThreatRow>, StoreError>;
+    /// The scores of a cycle whose window starts at or after `since`, in key order.
+    fn cycle_threats(&self, cycle: i64, since: Timestamp) -> Result<Vec<ThreatRow>, StoreError>;
+    /// The decisions log, newest first: one page, optionally of one kind, and the count.
+    fn decisions(
+        &self,
+        kind: Option<&str>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(u64, Vec<DecisionRow>), StoreError>;
+    /// Every registered model version, newest first.
+    fn models(&self) -> Result<Vec<ModelRow>, StoreError>;
+    /// The fleets of a cycle, flagged and largest first.
+    fn fleets(&self, cycle: i64) -> Result<Vec<FleetRow>, StoreError>;
+    /// Campaigns that cycle `cycle` saw.
+    fn campaign_count(&self, cycle: i64) -> Result<u64, StoreError>;
+}
+
+impl DashboardStore for SqliteStore {
+    fn schema_version(&self) -> Result<i64, StoreError> {
+        SqliteStore::schema_version(self)
+    }
+    fn generation(&self) -> Result<(i64, i64, i64), StoreError> {
+        SqliteStore::generation(self)
+    }
+    fn cycle_summaries(&self, limit: usize) -> Result<Vec<CycleSummary>, StoreError> {
+        SqliteStore::cycle_summaries(self, limit)
+    }
+    fn level_timeline(&self, cycle: i64) -> Result<Vec<(Timestamp, String, u64)>, StoreError> {
+        SqliteStore::level_timeline(self, cycle)
+    }
+    fn top_values(&self, cycle: i64, by: TopBy, limit: usize) -> Result<Vec<TopValue>, StoreError> {
+        SqliteStore::top_values(self, cycle, by, limit)
+    }
+    fn threats(&self, cycle: i64, f: &ThreatFilter) -> Result<(u64, Vec<ThreatRow>), StoreError> {
+        SqliteStore::threats(self, cycle, f)
+    }
+    fn threat(
+        &self,
+        cycle: i64,
+        window_start: Timestamp,
+        src_ip: &str,
+        ja4: &str,
+        host: &str,
+    ) -> Result<Option<ThreatRow>, StoreError> {
+        SqliteStore::threat(self, cycle, window_start, src_ip, ja4, host)
+    }
+    fn cycle_threats(&self, cycle: i64, since: Timestamp) -> Result<Vec<ThreatRow>, StoreError> {
+        SqliteStore::cycle_threats(self, cycle, since)
+    }
+    fn decisions(
+        &self,
+        kind: Option<&str>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(u64, Vec<DecisionRow>), StoreError> {
+        SqliteStore::decisions(self, kind, offset, limit)
+    }
+    fn models(&self) -> Result<Vec<ModelRow>, StoreError> {
+        SqliteStore::models(self)
+    }
+    fn fleets(&self, cycle: i64) -> Result<Vec<FleetRow>, StoreError> {
+        SqliteStore::fleets(self, cycle)
+    }
+    fn campaign_count(&self, cycle: i64) -> Result<u64, StoreError> {
+        SqliteStore::campaign_count(self, cycle)
+    }
 }
 
 impl VerdictStore for SqliteStore {

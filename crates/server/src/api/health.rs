@@ -5,14 +5,14 @@
 use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::{json, Value};
-use shrike_store::SqliteStore;
+use shrike_store::DashboardStore;
 
 use super::{json_response, parse_json, JsonBytes};
 use crate::error::{ApiError, ApiResult};
 use crate::params::Query;
 use crate::state::AppState;
 
-fn health_json(s: &mut SqliteStore, cycles: usize) -> ApiResult<Value> {
+fn health_json(s: &mut dyn DashboardStore, cycles: usize) -> ApiResult<Value> {
     let history = s.cycle_summaries(cycles)?;
     let models: Vec<Value> = s
         .models()?
@@ -72,7 +72,7 @@ pub async fn decisions(State(state): State<AppState>, q: Query) -> ApiResult<Jso
         .await
 }
 
-fn fleets_json(s: &mut SqliteStore) -> ApiResult<Value> {
+fn fleets_json(s: &mut dyn DashboardStore) -> ApiResult<Value> {
     let Some((cycle, clock)) = s.latest_cycle()? else {
         return Ok(json!({"cycle": null, "fleets": []}));
     };

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use axum::extract::State;
 use serde_json::{json, Value};
 use shrike_features::FeatureId;
-use shrike_store::{SqliteStore, ThreatRow, TopBy, TopValue};
+use shrike_store::{DashboardStore, ThreatRow, TopBy, TopValue};
 
 use super::{json_response, threat_json, JsonBytes};
 use crate::error::ApiResult;
@@ -23,7 +23,7 @@ fn top_json(values: Vec<TopValue>) -> Value {
         .collect()
 }
 
-fn overview_json(s: &mut SqliteStore, top: usize) -> ApiResult<Value> {
+fn overview_json(s: &mut dyn DashboardStore, top: usize) -> ApiResult<Value> {
     let history = s.cycle_summaries(48)?;
     let Some(latest) = history.last() else {
         return Ok(json!({ "cycle": null }));
@@ -92,7 +92,7 @@ fn feature(t: &ThreatRow, id: FeatureId) -> f32 {
     t.features.get(id.index()).copied().unwrap_or(0.0)
 }
 
-fn tactics_json(s: &mut SqliteStore, limit: usize) -> ApiResult<Value> {
+fn tactics_json(s: &mut dyn DashboardStore, limit: usize) -> ApiResult<Value> {
     let Some((cycle, clock)) = s.latest_cycle()? else {
         return Ok(json!({ "cycle": null }));
     };
