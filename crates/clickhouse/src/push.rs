@@ -454,6 +454,42 @@ mod tests {
     }
 
     #[test]
+    fn a_server_that_accepts_but_never_answers_times_out_and_the_batch_is_spooled() {
+        // A listener that takes connections and holds them, as a stalled server does.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let held = std::thread::spawn(move || {
+            let mut conns = Vec::new();
+            for c in listener.incoming().take(3) {
+                conns.push(c);
+            }
+            std::thread::sleep(Duration::from_secs(30));
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let mut client = Client::new(ChUrl::parse(&format!("http://127.0.0.1:{port}")).unwrap());
+        client.io_timeout = Duration::from_millis(150);
+        let mut opts = PushOptions::with_spool(dir.path().to_path_buf());
+        opts.retry_for = Duration::from_millis(400);
+        opts.backoff_start = Duration::from_millis(50);
+        let p = Pusher::new(client, opts).unwrap();
+        let started = Instant::now();
+        let d = p.send("slow:1-1", 1, b"row").unwrap();
+        assert!(
+            matches!(d, Delivery::Spooled(ref why) if why.contains("ClickHouse at")),
+            "{d:?}"
+        );
+        assert!(p.report().retries >= 1, "{:?}", p.report());
+        // Bounded by the retry window plus one timeout, not by the server.
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(p.spool_status().unwrap().pending_batches, 1);
+        drop(held);
+    }
+
+    #[test]
     fn a_file_of_another_format_is_an_error_not_a_batch() {
         let dir = tempfile::tempdir().unwrap();
         let p = unreachable_pusher(dir.path());
