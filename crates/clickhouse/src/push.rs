@@ -481,7 +481,7 @@ mod tests {
         assert!(p.report().retries >= 1, "{:?}", p.report());
         // Bounded by the retry window plus one timeout, not by the server.
         assert!(
-            started.elapsed() < Duration::from_secs(2),
+            started.elapsed() < Duration::from_secs(10),
             "{:?}",
             started.elapsed()
         );
