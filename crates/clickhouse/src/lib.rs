@@ -88,6 +88,15 @@ pub enum ChError {
 }
 
 impl ChError {
+    /// This error as the store crate's, for the store at `url`.
+    pub fn into_store_error(self, url: &ChUrl) -> shrike_store::StoreError {
+        shrike_store::StoreError::Remote {
+            store: url.to_string(),
+            transient: self.is_transient(),
+            message: self.to_string(),
+        }
+    }
+
     /// Worth retrying later: the server is down, overloaded or timed out, as opposed to a
     /// request it will refuse again.
     pub fn is_transient(&self) -> bool {

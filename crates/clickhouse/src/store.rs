@@ -85,11 +85,7 @@ impl ChStore {
     }
 
     pub(crate) fn remote(&self) -> impl Fn(ChError) -> StoreError + '_ {
-        move |e| StoreError::Remote {
-            store: self.client.url().to_string(),
-            transient: e.is_transient(),
-            message: e.to_string(),
-        }
+        move |e| e.into_store_error(self.client.url())
     }
 
     /// Runs a `SELECT … FORMAT JSONEachRow` and decodes its rows.

@@ -127,10 +127,9 @@ pub fn run(cmd: ChCommand) -> anyhow::Result<ExitCode> {
         }
         ChCommand::Replay(a) => {
             let url = ChUrl::parse(&a.store.store)?;
-            let settings = crate::config::Config::default().resolve(&Default::default())?;
             let spool = a
                 .spool
-                .unwrap_or_else(|| crate::ingest_ch::default_spool(&settings, &url));
+                .unwrap_or_else(|| crate::ingest_ch::default_spool(&url));
             let (store, pusher, _) = crate::ingest_ch::open(
                 &url,
                 &spool,

@@ -41,7 +41,7 @@ pub struct IngestArgs {
     #[arg(long)]
     pub force: bool,
     /// ClickHouse store: where batches wait while the server is unavailable
-    /// [default: spool/<host>_<port>_<db> beside the default store file].
+    /// [default: shrike-data/spool/<host>_<port>_<db>].
     #[arg(long)]
     pub spool: Option<PathBuf>,
     /// ClickHouse store: input bytes per insert batch (at least 65536).

@@ -62,12 +62,10 @@ impl RecordSink for ChSink<'_> {
     }
 }
 
-/// Where undelivered batches of the database `db` wait by default.
-pub fn default_spool(settings: &Settings, url: &ChUrl) -> PathBuf {
-    settings
-        .store_path
-        .with_file_name("spool")
-        .join(format!("{}_{}_{}", url.host, url.port, url.database))
+/// Where undelivered batches for the store at `url` wait by default (relative to the working
+/// directory, beside the embedded store's default file).
+pub fn default_spool(url: &ChUrl) -> PathBuf {
+    PathBuf::from("shrike-data/spool").join(format!("{}_{}_{}", url.host, url.port, url.database))
 }
 
 /// A ledger for a run that cannot reach ClickHouse: every input is read (a rerun's batches
@@ -217,10 +215,7 @@ fn print_push(r: &PushReport, spool: &Path) {
 
 /// `shrike ingest` into ClickHouse.
 pub fn run(settings: &Settings, url: &ChUrl, args: &IngestArgs) -> anyhow::Result<ExitCode> {
-    let spool = args
-        .spool
-        .clone()
-        .unwrap_or_else(|| default_spool(settings, url));
+    let spool = args.spool.clone().unwrap_or_else(|| default_spool(url));
     let (store, pusher, reachable) = open(url, &spool, Duration::from_secs(args.retry_for_secs))?;
     // Batches left by an earlier run go first.
     let before = pusher.spool_status()?;

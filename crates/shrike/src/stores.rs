@@ -4,7 +4,7 @@
 use anyhow::Context;
 use shrike_clickhouse::ChStore;
 use shrike_server::ServeSettings;
-use shrike_store::{CycleStore, DashboardStore, SqliteStore, StoreError, VerdictStore};
+use shrike_store::{CycleStore, DashboardStore, SqliteStore, VerdictStore};
 
 use crate::config::Settings;
 
@@ -39,11 +39,7 @@ pub fn serve_settings(settings: &Settings) -> ServeSettings {
                 std::sync::Arc::new(move || {
                     ChStore::open(url.clone())
                         .map(|s| Box::new(s) as Box<dyn DashboardStore>)
-                        .map_err(|e| StoreError::Remote {
-                            store: url.to_string(),
-                            transient: e.is_transient(),
-                            message: e.to_string(),
-                        })
+                        .map_err(|e| e.into_store_error(&url))
                 }),
             )
         }
