@@ -117,11 +117,7 @@ impl ChStore {
         self.client.insert(
             &format!("INSERT INTO {}.{table} FORMAT JSONEachRow", self.db()),
             &body,
-            &[
-                ("date_time_input_format", "best_effort".into()),
-                // Scores round-trip exactly.
-                ("precise_float_parsing", "1".into()),
-            ],
+            &[("date_time_input_format", "best_effort".into())],
         )
     }
 
