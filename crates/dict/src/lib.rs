@@ -9,6 +9,8 @@
 //! - `ip_asn.csv` → [`IpAsnTable`]: IP ranges to ASN, country and organisation, for
 //!   producers that do not send them.
 //!
+//! [`import`] converts the public formats these lists are published in.
+//!
 //! The file formats are documented in `docs/DICTIONARIES.md`. A missing file is an empty
 //! dictionary; a malformed line is an error naming the file, the line and the problem.
 //! [`DictionaryWatch`] loads a directory again when its files change, for long-running
@@ -18,6 +20,7 @@ mod asn;
 mod cidr;
 mod csv;
 mod dictionaries;
+pub mod import;
 mod watch;
 
 pub use asn::{AsnInfo, AsnLabel, IpAsnTable};

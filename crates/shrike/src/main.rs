@@ -16,6 +16,7 @@ mod ch;
 mod config;
 mod demo;
 mod detect;
+mod dict_cmd;
 mod eval;
 mod export;
 mod feedback;
@@ -86,6 +87,9 @@ enum Command {
     /// The ClickHouse store: schema migrations and dictionary sync.
     #[command(subcommand)]
     Ch(ch::ChCommand),
+    /// Dictionaries: import public lists (crawler IP ranges...).
+    #[command(subcommand)]
+    Dict(dict_cmd::DictCommand),
 }
 
 fn main() -> ExitCode {
@@ -124,6 +128,7 @@ fn main() -> ExitCode {
         Command::Export(a) => export::run(config, a),
         Command::Bench(b) => bench::run(config, b),
         Command::Ch(c) => ch::run(c),
+        Command::Dict(c) => dict_cmd::run(c),
     };
     match result {
         Ok(code) => code,
