@@ -4,8 +4,16 @@
 //! - [`parse_ip_ranges`]: crawler and cloud IP ranges, either Google's JSON layout
 //!   (`{"prefixes": [{"ipv4Prefix": …} | {"ipv6Prefix": …}]}`, also used by Bing, OpenAI and
 //!   others) or a plain list (one CIDR or address per line, `#` comments);
+//! - [`parse_browser_ja4`]: browser JA4s from FoxIO's `ja4plus-mapping.csv` or a ja4db JSON
+//!   dump, each application name reduced to the browser family shrike knows (Chrome, Edge,
+//!   Firefox, Safari). Tools, libraries, malware and devices are reported, never imported:
+//!   `bot_ja4.csv` names *known good* bots, which triage spares and exports never block, and
+//!   these lists put Sliver and Cobalt Strike beside the Go and Python libraries they share
+//!   a JA4 with;
 //! - [`merge_named_rows`]: a dictionary file's text with one name's rows replaced, so that
-//!   importing a newer list of a bot replaces its old one instead of piling up.
+//!   importing a newer list of a bot replaces its old one instead of piling up;
+//! - [`merge_keyed_rows`]: a dictionary file's text with the rows of the given keys
+//!   replaced or added.
 
 use crate::cidr::parse_cidr;
 use crate::csv::split_line;
@@ -82,6 +90,207 @@ fn google_json(text: &str) -> Result<Vec<(usize, String)>, ImportError> {
         .collect()
 }
 
+/// The browser family shrike knows for an application name (`Chrome 120.0`, `Mozilla
+/// Firefox`, `Chromium Browser`, `Samsung Internet 23`...), or `None` for anything that is
+/// not a browser. Chromium-based browsers other than Edge send Chrome's ClientHello, so they
+/// are Chrome here.
+pub fn browser_family(application: &str) -> Option<&'static str> {
+    let a = application.to_ascii_lowercase();
+    if a.contains("edge") {
+        Some("Edge")
+    } else if a.contains("firefox") {
+        Some("Firefox")
+    } else if a.contains("safari") {
+        Some("Safari")
+    } else if [
+        "chrome",
+        "chromium",
+        "samsung internet",
+        "opera",
+        "brave",
+        "vivaldi",
+    ]
+    .iter()
+    .any(|b| a.contains(b))
+    {
+        Some("Chrome")
+    } else {
+        None
+    }
+}
+
+/// A JA4 in its usual layout: `[tqd]` + version + `[di]` + counts + ALPN, then two
+/// 12-digit hex hashes.
+fn looks_like_ja4(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('_').collect();
+    let hex12 = |p: &str| p.len() == 12 && p.bytes().all(|b| b.is_ascii_hexdigit());
+    parts.len() == 3
+        && parts[0].len() == 10
+        && parts[0].is_ascii()
+        && matches!(parts[0].as_bytes()[0], b't' | b'q' | b'd')
+        && hex12(parts[1])
+        && hex12(parts[2])
+}
+
+/// What [`parse_browser_ja4`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BrowserJa4Import {
+    /// JA4 → family, sorted by JA4. A JA4 seen with several families takes the one most of
+    /// its records name (ties: the first in name order).
+    pub rows: Vec<(String, String)>,
+    /// Records of something other than a browser (JA4 and label), not imported.
+    pub not_browsers: Vec<(String, String)>,
+    /// JA4s seen with more than one browser family.
+    pub ambiguous: usize,
+}
+
+/// Browser JA4s from FoxIO's mapping CSV (`Application,Library,Device,OS,ja4,…`) or a
+/// ja4db JSON dump (`[{"application": …, "ja4_fingerprint": …}, …]`).
+pub fn parse_browser_ja4(text: &str) -> Result<BrowserJa4Import, ImportError> {
+    // (position: line or record number, ja4, application, label for a non-browser)
+    let mut records: Vec<(usize, String, String, String)> = Vec::new();
+    if text.trim_start().starts_with('[') {
+        let v: serde_json::Value = serde_json::from_str(text).map_err(|e| ImportError {
+            line: 0,
+            why: format!("not JSON: {e}"),
+        })?;
+        let list = v.as_array().ok_or(ImportError {
+            line: 0,
+            why: "a ja4db dump is a JSON array of records".into(),
+        })?;
+        for (i, r) in list.iter().enumerate() {
+            let Some(ja4) = r["ja4_fingerprint"].as_str() else {
+                continue;
+            };
+            let field = |k: &str| r[k].as_str().unwrap_or("").trim().to_string();
+            let label = ["application", "library", "device", "os"]
+                .iter()
+                .map(|k| field(k))
+                .find(|v| !v.is_empty())
+                .unwrap_or_default();
+            records.push((i + 1, ja4.to_string(), field("application"), label));
+        }
+    } else {
+        let mut lines = text.lines().enumerate();
+        let (_, head) = lines.next().ok_or(ImportError {
+            line: 0,
+            why: "empty file".into(),
+        })?;
+        let head = split_line(head, 1).map_err(|e| ImportError {
+            line: 1,
+            why: e.why,
+        })?;
+        let col = |name: &str| {
+            head.iter()
+                .position(|h| h.trim().eq_ignore_ascii_case(name))
+        };
+        let (Some(ja4_col), Some(app_col)) = (col("ja4"), col("application")) else {
+            return Err(ImportError {
+                line: 1,
+                why: "no ja4 and Application columns: not FoxIO's ja4plus-mapping.csv".into(),
+            });
+        };
+        for (i, line) in lines {
+            let f = split_line(line, i + 1).map_err(|e| ImportError {
+                line: e.line,
+                why: e.why,
+            })?;
+            let ja4 = f.get(ja4_col).map_or("", |s| s.trim());
+            if ja4.is_empty() {
+                continue;
+            }
+            let label = f.iter().take(4).map(|v| v.trim()).find(|v| !v.is_empty());
+            records.push((
+                i + 1,
+                ja4.to_string(),
+                f.get(app_col).map_or("", |s| s.trim()).to_string(),
+                label.unwrap_or("").to_string(),
+            ));
+        }
+    }
+    let mut out = BrowserJa4Import::default();
+    let mut votes: std::collections::BTreeMap<String, std::collections::BTreeMap<&str, usize>> =
+        Default::default();
+    for (at, ja4, app, label) in &records {
+        if !looks_like_ja4(ja4) {
+            return Err(ImportError {
+                line: *at,
+                why: format!("{ja4:?} is not a JA4 (e.g. t13d1516h2_8daaf6152771_02713d6af862)"),
+            });
+        }
+        match browser_family(app) {
+            Some(f) => {
+                *votes
+                    .entry(ja4.to_ascii_lowercase())
+                    .or_default()
+                    .entry(f)
+                    .or_default() += 1
+            }
+            None => out.not_browsers.push((ja4.clone(), label.clone())),
+        }
+    }
+    for (ja4, families) in votes {
+        out.ambiguous += usize::from(families.len() > 1);
+        // Most records first; among equals, name order (the map's) decides.
+        let best = families
+            .iter()
+            .fold(None::<(&str, usize)>, |best, (f, n)| match best {
+                Some((_, m)) if m >= *n => best,
+                _ => Some((f, *n)),
+            });
+        if let Some((family, _)) = best {
+            out.rows.push((ja4, family.to_string()));
+        }
+    }
+    if out.rows.is_empty() && out.not_browsers.is_empty() {
+        return Err(ImportError {
+            line: 0,
+            why: "no JA4 in the file".into(),
+        });
+    }
+    Ok(out)
+}
+
+/// `existing` (a dictionary file's text, `key,value` rows) with the rows whose key is one of
+/// `rows`' replaced by `rows`' values, and the other keys added; comments, the header and
+/// other rows are kept. Keys compare case-insensitively. Returns the text and how many
+/// existing rows were replaced.
+pub fn merge_keyed_rows(
+    existing: &str,
+    header: &str,
+    rows: &[(String, String)],
+) -> Result<(String, usize), ImportError> {
+    let keys: std::collections::HashSet<String> =
+        rows.iter().map(|(k, _)| k.to_ascii_lowercase()).collect();
+    let mut out = if existing.trim().is_empty() {
+        format!("{header}\n")
+    } else {
+        String::new()
+    };
+    let mut replaced = 0;
+    for (i, line) in existing.lines().enumerate() {
+        let t = line.trim();
+        if !t.is_empty() && !t.starts_with('#') {
+            let f = split_line(line, i + 1).map_err(|e| ImportError {
+                line: e.line,
+                why: format!("in the existing file: {}", e.why),
+            })?;
+            if f.first()
+                .is_some_and(|k| keys.contains(&k.trim().to_ascii_lowercase()))
+            {
+                replaced += 1;
+                continue;
+            }
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    for (k, v) in rows {
+        out.push_str(&format!("{},{}\n", field(k), field(v)));
+    }
+    Ok((out, replaced))
+}
+
 /// Quotes a CSV field when it needs it.
 fn field(s: &str) -> String {
     if s.contains([',', '"', '\n', '#']) || s.trim() != s {
@@ -149,6 +358,55 @@ mod tests {
         let e = parse_ip_ranges(r#"{"prefixes": [{"service": "x"}]}"#).unwrap_err();
         assert!(e.why.contains("neither"), "{e}");
         assert_eq!(parse_ip_ranges("# nothing\n").unwrap_err().line, 0);
+    }
+
+    #[test]
+    fn browser_names_reduce_to_families_and_tools_are_kept_out() {
+        for (app, fam) in [
+            ("Chrome 120.0", Some("Chrome")),
+            ("Chromium Browser", Some("Chrome")),
+            ("Samsung Internet 23", Some("Chrome")),
+            ("Microsoft Edge", Some("Edge")),
+            ("Mozilla Firefox", Some("Firefox")),
+            ("Safari 17.1", Some("Safari")),
+            ("Sliver Agent", None),
+            ("", None),
+        ] {
+            assert_eq!(browser_family(app), fam, "{app}");
+        }
+        let csv = "Application,Library,Device,OS,ja4,ja4s\n\
+            Chromium Browser,,,,t13d1516h2_8daaf6152771_02713d6af862,\n\
+            ,GoLang,,,t13d190900_9dc949149365_97f8aa674fd9,\n\
+            Sliver Agent,GoLang,,,t13d190900_9dc949149365_97f8aa674fd9,\n\
+            Edge,,,,t13d1516h2_8daaf6152771_02713d6af862,\n\
+            Chrome,,,,t13d1516h2_8daaf6152771_02713d6af862,\n\
+            Nothing,,,,,x\n";
+        let got = parse_browser_ja4(csv).unwrap();
+        assert_eq!(
+            got.rows,
+            [(
+                "t13d1516h2_8daaf6152771_02713d6af862".to_string(),
+                "Chrome".to_string()
+            )]
+        );
+        assert_eq!(got.ambiguous, 1);
+        assert_eq!(got.not_browsers.len(), 2);
+        let e = parse_browser_ja4("Application,ja4\nChrome,t13d_bad\n").unwrap_err();
+        assert_eq!(e.line, 2);
+        let json = r#"[{"application": "Firefox 120", "ja4_fingerprint": "t13d1715h2_5b57614c22b0_7121afd63204"}, {"os": "x"}]"#;
+        assert_eq!(parse_browser_ja4(json).unwrap().rows[0].1, "Firefox");
+    }
+
+    #[test]
+    fn keyed_rows_replace_their_key_only() {
+        let (text, replaced) = merge_keyed_rows(
+            "ja4,browser_family\nT13D_A,Edge\nt13d_b,Safari\n",
+            "ja4,browser_family",
+            &[("t13d_a".into(), "Chrome".into())],
+        )
+        .unwrap();
+        assert_eq!(replaced, 1);
+        assert_eq!(text, "ja4,browser_family\nt13d_b,Safari\nt13d_a,Chrome\n");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
-use shrike_dict::import::{merge_named_rows, parse_ip_ranges};
+use shrike_dict::import::{merge_keyed_rows, merge_named_rows, parse_browser_ja4, parse_ip_ranges};
 use shrike_dict::{Dictionaries, DictionaryFile};
 
 /// `shrike dict` subcommands.
@@ -21,6 +21,9 @@ pub enum ImportKind {
     /// Crawler IP ranges → bot_ip.csv: Google's JSON layout (googlebot.json, bingbot.json,
     /// gptbot.json...) or a plain CIDR list, one per line.
     BotIp,
+    /// Browser JA4s → browser_ja4.csv: FoxIO's ja4plus-mapping.csv or a ja4db JSON dump.
+    /// Tools, libraries and malware in them are reported, not imported.
+    BrowserJa4,
 }
 
 /// `shrike dict import`.
@@ -30,8 +33,8 @@ pub struct ImportArgs {
     kind: ImportKind,
     /// The file.
     file: PathBuf,
-    /// The bot's name [default: the file name without extension]. An earlier import under
-    /// this name is replaced.
+    /// bot-ip: the bot's name [default: the file name without extension]. An earlier import
+    /// under this name is replaced.
     #[arg(long)]
     name: Option<String>,
     /// Dictionary directory.
@@ -47,12 +50,27 @@ fn replace_file(path: &Path, text: &str) -> anyhow::Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))
 }
 
-/// Runs a `shrike dict` subcommand.
-pub fn run(cmd: DictCommand) -> anyhow::Result<ExitCode> {
-    let DictCommand::Import(a) = cmd;
-    let source = std::fs::read_to_string(&a.file)
-        .with_context(|| format!("cannot read {}", a.file.display()))?;
-    let name = match a.name {
+/// Reads the dictionary file `kind` of `dir` ("" when absent).
+fn existing(dir: &Path, kind: DictionaryFile) -> anyhow::Result<(PathBuf, String)> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let target = dir.join(kind.file_name());
+    match std::fs::read_to_string(&target) {
+        Ok(t) => Ok((target, t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((target, String::new())),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", target.display())),
+    }
+}
+
+/// Checks that `text` loads as `kind`, then puts it in service.
+fn install(kind: DictionaryFile, target: &Path, text: &str) -> anyhow::Result<()> {
+    Dictionaries::default()
+        .load_text(kind, text)
+        .with_context(|| format!("the merged {} would not load", target.display()))?;
+    replace_file(target, text)
+}
+
+fn import_bot_ip(a: &ImportArgs, source: &str) -> anyhow::Result<()> {
+    let name = match &a.name {
         Some(n) if !n.trim().is_empty() => n.trim().to_string(),
         Some(_) => anyhow::bail!("--name must not be empty"),
         None => a
@@ -63,29 +81,65 @@ pub fn run(cmd: DictCommand) -> anyhow::Result<ExitCode> {
             .context("--name is needed: the file name gives none")?
             .to_string(),
     };
-    let ImportKind::BotIp = a.kind;
     let kind = DictionaryFile::BotIp;
-    let ranges = parse_ip_ranges(&source).with_context(|| format!("{}", a.file.display()))?;
-    std::fs::create_dir_all(&a.dict_dir)
-        .with_context(|| format!("cannot create {}", a.dict_dir.display()))?;
-    let target = a.dict_dir.join(kind.file_name());
-    let existing = match std::fs::read_to_string(&target) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", target.display())),
-    };
-    let (text, replaced) = merge_named_rows(&existing, "cidr,bot_name", &name, &ranges)
+    let ranges = parse_ip_ranges(source).with_context(|| format!("{}", a.file.display()))?;
+    let (target, old) = existing(&a.dict_dir, kind)?;
+    let (text, replaced) = merge_named_rows(&old, "cidr,bot_name", &name, &ranges)
         .with_context(|| format!("{}", target.display()))?;
-    // What is written must load: check before replacing the file in service.
-    Dictionaries::default()
-        .load_text(kind, &text)
-        .with_context(|| format!("the merged {} would not load", target.display()))?;
-    replace_file(&target, &text)?;
+    install(kind, &target, &text)?;
     println!(
         "{}: {} ranges for {name} (replacing {replaced}) from {}",
         target.display(),
         ranges.len(),
         a.file.display()
     );
+    Ok(())
+}
+
+fn import_browser_ja4(a: &ImportArgs, source: &str) -> anyhow::Result<()> {
+    if a.name.is_some() {
+        anyhow::bail!("--name applies to bot-ip only: browser-ja4 takes each family from the file");
+    }
+    let kind = DictionaryFile::BrowserJa4;
+    let found = parse_browser_ja4(source).with_context(|| format!("{}", a.file.display()))?;
+    let (target, old) = existing(&a.dict_dir, kind)?;
+    let (text, replaced) = merge_keyed_rows(&old, "ja4,browser_family", &found.rows)
+        .with_context(|| format!("{}", target.display()))?;
+    install(kind, &target, &text)?;
+    let mut families = std::collections::BTreeMap::<&str, usize>::new();
+    for (_, f) in &found.rows {
+        *families.entry(f).or_default() += 1;
+    }
+    let families: Vec<String> = families.iter().map(|(f, n)| format!("{f} {n}")).collect();
+    println!(
+        "{}: {} browser JA4s ({}; replacing {replaced}, {} seen with several families) from {}",
+        target.display(),
+        found.rows.len(),
+        families.join(", "),
+        found.ambiguous,
+        a.file.display()
+    );
+    if !found.not_browsers.is_empty() {
+        let mut labels: Vec<&str> = found.not_browsers.iter().map(|(_, l)| l.as_str()).collect();
+        labels.sort_unstable();
+        labels.dedup();
+        println!(
+            "  not imported: {} records of tools, libraries, malware or devices ({}): bot_ja4.csv lists known good bots, which are never blocked",
+            found.not_browsers.len(),
+            labels.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Runs a `shrike dict` subcommand.
+pub fn run(cmd: DictCommand) -> anyhow::Result<ExitCode> {
+    let DictCommand::Import(a) = cmd;
+    let source = std::fs::read_to_string(&a.file)
+        .with_context(|| format!("cannot read {}", a.file.display()))?;
+    match a.kind {
+        ImportKind::BotIp => import_bot_ip(&a, &source)?,
+        ImportKind::BrowserJa4 => import_browser_ja4(&a, &source)?,
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -126,3 +126,83 @@ fn published_crawler_ranges_resolve_to_their_crawler() {
         before.lines().count()
     );
 }
+
+#[test]
+fn browser_ja4s_come_from_foxio_and_ja4db_and_tools_stay_out() {
+    let Some(data) = shared() else {
+        return;
+    };
+    let foxio = data.join("foxio-ja4/ja4plus-mapping.csv");
+    let ja4db = data.join("ja4db/ja4db_verified.json");
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let import = |file: &Path| {
+        let o = shrike(
+            &[
+                "dict",
+                "import",
+                "browser-ja4",
+                file.to_str().unwrap(),
+                "--dict-dir",
+                "d",
+            ],
+            cwd,
+        );
+        let t = String::from_utf8_lossy(&o.stdout).to_string();
+        assert!(
+            o.status.success(),
+            "{t}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        t
+    };
+    let t = import(&foxio);
+    assert!(
+        t.contains("12 browser JA4s") && t.contains("Sliver Agent"),
+        "{t}"
+    );
+    let d = Dictionaries::load_dir(&cwd.join("d")).unwrap();
+    for (ja4, family) in [
+        ("t13d1516h2_8daaf6152771_02713d6af862", "Chrome"),
+        ("q13d0312h3_55b375c5d22e_06cda9e17597", "Chrome"),
+        ("t13d1715h2_5b57614c22b0_7121afd63204", "Firefox"),
+        ("t13d2014h2_a09f3c656075_14788d8d241b", "Safari"),
+    ] {
+        assert_eq!(d.browser_family(ja4), family, "{ja4}");
+    }
+    // Go's JA4, which the Sliver implant shares: neither a browser nor a good bot.
+    let go = "t13d190900_9dc949149365_97f8aa674fd9";
+    assert_eq!(d.browser_family(go), "");
+    assert_eq!(d.bot_name("192.0.2.1".parse().unwrap(), go), None);
+    assert!(!cwd.join("d/bot_ja4.csv").exists());
+
+    // ja4db's verified records: each browser record's JA4 gets that browser's family unless
+    // other browsers share the JA4 (then the family most records name).
+    let t = import(&ja4db);
+    assert!(t.contains("52 browser JA4s"), "{t}");
+    let d = Dictionaries::load_dir(&cwd.join("d")).unwrap();
+    let records: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&ja4db).unwrap()).unwrap();
+    let mut families: std::collections::HashMap<String, std::collections::HashSet<&str>> =
+        Default::default();
+    for r in records.as_array().unwrap() {
+        let (Some(ja4), Some(app)) = (r["ja4_fingerprint"].as_str(), r["application"].as_str())
+        else {
+            continue;
+        };
+        let first = app.split_whitespace().next().unwrap_or("");
+        if ["Chrome", "Firefox", "Edge", "Safari"].contains(&first) {
+            families.entry(ja4.to_string()).or_default().insert(first);
+        }
+    }
+    assert!(families.len() > 40, "{}", families.len());
+    for (ja4, named) in &families {
+        let got = d.browser_family(ja4);
+        if named.len() == 1 {
+            assert!(named.contains(got), "{ja4}: {got} not in {named:?}");
+        } else {
+            assert!(!got.is_empty(), "{ja4}: shared by {named:?}, no family");
+        }
+    }
+    assert_eq!(d.browser_family(go), "");
+}
