@@ -24,6 +24,9 @@ pub enum ImportKind {
     /// Browser JA4s → browser_ja4.csv: FoxIO's ja4plus-mapping.csv or a ja4db JSON dump.
     /// Tools, libraries and malware in them are reported, not imported.
     BrowserJa4,
+    /// HTTP/2 fingerprints of real browsers → browser_h2.csv (with each family's
+    /// pseudo-header orders): rama's embed_profiles.json.
+    BrowserH2,
 }
 
 /// `shrike dict import`.
@@ -132,6 +135,44 @@ fn import_browser_ja4(a: &ImportArgs, source: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn import_browser_h2(a: &ImportArgs) -> anyhow::Result<()> {
+    if a.name.is_some() {
+        anyhow::bail!("--name applies to bot-ip only: browser-h2 takes each family from the file");
+    }
+    let kind = DictionaryFile::BrowserH2;
+    let profiles = shrike_sim::profiles::load_rama(&a.file).with_context(|| {
+        format!(
+            "{}: no browser profile with a ClientHello and HTTP/2 settings (rama's embed_profiles.json layout)",
+            a.file.display()
+        )
+    })?;
+    // One row per (fingerprint, family): browsers that share a fingerprint (Chrome and Edge)
+    // each keep their pseudo-header order.
+    let pairs: std::collections::BTreeSet<(String, String)> = profiles
+        .iter()
+        .map(|p| (p.h2_fingerprint.clone(), p.family.clone()))
+        .collect();
+    let rows: Vec<(String, String)> = pairs.into_iter().collect();
+    let (target, old) = existing(&a.dict_dir, kind)?;
+    let (text, replaced) = merge_keyed_rows(&old, "h2_fingerprint,browser_family", &rows)
+        .with_context(|| format!("{}", target.display()))?;
+    install(kind, &target, &text)?;
+    let mut families = std::collections::BTreeMap::<&str, usize>::new();
+    for (_, f) in &rows {
+        *families.entry(f).or_default() += 1;
+    }
+    let families: Vec<String> = families.iter().map(|(f, n)| format!("{f} {n}")).collect();
+    println!(
+        "{}: {} fingerprints ({}; replacing {replaced}) from {} profiles in {}",
+        target.display(),
+        rows.len(),
+        families.join(", "),
+        profiles.len(),
+        a.file.display()
+    );
+    Ok(())
+}
+
 /// Runs a `shrike dict` subcommand.
 pub fn run(cmd: DictCommand) -> anyhow::Result<ExitCode> {
     let DictCommand::Import(a) = cmd;
@@ -140,6 +181,7 @@ pub fn run(cmd: DictCommand) -> anyhow::Result<ExitCode> {
     match a.kind {
         ImportKind::BotIp => import_bot_ip(&a, &source)?,
         ImportKind::BrowserJa4 => import_browser_ja4(&a, &source)?,
+        ImportKind::BrowserH2 => import_browser_h2(&a)?,
     }
     Ok(ExitCode::SUCCESS)
 }

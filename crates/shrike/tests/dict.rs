@@ -206,3 +206,64 @@ fn browser_ja4s_come_from_foxio_and_ja4db_and_tools_stay_out() {
     }
     assert_eq!(d.browser_family(go), "");
 }
+
+#[test]
+fn browser_h2_fingerprints_and_pseudo_orders_come_from_real_profiles() {
+    let Some(data) = shared() else {
+        return;
+    };
+    let rama = data.join("rama-ua-profiles/embed_profiles.json");
+    let dir = tempfile::tempdir().unwrap();
+    let o = shrike(
+        &[
+            "dict",
+            "import",
+            "browser-h2",
+            rama.to_str().unwrap(),
+            "--dict-dir",
+            "d",
+        ],
+        dir.path(),
+    );
+    let t = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        o.status.success() && t.contains("from 52 profiles"),
+        "{t}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let d = Dictionaries::load_dir(&dir.path().join("d")).unwrap();
+    // Chrome's and Firefox's SETTINGS, WINDOW_UPDATE and pseudo-header order as captured.
+    assert_eq!(
+        d.h2_family("1:65536;2:0;4:6291456;6:262144|15663105|0|m,a,s,p"),
+        "Chrome"
+    );
+    assert_eq!(
+        d.h2_family("1:65536;2:0;4:131072;5:16384|12517377|0|m,p,a,s"),
+        "Firefox"
+    );
+    // The orders each family's real browsers send (not the seed's hard-coded Firefox one).
+    for (family, order, expected) in [
+        ("Chrome", "m,a,s,p", true),
+        ("Edge", "m,a,s,p", true),
+        ("Firefox", "m,p,a,s", true),
+        ("Safari", "m,s,p,a", true),
+        ("Safari", "m,s,a,p", true),
+        ("Firefox", "m,a,s,p", false),
+        ("Chrome", "m,p,a,s", false),
+    ] {
+        assert_eq!(
+            d.pseudo_order_expected(family, order),
+            expected,
+            "{family} {order}"
+        );
+    }
+    // Not a profile file: a clear error, nothing written.
+    std::fs::write(dir.path().join("x.json"), "[]").unwrap();
+    let o = shrike(
+        &["dict", "import", "browser-h2", "x.json", "--dict-dir", "e"],
+        dir.path(),
+    );
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("embed_profiles.json layout"));
+    assert!(!dir.path().join("e/browser_h2.csv").exists());
+}
