@@ -10,6 +10,8 @@
 //!   `bot_ja4.csv` names *known good* bots, which triage spares and exports never block, and
 //!   these lists put Sliver and Cobalt Strike beside the Go and Python libraries they share
 //!   a JA4 with;
+//! - [`parse_iptoasn`]: iptoasn.com's `ip2asn-v4.tsv` / `ip2asn-v6.tsv` / `ip2asn-combined.tsv`
+//!   (`start end asn country description`, tab-separated) as `ip_asn.csv` rows;
 //! - [`merge_named_rows`]: a dictionary file's text with one name's rows replaced, so that
 //!   importing a newer list of a bot replaces its old one instead of piling up;
 //! - [`merge_keyed_rows`]: a dictionary file's text with the rows of the given keys
@@ -291,6 +293,70 @@ pub fn merge_keyed_rows(
     Ok((out, replaced))
 }
 
+/// What [`parse_iptoasn`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IpAsnImport {
+    /// `ip_asn.csv` text (header included).
+    pub csv: String,
+    /// Ranges kept.
+    pub ranges: usize,
+    /// Ranges iptoasn marks as not routed (AS 0), left out: unknown is what a lookup miss
+    /// already says.
+    pub not_routed: usize,
+}
+
+/// iptoasn's TSV (`range_start range_end AS_number country_code AS_description`) as
+/// `ip_asn.csv`. A malformed line is refused with its number.
+pub fn parse_iptoasn(text: &str) -> Result<IpAsnImport, ImportError> {
+    let mut out = IpAsnImport {
+        csv: "start_ip,end_ip,asn,country,org\n".into(),
+        ..Default::default()
+    };
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let bad = |why: String| ImportError { line: i + 1, why };
+        let f: Vec<&str> = line.split('\t').collect();
+        if f.len() < 3 {
+            return Err(bad(format!(
+                "{} tab-separated fields, expected start, end, AS number, country, description",
+                f.len()
+            )));
+        }
+        let start: std::net::IpAddr = f[0]
+            .trim()
+            .parse()
+            .map_err(|_| bad(format!("invalid start address {:?}", f[0])))?;
+        let end: std::net::IpAddr = f[1]
+            .trim()
+            .parse()
+            .map_err(|_| bad(format!("invalid end address {:?}", f[1])))?;
+        if start.is_ipv4() != end.is_ipv4() {
+            return Err(bad("start and end of different families".into()));
+        }
+        let asn: u32 = f[2]
+            .trim()
+            .trim_start_matches(['A', 'S', 'a', 's'])
+            .parse()
+            .map_err(|_| bad(format!("invalid AS number {:?}", f[2])))?;
+        if asn == 0 {
+            out.not_routed += 1;
+            continue;
+        }
+        let country = f.get(3).map_or("", |c| c.trim());
+        let country = if country == "None" { "" } else { country };
+        let org = f.get(4).map_or("", |o| o.trim());
+        out.csv.push_str(&format!(
+            "{start},{end},{asn},{},{}\n",
+            field(country),
+            field(org)
+        ));
+        out.ranges += 1;
+    }
+    Ok(out)
+}
+
 /// Quotes a CSV field when it needs it.
 fn field(s: &str) -> String {
     if s.contains([',', '"', '\n', '#']) || s.trim() != s {
@@ -395,6 +461,24 @@ mod tests {
         assert_eq!(e.line, 2);
         let json = r#"[{"application": "Firefox 120", "ja4_fingerprint": "t13d1715h2_5b57614c22b0_7121afd63204"}, {"os": "x"}]"#;
         assert_eq!(parse_browser_ja4(json).unwrap().rows[0].1, "Firefox");
+    }
+
+    #[test]
+    fn iptoasn_rows_become_ip_asn_rows() {
+        // The layout iptoasn.com documents for ip2asn-combined.tsv.
+        let tsv = "1.0.0.0\t1.0.0.255\t13335\tUS\tCLOUDFLARENET\n\
+                   1.0.1.0\t1.0.3.255\t0\tNone\tNot routed\n\
+                   2001:200::\t2001:200:ffff:ffff:ffff:ffff:ffff:ffff\t2500\tJP\tWIDE-BB WIDE Project, JP\n";
+        let got = parse_iptoasn(tsv).unwrap();
+        assert_eq!((got.ranges, got.not_routed), (2, 1));
+        assert_eq!(
+            got.csv,
+            "start_ip,end_ip,asn,country,org\n1.0.0.0,1.0.0.255,13335,US,CLOUDFLARENET\n\
+             2001:200::,2001:200:ffff:ffff:ffff:ffff:ffff:ffff,2500,JP,\"WIDE-BB WIDE Project, JP\"\n"
+        );
+        let e = parse_iptoasn("1.0.0.0\t1.0.0.255\tAS-x\tUS\tX\n").unwrap_err();
+        assert_eq!(e.line, 1);
+        assert!(parse_iptoasn("1.0.0.0\t::1\t5\n").is_err());
     }
 
     #[test]

@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
-use shrike_dict::import::{merge_keyed_rows, merge_named_rows, parse_browser_ja4, parse_ip_ranges};
+use shrike_dict::import::{
+    merge_keyed_rows, merge_named_rows, parse_browser_ja4, parse_ip_ranges, parse_iptoasn,
+};
 use shrike_dict::{Dictionaries, DictionaryFile};
 
 /// `shrike dict` subcommands.
@@ -27,6 +29,9 @@ pub enum ImportKind {
     /// HTTP/2 fingerprints of real browsers → browser_h2.csv (with each family's
     /// pseudo-header orders): rama's embed_profiles.json.
     BrowserH2,
+    /// IP ranges → AS number, country and organisation, for producers that send none →
+    /// ip_asn.csv (replaced whole): iptoasn.com's ip2asn-*.tsv, plain or .gz.
+    IpAsn,
 }
 
 /// `shrike dict import`.
@@ -173,15 +178,53 @@ fn import_browser_h2(a: &ImportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn import_ip_asn(a: &ImportArgs, source: &str) -> anyhow::Result<()> {
+    if a.name.is_some() {
+        anyhow::bail!("--name applies to bot-ip only");
+    }
+    let kind = DictionaryFile::IpAsn;
+    let found = parse_iptoasn(source).with_context(|| format!("{}", a.file.display()))?;
+    if found.ranges == 0 {
+        anyhow::bail!("{}: no routed range", a.file.display());
+    }
+    let (target, _) = existing(&a.dict_dir, kind)?;
+    install(kind, &target, &found.csv)?;
+    println!(
+        "{}: {} ranges ({} not routed, left out) from {}",
+        target.display(),
+        found.ranges,
+        found.not_routed,
+        a.file.display()
+    );
+    Ok(())
+}
+
+/// The file's text, gunzipped when it is gzip.
+fn read_text(path: &Path) -> anyhow::Result<String> {
+    use std::io::Read;
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut text = String::new();
+        flate2::read::MultiGzDecoder::new(&bytes[..])
+            .read_to_string(&mut text)
+            .with_context(|| {
+                format!("{}: not a whole gzip stream of UTF-8 text", path.display())
+            })?;
+        Ok(text)
+    } else {
+        String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", path.display()))
+    }
+}
+
 /// Runs a `shrike dict` subcommand.
 pub fn run(cmd: DictCommand) -> anyhow::Result<ExitCode> {
     let DictCommand::Import(a) = cmd;
-    let source = std::fs::read_to_string(&a.file)
-        .with_context(|| format!("cannot read {}", a.file.display()))?;
+    let source = read_text(&a.file)?;
     match a.kind {
         ImportKind::BotIp => import_bot_ip(&a, &source)?,
         ImportKind::BrowserJa4 => import_browser_ja4(&a, &source)?,
         ImportKind::BrowserH2 => import_browser_h2(&a)?,
+        ImportKind::IpAsn => import_ip_asn(&a, &source)?,
     }
     Ok(ExitCode::SUCCESS)
 }

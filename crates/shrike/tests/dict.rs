@@ -267,3 +267,58 @@ fn browser_h2_fingerprints_and_pseudo_orders_come_from_real_profiles() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("embed_profiles.json layout"));
     assert!(!dir.path().join("e/browser_h2.csv").exists());
 }
+
+#[test]
+fn iptoasn_tsv_gz_becomes_the_address_table() {
+    use std::io::Write;
+    // iptoasn.com's documented ip2asn-combined.tsv layout, gzip-compressed as published.
+    let tsv = "1.0.0.0\t1.0.0.255\t13335\tUS\tCLOUDFLARENET\n\
+               1.0.1.0\t1.0.3.255\t0\tNone\tNot routed\n\
+               90.0.0.0\t90.127.255.255\t3215\tFR\tFrance Telecom - Orange\n\
+               2001:200::\t2001:200:ffff:ffff:ffff:ffff:ffff:ffff\t2500\tJP\tWIDE-BB WIDE Project, JP\n";
+    let dir = tempfile::tempdir().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(tsv.as_bytes()).unwrap();
+    std::fs::write(
+        dir.path().join("ip2asn-combined.tsv.gz"),
+        gz.finish().unwrap(),
+    )
+    .unwrap();
+    let o = shrike(
+        &[
+            "dict",
+            "import",
+            "ip-asn",
+            "ip2asn-combined.tsv.gz",
+            "--dict-dir",
+            "d",
+        ],
+        dir.path(),
+    );
+    let t = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && t.contains("3 ranges (1 not routed"),
+        "{t}"
+    );
+    let d = Dictionaries::load_dir(&dir.path().join("d")).unwrap();
+    let info = |ip: &str| {
+        d.ip_asn
+            .get(ip.parse().unwrap())
+            .map(|i| (i.asn, i.country.clone(), i.org.clone()))
+    };
+    assert_eq!(
+        info("90.12.1.1"),
+        Some((3215, "FR".into(), "France Telecom - Orange".into()))
+    );
+    assert_eq!(info("2001:200::1").map(|i| i.0), Some(2500));
+    assert_eq!(info("1.0.2.1"), None);
+    // A truncated line: refused with its number, nothing written.
+    std::fs::write(dir.path().join("bad.tsv"), "1.0.0.0\t1.0.0.255\n").unwrap();
+    let o = shrike(
+        &["dict", "import", "ip-asn", "bad.tsv", "--dict-dir", "e"],
+        dir.path(),
+    );
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("line 1"));
+    assert!(!dir.path().join("e/ip_asn.csv").exists());
+}
