@@ -10,6 +10,8 @@ use shrike_dict::import::{
 };
 use shrike_dict::{Dictionaries, DictionaryFile};
 
+use crate::config::{Config, Overrides};
+
 /// `shrike dict` subcommands.
 #[derive(Subcommand)]
 pub enum DictCommand {
@@ -45,9 +47,10 @@ pub struct ImportArgs {
     /// under this name is replaced.
     #[arg(long)]
     name: Option<String>,
-    /// Dictionary directory.
-    #[arg(long, env = "SHRIKE_DICT_DIR", default_value = "shrike-data/dict")]
-    dict_dir: PathBuf,
+    /// Dictionary directory [default: SHRIKE_DICT_DIR, else `dictionaries.dir` of the
+    /// config file, else shrike-data/dict].
+    #[arg(long)]
+    dict_dir: Option<PathBuf>,
 }
 
 /// Writes `text` to `path` through a temporary file and a rename, so that a process
@@ -77,7 +80,7 @@ fn install(kind: DictionaryFile, target: &Path, text: &str) -> anyhow::Result<()
     replace_file(target, text)
 }
 
-fn import_bot_ip(a: &ImportArgs, source: &str) -> anyhow::Result<()> {
+fn import_bot_ip(a: &ImportArgs, dir: &Path, source: &str) -> anyhow::Result<()> {
     let name = match &a.name {
         Some(n) if !n.trim().is_empty() => n.trim().to_string(),
         Some(_) => anyhow::bail!("--name must not be empty"),
@@ -91,7 +94,7 @@ fn import_bot_ip(a: &ImportArgs, source: &str) -> anyhow::Result<()> {
     };
     let kind = DictionaryFile::BotIp;
     let ranges = parse_ip_ranges(source).with_context(|| format!("{}", a.file.display()))?;
-    let (target, old) = existing(&a.dict_dir, kind)?;
+    let (target, old) = existing(dir, kind)?;
     let (text, replaced) = merge_named_rows(&old, "cidr,bot_name", &name, &ranges)
         .with_context(|| format!("{}", target.display()))?;
     install(kind, &target, &text)?;
@@ -104,13 +107,10 @@ fn import_bot_ip(a: &ImportArgs, source: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn import_browser_ja4(a: &ImportArgs, source: &str) -> anyhow::Result<()> {
-    if a.name.is_some() {
-        anyhow::bail!("--name applies to bot-ip only: browser-ja4 takes each family from the file");
-    }
+fn import_browser_ja4(a: &ImportArgs, dir: &Path, source: &str) -> anyhow::Result<()> {
     let kind = DictionaryFile::BrowserJa4;
     let found = parse_browser_ja4(source).with_context(|| format!("{}", a.file.display()))?;
-    let (target, old) = existing(&a.dict_dir, kind)?;
+    let (target, old) = existing(dir, kind)?;
     let (text, replaced) = merge_keyed_rows(&old, "ja4,browser_family", &found.rows)
         .with_context(|| format!("{}", target.display()))?;
     install(kind, &target, &text)?;
@@ -140,10 +140,7 @@ fn import_browser_ja4(a: &ImportArgs, source: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn import_browser_h2(a: &ImportArgs) -> anyhow::Result<()> {
-    if a.name.is_some() {
-        anyhow::bail!("--name applies to bot-ip only: browser-h2 takes each family from the file");
-    }
+fn import_browser_h2(a: &ImportArgs, dir: &Path) -> anyhow::Result<()> {
     let kind = DictionaryFile::BrowserH2;
     let profiles = shrike_sim::profiles::load_rama(&a.file).with_context(|| {
         format!(
@@ -158,7 +155,7 @@ fn import_browser_h2(a: &ImportArgs) -> anyhow::Result<()> {
         .map(|p| (p.h2_fingerprint.clone(), p.family.clone()))
         .collect();
     let rows: Vec<(String, String)> = pairs.into_iter().collect();
-    let (target, old) = existing(&a.dict_dir, kind)?;
+    let (target, old) = existing(dir, kind)?;
     let (text, replaced) = merge_keyed_rows(&old, "h2_fingerprint,browser_family", &rows)
         .with_context(|| format!("{}", target.display()))?;
     install(kind, &target, &text)?;
@@ -178,16 +175,13 @@ fn import_browser_h2(a: &ImportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn import_ip_asn(a: &ImportArgs, source: &str) -> anyhow::Result<()> {
-    if a.name.is_some() {
-        anyhow::bail!("--name applies to bot-ip only");
-    }
+fn import_ip_asn(a: &ImportArgs, dir: &Path, source: &str) -> anyhow::Result<()> {
     let kind = DictionaryFile::IpAsn;
     let found = parse_iptoasn(source).with_context(|| format!("{}", a.file.display()))?;
     if found.ranges == 0 {
         anyhow::bail!("{}: no routed range", a.file.display());
     }
-    let (target, _) = existing(&a.dict_dir, kind)?;
+    let (target, _) = existing(dir, kind)?;
     install(kind, &target, &found.csv)?;
     println!(
         "{}: {} ranges ({} not routed, left out) from {}",
@@ -217,14 +211,24 @@ fn read_text(path: &Path) -> anyhow::Result<String> {
 }
 
 /// Runs a `shrike dict` subcommand.
-pub fn run(cmd: DictCommand) -> anyhow::Result<ExitCode> {
+pub fn run(config: Config, cmd: DictCommand) -> anyhow::Result<ExitCode> {
     let DictCommand::Import(a) = cmd;
-    let source = read_text(&a.file)?;
+    if a.name.is_some() && !matches!(a.kind, ImportKind::BotIp) {
+        anyhow::bail!("--name applies to bot-ip only: the other lists name each row themselves");
+    }
+    let dir = config
+        .resolve(&Overrides {
+            dict_dir: a.dict_dir.clone(),
+            ..Overrides::default()
+        })?
+        .dict_dir
+        .unwrap_or_else(|| PathBuf::from("shrike-data/dict"));
     match a.kind {
-        ImportKind::BotIp => import_bot_ip(&a, &source)?,
-        ImportKind::BrowserJa4 => import_browser_ja4(&a, &source)?,
-        ImportKind::BrowserH2 => import_browser_h2(&a)?,
-        ImportKind::IpAsn => import_ip_asn(&a, &source)?,
+        ImportKind::BotIp => import_bot_ip(&a, &dir, &read_text(&a.file)?)?,
+        ImportKind::BrowserJa4 => import_browser_ja4(&a, &dir, &read_text(&a.file)?)?,
+        // The profile reader takes the path.
+        ImportKind::BrowserH2 => import_browser_h2(&a, &dir)?,
+        ImportKind::IpAsn => import_ip_asn(&a, &dir, &read_text(&a.file)?)?,
     }
     Ok(ExitCode::SUCCESS)
 }

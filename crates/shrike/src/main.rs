@@ -128,7 +128,7 @@ fn main() -> ExitCode {
         Command::Export(a) => export::run(config, a),
         Command::Bench(b) => bench::run(config, b),
         Command::Ch(c) => ch::run(c),
-        Command::Dict(c) => dict_cmd::run(c),
+        Command::Dict(c) => dict_cmd::run(config, c),
     };
     match result {
         Ok(code) => code,
