@@ -264,12 +264,27 @@ pub fn merge_keyed_rows(
 ) -> Result<(String, usize), ImportError> {
     let keys: std::collections::HashSet<String> =
         rows.iter().map(|(k, _)| k.to_ascii_lowercase()).collect();
+    replace_rows(existing, header, rows, |f| {
+        f.first()
+            .is_some_and(|k| keys.contains(&k.trim().to_ascii_lowercase()))
+    })
+}
+
+/// `existing` without the rows `drop` selects, then `rows` appended; comments, blank lines
+/// and the other rows are kept as they were, and an empty file starts with `header`.
+/// Returns the text and how many rows were dropped.
+fn replace_rows(
+    existing: &str,
+    header: &str,
+    rows: &[(String, String)],
+    drop: impl Fn(&[String]) -> bool,
+) -> Result<(String, usize), ImportError> {
     let mut out = if existing.trim().is_empty() {
         format!("{header}\n")
     } else {
         String::new()
     };
-    let mut replaced = 0;
+    let mut dropped = 0;
     for (i, line) in existing.lines().enumerate() {
         let t = line.trim();
         if !t.is_empty() && !t.starts_with('#') {
@@ -277,10 +292,8 @@ pub fn merge_keyed_rows(
                 line: e.line,
                 why: format!("in the existing file: {}", e.why),
             })?;
-            if f.first()
-                .is_some_and(|k| keys.contains(&k.trim().to_ascii_lowercase()))
-            {
-                replaced += 1;
+            if drop(&f) {
+                dropped += 1;
                 continue;
             }
         }
@@ -290,7 +303,7 @@ pub fn merge_keyed_rows(
     for (k, v) in rows {
         out.push_str(&format!("{},{}\n", field(k), field(v)));
     }
-    Ok((out, replaced))
+    Ok((out, dropped))
 }
 
 /// What [`parse_iptoasn`] found.
@@ -375,31 +388,10 @@ pub fn merge_named_rows(
     name: &str,
     keys: &[String],
 ) -> Result<(String, usize), ImportError> {
-    let mut out = if existing.trim().is_empty() {
-        format!("{header}\n")
-    } else {
-        String::new()
-    };
-    let mut removed = 0;
-    for (i, line) in existing.lines().enumerate() {
-        let t = line.trim();
-        if !t.is_empty() && !t.starts_with('#') {
-            let f = split_line(line, i + 1).map_err(|e| ImportError {
-                line: e.line,
-                why: format!("in the existing file: {}", e.why),
-            })?;
-            if f.get(1).is_some_and(|n| n == name) {
-                removed += 1;
-                continue;
-            }
-        }
-        out.push_str(line);
-        out.push('\n');
-    }
-    for k in keys {
-        out.push_str(&format!("{},{}\n", field(k), field(name)));
-    }
-    Ok((out, removed))
+    let rows: Vec<(String, String)> = keys.iter().map(|k| (k.clone(), name.to_string())).collect();
+    replace_rows(existing, header, &rows, |f| {
+        f.get(1).is_some_and(|n| n == name)
+    })
 }
 
 #[cfg(test)]

@@ -6,6 +6,9 @@
 
 #[path = "../../clickhouse/tests/common/mod.rs"]
 mod common;
+mod support;
+
+use support::Server;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -367,67 +370,6 @@ fn clickhouse_store_survives_a_killed_server_and_detects_like_the_embedded_store
         cwd,
     ));
     assert!(t.contains(&format!("no feedback #{id}")), "{t}");
-}
-
-/// `shrike serve` on a free port; killed on drop.
-struct Server {
-    child: std::process::Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(store: &str, cwd: &Path) -> Server {
-        use std::io::BufRead;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_shrike"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--store", store])
-            .current_dir(cwd)
-            .env("SHRIKE_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("http://"))
-            .unwrap_or_else(|| panic!("no URL in {line:?}"))
-            .trim_end_matches('/')
-            .to_string();
-        Server { child, addr }
-    }
-
-    /// GET `path`: the JSON body of a 200 answer.
-    fn get(&self, path: &str) -> serde_json::Value {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(&self.addr).unwrap();
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            self.addr
-        )
-        .unwrap();
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).unwrap();
-        let text = String::from_utf8_lossy(&raw);
-        let (head, body) = text.split_once("\r\n\r\n").unwrap();
-        assert!(head.starts_with("HTTP/1.1 200"), "{path}: {head}\n{body}");
-        // Chunked or not, the JSON object spans the first '{' to the last '}'.
-        let (a, b) = (
-            body.find(['{', '[']).unwrap(),
-            body.rfind(['}', ']']).unwrap(),
-        );
-        serde_json::from_str(&body[a..=b]).unwrap_or_else(|e| panic!("{path}: {e}"))
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Equal JSON, numbers within 1e-9 relative.

@@ -3,11 +3,13 @@
 //! data shown against the store, the sensitivity slider, feedback buttons, and attacker
 //! strings rendered as text), with screenshots in `target/screenshots/`.
 
+mod support;
 mod webdriver;
 
-use std::io::{BufRead, BufReader};
+use support::Server;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
 use axum::body::Body;
@@ -452,43 +454,6 @@ fn cluster_map_is_computed_in_the_background_cached_and_paginated() {
     assert_eq!(s, StatusCode::BAD_REQUEST);
 }
 
-/// `shrike serve` on a free port; killed on drop.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    fn start(db: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_shrike"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--store"])
-            .arg(db)
-            .env("SHRIKE_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no URL in {line:?}"))
-            .trim_end_matches('/')
-            .to_string();
-        Server { child, url }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Percent-encodes a query value.
 fn enc(v: &str) -> String {
     v.bytes()
@@ -521,7 +486,7 @@ fn dashboard_in_a_real_browser() {
         return;
     };
     let (_dir, db) = copy_store();
-    let server = Server::start(&db);
+    let server = Server::start(db.to_str().unwrap(), db.parent().unwrap());
     let shots = root.join("target/screenshots");
     let store = SqliteStore::open(&db).unwrap();
     let cycle = store.cycle_summaries(1).unwrap().pop().unwrap();

@@ -1,0 +1,68 @@
+//! Helpers shared by the binary's end-to-end tests.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// `shrike serve` on a free port; killed on drop.
+pub struct Server {
+    child: std::process::Child,
+    /// `http://host:port`.
+    pub url: String,
+}
+
+impl Server {
+    /// Serves `store` (a SQLite file or a ClickHouse address) from `cwd`.
+    pub fn start(store: &str, cwd: &Path) -> Server {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_shrike"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--store", store])
+            .current_dir(cwd)
+            .env("SHRIKE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in {line:?}"))
+            .trim_end_matches('/')
+            .to_string();
+        Server { child, url }
+    }
+
+    /// GET `path`: the JSON body of a 200 answer.
+    pub fn get(&self, path: &str) -> serde_json::Value {
+        use std::io::{Read, Write};
+        let addr = self.url.trim_start_matches("http://");
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).unwrap();
+        let text = String::from_utf8_lossy(&raw);
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 200"), "{path}: {head}\n{body}");
+        // Chunked or not, the JSON object spans the first '{' to the last '}'.
+        let (a, b) = (
+            body.find(['{', '[']).unwrap(),
+            body.rfind(['}', ']']).unwrap(),
+        );
+        serde_json::from_str(&body[a..=b]).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
