@@ -9,7 +9,8 @@ use shrike_store::{
 };
 use shrike_types::Timestamp;
 
-use crate::verdicts::{int, score_row, text};
+use crate::store::{floats, int, text};
+use crate::verdicts::score_row;
 use crate::{ChError, ChStore};
 
 /// A score joined with the session the cycle scored (the latest copy of it).
@@ -72,10 +73,8 @@ fn threat_row(r: &Value) -> Result<ThreatRow, ChError> {
         bot_name: text(r, "bot_name"),
         correlated: r["correlated"].as_bool().unwrap_or(false),
         tcp_fingerprint: text(r, "tcp_fingerprint"),
-        features: r["features"]
-            .as_array()
-            .map(|a| a.iter().map(|v| v.as_f64().unwrap_or(0.0) as f32).collect())
-            .unwrap_or_default(),
+        // No session row (joined with defaults): no features.
+        features: floats(r, "features").unwrap_or_default(),
     })
 }
 

@@ -24,6 +24,23 @@ pub(crate) fn ch_time(t: Timestamp) -> String {
         .to_string()
 }
 
+/// A string column of a JSONEachRow row ("" when absent or NULL).
+pub(crate) fn text(r: &Value, k: &str) -> String {
+    r[k].as_str().unwrap_or("").to_string()
+}
+
+/// An integer column of a JSONEachRow row; absent is an error naming it.
+pub(crate) fn int(r: &Value, k: &str) -> Result<i64, ChError> {
+    r[k].as_i64()
+        .ok_or_else(|| ChError::Decode(format!("{k} missing from {r}")))
+}
+
+/// An `Array(Float32)` column of a JSONEachRow row.
+pub(crate) fn floats(r: &Value, k: &str) -> Option<Vec<f32>> {
+    r[k].as_array()
+        .map(|a| a.iter().map(|v| v.as_f64().unwrap_or(0.0) as f32).collect())
+}
+
 /// A ClickHouse database holding shrike's schema.
 #[derive(Debug, Clone)]
 pub struct ChStore {
@@ -237,34 +254,27 @@ impl ChStore {
         rows.iter()
             .map(|r| {
                 let bad = || ChError::Decode(format!("sessions row: {r}"));
-                let s = |k: &str| r[k].as_str().unwrap_or("").to_string();
-                let i = |k: &str| r[k].as_i64().ok_or_else(bad);
                 Ok(SessionRow {
-                    window_start: Timestamp::from_millis(i("w")?),
+                    window_start: Timestamp::from_millis(int(r, "w")?),
                     src_ip: r["src_ip"]
                         .as_str()
                         .and_then(|x| x.parse::<IpAddr>().ok())
                         .ok_or_else(bad)?,
-                    ja4: s("ja4"),
-                    host: s("host"),
-                    hits: i("hits")? as u64,
-                    asn_label: s("asn_label"),
-                    bot_name: s("bot_name"),
-                    browser_family: s("browser_family"),
-                    features: r["features"]
-                        .as_array()
-                        .ok_or_else(bad)?
-                        .iter()
-                        .map(|v| v.as_f64().unwrap_or(0.0) as f32)
-                        .collect(),
-                    first_seen: Timestamp::from_millis(i("f")?),
-                    asn: i("asn")? as u32,
-                    user_agent: s("user_agent"),
+                    ja4: text(r, "ja4"),
+                    host: text(r, "host"),
+                    hits: int(r, "hits")? as u64,
+                    asn_label: text(r, "asn_label"),
+                    bot_name: text(r, "bot_name"),
+                    browser_family: text(r, "browser_family"),
+                    features: floats(r, "features").ok_or_else(bad)?,
+                    first_seen: Timestamp::from_millis(int(r, "f")?),
+                    asn: int(r, "asn")? as u32,
+                    user_agent: text(r, "user_agent"),
                     correlated: r["correlated"].as_bool().unwrap_or(false),
-                    country: s("country"),
-                    last_seen: Timestamp::from_millis(i("l")?),
-                    asn_org: s("asn_org"),
-                    tcp_fingerprint: s("tcp_fingerprint"),
+                    country: text(r, "country"),
+                    last_seen: Timestamp::from_millis(int(r, "l")?),
+                    asn_org: text(r, "asn_org"),
+                    tcp_fingerprint: text(r, "tcp_fingerprint"),
                 })
             })
             .collect()

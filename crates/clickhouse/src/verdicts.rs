@@ -7,17 +7,8 @@ use shrike_store::{
 };
 use shrike_types::Timestamp;
 
-use crate::store::ch_time;
+use crate::store::{ch_time, int, text};
 use crate::{ChError, ChStore};
-
-pub(crate) fn text(r: &Value, k: &str) -> String {
-    r[k].as_str().unwrap_or("").to_string()
-}
-
-pub(crate) fn int(r: &Value, k: &str) -> Result<i64, ChError> {
-    r[k].as_i64()
-        .ok_or_else(|| ChError::Decode(format!("{k} missing from {r}")))
-}
 
 fn float(r: &Value, k: &str) -> f64 {
     r[k].as_f64().unwrap_or(0.0)

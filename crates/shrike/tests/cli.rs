@@ -1,16 +1,11 @@
 //! End-to-end runs of the `shrike` binary.
 
+mod support;
+
+use support::{shrike, text};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn shrike(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shrike"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("SHRIKE_STORE")
-        .output()
-        .unwrap()
-}
 
 /// `shrike demo` into `cwd/sim`, with a small simulation.
 fn demo(cwd: &Path, hours: &str, humans_per_hour: &str) -> Output {
@@ -31,14 +26,6 @@ fn demo(cwd: &Path, hours: &str, humans_per_hour: &str) -> Output {
 
 fn example() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/example.jsonl")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 #[test]

@@ -8,28 +8,10 @@
 mod common;
 mod support;
 
-use support::Server;
+use support::{shrike, text, Server};
 
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn shrike(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shrike"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("SHRIKE_STORE")
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 fn ok(o: Output) -> String {
     let t = text(&o);

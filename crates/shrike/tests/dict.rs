@@ -1,19 +1,13 @@
 //! `shrike dict import` on the real published lists in ../shared/data.
 
+mod support;
+
+use support::{shrike, text};
+
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use shrike_dict::Dictionaries;
-
-fn shrike(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shrike"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("SHRIKE_DICT_DIR")
-        .output()
-        .unwrap()
-}
 
 fn shared() -> Option<PathBuf> {
     let p = std::env::var_os("SHRIKE_SHARED_DATA")
@@ -48,12 +42,7 @@ fn published_crawler_ranges_resolve_to_their_crawler() {
     let cwd = dir.path();
     let run = |args: &[&str]| {
         let o = shrike(args, cwd);
-        let t = format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        (o.status.success(), t)
+        (o.status.success(), text(&o))
     };
     let g = google.to_str().unwrap();
     let (ok, t) = run(&[

@@ -2,27 +2,14 @@
 //! (nginx -t, haproxy -c, ipset restore in a private network namespace, a YAML parser)
 //! when this machine has them, and by the properties every export must keep.
 
+mod support;
+
+use support::{shrike, text};
+
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn shrike(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shrike"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("SHRIKE_STORE")
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// Runs a consumer; `None` (with one printed line) when it is not installed.
 fn consumer(program: &str, args: &[&str]) -> Option<Output> {

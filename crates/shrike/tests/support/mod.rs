@@ -2,7 +2,27 @@
 #![allow(dead_code)]
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
+
+/// Runs the `shrike` binary in `cwd`, without the caller's store or dictionary settings.
+pub fn shrike(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_shrike"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("SHRIKE_STORE")
+        .env_remove("SHRIKE_DICT_DIR")
+        .output()
+        .unwrap()
+}
+
+/// Standard output then standard error.
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
 
 /// `shrike serve` on a free port; killed on drop.
 pub struct Server {
