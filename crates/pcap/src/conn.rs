@@ -1,0 +1,623 @@
+//! One TCP connection: SYN fields, the two reassembled directions and what is read from
+//! them (TLS hellos, HTTP/1 requests and responses, cleartext HTTP/2), up to the requests
+//! handed to the record builder.
+
+use std::net::IpAddr;
+
+use shrike_fingerprint::{akamai_fingerprint, Protocol};
+
+use crate::decode::{flags, IpInfo, TcpSegment};
+use crate::h2::{self, Event, H2Direction};
+use crate::http1::{self, Body, Head};
+use crate::stream::{Stream, MAX_BUFFERED};
+use crate::tls::{self, RecordReader, Records, ServerHello};
+use crate::Stats;
+
+/// How far into a direction shrike looks for a ClientHello behind an unknown prelude
+/// (SOCKS, a proxy protocol header...).
+const PRELUDE_SEARCH: usize = 4096;
+
+/// The client's SYN, as the record's `tcp_*` and `ip_*` fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Syn {
+    /// IP TTL / hop limit.
+    pub ttl: u8,
+    /// Window (unscaled).
+    pub window: u16,
+    /// Window scale option.
+    pub wscale: Option<u8>,
+    /// MSS option.
+    pub mss: Option<u16>,
+    /// Option kinds in wire order, `-` joined (`2-4-8-1-3`).
+    pub options: String,
+    /// IPv4 identification.
+    pub ip_id: Option<u16>,
+    /// IPv4 don't-fragment.
+    pub df: Option<bool>,
+}
+
+impl Syn {
+    fn new(ip: &IpInfo, t: &TcpSegment<'_>) -> Syn {
+        let mut syn = Syn {
+            ttl: ip.ttl,
+            window: t.window,
+            wscale: None,
+            mss: None,
+            options: String::new(),
+            ip_id: ip.id,
+            df: ip.df,
+        };
+        let o = t.options;
+        let mut i = 0;
+        let mut kinds: Vec<String> = Vec::new();
+        while i < o.len() {
+            let kind = o[i];
+            kinds.push(kind.to_string());
+            if kind <= 1 {
+                i += 1;
+                continue;
+            }
+            let Some(&len) = o.get(i + 1) else { break };
+            let len = len as usize;
+            if len < 2 || i + len > o.len() {
+                break;
+            }
+            match (kind, len) {
+                (2, 4) => syn.mss = Some(u16::from_be_bytes([o[i + 2], o[i + 3]])),
+                (3, 3) => syn.wscale = Some(o[i + 2]),
+                _ => {}
+            }
+            i += len;
+        }
+        syn.options = kinds.join("-");
+        syn
+    }
+}
+
+/// The TLS side of a connection, as the record's `ja4`/`tls_*` fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSide {
+    /// JA4.
+    pub ja4: String,
+    /// JA4 raw form.
+    pub ja4_r: String,
+    /// SNI.
+    pub sni: Option<String>,
+    /// First ALPN offered.
+    pub alpn_offered: Option<String>,
+    /// Highest version offered.
+    pub version_offered: u16,
+    /// When the hello completed (µs).
+    pub ts_us: i64,
+    /// IP total length of the packet that completed the hello.
+    pub ip_total_len: u32,
+    /// The server's answer, when seen.
+    pub server: Option<ServerHello>,
+}
+
+impl TlsSide {
+    /// From a parsed hello.
+    pub fn from_hello(h: &tls::Hello, ts_us: i64, ip_total_len: u32) -> TlsSide {
+        let parts = h.hello.ja4();
+        TlsSide {
+            ja4: parts.ja4,
+            ja4_r: parts.ja4_r,
+            sni: h.sni.clone(),
+            alpn_offered: h
+                .hello
+                .alpn
+                .first()
+                .map(|a| String::from_utf8_lossy(a).into_owned()),
+            version_offered: h
+                .hello
+                .supported_versions
+                .iter()
+                .copied()
+                .filter(|v| !shrike_fingerprint::is_grease(*v))
+                .max()
+                .unwrap_or(h.hello.legacy_version),
+            ts_us,
+            ip_total_len,
+            server: None,
+        }
+    }
+}
+
+/// An HTTP request seen on the connection (HTTP/1 or cleartext HTTP/2).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Request {
+    /// When its head completed (µs).
+    pub ts_us: i64,
+    /// IP total length of the packet that completed the head.
+    pub ip_total_len: u32,
+    /// Method.
+    pub method: String,
+    /// Target (path and query) or `:path`.
+    pub target: String,
+    /// `HTTP/1.0`, `HTTP/1.1` or `2`.
+    pub version: String,
+    /// Host header or `:authority`.
+    pub authority: Option<String>,
+    /// Regular headers in wire order.
+    pub headers: Vec<(String, String)>,
+    /// HTTP/2 stream id.
+    pub stream: Option<u32>,
+    /// Response status.
+    pub status: Option<u16>,
+    /// Response body bytes seen.
+    pub bytes: Option<u64>,
+}
+
+enum ClientApp {
+    Detect,
+    Tls(RecordReader),
+    Http1 { body: Body, chunk_left: u64 },
+    H2(Box<H2Direction>),
+    Done,
+}
+
+enum ServerApp {
+    /// Waiting for the client side to tell what this connection speaks.
+    Wait,
+    Tls(RecordReader),
+    Http1 {
+        body: Body,
+        chunk_left: u64,
+        current: Option<usize>,
+    },
+    H2(Box<H2Direction>),
+    Done,
+}
+
+/// One TCP connection.
+pub struct TcpConn {
+    /// Client address and port.
+    pub client: (IpAddr, u16),
+    /// Server address and port.
+    pub server: (IpAddr, u16),
+    /// First packet's time (µs).
+    pub first_ts: i64,
+    /// Last packet's time (µs).
+    pub last_ts: i64,
+    /// The client's SYN.
+    pub syn: Option<Syn>,
+    syn_ts: Option<i64>,
+    syn_seq: Option<u32>,
+    synack_seen: bool,
+    /// SYN to the client's handshake-completing ACK, in milliseconds.
+    pub handshake_ms: Option<f64>,
+    c2s: Stream,
+    s2c: Stream,
+    capp: ClientApp,
+    sapp: ServerApp,
+    /// TLS hello and answer.
+    pub tls: Option<TlsSide>,
+    /// Requests in order.
+    pub requests: Vec<Request>,
+    /// Next request an HTTP/1 response answers.
+    next_response: usize,
+    /// Akamai fingerprint and pseudo-header order (cleartext HTTP/2).
+    pub h2: Option<(String, String)>,
+    fin_client: bool,
+    fin_server: bool,
+    /// A RST was seen.
+    pub reset: bool,
+    /// Index of the first packet (for reports).
+    pub first_packet: u64,
+    /// Records were emitted: the connection only absorbs late retransmissions until it is
+    /// forgotten.
+    pub emitted: bool,
+}
+
+impl TcpConn {
+    /// A connection whose client is `client`.
+    pub fn new(client: (IpAddr, u16), server: (IpAddr, u16), ts: i64, packet: u64) -> Self {
+        TcpConn {
+            client,
+            server,
+            first_ts: ts,
+            last_ts: ts,
+            syn: None,
+            syn_ts: None,
+            syn_seq: None,
+            synack_seen: false,
+            handshake_ms: None,
+            c2s: Stream::default(),
+            s2c: Stream::default(),
+            capp: ClientApp::Detect,
+            sapp: ServerApp::Wait,
+            tls: None,
+            requests: Vec::new(),
+            next_response: 0,
+            h2: None,
+            fin_client: false,
+            fin_server: false,
+            reset: false,
+            first_packet: packet,
+            emitted: false,
+        }
+    }
+
+    /// Marks the records emitted and frees what the connection no longer needs.
+    pub fn retire(&mut self) {
+        self.emitted = true;
+        self.c2s.close();
+        self.s2c.close();
+        self.requests = Vec::new();
+        self.tls = None;
+        self.capp = ClientApp::Done;
+        self.sapp = ServerApp::Done;
+    }
+
+    /// Both sides closed, or reset.
+    pub fn finished(&self) -> bool {
+        self.reset || (self.fin_client && self.fin_server)
+    }
+
+    /// Whether a client SYN with this sequence number starts a new connection on the same
+    /// 4-tuple (this one is over, or began with another initial sequence number).
+    pub fn reused_by_syn(&self, seq: u32) -> bool {
+        self.finished() || self.syn_seq.is_some_and(|s| s != seq)
+    }
+
+    /// Handles one segment; `from_client` tells its direction.
+    pub fn segment(
+        &mut self,
+        ip: &IpInfo,
+        t: &TcpSegment<'_>,
+        from_client: bool,
+        ts: i64,
+        stats: &mut Stats,
+    ) {
+        self.last_ts = ts;
+        if self.emitted {
+            return;
+        }
+        let f = t.flags;
+        if f & flags::RST != 0 {
+            self.reset = true;
+        }
+        if from_client {
+            if f & flags::SYN != 0 && f & flags::ACK == 0 {
+                if self.syn.is_none() {
+                    self.syn = Some(Syn::new(ip, t));
+                    self.syn_ts = Some(ts);
+                    self.syn_seq = Some(t.seq);
+                }
+                self.c2s.syn(t.seq);
+            } else if f & flags::ACK != 0 && self.synack_seen && self.handshake_ms.is_none() {
+                if let Some(s) = self.syn_ts {
+                    self.handshake_ms = Some((ts - s).max(0) as f64 / 1000.0);
+                }
+            }
+            if f & flags::FIN != 0 {
+                self.fin_client = true;
+            }
+            if self.c2s.push(t.seq, t.payload) {
+                self.client_bytes(ts, ip.total_len, stats);
+            }
+        } else {
+            if f & flags::SYN != 0 {
+                self.synack_seen = true;
+                self.s2c.syn(t.seq);
+            }
+            if f & flags::FIN != 0 {
+                self.fin_server = true;
+            }
+            if self.s2c.push(t.seq, t.payload) {
+                self.server_bytes(stats);
+            }
+        }
+        if self.c2s.gap || self.s2c.gap {
+            stats.gaps += u64::from(self.c2s.gap) + u64::from(self.s2c.gap);
+            self.c2s.gap = false;
+            self.s2c.gap = false;
+        }
+    }
+
+    fn client_bytes(&mut self, ts: i64, ip_len: u32, stats: &mut Stats) {
+        loop {
+            let buf = &mut self.c2s.buf;
+            match &mut self.capp {
+                ClientApp::Detect => {
+                    if buf.len() < 6 {
+                        return; // too few bytes to tell any protocol
+                    }
+                    if tls::starts_client_hello(buf) {
+                        self.capp = ClientApp::Tls(RecordReader::default());
+                        if matches!(self.sapp, ServerApp::Wait) {
+                            self.sapp = ServerApp::Tls(RecordReader::default());
+                        }
+                    } else if buf.starts_with(h2::PREFACE) {
+                        self.capp = ClientApp::H2(Box::new(H2Direction::new(true)));
+                        self.sapp = ServerApp::H2(Box::new(H2Direction::new(false)));
+                    } else if h2::PREFACE.starts_with(buf) {
+                        return;
+                    } else if http1::looks_like_request(buf) {
+                        self.capp = ClientApp::Http1 {
+                            body: Body::None,
+                            chunk_left: 0,
+                        };
+                        if matches!(self.sapp, ServerApp::Wait) {
+                            self.sapp = ServerApp::Http1 {
+                                body: Body::None,
+                                chunk_left: 0,
+                                current: None,
+                            };
+                        }
+                    } else if let Some(at) = (1..buf.len().min(PRELUDE_SEARCH))
+                        .find(|i| tls::starts_client_hello(&buf[*i..]))
+                    {
+                        // SOCKS, a PROXY protocol header or another prelude before TLS.
+                        buf.drain(..at);
+                        self.capp = ClientApp::Tls(RecordReader::default());
+                        self.sapp = ServerApp::Tls(RecordReader::default());
+                    } else if buf.len() >= PRELUDE_SEARCH {
+                        stats.opaque_streams += 1;
+                        self.capp = ClientApp::Done;
+                    } else {
+                        return;
+                    }
+                }
+                ClientApp::Tls(r) => match r.feed(buf) {
+                    Records::More => return,
+                    Records::Message(m) => {
+                        match tls::message(&m)
+                            .filter(|(ty, _)| *ty == 1)
+                            .and_then(|(_, body)| tls::client_hello(body, Protocol::Tcp))
+                        {
+                            Some(h) => {
+                                stats.tls_hellos += 1;
+                                let server = self.tls.as_ref().and_then(|t| t.server);
+                                let mut side = TlsSide::from_hello(&h, ts, ip_len);
+                                side.server = server;
+                                self.tls = Some(side);
+                            }
+                            None => stats.bad_hellos += 1,
+                        }
+                        self.capp = ClientApp::Done;
+                    }
+                    Records::NotHandshake => self.capp = ClientApp::Done,
+                },
+                ClientApp::Http1 { body, chunk_left } => {
+                    if *body != Body::None {
+                        match http1::skip_body(body, chunk_left, buf) {
+                            Some((n, done)) => {
+                                buf.drain(..n);
+                                if !done {
+                                    return;
+                                }
+                                *body = Body::None;
+                            }
+                            None => self.capp = ClientApp::Done,
+                        }
+                        continue;
+                    }
+                    if buf.is_empty() {
+                        return;
+                    }
+                    if buf.starts_with(h2::PREFACE) || (h2::PREFACE.starts_with(buf)) {
+                        if buf.len() < h2::PREFACE.len() {
+                            return;
+                        }
+                        // Upgraded to h2c: the upgrade request is stream 1.
+                        self.capp = ClientApp::H2(Box::new(H2Direction::new(true)));
+                        continue;
+                    }
+                    match http1::request_head(buf) {
+                        Head::More => return,
+                        Head::Bad => {
+                            stats.opaque_streams += 1;
+                            self.capp = ClientApp::Done;
+                        }
+                        Head::Done(head, used) => {
+                            buf.drain(..used);
+                            stats.http1_requests += 1;
+                            let connect = head.method == "CONNECT";
+                            *body = head.body();
+                            let authority = head.header("host").map(str::to_owned);
+                            self.requests.push(Request {
+                                ts_us: ts,
+                                ip_total_len: ip_len,
+                                method: head.method,
+                                target: head.target,
+                                version: head.version,
+                                authority,
+                                headers: head.headers,
+                                ..Request::default()
+                            });
+                            if connect {
+                                // A tunnel: what follows is another protocol (usually TLS).
+                                self.capp = ClientApp::Detect;
+                            }
+                        }
+                    }
+                }
+                ClientApp::H2(d) => {
+                    let mut events = Vec::new();
+                    d.feed(buf, &mut events);
+                    if d.fingerprinted() && self.h2.is_none() {
+                        self.h2 = Some((
+                            akamai_fingerprint(&d.fingerprint),
+                            shrike_fingerprint::h2::pseudo_order(&d.fingerprint.pseudo_headers),
+                        ));
+                    }
+                    let failed = d.failed;
+                    for e in events {
+                        if let Event::Request(r) = e {
+                            stats.h2_requests += 1;
+                            self.requests.push(h2_request(r, ts, ip_len));
+                        }
+                    }
+                    if failed {
+                        stats.opaque_streams += 1;
+                        self.capp = ClientApp::Done;
+                    }
+                    return;
+                }
+                ClientApp::Done => {
+                    self.c2s.close();
+                    return;
+                }
+            }
+            if self.c2s.buf.len() > MAX_BUFFERED {
+                self.capp = ClientApp::Done;
+            }
+        }
+    }
+
+    fn server_bytes(&mut self, stats: &mut Stats) {
+        loop {
+            let buf = &mut self.s2c.buf;
+            match &mut self.sapp {
+                ServerApp::Wait => {
+                    if buf.len() > MAX_BUFFERED {
+                        self.sapp = ServerApp::Done;
+                        continue;
+                    }
+                    return;
+                }
+                ServerApp::Tls(r) => {
+                    if buf.first().is_some_and(|b| *b != 22) {
+                        // A proxy's answer (SOCKS, CONNECT) before the ServerHello.
+                        match (1..buf.len().min(PRELUDE_SEARCH)).find(|i| {
+                            buf[*i] == 22
+                                && buf[*i + 1..].starts_with(&[3])
+                                && buf.get(*i + 5) == Some(&2)
+                        }) {
+                            Some(at) => {
+                                buf.drain(..at);
+                            }
+                            None if buf.len() >= PRELUDE_SEARCH => {
+                                self.sapp = ServerApp::Done;
+                                continue;
+                            }
+                            None => return,
+                        }
+                    }
+                    match r.feed(buf) {
+                        Records::More => return,
+                        Records::Message(m) => {
+                            if let Some(sh) = tls::message(&m)
+                                .filter(|(ty, _)| *ty == 2)
+                                .and_then(|(_, body)| tls::server_hello(body))
+                            {
+                                stats.server_hellos += 1;
+                                if let Some(t) = self.tls.as_mut() {
+                                    t.server = Some(sh);
+                                }
+                            }
+                            self.sapp = ServerApp::Done;
+                        }
+                        Records::NotHandshake => self.sapp = ServerApp::Done,
+                    }
+                }
+                ServerApp::Http1 {
+                    body,
+                    chunk_left,
+                    current,
+                } => {
+                    if *body != Body::None {
+                        match http1::skip_body(body, chunk_left, buf) {
+                            Some((n, done)) => {
+                                if let Some(req) = current.and_then(|i| self.requests.get_mut(i)) {
+                                    *req.bytes.get_or_insert(0) += n as u64;
+                                }
+                                buf.drain(..n);
+                                if !done {
+                                    return;
+                                }
+                                *body = Body::None;
+                            }
+                            None => self.sapp = ServerApp::Done,
+                        }
+                        continue;
+                    }
+                    if buf.is_empty() {
+                        return;
+                    }
+                    match http1::response_head(buf) {
+                        Head::More => return,
+                        Head::Bad => self.sapp = ServerApp::Done,
+                        Head::Done(head, used) => {
+                            buf.drain(..used);
+                            let idx = self.next_response;
+                            let method = self.requests.get(idx).map(|r| r.method.clone());
+                            if (100..200).contains(&head.status) && head.status != 101 {
+                                continue; // interim response: the final one follows
+                            }
+                            if let Some(r) = self.requests.get_mut(idx) {
+                                r.status = Some(head.status);
+                                r.bytes = Some(0);
+                            }
+                            self.next_response += 1;
+                            *body = head.body(method.as_deref());
+                            *current = Some(idx);
+                            if head.status == 101 {
+                                self.sapp = ServerApp::H2(Box::new(H2Direction::new(false)));
+                            } else if method.as_deref() == Some("CONNECT")
+                                && (200..300).contains(&head.status)
+                            {
+                                self.sapp = ServerApp::Tls(RecordReader::default());
+                            }
+                        }
+                    }
+                }
+                ServerApp::H2(d) => {
+                    let mut events = Vec::new();
+                    d.feed(buf, &mut events);
+                    for e in events {
+                        if let Event::Status(stream, status) = e {
+                            if let Some(r) = self.requests.iter_mut().find(|r| {
+                                r.stream == Some(stream)
+                                    || (stream == 1
+                                        && r.stream.is_none()
+                                        && r.version.starts_with("HTTP/1"))
+                            }) {
+                                r.status = Some(status);
+                            }
+                        }
+                    }
+                    if d.failed {
+                        self.sapp = ServerApp::Done;
+                        continue;
+                    }
+                    return;
+                }
+                ServerApp::Done => {
+                    self.s2c.close();
+                    return;
+                }
+            }
+            if self.s2c.buf.len() > MAX_BUFFERED {
+                self.sapp = ServerApp::Done;
+            }
+        }
+    }
+}
+
+fn h2_request(r: h2::H2Request, ts: i64, ip_len: u32) -> Request {
+    let mut req = Request {
+        ts_us: ts,
+        ip_total_len: ip_len,
+        version: "2".into(),
+        stream: Some(r.stream),
+        ..Request::default()
+    };
+    for (n, v) in r.headers {
+        match n.as_str() {
+            ":method" => req.method = v,
+            ":path" => req.target = v,
+            ":authority" => req.authority = Some(v),
+            ":scheme" => {}
+            _ if n.starts_with(':') => {}
+            _ => {
+                if n == "host" && req.authority.is_none() {
+                    req.authority = Some(v.clone());
+                }
+                req.headers.push((n, v));
+            }
+        }
+    }
+    req
+}

@@ -1,0 +1,371 @@
+//! QUIC Initial packets (RFC 9000/9001, QUIC v2 RFC 9369, drafts 29–32): header protection
+//! removal and AEAD decryption with the keys every observer can derive from the client's
+//! first Destination Connection ID, then CRYPTO frame reassembly into the TLS handshake.
+
+use aes::cipher::{BlockEncrypt, KeyInit};
+use aes::Aes128;
+use aes_gcm::aead::AeadInPlace;
+use aes_gcm::{Aes128Gcm, Nonce, Tag};
+use hkdf::Hkdf;
+use sha2::Sha256;
+
+const V1: u32 = 0x0000_0001;
+const V2: u32 = 0x6b33_43cf;
+const SALT_V1: [u8; 20] = [
+    0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34, 0xb3, 0x4d, 0x17, 0x9a, 0xe6, 0xa4, 0xc8, 0x0c, 0xad,
+    0xcc, 0xbb, 0x7f, 0x0a,
+];
+const SALT_V2: [u8; 20] = [
+    0x0d, 0xed, 0xe3, 0xde, 0xf7, 0x00, 0xa6, 0xdb, 0x81, 0x93, 0x81, 0xbe, 0x6e, 0x26, 0x9d, 0xcb,
+    0xf9, 0xbd, 0x2e, 0xd9,
+];
+const SALT_DRAFT29: [u8; 20] = [
+    0xaf, 0xbf, 0xec, 0x28, 0x99, 0x93, 0xd2, 0x4c, 0x9e, 0x97, 0x86, 0xf1, 0x9c, 0x61, 0x11, 0xe0,
+    0x43, 0x90, 0xa8, 0x99,
+];
+
+/// The parts of a QUIC version that matter to Initial packets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Version {
+    salt: &'static [u8; 20],
+    initial_type: u8,
+    v2_labels: bool,
+}
+
+fn version(v: u32) -> Option<Version> {
+    match v {
+        V1 => Some(Version {
+            salt: &SALT_V1,
+            initial_type: 0,
+            v2_labels: false,
+        }),
+        V2 => Some(Version {
+            salt: &SALT_V2,
+            initial_type: 1,
+            v2_labels: true,
+        }),
+        0xff00_001d..=0xff00_0020 => Some(Version {
+            salt: &SALT_DRAFT29,
+            initial_type: 0,
+            v2_labels: false,
+        }),
+        _ => None,
+    }
+}
+
+/// Which side's Initial keys to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// Packets sent by the client.
+    Client,
+    /// Packets sent by the server.
+    Server,
+}
+
+/// Initial packet protection keys for one side of one connection.
+#[derive(Clone)]
+pub struct Keys {
+    aead: Aes128Gcm,
+    iv: [u8; 12],
+    hp: Aes128,
+}
+
+fn expand_label(secret: &[u8], label: &str, len: usize) -> Vec<u8> {
+    let full = format!("tls13 {label}");
+    let mut info = Vec::with_capacity(4 + full.len());
+    info.extend_from_slice(&(len as u16).to_be_bytes());
+    info.push(full.len() as u8);
+    info.extend_from_slice(full.as_bytes());
+    info.push(0);
+    let mut out = vec![0u8; len];
+    // Lengths here are at most 32 bytes: far below HKDF's limit.
+    let hk = Hkdf::<Sha256>::from_prk(secret).expect("a 32-byte pseudo-random key");
+    hk.expand(&info, &mut out).expect("a short HKDF output");
+    out
+}
+
+impl Keys {
+    fn derive(ver: Version, dcid: &[u8], side: Side) -> Keys {
+        let (prk, _) = Hkdf::<Sha256>::extract(Some(ver.salt), dcid);
+        let secret = expand_label(
+            &prk,
+            match side {
+                Side::Client => "client in",
+                Side::Server => "server in",
+            },
+            32,
+        );
+        let (k, i, h) = if ver.v2_labels {
+            ("quicv2 key", "quicv2 iv", "quicv2 hp")
+        } else {
+            ("quic key", "quic iv", "quic hp")
+        };
+        let key = expand_label(&secret, k, 16);
+        let iv = expand_label(&secret, i, 12);
+        let hp = expand_label(&secret, h, 16);
+        let mut ivb = [0u8; 12];
+        ivb.copy_from_slice(&iv);
+        Keys {
+            aead: Aes128Gcm::new_from_slice(&key).expect("a 16-byte key"),
+            iv: ivb,
+            hp: Aes128::new_from_slice(&hp).expect("a 16-byte key"),
+        }
+    }
+}
+
+fn varint(b: &[u8], at: &mut usize) -> Option<u64> {
+    let first = *b.get(*at)?;
+    let len = 1usize << (first >> 6);
+    let bytes = b.get(*at..*at + len)?;
+    let mut v = (first & 0x3f) as u64;
+    for x in &bytes[1..] {
+        v = (v << 8) | *x as u64;
+    }
+    *at += len;
+    Some(v)
+}
+
+/// The unprotected header facts of a long-header Initial packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitialHeader {
+    /// QUIC version.
+    pub version: u32,
+    /// Destination connection ID.
+    pub dcid: Vec<u8>,
+}
+
+/// Reads the Initial header at the start of `datagram`, if it is one of a known version.
+pub fn initial_header(datagram: &[u8]) -> Option<InitialHeader> {
+    let b0 = *datagram.first()?;
+    if b0 & 0xc0 != 0xc0 {
+        return None;
+    }
+    let v = u32::from_be_bytes(datagram.get(1..5)?.try_into().ok()?);
+    let ver = version(v)?;
+    if (b0 >> 4) & 3 != ver.initial_type {
+        return None;
+    }
+    let dl = *datagram.get(5)? as usize;
+    if dl > 20 {
+        return None;
+    }
+    Some(InitialHeader {
+        version: v,
+        dcid: datagram.get(6..6 + dl)?.to_vec(),
+    })
+}
+
+/// Decrypts every Initial packet coalesced in `datagram` with the keys of `side` derived from
+/// `original_dcid`, appending their CRYPTO frames as `(offset, data)`. Returns whether at
+/// least one packet decrypted (a wrong key or a non-Initial packet decrypts nothing).
+pub fn decrypt_initials(
+    datagram: &[u8],
+    original_dcid: &[u8],
+    side: Side,
+    crypto: &mut Vec<(u64, Vec<u8>)>,
+) -> bool {
+    let mut rest = datagram;
+    let mut any = false;
+    let mut keys: Option<(u32, Keys)> = None;
+    while rest.len() > 7 && rest[0] & 0xc0 == 0xc0 {
+        let Some(len) = one_packet(rest, original_dcid, side, &mut keys, crypto, &mut any) else {
+            break;
+        };
+        rest = &rest[len..];
+    }
+    any
+}
+
+/// Handles one long-header packet; returns its length (to reach the next coalesced one).
+fn one_packet(
+    p: &[u8],
+    original_dcid: &[u8],
+    side: Side,
+    keys: &mut Option<(u32, Keys)>,
+    crypto: &mut Vec<(u64, Vec<u8>)>,
+    any: &mut bool,
+) -> Option<usize> {
+    let v = u32::from_be_bytes(p.get(1..5)?.try_into().ok()?);
+    let ver = version(v)?;
+    let mut at = 5;
+    let dl = *p.get(at)? as usize;
+    at += 1 + dl;
+    let sl = *p.get(at)? as usize;
+    at += 1 + sl;
+    let is_initial = (p[0] >> 4) & 3 == ver.initial_type;
+    if is_initial {
+        let token = varint(p, &mut at)? as usize;
+        at += token;
+    } else if (p[0] >> 4) & 3 == 3 {
+        return None; // Retry: no length field, ends the datagram
+    }
+    let length = varint(p, &mut at)? as usize;
+    let pn_offset = at;
+    let end = pn_offset.checked_add(length)?;
+    if end > p.len() || length < 20 {
+        return None;
+    }
+    if !is_initial {
+        return Some(end); // Handshake or 0-RTT: keys unknown to an observer
+    }
+    if keys.as_ref().is_none_or(|(kv, _)| *kv != v) {
+        *keys = Some((v, Keys::derive(ver, original_dcid, side)));
+    }
+    let k = &keys.as_ref()?.1;
+    let mut sample = aes::Block::clone_from_slice(p.get(pn_offset + 4..pn_offset + 20)?);
+    k.hp.encrypt_block(&mut sample);
+    let mask = sample;
+    let b0 = p[0] ^ (mask[0] & 0x0f);
+    let pn_len = (b0 & 3) as usize + 1;
+    let mut header = p[..pn_offset + pn_len].to_vec();
+    header[0] = b0;
+    let mut pn: u64 = 0;
+    for i in 0..pn_len {
+        header[pn_offset + i] ^= mask[1 + i];
+        pn = (pn << 8) | header[pn_offset + i] as u64;
+    }
+    let body = p.get(pn_offset + pn_len..end)?;
+    if body.len() < 16 {
+        return None;
+    }
+    let (ct, tag) = body.split_at(body.len() - 16);
+    let mut nonce = k.iv;
+    for (i, b) in pn.to_be_bytes().iter().enumerate() {
+        nonce[4 + i] ^= b;
+    }
+    let mut plain = ct.to_vec();
+    if k.aead
+        .decrypt_in_place_detached(
+            Nonce::from_slice(&nonce),
+            &header,
+            &mut plain,
+            Tag::from_slice(tag),
+        )
+        .is_err()
+    {
+        return Some(end);
+    }
+    *any = true;
+    crypto_frames(&plain, crypto);
+    Some(end)
+}
+
+/// Collects CRYPTO frames from a decrypted Initial payload (PADDING, PING, ACK and
+/// CONNECTION_CLOSE are skipped; anything else ends the walk).
+fn crypto_frames(b: &[u8], crypto: &mut Vec<(u64, Vec<u8>)>) {
+    let mut at = 0;
+    while at < b.len() {
+        let Some(ty) = varint(b, &mut at) else { return };
+        let ok = match ty {
+            0x00 | 0x01 => Some(()),
+            0x02 | 0x03 => (|| {
+                varint(b, &mut at)?;
+                varint(b, &mut at)?;
+                let ranges = varint(b, &mut at)?;
+                varint(b, &mut at)?;
+                for _ in 0..ranges.min(1024) {
+                    varint(b, &mut at)?;
+                    varint(b, &mut at)?;
+                }
+                if ty == 0x03 {
+                    for _ in 0..3 {
+                        varint(b, &mut at)?;
+                    }
+                }
+                Some(())
+            })(),
+            0x06 => (|| {
+                let off = varint(b, &mut at)?;
+                let len = varint(b, &mut at)? as usize;
+                let data = b.get(at..at.checked_add(len)?)?;
+                at += len;
+                crypto.push((off, data.to_vec()));
+                Some(())
+            })(),
+            0x1c | 0x1d => (|| {
+                varint(b, &mut at)?;
+                if ty == 0x1c {
+                    varint(b, &mut at)?;
+                }
+                let n = varint(b, &mut at)? as usize;
+                at = at.checked_add(n)?;
+                Some(())
+            })(),
+            _ => None,
+        };
+        if ok.is_none() {
+            return;
+        }
+    }
+}
+
+/// Assembles CRYPTO pieces into the contiguous bytes from offset 0 (overlaps resolved in
+/// favour of the first copy); stops at the first gap.
+pub fn assemble(pieces: &mut [(u64, Vec<u8>)], limit: usize) -> Vec<u8> {
+    pieces.sort_by_key(|(o, _)| *o);
+    let mut out: Vec<u8> = Vec::new();
+    for (off, data) in pieces.iter() {
+        let off = *off as usize;
+        if off > out.len() || out.len() >= limit {
+            break;
+        }
+        let skip = out.len() - off;
+        if skip < data.len() {
+            out.extend_from_slice(&data[skip..]);
+        }
+    }
+    out.truncate(limit);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// RFC 9001 Appendix A.1: keys for DCID 0x8394c8f03e515708.
+    #[test]
+    fn rfc9001_client_keys() {
+        let dcid = hex("8394c8f03e515708");
+        let (prk, _) = Hkdf::<Sha256>::extract(Some(&SALT_V1), &dcid);
+        assert_eq!(
+            prk.to_vec(),
+            hex("7db5df06e7a69e432496adedb00851923595221596ae2ae9fb8115c1e9ed0a44")
+        );
+        let client = expand_label(&prk, "client in", 32);
+        assert_eq!(
+            client,
+            hex("c00cf151ca5be075ed0ebfb5c80323c42d6b7db67881289af4008f1f6c357aea")
+        );
+        assert_eq!(
+            expand_label(&client, "quic key", 16),
+            hex("1f369613dd76d5467730efcbe3b1a22d")
+        );
+        assert_eq!(
+            expand_label(&client, "quic iv", 12),
+            hex("fa044b2f42a3fd3b46fb255c")
+        );
+        assert_eq!(
+            expand_label(&client, "quic hp", 16),
+            hex("9f50449e04a0e810283a1e9933adedd2")
+        );
+    }
+
+    #[test]
+    fn assembles_out_of_order_pieces() {
+        let mut p = vec![
+            (4, b"efgh".to_vec()),
+            (0, b"abcd".to_vec()),
+            (2, b"cdef".to_vec()),
+        ];
+        assert_eq!(assemble(&mut p, 100), b"abcdefgh");
+        let mut gap = vec![(5, b"x".to_vec()), (0, b"ab".to_vec())];
+        assert_eq!(assemble(&mut gap, 100), b"ab");
+    }
+}
