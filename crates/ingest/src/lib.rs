@@ -7,11 +7,13 @@
 //!   [`detect_format`] picks one from the first line.
 //! - Every refused line becomes a [`Reject`] with a [`RejectReason`], counted in
 //!   [`RejectCounts`] and written to the [`DeadLetterWriter`] (line number, reason, raw bytes).
+//! - Packet captures (pcap/pcapng) are read by [`run_capture`] through `shrike-pcap`.
 //! - [`run`] drives it all on several threads, handing records to one [`RecordSink`] per
 //!   worker; sinks are merged by the caller.
 //!
 //! [`RequestRecord`]: shrike_types::RequestRecord
 
+mod capture;
 mod combined;
 mod deadletter;
 pub mod json;
@@ -21,6 +23,7 @@ mod reader;
 mod reject;
 mod source;
 
+pub use capture::run_capture;
 pub use combined::CombinedLog;
 pub use deadletter::DeadLetterWriter;
 pub use jsonl::JsonLines;

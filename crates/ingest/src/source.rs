@@ -25,17 +25,20 @@ pub enum Format {
     Jsonl,
     /// Apache/nginx combined log format.
     Combined,
+    /// A pcap or pcapng capture (not line-oriented: read by [`crate::run_capture`]).
+    Pcap,
 }
 
 impl Format {
     /// Every format, for `--format` help and errors.
-    pub const ALL: [Format; 2] = [Format::Jsonl, Format::Combined];
+    pub const ALL: [Format; 3] = [Format::Jsonl, Format::Combined, Format::Pcap];
 
     /// The CLI name.
     pub const fn as_str(self) -> &'static str {
         match self {
             Format::Jsonl => "jsonl",
             Format::Combined => "combined",
+            Format::Pcap => "pcap",
         }
     }
 
@@ -44,19 +47,23 @@ impl Format {
         Self::ALL.into_iter().find(|f| f.as_str() == s)
     }
 
-    /// The parser for this format.
-    pub fn source(self) -> Box<dyn Source> {
+    /// The line parser for this format (`None` for captures, which are not lines).
+    pub fn source(self) -> Option<Box<dyn Source>> {
         match self {
-            Format::Jsonl => Box::new(JsonLines),
-            Format::Combined => Box::new(CombinedLog),
+            Format::Jsonl => Some(Box::new(JsonLines)),
+            Format::Combined => Some(Box::new(CombinedLog)),
+            Format::Pcap => None,
         }
     }
 }
 
-/// Picks the format from the first non-blank line: `{` starts JSON Lines; a line that
-/// parses as the combined log format is combined; otherwise `None` (ambiguous: ask the
-/// user for `--format`).
+/// Picks the format from the first bytes: a pcap/pcapng magic number is a capture; then,
+/// from the first non-blank line, `{` starts JSON Lines and a line that parses as the
+/// combined log format is combined; otherwise `None` (ambiguous: ask for `--format`).
 pub fn detect_format(sample: &[u8]) -> Option<Format> {
+    if shrike_pcap::is_capture(sample) {
+        return Some(Format::Pcap);
+    }
     let line = sample
         .split(|b| *b == b'\n')
         .map(|l| l.trim_ascii())

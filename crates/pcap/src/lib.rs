@@ -24,6 +24,7 @@ pub mod quic;
 mod record;
 pub mod stream;
 pub mod tls;
+pub mod write;
 
 use std::collections::BTreeMap;
 use std::io::Read;

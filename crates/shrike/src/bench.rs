@@ -28,6 +28,8 @@ pub enum BenchCommand {
     Trees(crate::bench_trees::BenchTreesArgs),
     /// Normalizing flow: training time (30 epochs) and scoring throughput.
     Flow(crate::bench_flow::BenchFlowArgs),
+    /// Packet captures to request records: GB/s of capture.
+    Pcap(crate::bench_pcap::BenchPcapArgs),
 }
 
 /// Arguments of `shrike bench forest`.
@@ -122,6 +124,7 @@ pub fn run(config: crate::config::Config, cmd: BenchCommand) -> anyhow::Result<E
         BenchCommand::Map(a) => crate::bench_map::run(a),
         BenchCommand::Trees(a) => crate::bench_trees::run(a),
         BenchCommand::Flow(a) => crate::bench_flow::run(a),
+        BenchCommand::Pcap(a) => crate::bench_pcap::run(a),
     }
 }
 

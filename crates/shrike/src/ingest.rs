@@ -26,7 +26,7 @@ pub struct IngestArgs {
     #[arg(required = true)]
     pub inputs: Vec<String>,
     /// Input format [default: detected from the first line].
-    #[arg(long, value_parser = ["jsonl", "combined"])]
+    #[arg(long, value_parser = ["jsonl", "combined", "pcap"])]
     pub format: Option<String>,
     /// Exit with code 3 when more than this fraction of lines is rejected [default: 0.05].
     #[arg(long)]
@@ -274,7 +274,7 @@ pub(crate) fn sniff_format(input: &Input) -> anyhow::Result<Format> {
         Some(f) => Ok(f),
         None if n == 0 => Ok(Format::Jsonl),
         None => bail!(
-            "cannot tell the format of {}; pass --format jsonl|combined",
+            "cannot tell the format of {}; pass --format jsonl|combined|pcap",
             input.label()
         ),
     }
@@ -345,15 +345,20 @@ pub fn ingest_planned(
         first_line: plan.first_line,
         ..IngestOptions::default()
     };
-    let source = format.source();
-    let (report, dead) = shrike_ingest::run(
-        input,
-        source.as_ref(),
-        &opts,
-        DeadLetterWriter::to_file(&settings.dead_letter),
-        || SessionSink(Sessionizer::new(key, batch)),
-        progress,
-    )?;
+    let sink = || SessionSink(Sessionizer::new(key, batch));
+    let dead_letter = DeadLetterWriter::to_file(&settings.dead_letter);
+    let (report, dead) = match format.source() {
+        Some(source) => {
+            shrike_ingest::run(input, source.as_ref(), &opts, dead_letter, sink, progress)?
+        }
+        None => {
+            refuse_continued_capture(plan, &label)?;
+            let (report, dead, stats) =
+                shrike_ingest::run_capture(input, sink(), usize::MAX, dead_letter, progress)?;
+            print_capture(&label, &stats);
+            (report, dead)
+        }
+    };
     let (sinks, report) = report.split_sinks();
     let mut merged = Sessionizer::new(key, batch);
     for s in sinks {
@@ -394,6 +399,39 @@ pub fn ingest_planned(
         skipped: false,
         continued_from: plan.continued_from,
     })
+}
+
+/// A capture cannot be continued from a byte offset (its packets need the file header).
+pub(crate) fn refuse_continued_capture(plan: &ReadPlan, label: &str) -> anyhow::Result<()> {
+    if plan.continued_from.is_some() {
+        bail!(
+            "{label} is a capture that grew since its last ingest; a capture cannot be continued \
+             from where it stopped: rotate captures into new files (tcpdump -G / -C) or pass \
+             --force to read it whole again (its earlier records then count twice)"
+        );
+    }
+    Ok(())
+}
+
+/// One summary line of what a capture held.
+pub(crate) fn print_capture(label: &str, s: &shrike_pcap::Stats) {
+    let skipped: u64 = s.skipped.values().sum();
+    println!(
+        "{label}: capture of {} packets ({:.1} MB): {} TCP connections ({} TLS hellos, {} HTTP/1 and {} HTTP/2 cleartext requests), {} QUIC connections ({} hellos), {} packets neither TCP nor UDP, {} stream gaps",
+        s.packets,
+        s.bytes as f64 / 1e6,
+        s.tcp_connections,
+        s.tls_hellos,
+        s.http1_requests,
+        s.h2_requests,
+        s.quic_connections,
+        s.quic_hellos,
+        skipped,
+        s.gaps
+    );
+    if let Some(why) = &s.cut_short {
+        println!("  the capture ends early ({why}): what came before was read");
+    }
 }
 
 fn progress_bar(len: Option<u64>) -> indicatif::ProgressBar {

@@ -150,25 +150,31 @@ fn ingest_planned(
         // One insert per chunk; 8 MiB is about 20,000 JSON Lines records.
         chunk_size: batch_bytes,
     };
-    let source = format.source();
-    let (report, dead) = shrike_ingest::run(
-        &p.input,
-        source.as_ref(),
-        &opts,
-        DeadLetterWriter::to_file(&settings.dead_letter),
-        || ChSink {
-            pusher,
-            fingerprint: &p.fingerprint,
-            batch,
-            expired_before,
-            buf: Vec::with_capacity(batch_bytes),
-            rows: 0,
-            lines: None,
-            expired: 0,
-            failed: None,
-        },
-        &|_| {},
-    )?;
+    let sink = || ChSink {
+        pusher,
+        fingerprint: &p.fingerprint,
+        batch,
+        expired_before,
+        buf: Vec::with_capacity(batch_bytes),
+        rows: 0,
+        lines: None,
+        expired: 0,
+        failed: None,
+    };
+    let dead_letter = DeadLetterWriter::to_file(&settings.dead_letter);
+    let (report, dead) = match format.source() {
+        Some(source) => {
+            shrike_ingest::run(&p.input, source.as_ref(), &opts, dead_letter, sink, &|_| {})?
+        }
+        None => {
+            crate::ingest::refuse_continued_capture(p, &label)?;
+            // About 20,000 records per insert, as for line formats.
+            let (report, dead, stats) =
+                shrike_ingest::run_capture(&p.input, sink(), 20_000, dead_letter, &|_| {})?;
+            crate::ingest::print_capture(&label, &stats);
+            (report, dead)
+        }
+    };
     let (sinks, report): (Vec<ChSink>, IngestReport<()>) = report.split_sinks();
     let mut expired = 0;
     for s in sinks {

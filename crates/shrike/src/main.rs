@@ -10,6 +10,7 @@ mod bench_flow;
 mod bench_forest;
 mod bench_graph;
 mod bench_map;
+mod bench_pcap;
 mod bench_trees;
 mod campaigns;
 mod ch;

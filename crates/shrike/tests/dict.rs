@@ -10,15 +10,7 @@ use std::path::{Path, PathBuf};
 use shrike_dict::Dictionaries;
 
 fn shared() -> Option<PathBuf> {
-    let p = std::env::var_os("SHRIKE_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
-    if p.join("crawler-ip-ranges").is_dir() {
-        Some(p)
-    } else {
-        println!("skipped: no {}", p.join("crawler-ip-ranges").display());
-        None
-    }
+    support::shared_data("crawler-ip-ranges")
 }
 
 /// The network address of every range in a list (JSON or plain), by the importer's parser.

@@ -15,6 +15,20 @@ pub fn shrike(args: &[&str], cwd: &Path) -> Output {
         .unwrap()
 }
 
+/// `../shared/data` (or `SHRIKE_SHARED_DATA`) when it holds `sub`; otherwise prints one
+/// line saying the test is skipped and returns `None`.
+pub fn shared_data(sub: &str) -> Option<std::path::PathBuf> {
+    let p = std::env::var_os("SHRIKE_SHARED_DATA")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+    if p.join(sub).exists() {
+        Some(p)
+    } else {
+        println!("skipped: no {}", p.join(sub).display());
+        None
+    }
+}
+
 /// Standard output then standard error.
 pub fn text(o: &Output) -> String {
     format!(
