@@ -51,7 +51,7 @@ pub fn run_capture<S: RecordSink>(
     let mut report = IngestReport::empty();
     let mut in_chunk = 0usize;
     let mut dead_err = None;
-    let stats = read_capture(counting, Options::default(), |r| {
+    let stats = read_capture(counting, Options::default(), |mut r| {
         let n = report.records + report.rejects.total() + 1;
         if r.time < Timestamp::MIN_VALID || r.time >= Timestamp::MAX_VALID {
             let reject = Reject::new(
@@ -65,6 +65,7 @@ pub fn run_capture<S: RecordSink>(
             }
             return;
         }
+        crate::quality::check(&mut r, &mut report.quality);
         report.records += 1;
         sink.accept(n, &r);
         in_chunk += 1;

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use shrike_types::RequestRecord;
 
 use crate::{
-    Chunk, ChunkReader, DeadLetterWriter, Input, Reject, RejectCounts, RejectReason, Source,
-    MAX_LINE_BYTES,
+    quality, Chunk, ChunkReader, DeadLetterWriter, Input, QualityCounts, Reject, RejectCounts,
+    RejectReason, Source, MAX_LINE_BYTES,
 };
 
 /// Receives the records one worker parsed. Sinks are built per worker and merged by the
@@ -57,6 +57,8 @@ pub struct IngestReport<S> {
     pub rejects: RejectCounts,
     /// Unknown keys ignored (JSON Lines).
     pub unknown_keys: u64,
+    /// Fingerprint-quality findings (quirks normalised, impossible combinations).
+    pub quality: QualityCounts,
     /// Decompressed bytes read.
     pub bytes: u64,
     /// Wall time.
@@ -73,6 +75,7 @@ impl<S> IngestReport<S> {
             blank_lines: 0,
             rejects: RejectCounts::default(),
             unknown_keys: 0,
+            quality: QualityCounts::default(),
             bytes: 0,
             elapsed: Duration::ZERO,
         }
@@ -87,6 +90,7 @@ impl<S> IngestReport<S> {
             blank_lines,
             rejects,
             unknown_keys,
+            quality,
             bytes,
             elapsed,
         } = self;
@@ -97,6 +101,7 @@ impl<S> IngestReport<S> {
             blank_lines,
             rejects,
             unknown_keys,
+            quality,
             bytes,
             elapsed,
         };
@@ -140,6 +145,7 @@ struct WorkerStats {
     blank: u64,
     rejects: RejectCounts,
     unknown: u64,
+    quality: QualityCounts,
 }
 
 fn process_chunk<S: RecordSink>(
@@ -192,7 +198,8 @@ fn process_chunk<S: RecordSink>(
             reject(line_no, r, &line[..64 * 1024], stats)?;
         } else {
             match source.parse_line(line, &mut stats.unknown) {
-                Ok(rec) => {
+                Ok(mut rec) => {
+                    quality::check(&mut rec, &mut stats.quality);
                     stats.records += 1;
                     sink.accept(line_no, &rec);
                 }
@@ -304,6 +311,7 @@ where
         report.blank_lines += st.blank;
         report.rejects.merge(&st.rejects);
         report.unknown_keys += st.unknown;
+        report.quality.merge(&st.quality);
     }
     report.elapsed = started.elapsed();
     Ok((report, dead))

@@ -475,6 +475,9 @@ pub fn summarise(label: &str, o: &IngestOutcome, limit: f64) -> bool {
     for (reason, n) in r.rejects.iter() {
         println!("  rejected {reason}: {n}");
     }
+    for (finding, n) in r.quality.iter() {
+        println!("  fingerprint quality {finding}: {n}");
+    }
     r.reject_ratio() > limit
 }
 
