@@ -398,7 +398,17 @@ impl<'a> Scanner<'a> {
 
     /// Walks a top-level object, calling `field(key, scanner)` with the cursor on each
     /// value; `field` must consume exactly that value.
-    pub fn object(&mut self, mut field: impl FnMut(&str, &mut Scanner<'a>) -> R<()>) -> R<()> {
+    pub fn object(&mut self, field: impl FnMut(&str, &mut Scanner<'a>) -> R<()>) -> R<()> {
+        self.members(field)?;
+        if self.at_end() {
+            Ok(())
+        } else {
+            self.err("trailing characters after the object")
+        }
+    }
+
+    /// Walks an object nested in a value, like [`Scanner::object`].
+    pub fn members(&mut self, mut field: impl FnMut(&str, &mut Scanner<'a>) -> R<()>) -> R<()> {
         self.expect(b'{', "expected a JSON object")?;
         if self.peek() == Some(b'}') {
             self.i += 1;
@@ -421,11 +431,7 @@ impl<'a> Scanner<'a> {
                 }
             }
         }
-        if self.at_end() {
-            Ok(())
-        } else {
-            self.err("trailing characters after the object")
-        }
+        Ok(())
     }
 }
 

@@ -24,9 +24,9 @@ macro_rules! fields {
         /// Canonical keys of the schema.
         #[allow(non_camel_case_types)]
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        enum Key { $($name),+ }
+        pub(crate) enum Key { $($name),+ }
         impl Key {
-            fn from_str(s: &str) -> Option<Key> {
+            pub(crate) fn from_str(s: &str) -> Option<Key> {
                 match s { $(stringify!($name) => Some(Key::$name),)+ _ => None }
             }
             fn name(self) -> &'static str {
@@ -203,7 +203,7 @@ fn enum_field<T>(
     })
 }
 
-fn parse_time(v: &Scalar<'_>) -> Result<Timestamp, Reject> {
+pub(crate) fn parse_time(v: &Scalar<'_>) -> Result<Timestamp, Reject> {
     match v {
         Scalar::Str(s) => {
             let t = s.trim();
@@ -232,7 +232,7 @@ fn parse_time(v: &Scalar<'_>) -> Result<Timestamp, Reject> {
 }
 
 /// Validates one field into the record.
-fn apply<'a>(
+pub(crate) fn apply<'a>(
     r: &mut RequestRecord<'a>,
     k: Key,
     v: Scalar<'a>,
@@ -355,7 +355,7 @@ fn parse_asn(v: &Scalar<'_>) -> Result<u32, FieldError> {
     Ok(unsigned(Key::asn, v, u32::MAX as u64)? as u32)
 }
 
-fn truncate(s: &str) -> &str {
+pub(crate) fn truncate(s: &str) -> &str {
     let mut end = s.len().min(64);
     while !s.is_char_boundary(end) {
         end -= 1;

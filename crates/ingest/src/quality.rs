@@ -103,8 +103,16 @@ pub fn check(r: &mut RequestRecord<'_>, counts: &mut QualityCounts) {
         let fixed = format!(
             "{}_{}_{}",
             &s[..10],
-            if &s[11..23] == EMPTY_SHA256_12 { "000000000000" } else { &s[11..23] },
-            if &s[24..36] == EMPTY_SHA256_12 { "000000000000" } else { &s[24..36] },
+            if &s[11..23] == EMPTY_SHA256_12 {
+                "000000000000"
+            } else {
+                &s[11..23]
+            },
+            if &s[24..36] == EMPTY_SHA256_12 {
+                "000000000000"
+            } else {
+                &s[24..36]
+            },
         );
         if let Ok(j) = Ja4::parse(Cow::Owned(fixed)) {
             r.ja4 = Some(j);
@@ -156,8 +164,14 @@ mod tests {
         let mut r = rec("t13d000000_e3b0c44298fc_e3b0c44298fc");
         let mut c = QualityCounts::default();
         check(&mut r, &mut c);
-        assert_eq!(r.ja4.unwrap().as_str(), "t13d000000_000000000000_000000000000");
-        assert_eq!(c.iter().collect::<Vec<_>>(), [("normalised:empty_list_hash", 1)]);
+        assert_eq!(
+            r.ja4.unwrap().as_str(),
+            "t13d000000_000000000000_000000000000"
+        );
+        assert_eq!(
+            c.iter().collect::<Vec<_>>(),
+            [("normalised:empty_list_hash", 1)]
+        );
     }
 
     #[test]
@@ -185,6 +199,9 @@ mod tests {
         check(&mut raw, &mut c);
         let keys: Vec<_> = c.iter().collect();
         assert_eq!(c.total(), 5, "{keys:?}");
-        assert_eq!(r.ja4.unwrap().as_str(), "t12d1516h2_8daaf6152771_02713d6af862");
+        assert_eq!(
+            r.ja4.unwrap().as_str(),
+            "t12d1516h2_8daaf6152771_02713d6af862"
+        );
     }
 }

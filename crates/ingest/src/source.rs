@@ -2,6 +2,7 @@
 
 use shrike_types::RequestRecord;
 
+use crate::mapped::{Dialect, MappedJson};
 use crate::{CombinedLog, JsonLines, Reject};
 
 /// A line-oriented log format: one line in, one validated record (or a reject) out.
@@ -25,19 +26,31 @@ pub enum Format {
     Jsonl,
     /// Apache/nginx combined log format.
     Combined,
+    /// nginx JSON access log (variable names as keys; see docs/FORMATS.md).
+    NginxJson,
+    /// Cloudflare Logpush `http_requests`.
+    Cloudflare,
     /// A pcap or pcapng capture (not line-oriented: read by [`crate::run_capture`]).
     Pcap,
 }
 
 impl Format {
     /// Every format, for `--format` help and errors.
-    pub const ALL: [Format; 3] = [Format::Jsonl, Format::Combined, Format::Pcap];
+    pub const ALL: [Format; 5] = [
+        Format::Jsonl,
+        Format::Combined,
+        Format::NginxJson,
+        Format::Cloudflare,
+        Format::Pcap,
+    ];
 
     /// The CLI name.
     pub const fn as_str(self) -> &'static str {
         match self {
             Format::Jsonl => "jsonl",
             Format::Combined => "combined",
+            Format::NginxJson => "nginx-json",
+            Format::Cloudflare => "cloudflare",
             Format::Pcap => "pcap",
         }
     }
@@ -52,14 +65,18 @@ impl Format {
         match self {
             Format::Jsonl => Some(Box::new(JsonLines)),
             Format::Combined => Some(Box::new(CombinedLog)),
+            Format::NginxJson => Some(Box::new(MappedJson(Dialect::Nginx))),
+            Format::Cloudflare => Some(Box::new(MappedJson(Dialect::Cloudflare))),
             Format::Pcap => None,
         }
     }
 }
 
 /// Picks the format from the first bytes: a pcap/pcapng magic number is a capture; then,
-/// from the first non-blank line, `{` starts JSON Lines and a line that parses as the
-/// combined log format is combined; otherwise `None` (ambiguous: ask for `--format`).
+/// from the first non-blank line: a JSON object with Cloudflare's `ClientIP` and
+/// `EdgeStartTimestamp` is Logpush, one with nginx's `remote_addr` is nginx JSON, any other
+/// object is shrike JSON Lines; a line that parses as the combined log format is combined;
+/// otherwise `None` (ambiguous: ask for `--format`).
 pub fn detect_format(sample: &[u8]) -> Option<Format> {
     if shrike_pcap::is_capture(sample) {
         return Some(Format::Pcap);
@@ -69,7 +86,14 @@ pub fn detect_format(sample: &[u8]) -> Option<Format> {
         .map(|l| l.trim_ascii())
         .find(|l| !l.is_empty())?;
     if line.first() == Some(&b'{') {
-        return Some(Format::Jsonl);
+        let has = |key: &[u8]| memchr::memmem::find(line, key).is_some();
+        return Some(if has(b"\"ClientIP\"") && has(b"\"EdgeStartTimestamp\"") {
+            Format::Cloudflare
+        } else if has(b"\"remote_addr\"") {
+            Format::NginxJson
+        } else {
+            Format::Jsonl
+        });
     }
     let mut unknown = 0;
     CombinedLog

@@ -26,7 +26,7 @@ pub struct IngestArgs {
     #[arg(required = true)]
     pub inputs: Vec<String>,
     /// Input format [default: detected from the first line].
-    #[arg(long, value_parser = ["jsonl", "combined", "pcap"])]
+    #[arg(long, value_parser = ["jsonl", "combined", "nginx-json", "cloudflare", "pcap"])]
     pub format: Option<String>,
     /// Exit with code 3 when more than this fraction of lines is rejected [default: 0.05].
     #[arg(long)]
@@ -274,7 +274,7 @@ pub(crate) fn sniff_format(input: &Input) -> anyhow::Result<Format> {
         Some(f) => Ok(f),
         None if n == 0 => Ok(Format::Jsonl),
         None => bail!(
-            "cannot tell the format of {}; pass --format jsonl|combined|pcap",
+            "cannot tell the format of {}; pass --format jsonl|combined|nginx-json|cloudflare|pcap",
             input.label()
         ),
     }
