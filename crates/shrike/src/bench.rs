@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use clap::{Args, Subcommand};
 use shrike_features::{FinishOptions, HashKey, Sessionizer};
-use shrike_ingest::{DeadLetterWriter, IngestOptions, Input, JsonLines};
+use shrike_ingest::{DeadLetterWriter, Format, IngestOptions, Input};
 
 /// Benchmarks.
 #[derive(Subcommand)]
@@ -64,9 +64,13 @@ pub struct BenchForestArgs {
 /// Arguments of `shrike bench ingest`.
 #[derive(Args)]
 pub struct BenchIngestArgs {
-    /// An existing JSON Lines file; default: simulate one of about `--records` lines.
+    /// An existing log file (any line format); default: simulate JSON Lines of about
+    /// `--records` lines.
     #[arg(long)]
     pub input: Option<PathBuf>,
+    /// Format of `--input` [default: detected from its first line].
+    #[arg(long, value_parser = ["jsonl", "combined", "nginx-json", "cloudflare"])]
+    pub format: Option<String>,
     /// Approximate size of the simulated input.
     #[arg(long, default_value_t = 1_000_000)]
     pub records: u64,
@@ -150,6 +154,14 @@ fn ingest(a: BenchIngestArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let bytes = std::fs::metadata(&input)?.len();
+    let format = match a.format.as_deref().and_then(Format::parse) {
+        Some(f) => f,
+        None => crate::ingest::sniff_format(&Input::File(input.clone()))?,
+    };
+    let Some(source) = format.source() else {
+        anyhow::bail!("captures are measured by `shrike bench pcap`");
+    };
+    println!("format: {}", format.as_str());
     let rss_before = peak_rss_bytes().unwrap_or(0);
     let opts = IngestOptions {
         workers: a.workers.unwrap_or(IngestOptions::default().workers),
@@ -161,7 +173,7 @@ fn ingest(a: BenchIngestArgs) -> anyhow::Result<ExitCode> {
         let t = Instant::now();
         let (report, _) = shrike_ingest::run(
             &Input::File(input.clone()),
-            &JsonLines,
+            source.as_ref(),
             &opts,
             DeadLetterWriter::discard(),
             || BenchSink((a.stage != Stage::Parse).then(|| Sessionizer::new(HashKey::FIXED, 1))),
