@@ -108,7 +108,9 @@ impl Skip {
 }
 
 const MAX_DEPTH: u8 = 4;
-const VXLAN_PORT: u16 = 4789;
+/// VXLAN: the IANA port, and Linux's historical default.
+const VXLAN_PORTS: [u16; 2] = [4789, 8472];
+const VXLAN_GPE_PORT: u16 = 4790;
 const GENEVE_PORT: u16 = 6081;
 
 fn be16(b: &[u8], at: usize) -> Option<u16> {
@@ -324,8 +326,18 @@ fn transport(ip: IpInfo, proto: u8, b: &[u8], depth: u8) -> Result<Decoded<'_>, 
             };
             let payload = &b[8..end];
             if depth < MAX_DEPTH {
-                if dport == VXLAN_PORT && payload.len() >= 8 && payload[0] & 0x08 != 0 {
+                if VXLAN_PORTS.contains(&dport) && payload.len() >= 8 && payload[0] & 0x08 != 0 {
                     return ethernet(&payload[8..], depth + 1);
+                }
+                // VXLAN-GPE: a next-protocol byte when the P flag is set.
+                if dport == VXLAN_GPE_PORT && payload.len() >= 8 {
+                    let inner = &payload[8..];
+                    return match (payload[0] & 0x04 != 0, payload[3]) {
+                        (true, 1) => ipv4(inner, depth + 1),
+                        (true, 2) => ipv6(inner, depth + 1),
+                        (true, 3) | (false, _) => ethernet(inner, depth + 1),
+                        _ => Err(Skip::OtherProtocol),
+                    };
                 }
                 if dport == GENEVE_PORT && payload.len() >= 8 {
                     let opt = (payload[0] & 0x3f) as usize * 4;

@@ -36,7 +36,7 @@ use shrike_types::RequestRecord;
 
 pub use capture::{is_capture, CaptureError, CaptureReader, Packet};
 use conn::{TcpConn, TlsSide};
-use decode::{flags, Decoded, Skip, Transport};
+use decode::{flags, Decoded, Transport};
 
 /// How a capture is read.
 #[derive(Debug, Clone)]
@@ -188,7 +188,7 @@ impl Extractor {
         self.stats.bytes += p.data.len() as u64;
         match decode::decode(p.link_type, p.data) {
             Ok(d) => self.decoded(&d, p.ts_us),
-            Err(s) => *self.stats.skipped.entry(skip_name(s)).or_default() += 1,
+            Err(s) => *self.stats.skipped.entry(s.as_str()).or_default() += 1,
         }
         if p.ts_us >= self.next_sweep_us {
             self.sweep(p.ts_us);
@@ -406,10 +406,6 @@ fn quic_hello(q: &mut QuicConn, ts: i64, ip_len: u32, stats: &mut Stats) {
         None => stats.bad_hellos += 1,
     }
     q.client_crypto = Vec::new();
-}
-
-fn skip_name(s: Skip) -> &'static str {
-    s.as_str()
 }
 
 /// Reads a whole capture, handing each record to `emit` as its connection ends. Fails only

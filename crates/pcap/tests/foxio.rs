@@ -304,3 +304,19 @@ fn http_requests_and_syn_fields_match_the_reference() {
         failures.join("\n")
     );
 }
+
+/// The reference's tunnelled captures (GRE, ERSPAN over GRE then VXLAN-GPE, Geneve): the
+/// inner TCP connection each holds is found.
+#[test]
+fn tunnels_are_opened() {
+    let Some(dir) = data_dir() else { return };
+    for name in [
+        "gre-sample.pcap",
+        "gre-erspan-vxlan.pcap",
+        "tcpdump-geneve.pcap",
+    ] {
+        let f = std::fs::File::open(dir.join("pcap").join(name)).unwrap();
+        let stats = read_capture(std::io::BufReader::new(f), Options::default(), |_| {}).unwrap();
+        assert_eq!(stats.tcp_connections, 1, "{name}: {stats:?}");
+    }
+}
