@@ -340,6 +340,28 @@ pub(crate) fn apply<'a>(
     Ok(())
 }
 
+/// The two fields every record needs; `names` are the format's keys for them, for the
+/// message.
+pub(crate) fn required<'a>(
+    r: RequestRecord<'a>,
+    have_time: bool,
+    names: (&str, &str),
+) -> Result<RequestRecord<'a>, Reject> {
+    if !have_time {
+        return Err(Reject::new(
+            RejectReason::MissingField("time"),
+            format!("no {} field", names.0),
+        ));
+    }
+    if r.src_ip.is_none() {
+        return Err(Reject::new(
+            RejectReason::MissingField("src_ip"),
+            format!("no {} field", names.1),
+        ));
+    }
+    Ok(r)
+}
+
 fn parse_asn(v: &Scalar<'_>) -> Result<u32, FieldError> {
     if let Scalar::Str(s) = v {
         let t = s.trim();
@@ -426,19 +448,7 @@ impl Source for JsonLines {
         if let Some(e) = first {
             return Err(e);
         }
-        if !have_time {
-            return Err(Reject::new(
-                RejectReason::MissingField("time"),
-                "no `time` field",
-            ));
-        }
-        if r.src_ip.is_none() {
-            return Err(Reject::new(
-                RejectReason::MissingField("src_ip"),
-                "no `src_ip` field",
-            ));
-        }
-        Ok(r)
+        required(r, have_time, ("`time`", "`src_ip`"))
     }
 }
 

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use shrike_types::{CountryCode, FieldError, HttpVersion, Method, RequestRecord, Timestamp};
 
 use crate::json::{Scalar, Scanner};
-use crate::jsonl::{apply, parse_time, Key};
+use crate::jsonl::{apply, parse_time, required, Key};
 use crate::{Reject, RejectReason, Source};
 
 /// Which producer wrote the log.
@@ -435,18 +435,10 @@ impl Source for MappedJson {
         if let Some(e) = first {
             return Err(e);
         }
-        if !have_time {
-            return Err(Reject::new(
-                RejectReason::MissingField("time"),
-                "no time field",
-            ));
-        }
-        if r.src_ip.is_none() {
-            return Err(Reject::new(
-                RejectReason::MissingField("src_ip"),
-                "no client address field",
-            ));
-        }
-        Ok(r)
+        let names = match self.0 {
+            Dialect::Nginx => ("`msec`, `time_iso8601` or `time_local`", "`remote_addr`"),
+            Dialect::Cloudflare => ("`EdgeStartTimestamp`", "`ClientIP`"),
+        };
+        required(r, have_time, names)
     }
 }

@@ -216,38 +216,9 @@ pub fn starts_client_hello(b: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    /// A minimal TLS 1.3 ClientHello record, written byte by byte.
-    pub(crate) fn hello_record(sni: &str) -> Vec<u8> {
-        let mut ext = Vec::new();
-        let name = sni.as_bytes();
-        ext.extend_from_slice(&[0, 0]);
-        ext.extend_from_slice(&((name.len() + 5) as u16).to_be_bytes());
-        ext.extend_from_slice(&((name.len() + 3) as u16).to_be_bytes());
-        ext.push(0);
-        ext.extend_from_slice(&(name.len() as u16).to_be_bytes());
-        ext.extend_from_slice(name);
-        ext.extend_from_slice(&[0x00, 0x10, 0, 5, 0, 3, 2, b'h', b'2']);
-        ext.extend_from_slice(&[0x00, 0x0d, 0, 4, 0, 2, 0x04, 0x03]);
-        ext.extend_from_slice(&[0x00, 0x2b, 0, 3, 2, 0x03, 0x04]);
-        let mut body = vec![0x03, 0x03];
-        body.extend_from_slice(&[7; 32]);
-        body.push(0);
-        body.extend_from_slice(&[0, 4, 0x13, 0x01, 0x0a, 0x0a]);
-        body.extend_from_slice(&[1, 0]);
-        body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
-        body.extend_from_slice(&ext);
-        let mut msg = vec![1, 0];
-        msg.extend_from_slice(&(body.len() as u16).to_be_bytes());
-        msg.extend_from_slice(&body);
-        let mut rec = vec![22, 3, 1];
-        rec.extend_from_slice(&(msg.len() as u16).to_be_bytes());
-        rec.extend_from_slice(&msg);
-        rec
-    }
-
     #[test]
     fn parses_a_hello_split_over_two_feeds() {
-        let rec = hello_record("example.com");
+        let rec = crate::write::client_hello_record("example.com", 0);
         assert!(starts_client_hello(&rec));
         let mut r = RecordReader::default();
         let mut buf = rec[..20].to_vec();
@@ -260,8 +231,8 @@ mod tests {
         assert_eq!(ty, 1);
         let h = client_hello(body, Protocol::Tcp).unwrap();
         assert_eq!(h.sni.as_deref(), Some("example.com"));
-        assert_eq!(h.hello.ciphers, vec![0x1301, 0x0a0a]);
-        assert_eq!(h.hello.ja4().ja4[..10], *"t13d0104h2");
+        assert_eq!(h.hello.ciphers, vec![0x3a3a, 0x1301, 0x1302]);
+        assert_eq!(h.hello.ja4().ja4[..10], *"t13d0205h2");
     }
 
     #[test]

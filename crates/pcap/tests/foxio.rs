@@ -42,6 +42,47 @@ fn deliberate(name: &str, expected: &str, got: &str) -> bool {
         && expected[10..] == got[10..]
 }
 
+/// Reference values compared with shrike's, one per connection.
+#[derive(Default)]
+struct Tally {
+    total: usize,
+    matched: usize,
+    deliberate: usize,
+    failures: Vec<String>,
+}
+
+impl Tally {
+    fn check(&mut self, name: &str, key: &Key, expected: &str, got: Option<&str>) {
+        self.total += 1;
+        match got {
+            Some(g) if g == expected => self.matched += 1,
+            Some(g) if deliberate(name, expected, g) => self.deliberate += 1,
+            other => self.failures.push(format!(
+                "{name} {key:?}: expected {expected}, got {other:?}"
+            )),
+        }
+    }
+
+    /// Prints the counts; the one deliberate difference must be there, nothing else.
+    fn assert(self, what: &str, at_least: usize) {
+        let Tally {
+            total,
+            matched,
+            deliberate,
+            failures,
+        } = self;
+        println!("{what}: {matched}/{total} reference values reproduced, {deliberate} deliberate difference");
+        assert_eq!(deliberate, 1);
+        assert!(total >= at_least, "only {total} reference values found");
+        assert!(
+            failures.is_empty(),
+            "{} differences:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+    }
+}
+
 /// One connection of a reference snapshot (YAML after the second `---`): its top-level
 /// fields and the JA4H of each HTTP request.
 #[derive(Default)]
@@ -123,10 +164,7 @@ fn shrike_hellos(pcap: &Path) -> BTreeMap<Key, (String, String)> {
 fn ja4_matches_the_reference_snapshots() {
     let Some(dir) = data_dir() else { return };
     let snaps = dir.join("rust/ja4/src/snapshots");
-    let mut expected_total = 0;
-    let mut matched = 0;
-    let mut deliberate_n = 0;
-    let mut failures = Vec::new();
+    let mut tally = Tally::default();
     let mut names: Vec<_> = std::fs::read_dir(dir.join("pcap"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -140,35 +178,16 @@ fn ja4_matches_the_reference_snapshots() {
         let expected = snapshot(&snap);
         let ours = shrike_hellos(&dir.join("pcap").join(&name));
         for (key, ja4) in &expected {
-            expected_total += 1;
-            match ours.get(key) {
-                Some((got, _)) if got == ja4 => matched += 1,
-                Some((got, _)) if deliberate(&name, ja4, got) => deliberate_n += 1,
-                other => failures.push(format!("{name} {key:?}: expected {ja4}, got {other:?}")),
-            }
+            tally.check(&name, key, ja4, ours.get(key).map(|(j, _)| j.as_str()));
         }
     }
-    println!("JA4: {matched}/{expected_total} reference values reproduced, {deliberate_n} deliberate difference");
-    assert_eq!(deliberate_n, 1);
-    assert!(
-        expected_total >= 200,
-        "only {expected_total} reference values found"
-    );
-    assert!(
-        failures.is_empty(),
-        "{} differences:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    tally.assert("JA4", 200);
 }
 
 #[test]
 fn ja4_r_matches_the_python_reference() {
     let Some(dir) = data_dir() else { return };
-    let mut expected_total = 0;
-    let mut matched = 0;
-    let mut deliberate_n = 0;
-    let mut failures = Vec::new();
+    let mut tally = Tally::default();
     for entry in std::fs::read_dir(dir.join("python/test/testdata")).unwrap() {
         let path = entry.unwrap().path();
         let name = path
@@ -203,26 +222,10 @@ fn ja4_r_matches_the_python_reference() {
                 port("srcport"),
                 port("dstport"),
             );
-            expected_total += 1;
-            match ours.get(&key) {
-                Some((_, got)) if got == raw => matched += 1,
-                Some((_, got)) if deliberate(&name, raw, got) => deliberate_n += 1,
-                other => failures.push(format!("{name} {key:?}: expected {raw}, got {other:?}")),
-            }
+            tally.check(&name, &key, raw, ours.get(&key).map(|(_, r)| r.as_str()));
         }
     }
-    println!("ja4_r: {matched}/{expected_total} reference values reproduced, {deliberate_n} deliberate difference");
-    assert_eq!(deliberate_n, 1);
-    assert!(
-        expected_total >= 100,
-        "only {expected_total} reference values found"
-    );
-    assert!(
-        failures.is_empty(),
-        "{} differences:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    tally.assert("ja4_r", 100);
 }
 
 /// Cleartext HTTP/1 connections of the reference snapshots: shrike must find as many
