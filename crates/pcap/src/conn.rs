@@ -345,9 +345,7 @@ impl TcpConn {
                                 current: None,
                             };
                         }
-                    } else if let Some(at) = (1..buf.len().min(PRELUDE_SEARCH))
-                        .find(|i| tls::starts_client_hello(&buf[*i..]))
-                    {
+                    } else if let Some(at) = after_prelude(buf, 1) {
                         // SOCKS, a PROXY protocol header or another prelude before TLS.
                         buf.drain(..at);
                         self.capp = ClientApp::Tls(RecordReader::default());
@@ -480,11 +478,7 @@ impl TcpConn {
                 ServerApp::Tls(r) => {
                     if buf.first().is_some_and(|b| *b != 22) {
                         // A proxy's answer (SOCKS, CONNECT) before the ServerHello.
-                        match (1..buf.len().min(PRELUDE_SEARCH)).find(|i| {
-                            buf[*i] == 22
-                                && buf[*i + 1..].starts_with(&[3])
-                                && buf.get(*i + 5) == Some(&2)
-                        }) {
+                        match after_prelude(buf, 2) {
                             Some(at) => {
                                 buf.drain(..at);
                             }
@@ -594,6 +588,12 @@ impl TcpConn {
             }
         }
     }
+}
+
+/// Where a TLS handshake record of message type `ty` starts behind an unknown prelude
+/// (SOCKS, a PROXY protocol header, a CONNECT answer), within [`PRELUDE_SEARCH`] bytes.
+fn after_prelude(buf: &[u8], ty: u8) -> Option<usize> {
+    (1..buf.len().min(PRELUDE_SEARCH)).find(|i| tls::starts_handshake(&buf[*i..], ty))
 }
 
 fn h2_request(r: h2::H2Request, ts: i64, ip_len: u32) -> Request {

@@ -71,6 +71,15 @@ fn head_end(buf: &[u8]) -> Option<usize> {
         .or_else(|| memchr::memmem::find(buf, b"\n\n").map(|i| i + 2))
 }
 
+/// Where the head at the start of `buf` ends, once it is whole and within [`MAX_HEAD`].
+fn complete_head(buf: &[u8]) -> Head<usize> {
+    match head_end(buf) {
+        Some(end) if end <= MAX_HEAD => Head::Done(end, end),
+        None if buf.len() <= MAX_HEAD => Head::More,
+        _ => Head::Bad,
+    }
+}
+
 fn lines(head: &[u8]) -> impl Iterator<Item = &[u8]> {
     head.split(|b| *b == b'\n')
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
@@ -109,16 +118,11 @@ pub fn request_head(buf: &[u8]) -> Head<RequestHead> {
     if !looks_like_request(buf) && buf.len() >= 17 {
         return Head::Bad;
     }
-    let Some(end) = head_end(buf) else {
-        return if buf.len() > MAX_HEAD {
-            Head::Bad
-        } else {
-            Head::More
-        };
+    let end = match complete_head(buf) {
+        Head::Done(end, _) => end,
+        Head::More => return Head::More,
+        Head::Bad => return Head::Bad,
     };
-    if end > MAX_HEAD {
-        return Head::Bad;
-    }
     let mut it = lines(&buf[..end]);
     let Some(first) = it.next() else {
         return Head::Bad;
@@ -149,16 +153,11 @@ pub fn response_head(buf: &[u8]) -> Head<ResponseHead> {
     if buf.len() >= 5 && !buf.starts_with(b"HTTP/") {
         return Head::Bad;
     }
-    let Some(end) = head_end(buf) else {
-        return if buf.len() > MAX_HEAD {
-            Head::Bad
-        } else {
-            Head::More
-        };
+    let end = match complete_head(buf) {
+        Head::Done(end, _) => end,
+        Head::More => return Head::More,
+        Head::Bad => return Head::Bad,
     };
-    if end > MAX_HEAD {
-        return Head::Bad;
-    }
     let mut it = lines(&buf[..end]);
     let first = it.next().unwrap_or_default();
     let status = first

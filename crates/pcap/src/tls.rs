@@ -209,7 +209,13 @@ impl RecordReader {
 
 /// Whether the bytes start a TLS handshake record holding a ClientHello.
 pub fn starts_client_hello(b: &[u8]) -> bool {
-    b.len() >= 6 && b[0] == 22 && b[1] == 3 && b[2] <= 4 && b[5] == 1
+    starts_handshake(b, 1)
+}
+
+/// Whether the bytes start a TLS handshake record whose first message has type `ty`
+/// (1 ClientHello, 2 ServerHello).
+pub fn starts_handshake(b: &[u8], ty: u8) -> bool {
+    b.len() >= 6 && b[0] == 22 && b[1] == 3 && b[2] <= 4 && b[5] == ty
 }
 
 #[cfg(test)]
