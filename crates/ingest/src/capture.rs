@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use shrike_pcap::{read_capture, Options, Stats};
-use shrike_types::Timestamp;
+use shrike_types::{RequestRecord, Timestamp};
 
 use crate::{DeadLetterWriter, IngestError, IngestReport, Input, RecordSink, Reject, RejectReason};
 
@@ -25,15 +25,92 @@ impl<R: Read> Read for Counting<'_, R> {
     }
 }
 
+/// Where the records of a whole-file source (a capture, a set of Zeek logs) go: validated
+/// for time and quality, counted, handed to one sink in chunks; refused ones counted and
+/// kept in the dead-letter file.
+pub(crate) struct Feed<S> {
+    pub(crate) report: IngestReport<S>,
+    sink: S,
+    batch: usize,
+    in_chunk: usize,
+    pub(crate) dead: DeadLetterWriter,
+    dead_err: Option<io::Error>,
+}
+
+impl<S: RecordSink> Feed<S> {
+    pub(crate) fn new(sink: S, batch: usize, dead: DeadLetterWriter) -> Self {
+        Feed {
+            report: IngestReport::empty(),
+            sink,
+            batch: batch.max(1),
+            in_chunk: 0,
+            dead,
+            dead_err: None,
+        }
+    }
+
+    /// Counts and keeps a refused entry (`n` is its line or entry number).
+    pub(crate) fn reject(&mut self, n: u64, reject: &Reject, raw: &[u8]) {
+        self.report.rejects.add(&reject.reason);
+        if let Err(e) = self.dead.write(n, reject, raw) {
+            self.dead_err.get_or_insert(e);
+        }
+    }
+
+    /// Hands one record on, unless its time is outside the valid range (then it is
+    /// rejected, `raw` giving the bytes kept in the dead-letter file).
+    pub(crate) fn push(
+        &mut self,
+        n: u64,
+        mut r: RequestRecord<'_>,
+        raw: impl FnOnce(&RequestRecord<'_>) -> Vec<u8>,
+    ) {
+        if r.time < Timestamp::MIN_VALID || r.time >= Timestamp::MAX_VALID {
+            let reject = Reject::new(
+                RejectReason::InvalidTimestamp,
+                format!("time {} ms is outside 1990..2100", r.time.millis()),
+            );
+            let raw = raw(&r);
+            self.reject(n, &reject, &raw);
+            return;
+        }
+        crate::quality::check(&mut r, &mut self.report.quality);
+        self.report.records += 1;
+        self.sink.accept(n, &r);
+        self.in_chunk += 1;
+        if self.in_chunk >= self.batch {
+            self.sink.end_chunk();
+            self.in_chunk = 0;
+        }
+    }
+
+    /// Closes the last chunk and the dead-letter file.
+    pub(crate) fn finish(
+        mut self,
+        started: Instant,
+    ) -> Result<(IngestReport<S>, DeadLetterWriter), IngestError> {
+        if self.in_chunk > 0 {
+            self.sink.end_chunk();
+        }
+        if let Some(e) = self.dead_err {
+            return Err(IngestError::DeadLetter(e));
+        }
+        self.dead.flush().map_err(IngestError::DeadLetter)?;
+        self.report.sinks.push(self.sink);
+        self.report.elapsed = started.elapsed();
+        Ok((self.report, self.dead))
+    }
+}
+
 /// Reads a capture into one sink. `batch_records` records make a chunk (the sink's
 /// [`RecordSink::end_chunk`] is called after each). Records whose capture time is outside
 /// the valid range are rejected (`invalid_timestamp`, the connection id kept in the
 /// dead-letter file); a capture cut short counts one `truncated_input`.
 pub fn run_capture<S: RecordSink>(
     input: &Input,
-    mut sink: S,
+    sink: S,
     batch_records: usize,
-    mut dead: DeadLetterWriter,
+    dead: DeadLetterWriter,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<(IngestReport<S>, DeadLetterWriter, Stats), IngestError> {
     let started = Instant::now();
@@ -48,49 +125,20 @@ pub fn run_capture<S: RecordSink>(
         read: &read,
         progress,
     };
-    let mut report = IngestReport::empty();
-    let mut in_chunk = 0usize;
-    let mut dead_err = None;
-    let stats = read_capture(counting, Options::default(), |mut r| {
-        let n = report.records + report.rejects.total() + 1;
-        if r.time < Timestamp::MIN_VALID || r.time >= Timestamp::MAX_VALID {
-            let reject = Reject::new(
-                RejectReason::InvalidTimestamp,
-                format!("capture time {} ms is outside 1990..2100", r.time.millis()),
-            );
-            report.rejects.add(&reject.reason);
-            let raw = r.conn_id.as_deref().unwrap_or("").as_bytes();
-            if let Err(e) = dead.write(n, &reject, raw) {
-                dead_err.get_or_insert(e);
-            }
-            return;
-        }
-        crate::quality::check(&mut r, &mut report.quality);
-        report.records += 1;
-        sink.accept(n, &r);
-        in_chunk += 1;
-        if in_chunk >= batch_records.max(1) {
-            sink.end_chunk();
-            in_chunk = 0;
-        }
+    let mut feed = Feed::new(sink, batch_records, dead);
+    let stats = read_capture(counting, Options::default(), |r| {
+        let n = feed.report.records + feed.report.rejects.total() + 1;
+        feed.push(n, r, |r| {
+            r.conn_id.as_deref().unwrap_or("").as_bytes().to_vec()
+        });
     })
     .map_err(|e| read_err(io::Error::new(io::ErrorKind::InvalidData, e)))?;
-    if in_chunk > 0 {
-        sink.end_chunk();
-    }
-    if let Some(e) = dead_err {
-        return Err(IngestError::DeadLetter(e));
-    }
     if let Some(why) = &stats.cut_short {
         let reject = Reject::new(RejectReason::TruncatedInput, why.clone());
-        report.rejects.add(&reject.reason);
-        dead.write(stats.packets + 1, &reject, b"")
-            .map_err(IngestError::DeadLetter)?;
+        feed.reject(stats.packets + 1, &reject, b"");
     }
-    dead.flush().map_err(IngestError::DeadLetter)?;
-    report.lines = stats.packets;
-    report.bytes = read.load(Ordering::Relaxed);
-    report.sinks.push(sink);
-    report.elapsed = started.elapsed();
+    feed.report.lines = stats.packets;
+    feed.report.bytes = read.load(Ordering::Relaxed);
+    let (report, dead) = feed.finish(started)?;
     Ok((report, dead, stats))
 }

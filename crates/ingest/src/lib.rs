@@ -7,7 +7,8 @@
 //!   [`detect_format`] picks one from the first line.
 //! - Every refused line becomes a [`Reject`] with a [`RejectReason`], counted in
 //!   [`RejectCounts`] and written to the [`DeadLetterWriter`] (line number, reason, raw bytes).
-//! - Packet captures (pcap/pcapng) are read by [`run_capture`] through `shrike-pcap`.
+//! - Packet captures (pcap/pcapng) are read by [`run_capture`] through `shrike-pcap`;
+//!   Zeek logs (http.log joined to ssl.log and conn.log) by [`run_zeek`].
 //! - [`run`] drives it all on several threads, handing records to one [`RecordSink`] per
 //!   worker; sinks are merged by the caller.
 //!
@@ -24,6 +25,7 @@ pub mod quality;
 mod reader;
 mod reject;
 mod source;
+mod zeek;
 
 pub use capture::run_capture;
 pub use combined::CombinedLog;
@@ -35,3 +37,4 @@ pub use quality::QualityCounts;
 pub use reader::{Chunk, ChunkReader, Input, MAX_LINE_BYTES};
 pub use reject::{Reject, RejectCounts, RejectReason};
 pub use source::{detect_format, Format, Source};
+pub use zeek::{detect_zeek, run_zeek, sibling, ZeekLog, ZeekStats};

@@ -185,7 +185,7 @@ fn missing(v: &Scalar<'_>) -> bool {
     matches!(v, Scalar::Str(s) if s.is_empty() || s == "-")
 }
 
-fn split_uri<'a>(r: &mut RequestRecord<'a>, uri: Cow<'a, str>) {
+pub(crate) fn split_uri<'a>(r: &mut RequestRecord<'a>, uri: Cow<'a, str>) {
     match uri {
         Cow::Borrowed(u) => {
             let (p, q) = u.split_once('?').map_or((u, None), |(p, q)| (p, Some(q)));
@@ -204,7 +204,7 @@ fn split_uri<'a>(r: &mut RequestRecord<'a>, uri: Cow<'a, str>) {
     }
 }
 
-fn epoch_any(x: f64) -> Result<Timestamp, Reject> {
+pub(crate) fn epoch_any(x: f64) -> Result<Timestamp, Reject> {
     if !x.is_finite() {
         return Err(Reject::new(
             RejectReason::NonFinite("time"),

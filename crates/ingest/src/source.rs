@@ -32,15 +32,19 @@ pub enum Format {
     Cloudflare,
     /// A pcap or pcapng capture (not line-oriented: read by [`crate::run_capture`]).
     Pcap,
+    /// Zeek logs, TSV or JSON: http.log joined to ssl.log and conn.log (not line by line:
+    /// read by [`crate::run_zeek`]).
+    Zeek,
 }
 
 impl Format {
     /// Every format, for `--format` help and errors.
-    pub const ALL: [Format; 5] = [
+    pub const ALL: [Format; 6] = [
         Format::Jsonl,
         Format::Combined,
         Format::NginxJson,
         Format::Cloudflare,
+        Format::Zeek,
         Format::Pcap,
     ];
 
@@ -52,6 +56,7 @@ impl Format {
             Format::NginxJson => "nginx-json",
             Format::Cloudflare => "cloudflare",
             Format::Pcap => "pcap",
+            Format::Zeek => "zeek",
         }
     }
 
@@ -60,19 +65,21 @@ impl Format {
         Self::ALL.into_iter().find(|f| f.as_str() == s)
     }
 
-    /// The line parser for this format (`None` for captures, which are not lines).
+    /// The line parser for this format (`None` for captures and Zeek logs, which are read
+    /// whole).
     pub fn source(self) -> Option<Box<dyn Source>> {
         match self {
             Format::Jsonl => Some(Box::new(JsonLines)),
             Format::Combined => Some(Box::new(CombinedLog)),
             Format::NginxJson => Some(Box::new(MappedJson(Dialect::Nginx))),
             Format::Cloudflare => Some(Box::new(MappedJson(Dialect::Cloudflare))),
-            Format::Pcap => None,
+            Format::Pcap | Format::Zeek => None,
         }
     }
 }
 
-/// Picks the format from the first bytes: a pcap/pcapng magic number is a capture; then,
+/// Picks the format from the first bytes: a pcap/pcapng magic number is a capture; a Zeek
+/// TSV header or a JSON object with Zeek's `uid` and `id.orig_h` is Zeek; then,
 /// from the first non-blank line: a JSON object with Cloudflare's `ClientIP` and
 /// `EdgeStartTimestamp` is Logpush, one with nginx's `remote_addr` is nginx JSON, any other
 /// object is shrike JSON Lines; a line that parses as the combined log format is combined;
@@ -80,6 +87,9 @@ impl Format {
 pub fn detect_format(sample: &[u8]) -> Option<Format> {
     if shrike_pcap::is_capture(sample) {
         return Some(Format::Pcap);
+    }
+    if crate::zeek::detect_zeek(sample).is_some() {
+        return Some(Format::Zeek);
     }
     let line = sample
         .split(|b| *b == b'\n')

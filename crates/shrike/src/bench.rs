@@ -64,12 +64,13 @@ pub struct BenchForestArgs {
 /// Arguments of `shrike bench ingest`.
 #[derive(Args)]
 pub struct BenchIngestArgs {
-    /// An existing log file (any line format); default: simulate JSON Lines of about
+    /// An existing log file (any line format, or a Zeek http.log with the logs beside it);
+    /// default: simulate JSON Lines of about
     /// `--records` lines.
     #[arg(long)]
     pub input: Option<PathBuf>,
     /// Format of `--input` [default: detected from its first line].
-    #[arg(long, value_parser = ["jsonl", "combined", "nginx-json", "cloudflare"])]
+    #[arg(long, value_parser = ["jsonl", "combined", "nginx-json", "cloudflare", "zeek"])]
     pub format: Option<String>,
     /// Approximate size of the simulated input.
     #[arg(long, default_value_t = 1_000_000)]
@@ -158,9 +159,10 @@ fn ingest(a: BenchIngestArgs) -> anyhow::Result<ExitCode> {
         Some(f) => f,
         None => crate::ingest::sniff_format(&Input::File(input.clone()))?,
     };
-    let Some(source) = format.source() else {
+    if format == Format::Pcap {
         anyhow::bail!("captures are measured by `shrike bench pcap`");
-    };
+    }
+    let source = format.source();
     println!("format: {}", format.as_str());
     let rss_before = peak_rss_bytes().unwrap_or(0);
     let opts = IngestOptions {
@@ -171,14 +173,29 @@ fn ingest(a: BenchIngestArgs) -> anyhow::Result<ExitCode> {
     let mut last = (0u64, 0usize);
     for run in 0..a.runs.max(1) {
         let t = Instant::now();
-        let (report, _) = shrike_ingest::run(
-            &Input::File(input.clone()),
-            source.as_ref(),
-            &opts,
-            DeadLetterWriter::discard(),
-            || BenchSink((a.stage != Stage::Parse).then(|| Sessionizer::new(HashKey::FIXED, 1))),
-            &|_| {},
-        )?;
+        let sink =
+            || BenchSink((a.stage != Stage::Parse).then(|| Sessionizer::new(HashKey::FIXED, 1)));
+        let (report, _) = match &source {
+            Some(source) => shrike_ingest::run(
+                &Input::File(input.clone()),
+                source.as_ref(),
+                &opts,
+                DeadLetterWriter::discard(),
+                sink,
+                &|_| {},
+            )?,
+            // Zeek logs are joined on one thread.
+            None => {
+                let (report, dead, _) = shrike_ingest::run_zeek(
+                    &Input::File(input.clone()),
+                    sink(),
+                    usize::MAX,
+                    DeadLetterWriter::discard(),
+                    &|_| {},
+                )?;
+                (report, dead)
+            }
+        };
         let records = report.records;
         let mut merged = Sessionizer::new(HashKey::FIXED, 1);
         for s in report.sinks.into_iter().filter_map(|s| s.0) {

@@ -26,7 +26,7 @@ pub struct IngestArgs {
     #[arg(required = true)]
     pub inputs: Vec<String>,
     /// Input format [default: detected from the first line].
-    #[arg(long, value_parser = ["jsonl", "combined", "nginx-json", "cloudflare", "pcap"])]
+    #[arg(long, value_parser = ["jsonl", "combined", "nginx-json", "cloudflare", "zeek", "pcap"])]
     pub format: Option<String>,
     /// Exit with code 3 when more than this fraction of lines is rejected [default: 0.05].
     #[arg(long)]
@@ -274,7 +274,7 @@ pub(crate) fn sniff_format(input: &Input) -> anyhow::Result<Format> {
         Some(f) => Ok(f),
         None if n == 0 => Ok(Format::Jsonl),
         None => bail!(
-            "cannot tell the format of {}; pass --format jsonl|combined|nginx-json|cloudflare|pcap",
+            "cannot tell the format of {}; pass --format jsonl|combined|nginx-json|cloudflare|zeek|pcap",
             input.label()
         ),
     }
@@ -351,13 +351,15 @@ pub fn ingest_planned(
         Some(source) => {
             shrike_ingest::run(input, source.as_ref(), &opts, dead_letter, sink, progress)?
         }
-        None => {
-            refuse_continued_capture(plan, &label)?;
-            let (report, dead, stats) =
-                shrike_ingest::run_capture(input, sink(), usize::MAX, dead_letter, progress)?;
-            print_capture(&label, &stats);
-            (report, dead)
-        }
+        None => read_whole(
+            format,
+            plan,
+            &label,
+            sink(),
+            usize::MAX,
+            dead_letter,
+            progress,
+        )?,
     };
     let (sinks, report) = report.split_sinks();
     let mut merged = Sessionizer::new(key, batch);
@@ -401,20 +403,64 @@ pub fn ingest_planned(
     })
 }
 
-/// A capture cannot be continued from a byte offset (its packets need the file header).
-pub(crate) fn refuse_continued_capture(plan: &ReadPlan, label: &str) -> anyhow::Result<()> {
+/// Reads an input that is not read line by line (a capture, Zeek logs) into one sink,
+/// `batch` records per chunk, and prints what it held.
+pub(crate) fn read_whole<S: shrike_ingest::RecordSink>(
+    format: Format,
+    plan: &ReadPlan,
+    label: &str,
+    sink: S,
+    batch: usize,
+    dead_letter: DeadLetterWriter,
+    progress: &(dyn Fn(u64) + Sync),
+) -> anyhow::Result<(IngestReport<S>, DeadLetterWriter)> {
     if plan.continued_from.is_some() {
+        let what = if format == Format::Zeek {
+            "a Zeek log that grew since its last ingest; Zeek logs are joined whole (http.log \
+             with ssl.log and conn.log), so they cannot be continued from where they stopped: \
+             ingest Zeek's rotated files"
+        } else {
+            "a capture that grew since its last ingest; a capture cannot be continued from \
+             where it stopped: rotate captures into new files (tcpdump -G / -C)"
+        };
         bail!(
-            "{label} is a capture that grew since its last ingest; a capture cannot be continued \
-             from where it stopped: rotate captures into new files (tcpdump -G / -C) or pass \
-             --force to read it whole again (its earlier records then count twice)"
+            "{label} is {what}, or pass --force to read it whole again (its earlier records \
+             then count twice)"
         );
     }
-    Ok(())
+    if format == Format::Zeek {
+        let (report, dead, stats) =
+            shrike_ingest::run_zeek(&plan.input, sink, batch, dead_letter, progress)?;
+        print_zeek(label, &stats);
+        return Ok((report, dead));
+    }
+    let (report, dead, stats) =
+        shrike_ingest::run_capture(&plan.input, sink, batch, dead_letter, progress)?;
+    print_capture(label, &stats);
+    Ok((report, dead))
+}
+
+/// One summary line of what a set of Zeek logs held and how they were joined.
+fn print_zeek(label: &str, s: &shrike_ingest::ZeekStats) {
+    let side = |p: &Option<std::path::PathBuf>, name: &str| match p {
+        Some(p) => format!("{} joined", p.display()),
+        None => format!("no {name} beside it"),
+    };
+    println!(
+        "{label}: Zeek logs: {} HTTP requests ({} joined to ssl.log, {} to conn.log), {} TLS connections ({} without a request, kept as TLS-only records), {} JA4T in conn.log; {}, {}",
+        s.http_requests,
+        s.joined_ssl,
+        s.joined_conn,
+        s.ssl_connections,
+        s.tls_only,
+        s.conn_fingerprints,
+        side(&s.ssl_log, "ssl.log"),
+        side(&s.conn_log, "conn.log"),
+    );
 }
 
 /// One summary line of what a capture held.
-pub(crate) fn print_capture(label: &str, s: &shrike_pcap::Stats) {
+fn print_capture(label: &str, s: &shrike_pcap::Stats) {
     let skipped: u64 = s.skipped.values().sum();
     println!(
         "{label}: capture of {} packets ({:.1} MB): {} TCP connections ({} TLS hellos, {} HTTP/1 and {} HTTP/2 cleartext requests), {} QUIC connections ({} hellos), {} packets neither TCP nor UDP, {} stream gaps",

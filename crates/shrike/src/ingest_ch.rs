@@ -166,14 +166,8 @@ fn ingest_planned(
         Some(source) => {
             shrike_ingest::run(&p.input, source.as_ref(), &opts, dead_letter, sink, &|_| {})?
         }
-        None => {
-            crate::ingest::refuse_continued_capture(p, &label)?;
-            // About 20,000 records per insert, as for line formats.
-            let (report, dead, stats) =
-                shrike_ingest::run_capture(&p.input, sink(), 20_000, dead_letter, &|_| {})?;
-            crate::ingest::print_capture(&label, &stats);
-            (report, dead)
-        }
+        // About 20,000 records per insert, as for line formats.
+        None => crate::ingest::read_whole(format, p, &label, sink(), 20_000, dead_letter, &|_| {})?,
     };
     let (sinks, report): (Vec<ChSink>, IngestReport<()>) = report.split_sinks();
     let mut expired = 0;
