@@ -8,6 +8,8 @@ use std::collections::{HashMap, HashSet};
 use crate::asn::{AsnInfo, AsnLabel, IpAsnTable};
 use crate::cidr::CidrMap;
 use crate::csv::{rows, CsvError};
+use crate::policy::Policy;
+use crate::ua::UaBots;
 
 /// The dictionary files shrike reads, by kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,7 +100,16 @@ pub struct Dictionaries {
     pub asn_reputation: HashMap<u32, AsnLabel>,
     /// IP ranges → ASN, country, organisation.
     pub ip_asn: IpAsnTable,
+    /// Anubis bot policy (`anubis_policy.json`).
+    pub policy: Policy,
+    /// User-agent bot patterns (`ua_bots.json`).
+    pub ua_bots: UaBots,
 }
+
+/// `anubis_policy.json`: the flattened Anubis policy `shrike dict import anubis` writes.
+pub const POLICY_FILE: &str = "anubis_policy.json";
+/// `ua_bots.json`: the user-agent patterns `shrike dict import ua-bots` writes.
+pub const UA_BOTS_FILE: &str = "ua_bots.json";
 
 fn bad(line: usize, why: impl Into<String>) -> CsvError {
     CsvError {
@@ -127,6 +138,12 @@ impl Dictionaries {
                     source,
                 })?;
             tracing::debug!(file = %path.display(), "dictionary loaded");
+        }
+        if let Some(v) = read_json(&dir.join(POLICY_FILE))? {
+            d.policy = Policy::from_json(&v).map_err(|why| syntax(dir, POLICY_FILE, why))?;
+        }
+        if let Some(v) = read_json(&dir.join(UA_BOTS_FILE))? {
+            d.ua_bots = UaBots::from_json(&v).map_err(|why| syntax(dir, UA_BOTS_FILE, why))?;
         }
         Ok(d)
     }
@@ -233,6 +250,36 @@ impl Dictionaries {
             .get(family)
             .is_some_and(|s| s.contains(order))
     }
+}
+
+fn syntax(dir: &Path, file: &str, why: String) -> DictError {
+    DictError::Syntax {
+        path: dir.join(file),
+        source: CsvError { line: 0, why },
+    }
+}
+
+/// A JSON dictionary file, `None` when absent.
+fn read_json(path: &Path) -> Result<Option<serde_json::Value>, DictError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(DictError::Io {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| DictError::Syntax {
+            path: path.to_path_buf(),
+            source: CsvError {
+                line: e.line(),
+                why: e.to_string(),
+            },
+        })
 }
 
 fn parse_asn(s: &str) -> Option<u32> {

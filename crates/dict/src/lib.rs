@@ -7,7 +7,10 @@
 //!   family's expected pseudo-header orders;
 //! - `asn_reputation.csv` → [`AsnLabel`] per ASN;
 //! - `ip_asn.csv` → [`IpAsnTable`]: IP ranges to ASN, country and organisation, for
-//!   producers that do not send them.
+//!   producers that do not send them;
+//! - `anubis_policy.json` → [`Policy`]: Anubis bot-policy rules, evaluated with Anubis's
+//!   semantics ([`policy`], expressions in [`cel`]);
+//! - `ua_bots.json` → [`UaBots`]: user-agent bot patterns in one `RegexSet` ([`ua`]).
 //!
 //! [`import`] converts the public formats these lists are published in.
 //!
@@ -17,14 +20,20 @@
 //! processes (hot reload).
 
 mod asn;
+pub mod cel;
 mod cidr;
 mod csv;
 mod dictionaries;
 pub mod import;
+pub mod policy;
+pub mod ua;
 mod watch;
+mod yaml;
 
 pub use asn::{AsnInfo, AsnLabel, IpAsnTable};
 pub use cidr::{CidrMap, ParseCidrError};
 pub use csv::CsvError;
-pub use dictionaries::{DictError, Dictionaries, DictionaryFile};
+pub use dictionaries::{DictError, Dictionaries, DictionaryFile, POLICY_FILE, UA_BOTS_FILE};
+pub use policy::{Action, Policy, PolicyVerdict};
+pub use ua::{UaBots, UaPattern};
 pub use watch::{DictionaryWatch, Reload};

@@ -13,7 +13,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::{DictError, Dictionaries, DictionaryFile};
+use crate::{DictError, Dictionaries, DictionaryFile, POLICY_FILE, UA_BOTS_FILE};
+
+/// Every file a directory load reads.
+fn watched() -> impl Iterator<Item = &'static str> {
+    DictionaryFile::ALL
+        .iter()
+        .map(|k| k.file_name())
+        .chain([POLICY_FILE, UA_BOTS_FILE])
+}
 
 /// Size and modification time of each dictionary file (`None`: absent).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,10 +30,9 @@ struct Stamp(Vec<Option<(u64, SystemTime)>>);
 impl Stamp {
     fn of(dir: &Path) -> Stamp {
         Stamp(
-            DictionaryFile::ALL
-                .iter()
-                .map(|k| {
-                    let m = std::fs::metadata(dir.join(k.file_name())).ok()?;
+            watched()
+                .map(|f| {
+                    let m = std::fs::metadata(dir.join(f)).ok()?;
                     Some((m.len(), m.modified().ok()?))
                 })
                 .collect(),
@@ -33,11 +40,10 @@ impl Stamp {
     }
 
     fn changed_files(&self, other: &Stamp) -> Vec<&'static str> {
-        DictionaryFile::ALL
-            .iter()
+        watched()
             .zip(self.0.iter().zip(&other.0))
             .filter(|(_, (a, b))| a != b)
-            .map(|(k, _)| k.file_name())
+            .map(|(f, _)| f)
             .collect()
     }
 }
