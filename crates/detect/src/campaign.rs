@@ -371,6 +371,7 @@ mod tests {
             asn_org: String::new(),
             tcp_fingerprint: String::new(),
             features: vec![0.0; FeatureId::COUNT],
+            policy: Default::default(),
         }
     }
 

@@ -24,6 +24,6 @@ pub use cycle::{
     run_cycle, Contribution, CycleMetrics, CycleOutput, Decision, DecisionKind, Ensemble,
     ThreatLevel, Verdict,
 };
-pub use prep::{FeatureSetName, Session};
+pub use prep::{FeatureSetName, PolicyMark, Session};
 pub use registry::{FlowMeta, Model, ModelMeta, Registry, RegistryError};
 pub use supervised::{LabelSource, Labelled, MetaWeights, TreesMeta, TreesModel};

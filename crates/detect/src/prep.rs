@@ -40,6 +40,23 @@ pub struct Session {
     pub tcp_fingerprint: String,
     /// Base features in [`FeatureId`] order.
     pub features: Vec<f32>,
+    /// What the Anubis policy and the user-agent bot patterns say of it.
+    pub policy: PolicyMark,
+}
+
+/// What the Anubis policy and the user-agent bot patterns say of a session, from what a
+/// session keeps (its address, ASN, country and first user agent). An ALLOW rule makes the
+/// session a known bot (its `bot_name`) before it gets here.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolicyMark {
+    /// The DENY rule that matched ("" when none): the session is scored and reported as
+    /// ANUBIS_DENY.
+    pub deny: String,
+    /// WEIGH rules raised its weight above zero, or a CHALLENGE decided
+    /// (`anubis_is_flagged`).
+    pub flagged: bool,
+    /// The bot its user agent claims to be ("" when none): a claim, not an identification.
+    pub claimed_bot: String,
 }
 
 impl Session {
@@ -322,7 +339,7 @@ pub fn identify_browser(s: &Session) -> BrowserId {
 }
 
 /// Value of a derived column for a session and its browser identification.
-pub fn derived_value(d: Derived, b: &BrowserId) -> f64 {
+pub fn derived_value(d: Derived, s: &Session, b: &BrowserId) -> f64 {
     let half = |x: f64| (x >= 0.5) as u8 as f64;
     match d {
         Derived::AxisJa4Known => b.axes[0],
@@ -340,7 +357,9 @@ pub fn derived_value(d: Derived, b: &BrowserId) -> f64 {
                 + half(b.axes[4])
                 + (!b.family.is_empty()) as u8 as f64
         }
-        Derived::AnubisIsFlagged => 0.0,
+        Derived::AnubisIsFlagged => {
+            f64::from(u8::from(s.policy.flagged || !s.policy.deny.is_empty()))
+        }
     }
 }
 
@@ -348,7 +367,7 @@ pub fn derived_value(d: Derived, b: &BrowserId) -> f64 {
 pub fn value(s: &Session, b: &BrowserId, c: Column) -> f64 {
     let v = match c {
         Column::Base(f) => s.get(f),
-        Column::Derived(d) => derived_value(d, b),
+        Column::Derived(d) => derived_value(d, s, b),
     };
     if v.is_finite() {
         v

@@ -141,6 +141,7 @@ fn to_session(f: &SessionFeatures) -> Session {
         correlated: f.correlated,
         asn_org: String::new(),
         tcp_fingerprint: String::new(),
+        policy: Default::default(),
         features: f.values.to_vec(),
     }
 }

@@ -27,6 +27,7 @@ fn session(ip: String, ja4: &str, asn: u32) -> Session {
         correlated: true,
         asn_org: String::new(),
         tcp_fingerprint: String::new(),
+        policy: Default::default(),
         features: vec![0.0; FeatureId::COUNT],
     }
 }

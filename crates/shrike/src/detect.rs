@@ -10,7 +10,7 @@ use clap::Args;
 use shrike_detect::supervised::{label_of_level, NEGATIVE_LEVELS, POSITIVE_LEVELS};
 use shrike_detect::{
     CampaignMemory, CycleOutput, Decision, DecisionKind, DetectConfig, KnownCampaign, LabelSource,
-    Labelled, Registry, Session,
+    Labelled, PolicyMark, Registry, Session,
 };
 use shrike_dict::{Dictionaries, DictionaryWatch, Reload};
 use shrike_store::{
@@ -191,10 +191,12 @@ pub fn load_sessions(
 
 /// A stored session as the cycle sees it, with the dictionaries in service applied.
 pub(crate) fn to_session(mut r: shrike_store::SessionRow, dict: Option<&Dictionaries>) -> Session {
+    let mut policy = PolicyMark::default();
     if let Some(d) = dict {
         r.bot_name = d.bot_name(r.src_ip, &r.ja4).unwrap_or("").to_string();
         r.browser_family = d.browser_family(&r.ja4).to_string();
         r.asn_label = d.asn_label(r.asn).as_str().to_string();
+        policy = policy_mark(d, &mut r);
     }
     Session {
         window_start: r.window_start,
@@ -213,7 +215,44 @@ pub(crate) fn to_session(mut r: shrike_store::SessionRow, dict: Option<&Dictiona
         asn_org: r.asn_org,
         tcp_fingerprint: r.tcp_fingerprint,
         features: r.features,
+        policy,
     }
+}
+
+/// The Anubis policy and the user-agent patterns applied to what a session keeps: its
+/// address, ASN, country and first user agent (rules on headers, path or method cannot
+/// match at this level). A matching ALLOW rule names the session a known bot.
+fn policy_mark(d: &Dictionaries, r: &mut shrike_store::SessionRow) -> PolicyMark {
+    use shrike_dict::policy::DecidedBy;
+    let mut mark = PolicyMark {
+        claimed_bot: d
+            .ua_bots
+            .classify(&r.user_agent)
+            .map(|p| p.name.clone())
+            .unwrap_or_default(),
+        ..PolicyMark::default()
+    };
+    if d.policy.is_empty() {
+        return mark;
+    }
+    let fields = shrike_dict::cel::Fields {
+        user_agent: Some(&r.user_agent),
+        remote_address: Some(r.src_ip),
+        asn: (r.asn != 0).then_some(r.asn),
+        country: (!r.country.is_empty()).then_some(r.country.as_str()),
+        ..Default::default()
+    };
+    let v = d.policy.evaluate(&fields);
+    match (&v.by, v.action) {
+        (DecidedBy::Rule(_, name), shrike_dict::Action::Allow) if r.bot_name.is_empty() => {
+            r.bot_name = format!("anubis:{name}");
+        }
+        (DecidedBy::Rule(_, name), shrike_dict::Action::Deny) => mark.deny = name.clone(),
+        (_, shrike_dict::Action::Challenge) => mark.flagged = true,
+        _ => {}
+    }
+    mark.flagged |= v.weight > 0;
+    mark
 }
 
 /// The labelled history the boosted trees learn from: sessions of the last

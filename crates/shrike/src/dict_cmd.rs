@@ -34,6 +34,13 @@ pub enum ImportKind {
     /// IP ranges → AS number, country and organisation, for producers that send none →
     /// ip_asn.csv (replaced whole): iptoasn.com's ip2asn-*.tsv, plain or .gz.
     IpAsn,
+    /// An Anubis policy (botPolicies.yaml or any rule file) with everything it imports →
+    /// anubis_policy.json (replaced whole). Rules shrike cannot evaluate are reported and
+    /// left out.
+    Anubis,
+    /// User-agent bot patterns → ua_bots.json: crawler-user-agents.json or device-detector's
+    /// regexes/bots.yml. Patterns of an earlier import from the other list are kept.
+    UaBots,
 }
 
 /// `shrike dict import`.
@@ -51,6 +58,10 @@ pub struct ImportArgs {
     /// config file, else shrike-data/dict].
     #[arg(long)]
     dict_dir: Option<PathBuf>,
+    /// anubis: the Anubis data directory `(data)/` imports are read from [default: the
+    /// policy file's directory].
+    #[arg(long)]
+    anubis_data: Option<PathBuf>,
 }
 
 /// Writes `text` to `path` through a temporary file and a rename, so that a process
@@ -193,6 +204,79 @@ fn import_ip_asn(a: &ImportArgs, dir: &Path, source: &str) -> anyhow::Result<()>
     Ok(())
 }
 
+/// Writes a JSON dictionary file through a temporary file and a rename, after checking
+/// that the directory loads with it.
+fn install_json(dir: &Path, file: &str, v: &serde_json::Value) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let target = dir.join(file);
+    let tmp = target.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_string_pretty(v)?)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, &target)
+        .with_context(|| format!("cannot replace {}", target.display()))?;
+    Dictionaries::load_dir(dir).with_context(|| format!("{} does not load", target.display()))?;
+    Ok(target)
+}
+
+fn import_anubis(a: &ImportArgs, dir: &Path) -> anyhow::Result<()> {
+    let found = shrike_dict::policy::import_anubis(&a.file, a.anubis_data.as_deref())?;
+    if found.policy.is_empty() {
+        anyhow::bail!("{}: no rule shrike can evaluate", a.file.display());
+    }
+    let target = install_json(dir, shrike_dict::POLICY_FILE, &found.policy.to_json())?;
+    let mut actions = std::collections::BTreeMap::<&str, usize>::new();
+    for r in &found.policy.rules {
+        *actions.entry(r.action.as_str()).or_default() += 1;
+    }
+    let actions: Vec<String> = actions.iter().map(|(a, n)| format!("{a} {n}")).collect();
+    println!(
+        "{}: {} rules ({}) and {} thresholds from {} files, starting at {}",
+        target.display(),
+        found.policy.rules.len(),
+        actions.join(", "),
+        found.policy.thresholds.len(),
+        found.files.len(),
+        a.file.display()
+    );
+    for s in &found.skipped {
+        println!("  left out {} ({}): {}", s.name, s.from, s.why);
+    }
+    Ok(())
+}
+
+fn import_ua_bots(a: &ImportArgs, dir: &Path, source: &str) -> anyhow::Result<()> {
+    let (mut patterns, skipped) = shrike_dict::ua::parse_ua_patterns(source)
+        .with_context(|| format!("{}", a.file.display()))?;
+    let imported = patterns.len();
+    // Keep the other list's patterns: crawler-user-agents and device-detector complement
+    // each other.
+    let old = Dictionaries::load_dir(dir)
+        .map(|d| d.ua_bots)
+        .unwrap_or_default();
+    let ours: std::collections::HashSet<&str> =
+        patterns.iter().map(|p| p.pattern.as_str()).collect();
+    let kept: Vec<_> = old
+        .patterns()
+        .iter()
+        .filter(|p| !ours.contains(p.pattern.as_str()))
+        .cloned()
+        .collect();
+    let kept_n = kept.len();
+    patterns.extend(kept);
+    let bots = shrike_dict::UaBots::new(patterns).map_err(anyhow::Error::msg)?;
+    let target = install_json(dir, shrike_dict::UA_BOTS_FILE, &bots.to_json())?;
+    println!(
+        "{}: {imported} patterns from {} ({kept_n} kept from earlier imports; {} in all)",
+        target.display(),
+        a.file.display(),
+        bots.len()
+    );
+    for s in &skipped {
+        println!("  left out `{}`: {}", s.pattern, s.why);
+    }
+    Ok(())
+}
+
 /// The file's text, gunzipped when it is gzip.
 fn read_text(path: &Path) -> anyhow::Result<String> {
     use std::io::Read;
@@ -213,6 +297,9 @@ fn read_text(path: &Path) -> anyhow::Result<String> {
 /// Runs a `shrike dict` subcommand.
 pub fn run(config: Config, cmd: DictCommand) -> anyhow::Result<ExitCode> {
     let DictCommand::Import(a) = cmd;
+    if a.anubis_data.is_some() && !matches!(a.kind, ImportKind::Anubis) {
+        anyhow::bail!("--anubis-data applies to anubis only");
+    }
     if a.name.is_some() && !matches!(a.kind, ImportKind::BotIp) {
         anyhow::bail!("--name applies to bot-ip only: the other lists name each row themselves");
     }
@@ -229,6 +316,9 @@ pub fn run(config: Config, cmd: DictCommand) -> anyhow::Result<ExitCode> {
         // The profile reader takes the path.
         ImportKind::BrowserH2 => import_browser_h2(&a, &dir)?,
         ImportKind::IpAsn => import_ip_asn(&a, &dir, &read_text(&a.file)?)?,
+        // Imports are resolved from the path.
+        ImportKind::Anubis => import_anubis(&a, &dir)?,
+        ImportKind::UaBots => import_ua_bots(&a, &dir, &read_text(&a.file)?)?,
     }
     Ok(ExitCode::SUCCESS)
 }

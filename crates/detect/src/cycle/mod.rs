@@ -521,6 +521,30 @@ pub fn run_cycle(
                 v.reason = format!("[{name}] score {r:.3} (threshold {threshold:.3})");
             }
         }
+        // Policy DENY is scored like the rest and always reported as ANUBIS_DENY (the
+        // score says how bad); a user agent naming a bot is noted as a claim only.
+        let mut denied: BTreeMap<&str, usize> = BTreeMap::new();
+        for i in &scored {
+            let (s, v) = (&sessions[*i], &mut ctx.out.verdicts[*i]);
+            if !s.policy.deny.is_empty() {
+                v.level = ThreatLevel::AnubisDeny;
+                v.reason = format!("[Anubis DENY] rule {}; {}", s.policy.deny, v.reason);
+                *denied.entry(&s.policy.deny).or_default() += 1;
+            }
+            if !s.policy.claimed_bot.is_empty() {
+                v.reason = format!(
+                    "{} | user agent claims {} (unverified)",
+                    v.reason, s.policy.claimed_bot
+                );
+            }
+        }
+        if !denied.is_empty() {
+            ctx.decide(
+                DecisionKind::AnubisDeny,
+                name,
+                json!({"sessions_per_rule": denied}),
+            );
+        }
         ctx.out
             .metrics
             .stage_ms
