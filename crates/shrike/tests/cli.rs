@@ -373,6 +373,44 @@ fn demo_scores_every_population_then_detect_reuses_its_model_and_skips_thin_data
             "mixed campaign: {c}"
         );
     }
+    // Anubis's default policy in service: the headless browsers and the AI crawlers it
+    // denies are scored and reported as ANUBIS_DENY, by rule.
+    if let Some(data) = support::shared_data("anubis/data") {
+        let policy = data.join("anubis/data/botPolicies.yaml");
+        let o = shrike(
+            &[
+                "dict",
+                "import",
+                "anubis",
+                policy.to_str().unwrap(),
+                "--dict-dir",
+                "sim/dict",
+            ],
+            dir.path(),
+        );
+        assert!(o.status.success(), "{}", text(&o));
+        let o = shrike(
+            &["detect", "--store", store, "--dict-dir", "sim/dict"],
+            dir.path(),
+        );
+        let out = text(&o);
+        assert!(o.status.success(), "{out}");
+        let denied: Vec<serde_json::Value> = out
+            .lines()
+            .filter_map(|l| l.split_once("decision ANUBIS_DENY "))
+            .filter_map(|(_, rest)| rest.split_once(": "))
+            .map(|(_, payload)| serde_json::from_str(payload).unwrap())
+            .collect();
+        assert!(!denied.is_empty(), "{out}");
+        let rules: Vec<String> = denied
+            .iter()
+            .flat_map(|d| d["sessions_per_rule"].as_object().unwrap().keys().cloned())
+            .collect();
+        println!("denied by rule: {rules:?}");
+        assert!(rules.iter().any(|r| r == "headless-chrome"), "{rules:?}");
+        assert!(rules.iter().any(|r| r.starts_with("ai-")), "{rules:?}");
+        std::fs::remove_file(dir.path().join("sim/dict/anubis_policy.json")).unwrap();
+    }
     // A baseline requirement above the data: the cycle says so and scores nothing.
     let o = Command::new(env!("CARGO_BIN_EXE_shrike"))
         .args(["detect", "--store", store])
