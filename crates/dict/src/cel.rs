@@ -13,7 +13,7 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
-use regex::Regex;
+pub use regex::Regex;
 
 /// A variable an expression reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,7 +12,8 @@
 //!   semantics ([`policy`], expressions in [`cel`]);
 //! - `ua_bots.json` → [`UaBots`]: user-agent bot patterns in one `RegexSet` ([`ua`]).
 //!
-//! [`import`] converts the public formats these lists are published in.
+//! [`import`] converts the public formats these lists are published in; [`fcrdns`]
+//! verifies claimed crawlers by forward-confirmed reverse DNS.
 //!
 //! The file formats are documented in `docs/DICTIONARIES.md`. A missing file is an empty
 //! dictionary; a malformed line is an error naming the file, the line and the problem.
@@ -24,6 +25,7 @@ pub mod cel;
 mod cidr;
 mod csv;
 mod dictionaries;
+pub mod fcrdns;
 pub mod import;
 pub mod policy;
 pub mod ua;

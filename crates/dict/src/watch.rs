@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::fcrdns::Verifier;
 use crate::{DictError, Dictionaries, DictionaryFile, POLICY_FILE, UA_BOTS_FILE};
 
 /// Every file a directory load reads.
@@ -68,6 +69,7 @@ pub struct DictionaryWatch {
     dir: PathBuf,
     current: Arc<Dictionaries>,
     stamp: Stamp,
+    verifier: Option<Arc<Verifier>>,
 }
 
 impl DictionaryWatch {
@@ -80,7 +82,19 @@ impl DictionaryWatch {
             dir: dir.to_path_buf(),
             current,
             stamp,
+            verifier: None,
         })
+    }
+
+    /// Verifies claimed crawlers with `v` (its cache lives as long as the watch).
+    pub fn with_verifier(mut self, v: Verifier) -> Self {
+        self.verifier = Some(Arc::new(v));
+        self
+    }
+
+    /// The crawler verifier, when enabled.
+    pub fn verifier(&self) -> Option<Arc<Verifier>> {
+        self.verifier.clone()
     }
 
     /// The dictionaries in service.

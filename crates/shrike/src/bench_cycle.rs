@@ -32,7 +32,7 @@ pub fn run(config: Config, a: BenchCycleArgs) -> anyhow::Result<ExitCode> {
     let mut store = SqliteStore::open(&a.store)?;
     let t = Instant::now();
     let Some((sessions, start, end)) =
-        crate::detect::load_sessions(&store, a.horizon_hours, None, None)?
+        crate::detect::load_sessions(&store, a.horizon_hours, None, Default::default())?
     else {
         eprintln!(
             "error: {} has no sessions; fill it first, e.g.\n  shrike bench ingest --runs 1\n  shrike ingest shrike-data/bench/traffic.jsonl --store {} --dict-dir shrike-data/bench/dict",

@@ -74,6 +74,22 @@ pub struct IngestConfig {
 pub struct DictConfig {
     /// Directory of `bot_ip.csv`, `browser_ja4.csv`, ...
     pub dir: Option<PathBuf>,
+    /// Verify claimed crawlers by forward-confirmed reverse DNS (default false: it sends
+    /// client addresses to the system's resolver).
+    pub fcrdns: Option<bool>,
+    /// Timeout of one DNS query, ms (100..=10000, default 2000).
+    pub fcrdns_timeout_ms: Option<u64>,
+    /// New addresses looked up per cycle at most (1..=1000000, default 1000).
+    pub fcrdns_max_lookups: Option<usize>,
+}
+
+/// Forward-confirmed reverse DNS, when enabled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FcrdnsSettings {
+    /// Timeout of one query.
+    pub timeout: std::time::Duration,
+    /// New lookups per cycle.
+    pub max_lookups: usize,
 }
 
 /// `[features]`.
@@ -100,6 +116,8 @@ pub struct Settings {
     pub dead_letter: PathBuf,
     /// Dictionary directory, if any.
     pub dict_dir: Option<PathBuf>,
+    /// Claimed-crawler verification by DNS (`None`: off).
+    pub fcrdns: Option<FcrdnsSettings>,
     /// Horizon in hours.
     pub horizon_hours: u32,
     /// Hours of data time that cycle scores are kept.
@@ -249,6 +267,27 @@ impl Config {
             .clone()
             .or(env::<PathBuf>("SHRIKE_DICT_DIR", "a directory")?)
             .or(dict.dir);
+        let fcrdns = env::<bool>("SHRIKE_FCRDNS", "true or false")?
+            .or(dict.fcrdns)
+            .unwrap_or(false);
+        let timeout_ms = env::<u64>("SHRIKE_FCRDNS_TIMEOUT_MS", "100 to 10000")?
+            .or(dict.fcrdns_timeout_ms)
+            .unwrap_or(2000);
+        if !(100..=10_000).contains(&timeout_ms) {
+            bail!(
+                "dictionaries.fcrdns_timeout_ms = {timeout_ms} is invalid (allowed: 100 to 10000)"
+            );
+        }
+        let max_lookups = env::<usize>("SHRIKE_FCRDNS_MAX_LOOKUPS", "1 to 1000000")?
+            .or(dict.fcrdns_max_lookups)
+            .unwrap_or(1000);
+        if !(1..=1_000_000).contains(&max_lookups) {
+            bail!("dictionaries.fcrdns_max_lookups = {max_lookups} is invalid (allowed: 1 to 1000000)");
+        }
+        let fcrdns = fcrdns.then_some(FcrdnsSettings {
+            timeout: std::time::Duration::from_millis(timeout_ms),
+            max_lookups,
+        });
         let horizon_hours = flags
             .horizon_hours
             .or(env("SHRIKE_HORIZON_HOURS", "1 to 720")?)
@@ -288,6 +327,7 @@ impl Config {
             workers,
             dead_letter,
             dict_dir,
+            fcrdns,
             horizon_hours,
             scores_retention_hours,
             sessions_retention_hours,

@@ -12,6 +12,7 @@ use shrike_detect::{
     CampaignMemory, CycleOutput, Decision, DecisionKind, DetectConfig, KnownCampaign, LabelSource,
     Labelled, PolicyMark, Registry, Session,
 };
+use shrike_dict::fcrdns::Verifier;
 use shrike_dict::{Dictionaries, DictionaryWatch, Reload};
 use shrike_store::{
     CampaignRow, CycleRecord, CycleStore, FeedbackLabel, FleetRow, Retention, ScoreRow, SessionRow,
@@ -58,11 +59,26 @@ pub fn parse_interval(text: &str) -> Result<Duration, String> {
 
 /// Opens the configured dictionary directory for the cycles (`None` when none is set).
 pub fn watch_dictionaries(settings: &Settings) -> anyhow::Result<Option<DictionaryWatch>> {
-    Ok(settings
-        .dict_dir
-        .as_deref()
-        .map(DictionaryWatch::open)
-        .transpose()?)
+    let Some(dir) = settings.dict_dir.as_deref() else {
+        return Ok(None);
+    };
+    let mut watch = DictionaryWatch::open(dir)?;
+    if let Some(f) = settings.fcrdns {
+        let resolver = shrike_dict::fcrdns::UdpResolver::from_system(f.timeout).map_err(|e| {
+            anyhow::anyhow!("dictionaries.fcrdns is on but no resolver can be used: {e}")
+        })?;
+        tracing::info!(
+            timeout_ms = f.timeout.as_millis() as u64,
+            max_lookups = f.max_lookups,
+            "claimed crawlers are verified by forward-confirmed reverse DNS"
+        );
+        watch = watch.with_verifier(shrike_dict::fcrdns::Verifier::new(
+            Box::new(resolver),
+            std::time::Duration::from_secs(6 * 3600),
+            f.max_lookups,
+        ));
+    }
+    Ok(Some(watch))
 }
 
 /// Reloads changed dictionary files; returns the decision to log, if any.
@@ -100,12 +116,21 @@ pub fn cycle(
     at: Option<Timestamp>,
     dictionaries: Option<&mut DictionaryWatch>,
 ) -> anyhow::Result<Option<(Vec<Session>, CycleOutput, i64)>> {
-    let (reload, dict) = match dictionaries {
-        Some(w) => (refresh_dictionaries(w), Some(w.current())),
-        None => (None, None),
+    let (reload, dict, verifier) = match dictionaries {
+        Some(w) => (refresh_dictionaries(w), Some(w.current()), w.verifier()),
+        None => (None, None, None),
     };
-    let Some((sessions, start, end)) =
-        load_sessions(store, settings.horizon_hours, at, dict.as_deref())?
+    if let Some(v) = &verifier {
+        let missed = v.new_cycle();
+        if missed > 0 {
+            tracing::warn!(missed, "the last cycle had more claimed crawlers than dictionaries.fcrdns_max_lookups: these stayed unverified");
+        }
+    }
+    let enrich = Enrich {
+        dict: dict.as_deref(),
+        verifier: verifier.as_deref(),
+    };
+    let Some((sessions, start, end)) = load_sessions(store, settings.horizon_hours, at, enrich)?
     else {
         return Ok(None);
     };
@@ -165,7 +190,7 @@ pub fn load_sessions(
     store: &dyn CycleStore,
     horizon_hours: u32,
     at: Option<Timestamp>,
-    dict: Option<&Dictionaries>,
+    enrich: Enrich<'_>,
 ) -> anyhow::Result<Option<(Vec<Session>, Timestamp, Timestamp)>> {
     let Some(end) = at.map(|t| t.hour_start()).or(store.newest_window()?) else {
         return Ok(None);
@@ -174,7 +199,7 @@ pub fn load_sessions(
     let mut sessions: Vec<Session> = store
         .sessions_between(start, end)?
         .into_iter()
-        .map(|r| to_session(r, dict))
+        .map(|r| to_session(r, enrich))
         .collect();
     // One order whatever the store (clustering labels follow it): by window, then the
     // address as text, JA4 and host, as the embedded store lists them.
@@ -190,13 +215,23 @@ pub fn load_sessions(
 }
 
 /// A stored session as the cycle sees it, with the dictionaries in service applied.
-pub(crate) fn to_session(mut r: shrike_store::SessionRow, dict: Option<&Dictionaries>) -> Session {
+/// What a cycle looks sessions up in: the dictionaries in service and, when enabled, the
+/// claimed-crawler verifier.
+#[derive(Clone, Copy, Default)]
+pub struct Enrich<'a> {
+    /// Dictionaries (`None`: the names stored at ingest stand).
+    pub dict: Option<&'a Dictionaries>,
+    /// Forward-confirmed reverse DNS.
+    pub verifier: Option<&'a Verifier>,
+}
+
+pub(crate) fn to_session(mut r: shrike_store::SessionRow, enrich: Enrich<'_>) -> Session {
     let mut policy = PolicyMark::default();
-    if let Some(d) = dict {
+    if let Some(d) = enrich.dict {
         r.bot_name = d.bot_name(r.src_ip, &r.ja4).unwrap_or("").to_string();
         r.browser_family = d.browser_family(&r.ja4).to_string();
         r.asn_label = d.asn_label(r.asn).as_str().to_string();
-        policy = policy_mark(d, &mut r);
+        policy = policy_mark(d, enrich.verifier, &mut r);
     }
     Session {
         window_start: r.window_start,
@@ -222,24 +257,35 @@ pub(crate) fn to_session(mut r: shrike_store::SessionRow, dict: Option<&Dictiona
 /// The Anubis policy and the user-agent patterns applied to what a session keeps: its
 /// address, ASN, country and first user agent (rules on headers, path or method cannot
 /// match at this level). A matching ALLOW rule names the session a known bot.
-fn policy_mark(d: &Dictionaries, r: &mut shrike_store::SessionRow) -> PolicyMark {
+fn policy_mark(
+    d: &Dictionaries,
+    verifier: Option<&Verifier>,
+    r: &mut shrike_store::SessionRow,
+) -> PolicyMark {
     use shrike_dict::policy::DecidedBy;
-    let mut mark = PolicyMark {
-        claimed_bot: d
-            .ua_bots
-            .classify(&r.user_agent)
-            .map(|p| p.name.clone())
-            .unwrap_or_default(),
-        ..PolicyMark::default()
-    };
+    let mut mark = PolicyMark::default();
+    if let Some(claim) = d.ua_bots.classify(&r.user_agent) {
+        // A claim is an identification only once the address is verified as that
+        // crawler's (its operator's DNS names it).
+        let verified = r.bot_name.is_empty()
+            && verifier.and_then(|v| v.confirms_bot(r.src_ip, &claim.name)) == Some(true);
+        if verified {
+            r.bot_name = claim.name.clone();
+        } else if r.bot_name.is_empty() {
+            mark.claimed_bot = claim.name.clone();
+        }
+    }
     if d.policy.is_empty() {
         return mark;
     }
+    let check =
+        |ip: std::net::IpAddr, re: Option<&shrike_dict::cel::Regex>| verifier?.confirms(ip, re);
     let fields = shrike_dict::cel::Fields {
         user_agent: Some(&r.user_agent),
         remote_address: Some(r.src_ip),
         asn: (r.asn != 0).then_some(r.asn),
         country: (!r.country.is_empty()).then_some(r.country.as_str()),
+        fcrdns: Some(&check),
         ..Default::default()
     };
     let v = d.policy.evaluate(&fields);
@@ -289,7 +335,13 @@ pub fn load_labels(
                 (None, None) => return None,
             };
             Some(Labelled {
-                session: to_session(row.session, dict),
+                session: to_session(
+                    row.session,
+                    Enrich {
+                        dict,
+                        verifier: None,
+                    },
+                ),
                 bot,
                 source,
             })

@@ -379,7 +379,7 @@ fn sessions_of(
     Ok(store
         .sessions()?
         .into_iter()
-        .map(|r| crate::detect::to_session(r, None))
+        .map(|r| crate::detect::to_session(r, crate::detect::Enrich::default()))
         .collect())
 }
 
