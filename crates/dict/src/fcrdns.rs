@@ -528,6 +528,83 @@ mod tests {
         assert!(read_name(&looped, 12).is_err());
     }
 
+    /// A DNS server on a local port answering from `zone`, until `n` queries are served.
+    fn serve(zone: Vec<(String, u16, Vec<u8>)>, n: usize) -> SocketAddr {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = sock.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            for _ in 0..n {
+                let Ok((len, from)) = sock.recv_from(&mut buf) else {
+                    return;
+                };
+                let q = &buf[..len];
+                let (name, end) = read_name(q, 12).unwrap();
+                let qtype = u16::from_be_bytes([q[end], q[end + 1]]);
+                let mut a = q[..end + 4].to_vec();
+                a[2] = 0x81;
+                a[3] = 0x80;
+                let answers: Vec<&Vec<u8>> = zone
+                    .iter()
+                    .filter(|(n, t, _)| *n == name && *t == qtype)
+                    .map(|(_, _, rdata)| rdata)
+                    .collect();
+                if answers.is_empty() && !zone.iter().any(|(n, _, _)| *n == name) {
+                    a[3] = 0x83; // NXDOMAIN
+                }
+                a[7] = answers.len() as u8;
+                for rdata in answers {
+                    a.extend_from_slice(&[0xc0, 12]);
+                    a.extend_from_slice(&qtype.to_be_bytes());
+                    a.extend_from_slice(&[0, 1, 0, 0, 0, 60]);
+                    a.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+                    a.extend_from_slice(rdata);
+                }
+                sock.send_to(&a, from).unwrap();
+            }
+        });
+        addr
+    }
+
+    fn wire_name(n: &str) -> Vec<u8> {
+        let mut v = Vec::new();
+        for l in n.split('.') {
+            v.push(l.len() as u8);
+            v.extend_from_slice(l.as_bytes());
+        }
+        v.push(0);
+        v
+    }
+
+    #[test]
+    fn the_udp_resolver_verifies_against_a_real_socket() {
+        let host = "crawl-66-249-66-1.googlebot.com";
+        let server = serve(
+            vec![
+                ("1.66.249.66.in-addr.arpa".into(), 12, wire_name(host)),
+                (host.into(), 1, vec![66, 249, 66, 1]),
+                (
+                    host.into(),
+                    28,
+                    vec![0x20, 0x01, 0x48, 0x60, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+                ),
+            ],
+            8,
+        );
+        let r = UdpResolver::new(vec![server], Duration::from_secs(2));
+        assert_eq!(
+            r.reverse(ip("66.249.66.1")).unwrap(),
+            vec![host.to_string()]
+        );
+        assert_eq!(
+            r.forward(host).unwrap(),
+            vec![ip("66.249.66.1"), ip("2001:4860::1")]
+        );
+        assert_eq!(r.reverse(ip("192.0.2.1")), Err(DnsError::NotFound));
+        let v = Verifier::new(Box::new(r), Duration::from_secs(60), 10);
+        assert_eq!(v.confirms_bot(ip("66.249.66.1"), "Googlebot"), Some(true));
+    }
+
     #[test]
     fn an_unanswered_query_times_out() {
         // A socket that never answers.

@@ -687,4 +687,99 @@ mod tests {
             assert!(e.contains("s, m or h"), "{bad}: {e}");
         }
     }
+
+    /// DNS answering for one Googlebot address only.
+    struct GoogleOnly;
+    impl shrike_dict::fcrdns::Resolver for GoogleOnly {
+        fn reverse(
+            &self,
+            ip: std::net::IpAddr,
+        ) -> Result<Vec<String>, shrike_dict::fcrdns::DnsError> {
+            if ip.to_string() == "66.249.66.1" {
+                Ok(vec!["crawl-66-249-66-1.googlebot.com.".into()])
+            } else {
+                Err(shrike_dict::fcrdns::DnsError::NotFound)
+            }
+        }
+        fn forward(
+            &self,
+            name: &str,
+        ) -> Result<Vec<std::net::IpAddr>, shrike_dict::fcrdns::DnsError> {
+            Ok(if name == "crawl-66-249-66-1.googlebot.com" {
+                vec!["66.249.66.1".parse().unwrap()]
+            } else {
+                Vec::new()
+            })
+        }
+    }
+
+    fn row(ip: &str, ua: &str) -> shrike_store::SessionRow {
+        shrike_store::SessionRow {
+            window_start: Timestamp::from_millis(1_714_564_800_000),
+            src_ip: ip.parse().unwrap(),
+            ja4: String::new(),
+            host: "example.org".into(),
+            hits: 3,
+            asn_label: String::new(),
+            bot_name: String::new(),
+            browser_family: String::new(),
+            features: vec![0.0; shrike_features::FeatureId::COUNT],
+            first_seen: Timestamp::from_millis(1_714_564_800_000),
+            asn: 0,
+            user_agent: ua.into(),
+            correlated: false,
+            country: String::new(),
+            last_seen: Timestamp::from_millis(1_714_564_900_000),
+            asn_org: String::new(),
+            tcp_fingerprint: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_claimed_crawler_is_known_only_once_verified() {
+        let mut d = Dictionaries::default();
+        d.ua_bots = shrike_dict::UaBots::new(vec![shrike_dict::UaPattern {
+            pattern: r"Googlebot\/".into(),
+            name: "Googlebot".into(),
+            category: "search-engine".into(),
+        }])
+        .unwrap();
+        d.policy = shrike_dict::Policy::from_json(&serde_json::json!({"rules": [
+            {"name": "headless", "user_agent_regex": "HeadlessChrome", "action": "DENY"},
+            {"name": "telegram", "expression": "verifyFCrDNS(remoteAddress, \"googlebot\\\\.com$\")", "action": "ALLOW"},
+            {"name": "generic-browser", "user_agent_regex": "Mozilla", "action": "WEIGH", "weight": {"adjust": 10}}
+        ]}))
+        .unwrap();
+        let ua = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
+        let v = Verifier::new(Box::new(GoogleOnly), Duration::from_secs(60), 100);
+        let on = Enrich {
+            dict: Some(&d),
+            verifier: Some(&v),
+        };
+        let off = Enrich {
+            dict: Some(&d),
+            verifier: None,
+        };
+        // Without verification the user agent is a claim; the policy only weighs it.
+        let s = to_session(row("66.249.66.1", ua), off);
+        assert_eq!(s.bot_name, "");
+        assert_eq!(s.policy.claimed_bot, "Googlebot");
+        assert!(s.policy.flagged);
+        // Verified: a known bot, by the user-agent pattern's name.
+        let s = to_session(row("66.249.66.1", ua), on);
+        assert_eq!(s.bot_name, "Googlebot");
+        assert_eq!(s.policy.claimed_bot, "");
+        // The same claim from elsewhere stays a claim, and is weighed.
+        let s = to_session(row("203.0.113.9", ua), on);
+        assert_eq!(
+            (s.bot_name.as_str(), s.policy.claimed_bot.as_str()),
+            ("", "Googlebot")
+        );
+        assert!(s.policy.flagged);
+        // A DENY rule marks the session; verifyFCrDNS in a rule uses the verifier.
+        let s = to_session(row("203.0.113.9", "Mozilla/5.0 HeadlessChrome/126"), on);
+        assert_eq!(s.policy.deny, "headless");
+        let s = to_session(row("66.249.66.1", "TelegramBot (like TwitterBot)"), on);
+        assert_eq!(s.bot_name, "anubis:telegram");
+    }
 }
