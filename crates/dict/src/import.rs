@@ -12,6 +12,8 @@
 //!   a JA4 with;
 //! - [`parse_iptoasn`]: iptoasn.com's `ip2asn-v4.tsv` / `ip2asn-v6.tsv` / `ip2asn-combined.tsv`
 //!   (`start end asn country description`, tab-separated) as `ip_asn.csv` rows;
+//! - [`parse_mmdb`]: a MaxMind-format `.mmdb` ASN database (GeoLite2-ASN and alike) as
+//!   `ip_asn.csv` rows;
 //! - [`merge_named_rows`]: a dictionary file's text with one name's rows replaced, so that
 //!   importing a newer list of a bot replaces its old one instead of piling up;
 //! - [`merge_keyed_rows`]: a dictionary file's text with the rows of the given keys
@@ -368,6 +370,126 @@ pub fn parse_iptoasn(text: &str) -> Result<IpAsnImport, ImportError> {
         out.ranges += 1;
     }
     Ok(out)
+}
+
+/// The fields of a network record shrike reads: MaxMind's ASN schema (GeoLite2-ASN,
+/// GeoIP2-ISP), MaxMind's country (`country.iso_code`), and the `asn`/`as_name`/
+/// `country_code` layout of ipinfo's and similar free ASN databases.
+#[derive(Debug, serde::Deserialize)]
+struct MmdbRecord {
+    autonomous_system_number: Option<u32>,
+    autonomous_system_organization: Option<String>,
+    country: Option<MmdbCountry>,
+    asn: Option<MmdbAsn>,
+    as_name: Option<String>,
+    country_code: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct MmdbCountry {
+    iso_code: Option<String>,
+}
+
+/// `asn` as a number or as `"AS15169"`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+enum MmdbAsn {
+    Number(u32),
+    Text(String),
+}
+
+/// A MaxMind-format database (`.mmdb`) with AS numbers, as `ip_asn.csv` rows: every
+/// network of the database with an AS number, its first and last address, organisation
+/// and country when the database has them. IPv4 networks of an IPv6 database (`::/96`)
+/// come out as IPv4 ranges.
+pub fn parse_mmdb(bytes: Vec<u8>) -> Result<IpAsnImport, ImportError> {
+    let bad = |why: String| ImportError { line: 0, why };
+    let reader = maxminddb::Reader::from_source(bytes)
+        .map_err(|e| bad(format!("not a MaxMind database: {e}")))?;
+    let mut out = IpAsnImport {
+        csv: "start_ip,end_ip,asn,country,org\n".into(),
+        ranges: 0,
+        not_routed: 0,
+    };
+    let networks = reader
+        .networks(Default::default())
+        .map_err(|e| bad(e.to_string()))?;
+    for item in networks {
+        let item = item.map_err(|e| bad(e.to_string()))?;
+        let net = item.network().map_err(|e| bad(e.to_string()))?;
+        let Some(rec) = item
+            .decode::<MmdbRecord>()
+            .map_err(|e| bad(format!("network {net}: {e}")))?
+        else {
+            continue;
+        };
+        let asn = match (&rec.autonomous_system_number, &rec.asn) {
+            (Some(n), _) => Some(*n),
+            (None, Some(MmdbAsn::Number(n))) => Some(*n),
+            (None, Some(MmdbAsn::Text(t))) => t
+                .trim()
+                .trim_start_matches("AS")
+                .trim_start_matches("as")
+                .parse()
+                .ok(),
+            (None, None) => None,
+        };
+        let Some(asn) = asn.filter(|a| *a != 0) else {
+            out.not_routed += 1;
+            continue;
+        };
+        let (start, end) = net_range(net.network(), net.prefix());
+        let country = rec
+            .country
+            .and_then(|c| c.iso_code)
+            .or(rec.country_code)
+            .unwrap_or_default();
+        let org = rec
+            .autonomous_system_organization
+            .or(rec.as_name)
+            .unwrap_or_default();
+        out.csv.push_str(&format!(
+            "{start},{end},{asn},{},{}\n",
+            field(&country),
+            field(&org)
+        ));
+        out.ranges += 1;
+    }
+    Ok(out)
+}
+
+/// First and last address of a network; IPv4 inside `::/96` becomes IPv4.
+fn net_range(addr: std::net::IpAddr, prefix: u8) -> (std::net::IpAddr, std::net::IpAddr) {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    match addr {
+        IpAddr::V4(a) => {
+            let bits = u32::from(a);
+            let mask = if prefix == 0 {
+                0
+            } else {
+                u32::MAX << (32 - prefix)
+            };
+            (
+                IpAddr::V4(Ipv4Addr::from(bits & mask)),
+                IpAddr::V4(Ipv4Addr::from(bits | !mask)),
+            )
+        }
+        IpAddr::V6(a) => {
+            let bits = u128::from(a);
+            if prefix >= 96 && bits >> 32 == 0 {
+                return net_range(IpAddr::V4(Ipv4Addr::from(bits as u32)), prefix - 96);
+            }
+            let mask = if prefix == 0 {
+                0
+            } else {
+                u128::MAX << (128 - prefix)
+            };
+            (
+                IpAddr::V6(Ipv6Addr::from(bits & mask)),
+                IpAddr::V6(Ipv6Addr::from(bits | !mask)),
+            )
+        }
+    }
 }
 
 /// Quotes a CSV field when it needs it.

@@ -737,19 +737,23 @@ mod tests {
 
     #[test]
     fn a_claimed_crawler_is_known_only_once_verified() {
-        let mut d = Dictionaries::default();
-        d.ua_bots = shrike_dict::UaBots::new(vec![shrike_dict::UaPattern {
+        let ua_bots = shrike_dict::UaBots::new(vec![shrike_dict::UaPattern {
             pattern: r"Googlebot\/".into(),
             name: "Googlebot".into(),
             category: "search-engine".into(),
         }])
         .unwrap();
-        d.policy = shrike_dict::Policy::from_json(&serde_json::json!({"rules": [
+        let policy = shrike_dict::Policy::from_json(&serde_json::json!({"rules": [
             {"name": "headless", "user_agent_regex": "HeadlessChrome", "action": "DENY"},
             {"name": "telegram", "expression": "verifyFCrDNS(remoteAddress, \"googlebot\\\\.com$\")", "action": "ALLOW"},
             {"name": "generic-browser", "user_agent_regex": "Mozilla", "action": "WEIGH", "weight": {"adjust": 10}}
         ]}))
         .unwrap();
+        let d = Dictionaries {
+            ua_bots,
+            policy,
+            ..Dictionaries::default()
+        };
         let ua = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
         let v = Verifier::new(Box::new(GoogleOnly), Duration::from_secs(60), 100);
         let on = Enrich {

@@ -32,7 +32,8 @@ pub enum ImportKind {
     /// pseudo-header orders): rama's embed_profiles.json.
     BrowserH2,
     /// IP ranges → AS number, country and organisation, for producers that send none →
-    /// ip_asn.csv (replaced whole): iptoasn.com's ip2asn-*.tsv, plain or .gz.
+    /// ip_asn.csv (replaced whole): iptoasn.com's ip2asn-*.tsv (plain or .gz) or a
+    /// MaxMind-format .mmdb ASN database (GeoLite2-ASN and alike).
     IpAsn,
     /// An Anubis policy (botPolicies.yaml or any rule file) with everything it imports →
     /// anubis_policy.json (replaced whole). Rules shrike cannot evaluate are reported and
@@ -186,9 +187,18 @@ fn import_browser_h2(a: &ImportArgs, dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn import_ip_asn(a: &ImportArgs, dir: &Path, source: &str) -> anyhow::Result<()> {
+fn import_ip_asn(a: &ImportArgs, dir: &Path) -> anyhow::Result<()> {
     let kind = DictionaryFile::IpAsn;
-    let found = parse_iptoasn(source).with_context(|| format!("{}", a.file.display()))?;
+    let bytes =
+        std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
+    // A MaxMind database ends with its metadata, after this marker.
+    let mmdb = memchr::memmem::rfind(&bytes, b"\xab\xcd\xefMaxMind.com").is_some();
+    let found = if mmdb {
+        shrike_dict::import::parse_mmdb(bytes)
+    } else {
+        parse_iptoasn(&read_text(&a.file)?)
+    }
+    .with_context(|| format!("{}", a.file.display()))?;
     if found.ranges == 0 {
         anyhow::bail!("{}: no routed range", a.file.display());
     }
@@ -315,7 +325,7 @@ pub fn run(config: Config, cmd: DictCommand) -> anyhow::Result<ExitCode> {
         ImportKind::BrowserJa4 => import_browser_ja4(&a, &dir, &read_text(&a.file)?)?,
         // The profile reader takes the path.
         ImportKind::BrowserH2 => import_browser_h2(&a, &dir)?,
-        ImportKind::IpAsn => import_ip_asn(&a, &dir, &read_text(&a.file)?)?,
+        ImportKind::IpAsn => import_ip_asn(&a, &dir)?,
         // Imports are resolved from the path.
         ImportKind::Anubis => import_anubis(&a, &dir)?,
         ImportKind::UaBots => import_ua_bots(&a, &dir, &read_text(&a.file)?)?,
