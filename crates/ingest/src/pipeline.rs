@@ -182,7 +182,7 @@ fn process_chunk<S: RecordSink>(
         }
         stats.lines += 1;
         let last = i + 1 == n_lines;
-        if line.iter().all(u8::is_ascii_whitespace) {
+        if line.iter().all(u8::is_ascii_whitespace) || source.is_comment(line) {
             stats.blank += 1;
         } else if chunk.truncated && last {
             let r = Reject::new(

@@ -17,6 +17,12 @@ pub trait Source: Send + Sync {
         line: &'a [u8],
         unknown_keys: &mut u64,
     ) -> Result<RequestRecord<'a>, Reject>;
+
+    /// Whether a line is a comment or header line the format defines (Zeek's `#` lines),
+    /// passed over and counted with the blank lines.
+    fn is_comment(&self, _line: &[u8]) -> bool {
+        false
+    }
 }
 
 /// The supported line formats.

@@ -18,6 +18,7 @@ use ahash::AHashMap as HashMap;
 use std::borrow::Cow;
 use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use shrike_types::{RequestRecord, TlsVersion};
@@ -26,7 +27,10 @@ use crate::capture::Feed;
 use crate::json::{Scalar, Scanner};
 use crate::jsonl::{apply, parse_time, required, truncate, Key};
 use crate::mapped::{epoch_any, split_uri};
-use crate::{DeadLetterWriter, IngestError, IngestReport, Input, RecordSink, Reject, RejectReason};
+use crate::{
+    DeadLetterWriter, IngestError, IngestOptions, IngestReport, Input, RecordSink, Reject,
+    RejectCounts, RejectReason, Source,
+};
 
 /// Which Zeek log a file is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -698,7 +702,6 @@ struct Tls {
     alpn: Option<shrike_types::Alpn>,
     sni: Option<String>,
     cipher: Option<String>,
-    used: bool,
 }
 
 fn owned(c: &Option<Cow<'_, str>>) -> Option<String> {
@@ -724,7 +727,21 @@ impl Tls {
             alpn: r.tls_alpn,
             sni: owned(&r.tls_sni),
             cipher: owned(&r.tls_cipher),
-            used: false,
+        }
+    }
+
+    /// Copies the connection's TLS fields into one of its requests (owned copies).
+    fn join_owned(&self, r: &mut RequestRecord<'_>) {
+        let owned = |s: &Option<String>| s.clone().map(Cow::Owned);
+        r.ja4 = self.ja4.clone();
+        r.ja4_r = owned(&self.ja4_r);
+        r.ja3 = owned(&self.ja3);
+        r.tls_version = self.version;
+        r.tls_alpn = self.alpn;
+        r.tls_sni = owned(&self.sni);
+        r.tls_cipher = owned(&self.cipher);
+        if r.host.is_none() {
+            r.host = owned(&self.sni);
         }
     }
 
@@ -767,15 +784,142 @@ pub fn sibling(path: &Path, from: ZeekLog, to: ZeekLog) -> Option<PathBuf> {
     candidate.is_file().then_some(candidate)
 }
 
+/// The side logs, read before `http.log` is streamed.
+struct Tables {
+    ssl: Vec<Tls>,
+    ssl_by_uid: HashMap<String, usize>,
+    ja4t: HashMap<String, String>,
+    /// Per `ssl` entry: a request was joined to it.
+    used: Vec<AtomicBool>,
+    joined_ssl: AtomicU64,
+    joined_conn: AtomicU64,
+    requests: AtomicU64,
+}
+
+/// `http.log` lines as a [`Source`], joined to the tables: parsed on every worker.
+struct HttpLog<'t> {
+    header: Header,
+    tables: &'t Tables,
+}
+
+impl Source for HttpLog<'_> {
+    fn name(&self) -> &'static str {
+        "zeek"
+    }
+
+    fn is_comment(&self, line: &[u8]) -> bool {
+        line.first() == Some(&b'#')
+    }
+
+    fn parse_line<'a>(
+        &self,
+        line: &'a [u8],
+        unknown_keys: &mut u64,
+    ) -> Result<RequestRecord<'a>, Reject> {
+        let tagged = |e: Reject| Reject {
+            detail: format!("http.log: {}", e.detail),
+            ..e
+        };
+        let Ok(text) = std::str::from_utf8(line) else {
+            return Err(Reject::new(
+                RejectReason::NotUtf8,
+                "http.log: the line is not valid UTF-8",
+            ));
+        };
+        let row = if text.starts_with('{') {
+            json_row(text, unknown_keys)
+        } else {
+            self.header.row(text, unknown_keys)
+        };
+        let (mut r, uid) = row
+            .and_then(|row| to_record(ZeekLog::Http, row))
+            .map_err(tagged)?;
+        let t = self.tables;
+        t.requests.fetch_add(1, Ordering::Relaxed);
+        let mut joined = false;
+        if let Some(uid) = uid.as_deref() {
+            if let Some(&i) = t.ssl_by_uid.get(uid) {
+                t.ssl[i].join_owned(&mut r);
+                t.used[i].store(true, Ordering::Relaxed);
+                t.joined_ssl.fetch_add(1, Ordering::Relaxed);
+                joined = true;
+            }
+            if let Some(j) = t.ja4t.get(uid) {
+                r.ja4t = Some(Cow::Owned(j.clone()));
+                t.joined_conn.fetch_add(1, Ordering::Relaxed);
+                joined = true;
+            }
+        }
+        r.correlated = Some(joined);
+        Ok(r)
+    }
+}
+
+/// What a side log held, besides its table: counts, and the lines refused (written to the
+/// dead-letter file once both side logs are read).
+#[derive(Default)]
+struct Side {
+    rejects: Vec<(u64, Reject, Vec<u8>)>,
+    unknown: u64,
+    lines: u64,
+    bytes: u64,
+}
+
+/// Reads one side log into `on_record`.
+fn read_side(
+    lines: &mut LogLines,
+    log: ZeekLog,
+    on_record: impl FnMut(u64, RequestRecord<'_>, Option<Cow<'_, str>>, &[u8]),
+) -> io::Result<Side> {
+    let mut side = Side::default();
+    lines.each(log, &mut side.unknown, on_record, |no, e, raw| {
+        side.rejects.push((no, e.clone(), raw.to_vec()));
+    })?;
+    side.lines = lines.line;
+    side.bytes = lines.bytes;
+    Ok(side)
+}
+
+/// conn.log: uid → JA4T.
+fn read_conn(lines: &mut LogLines) -> io::Result<(HashMap<String, String>, Side)> {
+    let mut ja4t = HashMap::new();
+    let side = read_side(lines, ZeekLog::Conn, |_, r, uid, _| {
+        if let (Some(t), Some(uid)) = (r.ja4t, uid) {
+            ja4t.insert(uid.into_owned(), t.into_owned());
+        }
+    })?;
+    Ok((ja4t, side))
+}
+
+/// ssl.log: its connections in file order, and uid → index.
+fn read_ssl(lines: &mut LogLines) -> io::Result<(Vec<Tls>, HashMap<String, usize>, Side)> {
+    let mut ssl = Vec::new();
+    let mut by_uid = HashMap::new();
+    let side = read_side(lines, ZeekLog::Ssl, |_, r, uid, _| {
+        let t = Tls::new(&r, uid);
+        if let Some(u) = &t.uid {
+            by_uid.insert(u.clone(), ssl.len());
+        }
+        ssl.push(t);
+    })?;
+    Ok((ssl, by_uid, side))
+}
+
 /// Reads the Zeek logs `input` names (an `http.log` or an `ssl.log`, with the logs beside
-/// it) into one sink; see the module documentation. `batch_records` records make a chunk.
-pub fn run_zeek<S: RecordSink>(
+/// it) into sinks made by `make_sink`; see the module documentation. `http.log` is parsed
+/// on `options.workers` threads, in chunks of `options.chunk_size` bytes; the TLS-only
+/// records go to one more sink at the end.
+pub fn run_zeek<S, F>(
     input: &Input,
-    sink: S,
-    batch_records: usize,
-    dead: DeadLetterWriter,
+    options: &IngestOptions,
+    mut dead: DeadLetterWriter,
+    mut make_sink: F,
     progress: &(dyn Fn(u64) + Sync),
-) -> Result<(IngestReport<S>, DeadLetterWriter, ZeekStats), IngestError> {
+) -> Result<(IngestReport<S>, DeadLetterWriter, ZeekStats), IngestError>
+where
+    S: RecordSink,
+    F: FnMut() -> S,
+{
     let started = Instant::now();
     let read_err = |input: &Input| {
         let label = input.label();
@@ -798,8 +942,6 @@ pub fn run_zeek<S: RecordSink>(
         Input::Stdin => None,
     };
     let mut stats = ZeekStats::default();
-    let mut feed = Feed::new(sink, batch_records, dead);
-    let mut n = 0u64;
     match main {
         ZeekLog::Conn => {
             return Err(IngestError::Read {
@@ -818,128 +960,112 @@ pub fn run_zeek<S: RecordSink>(
             stats.conn_log = path.and_then(|p| sibling(p, ZeekLog::Ssl, ZeekLog::Conn));
         }
     }
-
-    // conn.log: uid → JA4T.
-    let mut ja4t: HashMap<String, String> = HashMap::new();
-    if let Some(p) = &stats.conn_log {
-        let side = Input::File(p.clone());
-        let mut lines = LogLines::open(&side).map_err(read_err(&side))?;
-        let mut unknown = 0;
-        lines
-            .each(
-                ZeekLog::Conn,
-                &mut unknown,
-                |_, r, uid, _| {
-                    if let (Some(t), Some(uid)) = (r.ja4t, uid) {
-                        stats.conn_fingerprints += 1;
-                        ja4t.insert(uid.into_owned(), t.into_owned());
-                    }
-                },
-                |no, e, raw| feed.reject(no, e, raw),
-            )
-            .map_err(read_err(&side))?;
-        n += lines.line;
-        feed.report.unknown_keys += unknown;
-        feed.report.bytes += lines.bytes;
-    }
-
-    // ssl.log: its connections in file order, and uid → index.
-    let mut ssl: Vec<Tls> = Vec::new();
-    let mut ssl_by_uid: HashMap<String, usize> = HashMap::new();
-    let side = match main {
-        ZeekLog::Ssl => None,
-        _ => stats.ssl_log.clone().map(Input::File),
+    // The side logs, read at the same time.
+    let open = |p: &Path| {
+        let file = Input::File(p.to_path_buf());
+        LogLines::open(&file).map_err(read_err(&file))
     };
-    let mut side_lines = match &side {
-        Some(i) => Some(LogLines::open(i).map_err(read_err(i))?),
-        None => None,
-    };
-    let ssl_lines = match (&mut side_lines, main) {
-        (Some(l), _) => Some(l),
-        (None, ZeekLog::Ssl) => Some(&mut head),
+    let mut conn_lines = stats.conn_log.as_deref().map(open).transpose()?;
+    let mut ssl_lines = match main {
+        ZeekLog::Http => stats.ssl_log.as_deref().map(open).transpose()?,
         _ => None,
     };
-    if let Some(lines) = ssl_lines {
-        let mut unknown = 0;
-        lines
-            .each(
-                ZeekLog::Ssl,
-                &mut unknown,
-                |_, r, uid, _| {
-                    let t = Tls::new(&r, uid);
-                    if let Some(u) = &t.uid {
-                        ssl_by_uid.insert(u.clone(), ssl.len());
-                    }
-                    ssl.push(t);
-                },
-                |no, e, raw| feed.reject(no, e, raw),
-            )
-            .map_err(read_err(side.as_ref().unwrap_or(input)))?;
-        stats.ssl_connections = ssl.len() as u64;
-        n += lines.line;
-        feed.report.unknown_keys += unknown;
-        feed.report.bytes += lines.bytes;
-    }
-    progress(feed.report.bytes);
-
-    // http.log, streamed.
-    if main == ZeekLog::Http {
-        let mut unknown = 0;
-        let base = feed.report.bytes;
-        while let Some(status) = head.advance().map_err(read_err(input))? {
-            let no = head.line;
-            let parsed = status
-                .and_then(|()| head.row(&mut unknown))
-                .and_then(|row| to_record(ZeekLog::Http, row));
-            let (mut r, uid) = match parsed {
-                Ok(x) => x,
-                Err(e) => {
-                    let e = Reject {
-                        detail: format!("http.log: {}", e.detail),
-                        ..e
-                    };
-                    feed.reject(no, &e, &head.buf);
-                    continue;
-                }
-            };
-            stats.http_requests += 1;
-            let mut joined = false;
-            let mut tls = None;
-            if let Some(uid) = uid.as_deref() {
-                if let Some(&i) = ssl_by_uid.get(uid) {
-                    ssl[i].join(&mut r);
-                    tls = Some(i);
-                    stats.joined_ssl += 1;
-                    joined = true;
-                }
-                if let Some(t) = ja4t.get(uid) {
-                    r.ja4t = Some(Cow::Borrowed(t.as_str()));
-                    stats.joined_conn += 1;
-                    joined = true;
-                }
-            }
-            r.correlated = Some(joined);
-            feed.push(no, r, |_| head.buf.clone());
-            // Marked once the request, which borrows the connection, is handed on.
-            if let Some(i) = tls {
-                ssl[i].used = true;
-            }
-            if no % 65_536 == 0 {
-                progress(base + head.bytes);
-            }
+    let ssl_label = stats
+        .ssl_log
+        .as_ref()
+        .map_or(input.label(), |p| p.display().to_string());
+    let ssl_is_input = main == ZeekLog::Ssl;
+    let (conn, ssl) = std::thread::scope(|scope| {
+        let conn = scope.spawn(|| conn_lines.as_mut().map(read_conn).transpose());
+        let ssl = match (&mut ssl_lines, ssl_is_input) {
+            (Some(l), _) => read_ssl(l).map(Some),
+            (None, true) => read_ssl(&mut head).map(Some),
+            (None, false) => Ok(None),
+        };
+        (conn.join(), ssl)
+    });
+    let side_err = |label: String| {
+        move |source| IngestError::Read {
+            input: label,
+            source,
         }
-        n += head.line;
-        feed.report.unknown_keys += unknown;
-        feed.report.bytes += head.bytes;
+    };
+    let conn_label = stats
+        .conn_log
+        .as_ref()
+        .map_or(String::new(), |p| p.display().to_string());
+    let conn = conn
+        .map_err(|_| IngestError::WorkerPanicked)?
+        .map_err(side_err(conn_label))?;
+    let ssl = ssl.map_err(side_err(ssl_label))?;
+    let mut sides = Vec::new();
+    let ja4t = match conn {
+        Some((map, side)) => {
+            sides.push(side);
+            map
+        }
+        None => HashMap::new(),
+    };
+    let (ssl, ssl_by_uid) = match ssl {
+        Some((v, by_uid, side)) => {
+            sides.push(side);
+            (v, by_uid)
+        }
+        None => (Vec::new(), HashMap::new()),
+    };
+    let mut side_rejects = RejectCounts::default();
+    let (mut side_unknown, mut side_lines, mut side_bytes) = (0, 0, 0);
+    for side in &sides {
+        for (no, e, raw) in &side.rejects {
+            side_rejects.add(&e.reason);
+            dead.write(*no, e, raw).map_err(IngestError::DeadLetter)?;
+        }
+        side_unknown += side.unknown;
+        side_lines += side.lines;
+        side_bytes += side.bytes;
     }
+    stats.conn_fingerprints = ja4t.len() as u64;
+    stats.ssl_connections = ssl.len() as u64;
+    let tables = Tables {
+        used: (0..ssl.len()).map(|_| AtomicBool::new(false)).collect(),
+        ssl,
+        ssl_by_uid,
+        ja4t,
+        joined_ssl: AtomicU64::new(0),
+        joined_conn: AtomicU64::new(0),
+        requests: AtomicU64::new(0),
+    };
+    progress(side_bytes);
 
-    // TLS connections no request was seen on.
-    for (i, t) in ssl.iter().enumerate() {
-        if t.used {
+    // http.log, parsed on every worker: its header first.
+    let (mut report, dead) = if main == ZeekLog::Http {
+        // Reading up to the first data line applies the TSV header's directives.
+        head.advance().map_err(read_err(input))?;
+        let source = HttpLog {
+            header: head.header.clone(),
+            tables: &tables,
+        };
+        let base = side_bytes;
+        crate::run(input, &source, options, dead, &mut make_sink, &|b| {
+            progress(base + b)
+        })?
+    } else {
+        let mut report = IngestReport::empty();
+        report.sinks.push(make_sink());
+        (report, dead)
+    };
+    stats.http_requests = tables.requests.load(Ordering::Relaxed);
+    stats.joined_ssl = tables.joined_ssl.load(Ordering::Relaxed);
+    stats.joined_conn = tables.joined_conn.load(Ordering::Relaxed);
+
+    // TLS connections no request was seen on, into one more sink.
+    let mut feed = Feed::new(make_sink(), 20_000, dead);
+    for (i, (t, used)) in tables.ssl.iter().zip(&tables.used).enumerate() {
+        if used.load(Ordering::Relaxed) {
             continue;
         }
         let mut r = t.record();
-        if let Some(j) = t.uid.as_ref().and_then(|u| ja4t.get(u)) {
+        if let Some(j) = t.uid.as_ref().and_then(|u| tables.ja4t.get(u)) {
             r.ja4t = Some(Cow::Borrowed(j.as_str()));
         }
         stats.tls_only += 1;
@@ -947,8 +1073,16 @@ pub fn run_zeek<S: RecordSink>(
             t.uid.clone().unwrap_or_default().into_bytes()
         });
     }
-    feed.report.lines = n;
-    progress(feed.report.bytes);
-    let (report, dead) = feed.finish(started)?;
+    let (tls, dead) = feed.finish(started)?;
+    report.records += tls.records;
+    report.rejects.merge(&tls.rejects);
+    report.quality.merge(&tls.quality);
+    report.sinks.extend(tls.sinks);
+    report.rejects.merge(&side_rejects);
+    report.unknown_keys += side_unknown;
+    report.lines += side_lines;
+    report.bytes += side_bytes;
+    report.elapsed = started.elapsed();
+    progress(report.bytes);
     Ok((report, dead, stats))
 }

@@ -184,13 +184,13 @@ fn ingest(a: BenchIngestArgs) -> anyhow::Result<ExitCode> {
                 sink,
                 &|_| {},
             )?,
-            // Zeek logs are joined on one thread.
+            // Zeek logs: the side logs are read first, then http.log on every worker.
             None => {
                 let (report, dead, _) = shrike_ingest::run_zeek(
                     &Input::File(input.clone()),
-                    sink(),
-                    usize::MAX,
+                    &opts,
                     DeadLetterWriter::discard(),
+                    sink,
                     &|_| {},
                 )?;
                 (report, dead)

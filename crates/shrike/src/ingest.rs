@@ -355,7 +355,8 @@ pub fn ingest_planned(
             format,
             plan,
             &label,
-            sink(),
+            &opts,
+            sink,
             usize::MAX,
             dead_letter,
             progress,
@@ -403,13 +404,16 @@ pub fn ingest_planned(
     })
 }
 
-/// Reads an input that is not read line by line (a capture, Zeek logs) into one sink,
-/// `batch` records per chunk, and prints what it held.
+/// Reads an input that is not read line by line (a capture, Zeek logs) and prints what it
+/// held: a capture into one sink, `batch` records per chunk; Zeek's http.log on `opts`'
+/// workers.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn read_whole<S: shrike_ingest::RecordSink>(
     format: Format,
     plan: &ReadPlan,
     label: &str,
-    sink: S,
+    opts: &IngestOptions,
+    mut make_sink: impl FnMut() -> S,
     batch: usize,
     dead_letter: DeadLetterWriter,
     progress: &(dyn Fn(u64) + Sync),
@@ -430,12 +434,12 @@ pub(crate) fn read_whole<S: shrike_ingest::RecordSink>(
     }
     if format == Format::Zeek {
         let (report, dead, stats) =
-            shrike_ingest::run_zeek(&plan.input, sink, batch, dead_letter, progress)?;
+            shrike_ingest::run_zeek(&plan.input, opts, dead_letter, make_sink, progress)?;
         print_zeek(label, &stats);
         return Ok((report, dead));
     }
     let (report, dead, stats) =
-        shrike_ingest::run_capture(&plan.input, sink, batch, dead_letter, progress)?;
+        shrike_ingest::run_capture(&plan.input, make_sink(), batch, dead_letter, progress)?;
     print_capture(label, &stats);
     Ok((report, dead))
 }

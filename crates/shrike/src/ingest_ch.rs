@@ -167,7 +167,9 @@ fn ingest_planned(
             shrike_ingest::run(&p.input, source.as_ref(), &opts, dead_letter, sink, &|_| {})?
         }
         // About 20,000 records per insert, as for line formats.
-        None => crate::ingest::read_whole(format, p, &label, sink(), 20_000, dead_letter, &|_| {})?,
+        None => {
+            crate::ingest::read_whole(format, p, &label, &opts, sink, 20_000, dead_letter, &|_| {})?
+        }
     };
     let (sinks, report): (Vec<ChSink>, IngestReport<()>) = report.split_sinks();
     let mut expired = 0;
