@@ -386,4 +386,27 @@ mod tests {
             "{e}"
         );
     }
+
+    #[test]
+    fn crawler_verification_is_off_unless_asked() {
+        let resolve = |toml: &str| {
+            Config::from_toml(toml)
+                .unwrap()
+                .resolve(&Overrides::default())
+        };
+        assert_eq!(resolve("").unwrap().fcrdns, None);
+        let on = resolve("[dictionaries]\nfcrdns = true\nfcrdns_timeout_ms = 500\n")
+            .unwrap()
+            .fcrdns
+            .unwrap();
+        assert_eq!(on.timeout, std::time::Duration::from_millis(500));
+        assert_eq!(on.max_lookups, 1000);
+        let e = resolve("[dictionaries]\nfcrdns = true\nfcrdns_timeout_ms = 5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("dictionaries.fcrdns_timeout_ms") && e.contains("100 to 10000"),
+            "{e}"
+        );
+    }
 }

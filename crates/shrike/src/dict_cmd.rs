@@ -282,7 +282,9 @@ fn import_ua_bots(a: &ImportArgs, dir: &Path, source: &str) -> anyhow::Result<()
         bots.len()
     );
     for s in &skipped {
-        println!("  left out `{}`: {}", s.pattern, s.why);
+        let shown: String = s.pattern.chars().take(100).collect();
+        let more = if shown.len() < s.pattern.len() { "…" } else { "" };
+        println!("  left out `{shown}{more}`: {}", s.why);
     }
     Ok(())
 }
