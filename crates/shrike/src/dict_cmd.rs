@@ -283,7 +283,11 @@ fn import_ua_bots(a: &ImportArgs, dir: &Path, source: &str) -> anyhow::Result<()
     );
     for s in &skipped {
         let shown: String = s.pattern.chars().take(100).collect();
-        let more = if shown.len() < s.pattern.len() { "…" } else { "" };
+        let more = if shown.len() < s.pattern.len() {
+            "…"
+        } else {
+            ""
+        };
         println!("  left out `{shown}{more}`: {}", s.why);
     }
     Ok(())
