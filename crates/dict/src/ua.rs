@@ -8,8 +8,11 @@
 //!
 //! Imported from crawler-user-agents' JSON (`pattern`, `tags`) and Matomo device-detector's
 //! `regexes/bots.yml` (`regex`, `name`, `category`; matched case-insensitively after a
-//! word boundary, as device-detector does). Patterns the regex engine cannot compile
-//! (look-around) are reported and left out.
+//! word boundary, as device-detector does). The few patterns that need look-around, which
+//! the `RegexSet` engine does not have (device-detector's generic `bot|crawler|...`
+//! catch-all is one), run on `fancy-regex`, with a backtracking limit: a user agent is
+//! attacker-controlled, and one that would make a pattern backtrack without end simply
+//! does not match it. Patterns neither engine compiles are reported and left out.
 
 use regex::{RegexSet, RegexSetBuilder};
 use serde_json::{json, Value};
@@ -31,7 +34,12 @@ pub struct UaPattern {
 #[derive(Debug, Clone)]
 pub struct UaBots {
     patterns: Vec<UaPattern>,
+    /// The patterns the fast engine runs, and their index in `patterns`.
     set: RegexSet,
+    in_set: Vec<usize>,
+    /// The look-around patterns (few), their index in `patterns`, and a broader pattern
+    /// without the look-arounds that the fast engine runs first.
+    fancy: Vec<(usize, fancy_regex::Regex, Option<regex::Regex>)>,
 }
 
 impl Default for UaBots {
@@ -39,8 +47,72 @@ impl Default for UaBots {
         UaBots {
             patterns: Vec::new(),
             set: RegexSet::empty(),
+            in_set: Vec::new(),
+            fancy: Vec::new(),
         }
     }
+}
+
+/// Backtracking steps a look-around pattern may take on one user agent.
+const BACKTRACK_LIMIT: usize = 100_000;
+
+fn fancy(pattern: &str) -> Result<fancy_regex::Regex, String> {
+    fancy_regex::RegexBuilder::new(pattern)
+        .backtrack_limit(BACKTRACK_LIMIT)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// `pattern` without its look-around groups: it matches whatever `pattern` matches (and
+/// more), so a user agent it does not match needs no backtracking run.
+fn without_lookaround(pattern: &str) -> String {
+    let b = pattern.as_bytes();
+    let mut out = String::with_capacity(pattern.len());
+    let mut i = 0;
+    let mut class = false;
+    while i < b.len() {
+        let c = b[i];
+        if c == b'\\' {
+            out.push_str(&pattern[i..(i + 2).min(b.len())]);
+            i += 2;
+            continue;
+        }
+        if class {
+            class = c != b']';
+        } else if c == b'[' {
+            class = true;
+        } else if c == b'('
+            && ["(?=", "(?!", "(?<=", "(?<!"]
+                .iter()
+                .any(|p| pattern[i..].starts_with(p))
+        {
+            // Skip to the matching parenthesis.
+            let mut depth = 0;
+            let mut in_class = false;
+            while i < b.len() {
+                match b[i] {
+                    b'\\' => i += 1,
+                    b'[' if !in_class => in_class = true,
+                    b']' if in_class => in_class = false,
+                    b'(' if !in_class => depth += 1,
+                    b')' if !in_class => {
+                        depth -= 1;
+                        if depth == 0 {
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            i += 1;
+            continue;
+        }
+        let ch = pattern[i..].chars().next().unwrap_or(' ');
+        out.push(ch);
+        i += ch.len_utf8();
+    }
+    out
 }
 
 /// A pattern left out of an import, and why.
@@ -60,18 +132,31 @@ fn compile(patterns: &[String]) -> Result<RegexSet, regex::Error> {
 }
 
 impl UaBots {
-    /// Compiles patterns; an error names the first pattern that does not compile.
+    /// Compiles patterns; an error names the first pattern neither engine compiles.
     pub fn new(patterns: Vec<UaPattern>) -> Result<Self, String> {
-        let texts: Vec<String> = patterns.iter().map(|p| p.pattern.clone()).collect();
-        let set = compile(&texts).map_err(|e| {
-            let bad = texts
-                .iter()
-                .find(|t| regex::Regex::new(t).is_err())
-                .cloned()
-                .unwrap_or_default();
-            format!("cannot compile the user-agent patterns ({e}); first bad pattern: `{bad}`")
-        })?;
-        Ok(UaBots { patterns, set })
+        let mut texts = Vec::with_capacity(patterns.len());
+        let mut in_set = Vec::with_capacity(patterns.len());
+        let mut fallback = Vec::new();
+        for (i, p) in patterns.iter().enumerate() {
+            if regex::Regex::new(&p.pattern).is_ok() {
+                texts.push(p.pattern.clone());
+                in_set.push(i);
+            } else {
+                let re = fancy(&p.pattern).map_err(|e| {
+                    format!("cannot compile the user-agent pattern `{}`: {e}", p.pattern)
+                })?;
+                let broad = regex::Regex::new(&without_lookaround(&p.pattern)).ok();
+                fallback.push((i, re, broad));
+            }
+        }
+        let set = compile(&texts)
+            .map_err(|e| format!("cannot compile the user-agent patterns together: {e}"))?;
+        Ok(UaBots {
+            patterns,
+            set,
+            in_set,
+            fancy: fallback,
+        })
     }
 
     /// The first pattern (in file order) the user agent matches.
@@ -79,11 +164,17 @@ impl UaBots {
         if ua.is_empty() || self.patterns.is_empty() {
             return None;
         }
-        self.set
-            .matches(ua)
+        let fast = self.set.matches(ua).iter().next().map(|i| self.in_set[i]);
+        // A look-around pattern earlier in the list wins; one that hits its backtracking
+        // limit does not match.
+        let slow = self
+            .fancy
             .iter()
-            .next()
-            .map(|i| &self.patterns[i])
+            .take_while(|(i, _, _)| fast.is_none_or(|f| *i < f))
+            .filter(|(_, _, broad)| broad.as_ref().is_none_or(|b| b.is_match(ua)))
+            .find(|(_, re, _)| re.is_match(ua).unwrap_or(false))
+            .map(|(i, _, _)| *i);
+        slow.or(fast).map(|i| &self.patterns[i])
     }
 
     /// Number of patterns.
@@ -143,21 +234,19 @@ fn name_of(pattern: &str) -> String {
     }
 }
 
-/// Keeps the patterns that compile, reporting the others.
+/// Keeps the patterns one of the two engines compiles, reporting the others.
 fn keep_compilable(all: Vec<UaPattern>) -> (Vec<UaPattern>, Vec<SkippedPattern>) {
     let mut kept = Vec::with_capacity(all.len());
     let mut skipped = Vec::new();
     for p in all {
-        match regex::Regex::new(&p.pattern) {
+        if regex::Regex::new(&p.pattern).is_ok() {
+            kept.push(p);
+            continue;
+        }
+        match fancy(&p.pattern) {
             Ok(_) => kept.push(p),
-            Err(e) => skipped.push(SkippedPattern {
-                why: e
-                    .to_string()
-                    .lines()
-                    .last()
-                    .unwrap_or("")
-                    .trim()
-                    .to_string(),
+            Err(why) => skipped.push(SkippedPattern {
+                why,
                 pattern: p.pattern,
             }),
         }
@@ -234,5 +323,38 @@ pub fn parse_ua_patterns(text: &str) -> Result<(Vec<UaPattern>, Vec<SkippedPatte
         parse_crawler_user_agents(text)
     } else {
         parse_device_detector(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn look_arounds_run_on_the_fallback_engine_after_a_broad_prefilter() {
+        // Escapes and character classes are not look-arounds.
+        assert_eq!(
+            without_lookaround(r"(?<!cu|Hu)bot(?![ _]TAB|[)(])x[(?!]\(y(?=z)"),
+            r"botx[(?!]\(y"
+        );
+        let bots = UaBots::new(vec![
+            UaPattern {
+                pattern: r"(?i)(?<!cu)bot(?!tle)".into(),
+                name: "generic".into(),
+                category: String::new(),
+            },
+            UaPattern {
+                pattern: "Googlebot/".into(),
+                name: "Googlebot".into(),
+                category: String::new(),
+            },
+        ])
+        .unwrap();
+        assert_eq!(bots.classify("MyBot/1.0").unwrap().name, "generic");
+        assert!(bots.classify("Cubot phone").is_none());
+        assert!(bots.classify("a bottle").is_none());
+        // The earlier pattern wins, whichever engine runs it.
+        assert_eq!(bots.classify("Googlebot/2.1").unwrap().name, "generic");
+        assert!(bots.classify("Mozilla/5.0 Firefox/125.0").is_none());
     }
 }

@@ -231,8 +231,8 @@ fn user_agent_patterns_recognise_labelled_bots_and_spare_browsers() {
         detector.len(),
         skipped_d.len()
     );
-    assert!(skipped_c.len() <= 5, "{skipped_c:?}");
-    assert!(skipped_d.len() <= 5, "{skipped_d:?}");
+    assert!(skipped_c.is_empty(), "{skipped_c:?}");
+    assert!(skipped_d.is_empty(), "{skipped_d:?}");
 
     // Every example crawler-user-agents gives for its patterns is recognised.
     let only_c = UaBots::new(crawlers.clone()).unwrap();
@@ -266,9 +266,9 @@ fn user_agent_patterns_recognise_labelled_bots_and_spare_browsers() {
     for m in missed.iter().take(10) {
         println!("  missed: {m}");
     }
-    // The misses are the bots only device-detector's four look-around patterns name (its
-    // generic `bot|crawler|...` catch-all among them), which the regex engine cannot run.
-    assert!(recall >= 0.92, "{recall}");
+    // Device-detector's four look-around patterns (its generic `bot|crawler|...` catch-all
+    // among them) run on the fallback engine: 107 of these bots only they name.
+    assert!(missed.is_empty(), "{recall}");
 
     let mut browsers = Vec::new();
     for f in [
@@ -284,6 +284,18 @@ fn user_agent_patterns_recognise_labelled_bots_and_spare_browsers() {
         .iter()
         .filter(|u| both.classify(u).is_some())
         .collect();
+    // Once the lazy DFA is warm (the first pass builds it), a user agent takes microseconds.
+    let t = std::time::Instant::now();
+    let again = browsers
+        .iter()
+        .filter(|u| both.classify(u).is_some())
+        .count();
+    assert_eq!(again, flagged.len());
+    println!(
+        "classified {} browser user agents again in {:?}",
+        browsers.len(),
+        t.elapsed()
+    );
     println!(
         "device-detector real-browser UAs taken for bots: {}/{}",
         flagged.len(),
@@ -292,10 +304,9 @@ fn user_agent_patterns_recognise_labelled_bots_and_spare_browsers() {
     for f in flagged.iter().take(10) {
         println!("  flagged: {f} -> {:?}", both.classify(f).map(|p| &p.name));
     }
-    assert!(
-        flagged.len() * 200 <= browsers.len(),
-        "more than 0.5% of browsers flagged"
-    );
+    // Wget, the Fluid browser and two Sogou mobile browsers carrying the Sogou spider's
+    // token: crawler-user-agents' patterns take them for bots, device-detector does not.
+    assert!(flagged.len() <= 4, "{} browsers flagged", flagged.len());
 
     // Googlebot is named as such.
     assert_eq!(both.classify(GOOGLEBOT).unwrap().name, "Googlebot");
