@@ -270,7 +270,11 @@ impl Header {
                 if v == self.empty {
                     Val::List(Vec::new())
                 } else {
-                    Val::List(v.split(&*self.set_separator).map(unescape).collect())
+                    let items: Vec<Cow<'_, str>> = match self.set_separator.as_bytes() {
+                        [b] if b.is_ascii() => v.split(*b as char).map(unescape).collect(),
+                        _ => v.split(&*self.set_separator).map(unescape).collect(),
+                    };
+                    Val::List(items)
                 }
             } else if v == self.empty {
                 Val::Text(Cow::Borrowed(""))
@@ -353,6 +357,10 @@ pub(super) fn to_record<'a>(
     let mut have_time = false;
     let mut uid = None;
     for (c, v) in row {
+        // conn.log is only read for its JA4T, by uid.
+        if log == ZeekLog::Conn && !matches!(c, Col::Uid | Col::Ja4t) {
+            continue;
+        }
         let text = match v {
             Val::List(items) => {
                 if c == Col::HeaderNames && log == ZeekLog::Http {
