@@ -45,8 +45,10 @@ pub trait Resolver: Send + Sync {
     fn forward(&self, name: &str) -> Result<Vec<IpAddr>, DnsError>;
 }
 
-/// Crawler operators' published verification domains, by bot name (lower case, as the
-/// user-agent patterns name them). A verified host name must end with one of them.
+/// Crawler operators' published verification domains, by the start of the bot's name as
+/// the user-agent lists write it, lower case and letters and digits only ("Yahoo! Slurp" is
+/// `yahooslurp`, "Baidu Spider" `baiduspider`). A verified host name must end with one of
+/// them.
 pub const CRAWLER_DOMAINS: &[(&str, &[&str])] = &[
     (
         "googlebot",
@@ -60,24 +62,29 @@ pub const CRAWLER_DOMAINS: &[(&str, &[&str])] = &[
     ("msnbot", &[".search.msn.com"]),
     ("adidxbot", &[".search.msn.com"]),
     ("yandex", &[".yandex.ru", ".yandex.net", ".yandex.com"]),
-    ("baiduspider", &[".baidu.com", ".baidu.jp"]),
+    ("baidu", &[".baidu.com", ".baidu.jp"]),
     ("applebot", &[".applebot.apple.com"]),
     ("petalbot", &[".petalsearch.com"]),
-    ("seznambot", &[".seznam.cz"]),
+    ("seznam", &[".seznam.cz"]),
+    ("yahoo", &[".crawl.yahoo.net"]),
     ("slurp", &[".crawl.yahoo.net"]),
     ("amazonbot", &[".crawl.amazonbot.amazon"]),
-    ("ahrefsbot", &[".ahrefs.com", ".ahrefs.net"]),
-    ("qwantify", &[".qwant.com"]),
-    ("mojeekbot", &[".mojeek.com"]),
-    ("coccocbot", &[".coccoc.com"]),
+    ("ahrefs", &[".ahrefs.com", ".ahrefs.net"]),
+    ("qwant", &[".qwant.com"]),
+    ("mojeek", &[".mojeek.com"]),
+    ("coccoc", &[".coccoc.com"]),
 ];
 
 /// The verification domains of a claimed bot, if its operator publishes any.
 pub fn domains_of(bot: &str) -> Option<&'static [&'static str]> {
-    let b = bot.to_ascii_lowercase();
+    let key: String = bot
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
     CRAWLER_DOMAINS
         .iter()
-        .find(|(name, _)| b == *name || b.starts_with(name))
+        .find(|(name, _)| key.starts_with(name))
         .map(|(_, d)| *d)
 }
 

@@ -303,3 +303,96 @@ fn iptoasn_tsv_gz_becomes_the_address_table() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("line 1"));
     assert!(!dir.path().join("e/ip_asn.csv").exists());
 }
+
+#[test]
+fn anubis_policies_and_user_agent_lists_import_or_say_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let o = shrike(args, dir.path());
+        (o.status.success(), text(&o))
+    };
+    // A policy of our own, importing a rule file beside it: what shrike cannot evaluate is
+    // listed with the reason, the rest is in service.
+    std::fs::write(
+        dir.path().join("extra.yaml"),
+        "- name: block-wp-login\n  path_regex: ^/wp-login\\.php$\n  action: DENY\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("policy.yaml"),
+        "bots:\n  - import: ./extra.yaml\n  - name: load\n    expression: load_1m >= 10.0\n    action: WEIGH\n    weight:\n      adjust: 5\n  - name: curl\n    user_agent_regex: ^curl/\n    action: CHALLENGE\n",
+    )
+    .unwrap();
+    let (ok, t) = run(&["dict", "import", "anubis", "policy.yaml", "--dict-dir", "d"]);
+    assert!(ok, "{t}");
+    assert!(
+        t.contains("2 rules (CHALLENGE 1, DENY 1) and 5 thresholds from 2 files"),
+        "{t}"
+    );
+    assert!(
+        t.contains("left out load") && t.contains("unsupported name `load_1m`"),
+        "{t}"
+    );
+    let d = Dictionaries::load_dir(&dir.path().join("d")).unwrap();
+    assert_eq!(d.policy.rules.len(), 2);
+
+    // A YAML error names the file; the policy in service stays.
+    std::fs::write(dir.path().join("bad.yaml"), "bots:\n  - name: [unclosed\n").unwrap();
+    let (ok, t) = run(&["dict", "import", "anubis", "bad.yaml", "--dict-dir", "d"]);
+    assert!(!ok && t.contains("bad.yaml"), "{t}");
+    let d = Dictionaries::load_dir(&dir.path().join("d")).unwrap();
+    assert_eq!(d.policy.rules.len(), 2);
+    let (ok, t) = run(&[
+        "dict",
+        "import",
+        "bot-ip",
+        "policy.yaml",
+        "--anubis-data",
+        "x",
+    ]);
+    assert!(
+        !ok && t.contains("--anubis-data applies to anubis only"),
+        "{t}"
+    );
+
+    // The two user-agent lists, one after the other: both stay.
+    let (Some(cua), Some(dd)) = (
+        support::shared_data("crawler-user-agents"),
+        support::shared_data("device-detector"),
+    ) else {
+        return;
+    };
+    let cua = cua.join("crawler-user-agents/crawler-user-agents.json");
+    let dd = dd.join("device-detector/regexes/bots.yml");
+    let (ok, t) = run(&[
+        "dict",
+        "import",
+        "ua-bots",
+        cua.to_str().unwrap(),
+        "--dict-dir",
+        "d",
+    ]);
+    assert!(ok && t.contains("1498 patterns from"), "{t}");
+    let (ok, t) = run(&[
+        "dict",
+        "import",
+        "ua-bots",
+        dd.to_str().unwrap(),
+        "--dict-dir",
+        "d",
+    ]);
+    assert!(
+        ok && t.contains("838 patterns from") && t.contains("1498 kept"),
+        "{t}"
+    );
+    let d = Dictionaries::load_dir(&dir.path().join("d")).unwrap();
+    assert_eq!(d.ua_bots.len(), 2336);
+    let ua = "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)";
+    // The latest list comes first: device-detector names it.
+    let name = &d.ua_bots.classify(ua).unwrap().name;
+    assert_eq!(name, "BingBot");
+    assert!(
+        shrike_dict::fcrdns::domains_of(name).is_some(),
+        "verifiable as Bing's"
+    );
+}
