@@ -214,7 +214,6 @@ pub fn load_sessions(
     Ok(Some((sessions, start, end)))
 }
 
-/// A stored session as the cycle sees it, with the dictionaries in service applied.
 /// What a cycle looks sessions up in: the dictionaries in service and, when enabled, the
 /// claimed-crawler verifier.
 #[derive(Clone, Copy, Default)]
@@ -225,6 +224,7 @@ pub struct Enrich<'a> {
     pub verifier: Option<&'a Verifier>,
 }
 
+/// A stored session as the cycle sees it, with the dictionaries in service applied.
 pub(crate) fn to_session(mut r: shrike_store::SessionRow, enrich: Enrich<'_>) -> Session {
     let mut policy = PolicyMark::default();
     if let Some(d) = enrich.dict {
