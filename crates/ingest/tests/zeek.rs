@@ -215,7 +215,7 @@ fn ssl_log_alone_gives_tls_only_records_and_conn_log_alone_is_refused() {
 }
 
 #[test]
-fn a_line_cut_short_is_reported_not_lost() {
+fn cut_lines_and_a_second_header_are_reported_not_lost() {
     let dir = tempfile::tempdir().unwrap();
     let http = dir.path().join("http.log");
     let text = std::fs::read_to_string(fixture("tsv").join("http.log")).unwrap();
@@ -223,11 +223,21 @@ fn a_line_cut_short_is_reported_not_lost() {
     // A line cut short (its last columns missing).
     let cut = lines[8].rsplitn(4, '\t').last().unwrap().to_string();
     lines.insert(9, &cut);
-    std::fs::write(&http, lines.join("\n")).unwrap();
+    // And a second header block with other columns (two logs concatenated).
+    let mut text = lines.join("\n");
+    text.push_str("\n#fields\tts\tuid\n1714564900.0\tCxyz\n");
+    std::fs::write(&http, text).unwrap();
     let (recs, _, rejected, dead) = read(&http);
+    assert!(dead.iter().any(|d| d["detail"]
+        .as_str()
+        .unwrap()
+        .contains("#fields header unlike")));
+    assert_eq!(
+        rejected, 4,
+        "the cut line, the bad address, the header and its line"
+    );
     assert_eq!(recs.len(), 3, "no ssl.log or conn.log here: requests only");
     assert!(recs.iter().all(|r| r.correlated == Some(false)));
-    assert_eq!(rejected, 2);
     assert!(dead.iter().any(|d| d["reason"] == "invalid_log_line"
         && d["detail"]
             .as_str()

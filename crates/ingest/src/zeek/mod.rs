@@ -230,7 +230,10 @@ impl Source for HttpLog<'_> {
     }
 
     fn is_comment(&self, line: &[u8]) -> bool {
+        // A `#fields` line unlike the file's first one (logs concatenated with `cat`) is
+        // not passed over: `parse_line` refuses it, so that the change shows.
         line.first() == Some(&b'#')
+            && !(line.starts_with(b"#fields") && line != self.header.fields_line.as_bytes())
     }
 
     fn parse_line<'a>(
@@ -248,6 +251,13 @@ impl Source for HttpLog<'_> {
                 "http.log: the line is not valid UTF-8",
             ));
         };
+        if text.starts_with("#fields") {
+            return Err(Reject::new(
+                RejectReason::InvalidLogLine,
+                "http.log: a #fields header unlike the file's first (logs concatenated?): \
+                 the lines after it are read with the first header's columns; split the file",
+            ));
+        }
         let row = if text.starts_with('{') {
             json_row(text, unknown_keys)
         } else {

@@ -161,6 +161,8 @@ pub(super) struct Header {
     empty: String,
     unset: String,
     cols: Vec<Option<Col>>,
+    /// The `#fields` line as written.
+    pub(super) fields_line: String,
 }
 
 impl Default for Header {
@@ -171,6 +173,7 @@ impl Default for Header {
             empty: "(empty)".into(),
             unset: "-".into(),
             cols: Vec::new(),
+            fields_line: String::new(),
         }
     }
 }
@@ -229,7 +232,10 @@ impl Header {
                     .unwrap_or("")
                     .to_string()
             }
-            "#fields" => self.cols = rest.split(&*self.separator).map(col).collect(),
+            "#fields" => {
+                self.cols = rest.split(&*self.separator).map(col).collect();
+                self.fields_line = line.to_string();
+            }
             _ => {}
         }
         Ok(())
