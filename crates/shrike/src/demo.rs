@@ -9,7 +9,6 @@ use anyhow::Context;
 use clap::Args;
 use shrike_detect::{Session, ThreatLevel, Verdict};
 use shrike_dict::DictionaryWatch;
-use shrike_ingest::{Format, Input};
 use shrike_store::SqliteStore;
 
 use crate::config::Config;
@@ -63,17 +62,12 @@ pub fn run(mut config: Config, mut args: DemoArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_default();
     let mut store = SqliteStore::open(settings.embedded_store("demo")?)?;
     println!("2/3 ingesting into {}", settings.store_path.display());
-    let input = Input::File(args.sim.out.join("traffic.jsonl"));
-    let outcome = crate::ingest::ingest_one(
+    crate::ingest::ingest_simulated(
         &mut store,
         &settings,
         &dict,
-        &input,
-        Some(Format::Jsonl),
-        true,
-        &|_| {},
+        args.sim.out.join("traffic.jsonl"),
     )?;
-    crate::ingest::summarise(&input.label(), &outcome, settings.max_reject_ratio);
     let models = args.sim.out.join("models");
     let _ = std::fs::remove_dir_all(&models);
     let registry = shrike_detect::Registry::open(&models)?;

@@ -500,6 +500,42 @@ fn progress_bar(len: Option<u64>) -> indicatif::ProgressBar {
 }
 
 /// Prints the end-of-run summary; returns whether the reject limit was exceeded.
+/// [`summarise`], then an error line when the input's rejected fraction is above the
+/// limit; returns whether it is.
+pub(crate) fn summarise_within_limit(label: &str, o: &IngestOutcome, settings: &Settings) -> bool {
+    let over = summarise(label, o, settings.max_reject_ratio);
+    if over {
+        eprintln!(
+            "error: {label} rejected {:.2}% of its lines, above the limit of {:.2}% (--max-reject-ratio); see {}",
+            o.report.reject_ratio() * 100.0,
+            settings.max_reject_ratio * 100.0,
+            settings.dead_letter.display()
+        );
+    }
+    over
+}
+
+/// Ingests the simulator's JSON Lines file (again, if it was) and prints the summary.
+pub(crate) fn ingest_simulated(
+    store: &mut SqliteStore,
+    settings: &Settings,
+    dict: &Dictionaries,
+    path: std::path::PathBuf,
+) -> anyhow::Result<()> {
+    let input = Input::File(path);
+    let o = ingest_one(
+        store,
+        settings,
+        dict,
+        &input,
+        Some(Format::Jsonl),
+        true,
+        &|_| {},
+    )?;
+    summarise(&input.label(), &o, settings.max_reject_ratio);
+    Ok(())
+}
+
 pub fn summarise(label: &str, o: &IngestOutcome, limit: f64) -> bool {
     let r = &o.report;
     if o.skipped {
@@ -560,16 +596,7 @@ pub fn run(config: Config, args: IngestArgs) -> anyhow::Result<ExitCode> {
                 outcome?
             }
         };
-        if summarise(&input.label(), &outcome, settings.max_reject_ratio) {
-            eprintln!(
-                "error: {} rejected {:.2}% of its lines, above the limit of {:.2}% (--max-reject-ratio); see {}",
-                input.label(),
-                outcome.report.reject_ratio() * 100.0,
-                settings.max_reject_ratio * 100.0,
-                settings.dead_letter.display()
-            );
-            exceeded = true;
-        }
+        exceeded |= summarise_within_limit(&input.label(), &outcome, &settings);
     }
     println!(
         "store {}: {} sessions",

@@ -15,7 +15,7 @@ use shrike_store::{IngestLedger, IngestedSource, StoreError};
 use shrike_types::{Clock, RequestRecord, SystemClock, Timestamp};
 
 use crate::config::Settings;
-use crate::ingest::{plan, sniff_format, summarise, IngestArgs, IngestOutcome, Plan, ReadPlan};
+use crate::ingest::{plan, sniff_format, IngestArgs, IngestOutcome, Plan, ReadPlan};
 
 /// One worker's batch under construction.
 struct ChSink<'a> {
@@ -255,16 +255,7 @@ pub fn run(settings: &Settings, url: &ChUrl, args: &IngestArgs) -> anyhow::Resul
             Plan::Read(p) => ingest_planned(&run, &p, input.label())?,
         };
         expired_total += expired;
-        if summarise(&input.label(), &outcome, settings.max_reject_ratio) {
-            eprintln!(
-                "error: {} rejected {:.2}% of its lines, above the limit of {:.2}% (--max-reject-ratio); see {}",
-                input.label(),
-                outcome.report.reject_ratio() * 100.0,
-                settings.max_reject_ratio * 100.0,
-                settings.dead_letter.display()
-            );
-            exceeded = true;
-        }
+        exceeded |= crate::ingest::summarise_within_limit(&input.label(), &outcome, settings);
     }
     if expired_total > 0 {
         eprintln!(

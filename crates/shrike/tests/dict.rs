@@ -23,6 +23,20 @@ fn networks(file: &Path) -> Vec<IpAddr> {
         .collect()
 }
 
+/// Writes `content` as `file` in `dir` and imports it as `kind` into `dir/e`: the import must
+/// fail, its error must say `says`, and `dir/e/<written>` must not exist.
+fn refused_import(dir: &Path, kind: &str, file: &str, content: &str, says: &str, written: &str) {
+    std::fs::write(dir.join(file), content).unwrap();
+    let o = shrike(&["dict", "import", kind, file, "--dict-dir", "e"], dir);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(says),
+        "{}",
+        text(&o)
+    );
+    assert!(!dir.join("e").join(written).exists());
+}
+
 #[test]
 fn published_crawler_ranges_resolve_to_their_crawler() {
     let Some(data) = shared() else {
@@ -239,14 +253,14 @@ fn browser_h2_fingerprints_and_pseudo_orders_come_from_real_profiles() {
         );
     }
     // Not a profile file: a clear error, nothing written.
-    std::fs::write(dir.path().join("x.json"), "[]").unwrap();
-    let o = shrike(
-        &["dict", "import", "browser-h2", "x.json", "--dict-dir", "e"],
+    refused_import(
         dir.path(),
+        "browser-h2",
+        "x.json",
+        "[]",
+        "embed_profiles.json layout",
+        "browser_h2.csv",
     );
-    assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("embed_profiles.json layout"));
-    assert!(!dir.path().join("e/browser_h2.csv").exists());
 }
 
 #[test]
@@ -294,14 +308,14 @@ fn iptoasn_tsv_gz_becomes_the_address_table() {
     assert_eq!(info("2001:200::1").map(|i| i.0), Some(2500));
     assert_eq!(info("1.0.2.1"), None);
     // A truncated line: refused with its number, nothing written.
-    std::fs::write(dir.path().join("bad.tsv"), "1.0.0.0\t1.0.0.255\n").unwrap();
-    let o = shrike(
-        &["dict", "import", "ip-asn", "bad.tsv", "--dict-dir", "e"],
+    refused_import(
         dir.path(),
+        "ip-asn",
+        "bad.tsv",
+        "1.0.0.0\t1.0.0.255\n",
+        "line 1",
+        "ip_asn.csv",
     );
-    assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("line 1"));
-    assert!(!dir.path().join("e/ip_asn.csv").exists());
 }
 
 #[test]

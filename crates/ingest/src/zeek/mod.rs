@@ -130,10 +130,6 @@ fn owned(c: &Option<Cow<'_, str>>) -> Option<String> {
     c.as_deref().map(str::to_string)
 }
 
-fn borrowed(s: &Option<String>) -> Option<Cow<'_, str>> {
-    s.as_deref().map(Cow::Borrowed)
-}
-
 impl Tls {
     fn new(r: &RequestRecord<'_>, uid: Option<Cow<'_, str>>) -> Self {
         Tls {
@@ -152,8 +148,9 @@ impl Tls {
         }
     }
 
-    /// Copies the connection's TLS fields into one of its requests (owned copies).
-    fn join_owned(&self, r: &mut RequestRecord<'_>) {
+    /// Copies the connection's TLS fields into one of its requests (owned copies: the
+    /// request may outlive the table, as on the parsing workers).
+    fn join(&self, r: &mut RequestRecord<'_>) {
         let owned = |s: &Option<String>| s.clone().map(Cow::Owned);
         r.ja4 = self.ja4.clone();
         r.ja4_r = owned(&self.ja4_r);
@@ -167,20 +164,6 @@ impl Tls {
         }
     }
 
-    /// Copies the connection's TLS fields into one of its requests.
-    fn join<'a>(&'a self, r: &mut RequestRecord<'a>) {
-        r.ja4 = self.ja4.clone();
-        r.ja4_r = borrowed(&self.ja4_r);
-        r.ja3 = borrowed(&self.ja3);
-        r.tls_version = self.version;
-        r.tls_alpn = self.alpn;
-        r.tls_sni = borrowed(&self.sni);
-        r.tls_cipher = borrowed(&self.cipher);
-        if r.host.is_none() {
-            r.host = borrowed(&self.sni);
-        }
-    }
-
     /// The connection as a TLS-only record.
     fn record(&self) -> RequestRecord<'_> {
         let mut r = RequestRecord {
@@ -188,7 +171,7 @@ impl Tls {
             src_ip: self.src_ip,
             src_port: self.src_port,
             dst_port: self.dst_port,
-            conn_id: borrowed(&self.uid),
+            conn_id: self.uid.clone().map(Cow::Owned),
             correlated: Some(true),
             ..RequestRecord::default()
         };
@@ -215,7 +198,6 @@ struct Tables {
     used: Vec<AtomicBool>,
     joined_ssl: AtomicU64,
     joined_conn: AtomicU64,
-    requests: AtomicU64,
 }
 
 /// `http.log` lines as a [`Source`], joined to the tables: parsed on every worker.
@@ -267,11 +249,10 @@ impl Source for HttpLog<'_> {
             .and_then(|row| to_record(ZeekLog::Http, row))
             .map_err(tagged)?;
         let t = self.tables;
-        t.requests.fetch_add(1, Ordering::Relaxed);
         let mut joined = false;
         if let Some(uid) = uid.as_deref() {
             if let Some(&i) = t.ssl_by_uid.get(uid) {
-                t.ssl[i].join_owned(&mut r);
+                t.ssl[i].join(&mut r);
                 t.used[i].store(true, Ordering::Relaxed);
                 t.joined_ssl.fetch_add(1, Ordering::Relaxed);
                 joined = true;
@@ -465,7 +446,6 @@ where
         ja4t,
         joined_ssl: AtomicU64::new(0),
         joined_conn: AtomicU64::new(0),
-        requests: AtomicU64::new(0),
     };
     progress(side_bytes);
 
@@ -486,7 +466,8 @@ where
         report.sinks.push(make_sink());
         (report, dead)
     };
-    stats.http_requests = tables.requests.load(Ordering::Relaxed);
+    // Every valid http.log line is one record: the TLS-only ones come after.
+    stats.http_requests = report.records;
     stats.joined_ssl = tables.joined_ssl.load(Ordering::Relaxed);
     stats.joined_conn = tables.joined_conn.load(Ordering::Relaxed);
 

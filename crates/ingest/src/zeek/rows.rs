@@ -214,24 +214,9 @@ impl Header {
                     return Err("#separator is empty".into());
                 }
             }
-            "#set_separator" => {
-                self.set_separator =
-                    unescape(rest.split(&*self.separator).next().unwrap_or(",")).into_owned()
-            }
-            "#empty_field" => {
-                self.empty = rest
-                    .split(&*self.separator)
-                    .next()
-                    .unwrap_or("")
-                    .to_string()
-            }
-            "#unset_field" => {
-                self.unset = rest
-                    .split(&*self.separator)
-                    .next()
-                    .unwrap_or("")
-                    .to_string()
-            }
+            "#set_separator" => self.set_separator = unescape(self.first(rest)).into_owned(),
+            "#empty_field" => self.empty = self.first(rest).to_string(),
+            "#unset_field" => self.unset = self.first(rest).to_string(),
             "#fields" => {
                 self.cols = rest.split(&*self.separator).map(col).collect();
                 self.fields_line = line.to_string();
@@ -239,6 +224,11 @@ impl Header {
             _ => {}
         }
         Ok(())
+    }
+
+    /// The first value of a directive.
+    fn first<'a>(&self, rest: &'a str) -> &'a str {
+        rest.split(&*self.separator).next().unwrap_or_default()
     }
 
     pub(super) fn row<'a>(&self, line: &'a str, unknown: &mut u64) -> Result<Row<'a>, Reject> {

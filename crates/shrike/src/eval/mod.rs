@@ -33,7 +33,6 @@ use shrike_detect::{DetectConfig, FeatureSetName, Session, ThreatLevel};
 use shrike_flow::FlowParams;
 use shrike_forest::{dataset::roc_auc, ForestParams, IsolationForest};
 use shrike_gbdt::GbdtParams;
-use shrike_ingest::{Format, Input};
 use shrike_store::SqliteStore;
 
 use crate::config::Config;
@@ -404,17 +403,7 @@ fn ingest_fresh(
         .map(shrike_dict::DictionaryWatch::current)
         .unwrap_or_default();
     let mut store = SqliteStore::open(&settings.store_path)?;
-    let input = Input::File(jsonl);
-    let o = crate::ingest::ingest_one(
-        &mut store,
-        &settings,
-        &dict,
-        &input,
-        Some(Format::Jsonl),
-        true,
-        &|_| {},
-    )?;
-    crate::ingest::summarise(&input.label(), &o, settings.max_reject_ratio);
+    crate::ingest::ingest_simulated(&mut store, &settings, &dict, jsonl)?;
     Ok((store, settings, watch))
 }
 
