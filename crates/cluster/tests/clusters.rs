@@ -7,6 +7,7 @@ use shrike_cluster::{
     convex_hull, dbscan, hdbscan, kmeans, pca_2d, standardize, DbscanParams, HdbscanParams,
     KmeansParams,
 };
+use shrike_types::math;
 
 /// A small deterministic generator (tests must not depend on a crate's RNG stream).
 struct Lcg(u64);
@@ -20,7 +21,7 @@ impl Lcg {
     }
     fn normal(&mut self) -> f64 {
         let (u, v) = (self.next().max(1e-300), self.next());
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+        (-2.0 * math::ln(u)).sqrt() * math::cos(2.0 * std::f64::consts::PI * v)
     }
 }
 

@@ -9,6 +9,7 @@
 //! `campaign_escalation_size` sessions escalate their HIGH members to CRITICAL, as the seed
 //! does.
 
+use shrike_types::math;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
@@ -111,7 +112,10 @@ pub fn cluster_rows(
     if cfg.campaign_algorithm == CampaignAlgorithm::Off || n < cfg.campaign_min_samples {
         return Ok(vec![None; n]);
     }
-    let squashed: Vec<f64> = x.iter().map(|v| v.signum() * v.abs().ln_1p()).collect();
+    let squashed: Vec<f64> = x
+        .iter()
+        .map(|v| v.signum() * math::ln_1p(v.abs()))
+        .collect();
     let (z, kept) = standardize(&squashed, k)?;
     if kept.is_empty() {
         // Every anomaly has the same features: one campaign.

@@ -11,6 +11,7 @@
 //!   of the drifting features moved in the same direction (cycle median vs baseline p50).
 
 use serde::{Deserialize, Serialize};
+use shrike_types::math;
 
 /// Quantile levels of a baseline.
 pub const LEVELS: [f64; 9] = [0.05, 0.10, 0.25, 0.40, 0.50, 0.60, 0.75, 0.90, 0.95];
@@ -119,7 +120,7 @@ pub fn feature_drift(
         .zip(expected)
         .map(|(c, e)| {
             let p = c / n + EPS;
-            p * (p / (e + EPS)).ln()
+            p * math::ln(p / (e + EPS))
         })
         .sum::<f64>()
         .max(0.0);

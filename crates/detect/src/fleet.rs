@@ -19,6 +19,7 @@
 //! flagged (`fleet_campaign_flag`) when its score reaches [`DetectConfig::fleet_threshold`]
 //! and it spans at least [`DetectConfig::fleet_min_ips`] addresses.
 
+use shrike_types::math;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
@@ -189,7 +190,7 @@ pub fn detect_fleets(
                 .push(k);
         }
     }
-    let saturation = (1.0 + cfg.fleet_prefix_saturation as f64).ln();
+    let saturation = math::ln(1.0 + cfg.fleet_prefix_saturation as f64);
     let mut fleets: Vec<(Fleet, Vec<usize>)> = Vec::new();
     for (community, members) in groups {
         let ips: BTreeSet<IpAddr> = members.iter().map(|k| rows[*k].1).collect();
@@ -207,7 +208,7 @@ pub fn detect_fleets(
             confidence += browsers[i].confidence;
         }
         let mean_confidence = confidence / members.len() as f64;
-        let breadth = ((1.0 + prefixes.len() as f64).ln() / saturation).min(1.0);
+        let breadth = (math::ln(1.0 + prefixes.len() as f64) / saturation).min(1.0);
         let score = breadth * (1.0 - mean_confidence).clamp(0.0, 1.0);
         let fleet = Fleet {
             id: 0,

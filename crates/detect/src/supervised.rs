@@ -15,6 +15,7 @@
 
 use serde::{Deserialize, Serialize};
 use shrike_gbdt::{Gbdt, GbdtError, GbdtParams};
+use shrike_types::math;
 use shrike_types::Rng;
 
 use crate::prep::Session;
@@ -217,7 +218,7 @@ impl LogReg {
             for (i, yi) in y.iter().enumerate() {
                 let row = &x[i * dims..(i + 1) * dims];
                 let z = beta[dims] + row.iter().zip(&beta).map(|(a, b)| a * b).sum::<f64>();
-                let mu = 1.0 / (1.0 + (-z).exp());
+                let mu = 1.0 / (1.0 + math::exp(-z));
                 let w = weight(*yi);
                 let r = (mu - f64::from(u8::from(*yi))) * w;
                 let h = (mu * (1.0 - mu)).max(1e-12) * w;
@@ -260,7 +261,7 @@ impl LogReg {
                 .zip(&self.weights)
                 .map(|(a, b)| a * b)
                 .sum::<f64>();
-        1.0 / (1.0 + (-z).exp())
+        1.0 / (1.0 + math::exp(-z))
     }
 }
 
@@ -312,7 +313,7 @@ impl MetaWeights {
     /// The combined probability of normalised scores.
     pub fn combine(&self, forest: f64, flow: f64, trees: f64) -> f64 {
         let z = self.bias + self.forest * forest + self.flow * flow + self.trees * trees;
-        1.0 / (1.0 + (-z).exp())
+        1.0 / (1.0 + math::exp(-z))
     }
 }
 
@@ -400,7 +401,7 @@ mod tests {
         for _ in 0..4000 {
             let (a, b, c) = (rng.f64(), rng.f64(), rng.f64());
             let z = -2.0 + 4.0 * a + 1.0 * b + 0.0 * c;
-            y.push(rng.f64() < 1.0 / (1.0 + (-z).exp()));
+            y.push(rng.f64() < 1.0 / (1.0 + math::exp(-z)));
             x.extend([a, b, c]);
         }
         let m = LogReg::fit(&x, 3, &y, 1e-5);

@@ -4,6 +4,7 @@ use shrike_detect::fleet::{detect_fleets, prefix};
 use shrike_detect::prep::{BrowserId, Session};
 use shrike_detect::DetectConfig;
 use shrike_features::FeatureId;
+use shrike_types::math;
 use shrike_types::Timestamp;
 
 const CHROME: &str = "t13d1516h2_8daaf6152771_02713d6af862";
@@ -81,7 +82,7 @@ fn a_fleet_on_residential_networks_is_found_and_humans_are_left_alone() {
     assert_eq!(f.asns.len(), 4);
     assert!((f.mean_browser_confidence - 0.45).abs() < 1e-9);
     // 40 /24 prefixes out of a saturation of 50: breadth ln 41 / ln 51.
-    let expected = (41f64.ln() / 51f64.ln()) * 0.55;
+    let expected = (math::ln(41.0) / math::ln(51.0)) * 0.55;
     assert!(
         (f.score - expected).abs() < 1e-9,
         "{} vs {expected}",

@@ -1,6 +1,7 @@
 //! From accumulated state to [`SessionFeatures`]: per-session formulas, the (window, IP)
 //! join, cohort features over the horizon and sequence features.
 
+use shrike_types::math;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
@@ -196,7 +197,7 @@ impl<'a> Cohort<'a> {
         for b in bases {
             let total = c.ip_hits[&b.key.src_ip];
             let p = b.acc.hits as f64 / (total as f64 + 1.0);
-            *c.ip_entropy.entry(b.key.src_ip).or_default() -= p * (p + 1e-6).log2();
+            *c.ip_entropy.entry(b.key.src_ip).or_default() -= p * math::log2(p + 1e-6);
         }
         c
     }
@@ -253,9 +254,9 @@ impl IpSequence {
                     .iter()
                     .map(|(_, n)| *n as f64 / total as f64)
                     .filter(|p| *p > 0.0)
-                    .map(|p| -p * p.log2())
+                    .map(|p| -p * math::log2(p))
                     .sum();
-                h / hosts.log2()
+                h / math::log2(hosts)
             } else {
                 0.0
             };

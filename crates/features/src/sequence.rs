@@ -5,6 +5,7 @@
 //! the input gives the same buffer, and memory stays bounded per session whatever its length.
 
 use serde::{Deserialize, Serialize};
+use shrike_types::math;
 
 use crate::accumulate::Order;
 
@@ -94,10 +95,10 @@ pub(crate) fn session_sequence(events: &[SeqEvent]) -> SessionSequence {
                 .position(|p| *p != pairs[i])
                 .map_or(pairs.len(), |k| i + k);
             let p = (j - i) as f64 / n;
-            h -= p * p.log2();
+            h -= p * math::log2(p);
             i = j;
         }
-        out.path_transition_entropy = (h / n.log2()).clamp(0.0, 1.0);
+        out.path_transition_entropy = (h / math::log2(n)).clamp(0.0, 1.0);
     }
     // Inter-request gaps.
     let gaps: Vec<f64> = events

@@ -3,6 +3,7 @@
 use shrike_dict::{Dictionaries, DictionaryFile};
 use shrike_features::{FeatureId as F, FinishOptions, HashKey, SessionFeatures, Sessionizer};
 use shrike_ingest::{JsonLines, Source};
+use shrike_types::math;
 
 const CHROME_JA4: &str = "t13d1516h2_8daaf6152771_02713d6af862";
 const CHROME_H2: &str = "1:65536;2:0;4:6291456;6:262144|15663105|0|m,a,s,p";
@@ -121,7 +122,7 @@ fn browser_session_features_match_hand_computation() {
         (F::Ja4AsnConcentration, 4.0 / 5.0), // 4 / (4 + 1)
         (F::TcpSharedCount, 1.0),
         // p = 4 / (4 + 1): −p·log2(p + 1e-6)
-        (F::TemporalEntropy, -(0.8f64) * (0.8f64 + 1e-6).log2()),
+        (F::TemporalEntropy, -(0.8f64) * math::log2(0.8 + 1e-6)),
         // Gaps 500, 10 000, 50 000 ms.
         (F::BurstRatio, 1.0 / 3.0),
         (F::PauseRatio, 1.0 / 3.0),
@@ -172,7 +173,7 @@ fn plain_http_session_features_match_hand_computation() {
         (F::IsAlpnMissing, 1.0),
         (
             F::TemporalEntropy,
-            -(2.0f64 / 3.0) * (2.0f64 / 3.0 + 1e-6).log2(),
+            -(2.0f64 / 3.0) * math::log2(2.0 / 3.0 + 1e-6),
         ),
     ] {
         close(b.get(f), want, f);

@@ -3,6 +3,7 @@
 
 use crate::gemm::{gemm, Mat};
 use crate::HALF_LN_2PI;
+use shrike_types::math;
 
 /// Dimensions of one block.
 #[derive(Debug, Clone, Copy)]
@@ -81,7 +82,7 @@ pub(crate) fn softplus(x: f32) -> f32 {
     if x > 20.0 {
         x
     } else {
-        x.exp().ln_1p()
+        math::ln_1pf(math::expf(x))
     }
 }
 
@@ -109,7 +110,7 @@ pub(crate) fn fast_tanh(y: f32) -> f32 {
 }
 
 pub(crate) fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
+    1.0 / (1.0 + math::expf(-x))
 }
 
 /// The global scale `g = 0.2 · softplus(0.5 γ)`.
@@ -119,7 +120,7 @@ pub(crate) fn global_scale(gamma: f32) -> f32 {
 
 /// `γ` such that `g = 1` (FrEIA's `global_affine_init = 1.0`).
 pub(crate) fn gamma_init() -> f32 {
-    2.0 * (5.0f32.exp() - 1.0).ln()
+    2.0 * math::lnf(math::expf(5.0) - 1.0)
 }
 
 /// Intermediate values of one block for a batch (kept for the backward pass).
@@ -226,7 +227,7 @@ impl Net<'_> {
             &mut c.a,
         );
         let g: Vec<f32> = p.gamma.iter().map(|v| global_scale(*v)).collect();
-        let log_g: Vec<f32> = g.iter().map(|v| v.ln()).collect();
+        let log_g: Vec<f32> = g.iter().map(|v| math::lnf(*v)).collect();
         let sum_log_g: f32 = log_g.iter().sum();
         let perm = &self.perms[bi];
         let mut tmp = vec![0.0f32; d];

@@ -31,6 +31,7 @@ pub mod dataset;
 mod layout;
 
 use layout::{walk_flat, ColumnBlock, Layout, BLOCK};
+use shrike_types::math;
 
 use serde::{Deserialize, Serialize};
 use shrike_types::Rng;
@@ -166,7 +167,7 @@ pub fn c_factor(n: usize) -> f64 {
         2 => 1.0,
         _ => {
             let n = n as f64;
-            2.0 * ((n - 1.0).ln() + 0.577_215_664_901_532_9) - 2.0 * (n - 1.0) / n
+            2.0 * (math::ln(n - 1.0) + 0.577_215_664_901_532_9) - 2.0 * (n - 1.0) / n
         }
     }
 }
@@ -410,7 +411,7 @@ impl IsolationForest {
         let psi = params.sample_size.min(rows).max(1);
         let max_depth = params
             .max_depth
-            .unwrap_or_else(|| (psi as f64).log2().ceil().max(1.0) as usize);
+            .unwrap_or_else(|| math::log2(psi as f64).ceil().max(1.0) as usize);
         if max_depth > MAX_DEPTH {
             return Err(ForestError::Param {
                 key: "max_depth",
@@ -528,7 +529,7 @@ impl IsolationForest {
         if c == 0.0 {
             return 0.5;
         }
-        2f64.powf(-mean_depth / c)
+        math::powf(2.0, -mean_depth / c)
     }
 
     /// Standardised outlier score of one row in `[0, 1]` (higher = more anomalous).

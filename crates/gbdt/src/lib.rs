@@ -20,6 +20,7 @@ mod shap;
 pub mod tree;
 
 use serde::{Deserialize, Serialize};
+use shrike_types::math;
 
 use crate::bins::BinMapper;
 use crate::tree::{Grow, Tree};
@@ -113,7 +114,7 @@ pub struct Gbdt {
 }
 
 fn sigmoid(x: f64) -> f64 {
-    1.0 / (1.0 + (-x).exp())
+    1.0 / (1.0 + math::exp(-x))
 }
 
 impl GbdtParams {
@@ -159,7 +160,7 @@ impl GbdtParams {
             return Err(GbdtError::Labels("both classes are needed"));
         }
         let mean = wpos / wall;
-        let base_margin = (mean / (1.0 - mean)).ln();
+        let base_margin = math::ln(mean / (1.0 - mean));
         let mapper = BinMapper::fit(data, dims, self.max_bins);
         let bins = mapper.transform(data, dims);
         let mut columns = vec![0u8; n * dims];

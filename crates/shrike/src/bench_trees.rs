@@ -3,6 +3,7 @@
 //! label noise): training time and held-out ROC-AUC. `--write` saves the data as CSV for
 //! the xgboost reference (bench/README.md).
 
+use shrike_types::math;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -54,14 +55,14 @@ pub(crate) fn data(a: &BenchTreesArgs) -> (Vec<f32>, Vec<f32>) {
         let logit = 3.0 * (row[0] as f64 - 0.5)
             + 2.0 * (row[2] as f64) * (row[3] as f64 - 0.5)
             + if row[1] > 30.0 { 1.5 } else { -0.5 }
-            + 1.5 * (row[4] as f64 * 8.0).sin()
+            + 1.5 * math::sin(row[4] as f64 * 8.0)
             + if row[5] == 1.0 && row[6] > 0.7 {
                 2.0
             } else {
                 0.0
             }
             - 1.0;
-        let p = 1.0 / (1.0 + (-logit).exp());
+        let p = 1.0 / (1.0 + math::exp(-logit));
         y.push(rng.chance(p) as u8 as f32);
         x.extend(row);
     }

@@ -8,8 +8,11 @@
 //!   common-log-format parsing that rejects impossible dates.
 //! - [`Clock`] and [`Rng`]: time and randomness are injected, never read from globals,
 //!   so that the same input gives the same output.
+//! - [`math`]: `exp`, `ln` and the other transcendental functions, with the same bits on
+//!   every CPU (std's call the platform's libm, which chooses its code by CPU).
 
 mod clock;
+pub mod math;
 mod record;
 mod rng;
 mod time;

@@ -4,6 +4,8 @@
 //! stream on every platform and every build, which is what reproducible simulations and
 //! model training need. Not for cryptography.
 
+use crate::math;
+
 /// Seeded pseudo-random generator (xoshiro256**).
 #[derive(Debug, Clone)]
 pub struct Rng {
@@ -93,17 +95,17 @@ impl Rng {
     pub fn normal(&mut self) -> f64 {
         let u1 = self.f64().max(f64::MIN_POSITIVE);
         let u2 = self.f64();
-        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+        (-2.0 * math::ln(u1)).sqrt() * math::cos(2.0 * std::f64::consts::PI * u2)
     }
 
     /// Exponential variate with the given mean.
     pub fn exponential(&mut self, mean: f64) -> f64 {
-        -mean * (1.0 - self.f64()).ln()
+        -mean * math::ln(1.0 - self.f64())
     }
 
     /// Log-normal variate whose underlying normal has parameters `mu`, `sigma`.
     pub fn log_normal(&mut self, mu: f64, sigma: f64) -> f64 {
-        (mu + sigma * self.normal()).exp()
+        math::exp(mu + sigma * self.normal())
     }
 }
 

@@ -1,5 +1,6 @@
 //! One detection cycle (SPEC §5 steps 1–5, 8–10, 13–14) over the sessions of a horizon.
 
+use shrike_types::math;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
@@ -406,7 +407,7 @@ pub fn run_cycle(
             .zip(&raw)
             .map(|(i, r)| {
                 let recurrence = ctx.out.verdicts[*i].recurrence;
-                r - ((recurrence - 1) as f64).ln_1p() * cfg.recurrence_weight
+                r - math::ln_1p((recurrence - 1) as f64) * cfg.recurrence_weight
             })
             .collect();
         // Explanations of the anomalies, computed together (in parallel).

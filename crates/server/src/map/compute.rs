@@ -5,6 +5,7 @@
 //! statistics, a risk score and colour, and edges to each cluster's two nearest.
 
 use ahash::{AHashMap as HashMap, AHashSet as HashSet};
+use shrike_types::math;
 
 use serde::Serialize;
 use shrike_cluster::{convex_hull, kmeans, pca_2d, standardize, KmeansParams};
@@ -505,7 +506,7 @@ pub fn compute(
             label: name_cluster(&centroid, risk, tcp[0], tcp[3]),
             pca_x: round(a.x / count, 6),
             pca_y: round(a.y / count, 6),
-            radius: ((a.ips.len() as f64).ln_1p() * 2.2).clamp(8.0, 30.0) as u32,
+            radius: (math::ln_1p(a.ips.len() as f64) * 2.2).clamp(8.0, 30.0) as u32,
             color: risk_color(risk),
             risk_score: round(risk, 4),
             ip_count: a.ips.len(),
