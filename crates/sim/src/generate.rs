@@ -13,6 +13,9 @@ struct Nav {
     cookie: bool,
 }
 
+/// Share of visits whose requests are all uncorrelated.
+const UNSEEN_VISIT: f64 = 0.03;
+
 pub(crate) struct Generator {
     hosts: usize,
     next_conn: u64,
@@ -131,7 +134,7 @@ impl Generator {
             asn: net.asn,
             asn_org: net.org,
             country: net.country,
-            correlated: rng.chance(0.97),
+            correlated: rng.chance(0.99),
             bytes: rng.range(400, 60_000),
             ..SimRecord::default()
         }
@@ -161,8 +164,17 @@ impl Generator {
             Family::ResidentialProxyFleet => self.fleet(a, host, start, rng, &mut out),
             Family::ChromeImpersonator => self.impersonator(a, host, start, rng, &mut out),
         }
+        // Some visits reach the site by a path where the sensor's TCP/TLS data are not
+        // joined to the requests (another edge, a proxy that hides the handshake): every
+        // request of the visit is uncorrelated, and its session is scored on the
+        // application features alone. Within other visits a request is missed now and
+        // then (`base`).
+        let unseen = rng.chance(UNSEEN_VISIT);
         for r in &mut out {
             self.finish(r, rng);
+            if unseen {
+                r.correlated = false;
+            }
         }
         out
     }

@@ -305,8 +305,12 @@ mod tests {
 
     #[test]
     fn rama_profiles_give_real_fingerprints() {
-        let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/data/rama-ua-profiles/embed_profiles.json");
+        let path = std::env::var_os("SHRIKE_SHARED_DATA")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
+            })
+            .join("rama-ua-profiles/embed_profiles.json");
         let Some(ps) = load_rama(&path) else {
             println!("skipped: {} not found", path.display());
             return;
