@@ -24,6 +24,82 @@ fn demo(cwd: &Path, hours: &str, humans_per_hour: &str) -> Output {
     )
 }
 
+/// The verdicts of every cycle in `db`: the levels and campaigns per cycle, and a digest of
+/// every score's bits (FNV-1a over the rows in key order). A seeded run computes them with
+/// a reduction order fixed by the code (no CPU-chosen kernel, no platform libm), so they
+/// are pinned: if this changes on another machine without a change of code, something
+/// that reaches a verdict has started to depend on the CPU.
+fn verdicts(db: &Path) -> String {
+    let db = rusqlite::Connection::open(db).unwrap();
+    let mut out = String::new();
+    let mut levels = db
+        .prepare(
+            "SELECT cycle_id, threat_level, count(*) FROM all_scores
+             GROUP BY 1, 2 ORDER BY 1, 2",
+        )
+        .unwrap();
+    let rows = levels
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })
+        .unwrap();
+    for row in rows {
+        let (cycle, level, n) = row.unwrap();
+        out += &format!("cycle {cycle} {level}: {n}\n");
+    }
+    let mut campaigns = db
+        .prepare(
+            "SELECT cycle_id, campaign_id, count(*) FROM all_scores
+             WHERE campaign_id >= 0 GROUP BY 1, 2 ORDER BY 1, 2",
+        )
+        .unwrap();
+    let rows = campaigns
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })
+        .unwrap();
+    for row in rows {
+        let (cycle, id, n) = row.unwrap();
+        out += &format!("cycle {cycle} campaign {id}: {n} sessions\n");
+    }
+    let mut scores = db
+        .prepare(
+            "SELECT window_start_ms, src_ip, ja4, host, threat_level, raw_score, anomaly_score,
+                    forest_score, flow_score, trees_prob, browser_confidence, fleet_score
+             FROM all_scores ORDER BY cycle_id, window_start_ms, src_ip, ja4, host",
+        )
+        .unwrap();
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    let mut feed = |bytes: &[u8]| {
+        for b in bytes {
+            hash = (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    let mut rows = scores.query([]).unwrap();
+    let mut n = 0;
+    while let Some(r) = rows.next().unwrap() {
+        feed(&r.get::<_, i64>(0).unwrap().to_le_bytes());
+        for i in 1..5 {
+            feed(r.get::<_, String>(i).unwrap().as_bytes());
+        }
+        for i in 5..12 {
+            let v: Option<f64> = r.get(i).unwrap();
+            feed(&v.map_or(u64::MAX, f64::to_bits).to_le_bytes());
+        }
+        n += 1;
+    }
+    out += &format!("{n} scores, digest {hash:016x}\n");
+    out
+}
+
 fn example() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/example.jsonl")
 }
@@ -312,6 +388,8 @@ fn demo_scores_every_population_then_detect_reuses_its_model_and_skips_thin_data
     // Cycle 1's verdicts are cycle 2's labels: the boosted trees train on them.
     assert!(out.contains("TREES_TRAINED complete"), "{out}");
     assert!(out.contains("LABEL_ISSUES_REMOVED complete"), "{out}");
+    // Both cycles' verdicts, to the last bit of every score, are the same on every CPU.
+    insta::assert_snapshot!("demo_verdicts", verdicts(&dir.path().join("sim/demo.db")));
     // The same attackers, seen again: their campaigns keep their ids. (The trees change
     // the verdicts of cycle 2, so a small campaign may not be flagged again; the large
     // ones must be.)
@@ -330,7 +408,35 @@ fn demo_scores_every_population_then_detect_reuses_its_model_and_skips_thin_data
             "{now:?}"
         );
     }
-    assert!(!out.contains("\"continued\":false"), "{out}");
+    // A campaign may be new in cycle 2 (the trees, trained on cycle 1's verdicts, can flag
+    // a population cycle 1 only caught as a fleet), but no campaign, new or continued,
+    // counts a person among its members (an address only people used).
+    let labels = std::fs::read_to_string(dir.path().join("sim/labels.csv")).unwrap();
+    let with = |label: &str| -> std::collections::HashSet<&str> {
+        labels
+            .lines()
+            .filter_map(|l| l.split_once(&format!(",{label},")).map(|(ip, _)| ip))
+            .collect()
+    };
+    let bots = with("bad_bot");
+    let humans: std::collections::HashSet<String> = with("human")
+        .into_iter()
+        .filter(|ip| !bots.contains(ip))
+        .map(String::from)
+        .collect();
+    assert!(humans.len() > 100, "{} human addresses", humans.len());
+    {
+        let db = shrike_store::SqliteStore::open(&dir.path().join("sim/demo.db")).unwrap();
+        for c in &again {
+            for (ip, _) in db.campaign_members(c.campaign_id).unwrap() {
+                assert!(
+                    !humans.contains(&ip),
+                    "campaign {} has the human {ip}:\n{out}",
+                    c.campaign_id
+                );
+            }
+        }
+    }
     let o = shrike(
         &["campaigns", "--store", store, "--id", "1", "--json"],
         dir.path(),
@@ -350,10 +456,9 @@ fn demo_scores_every_population_then_detect_reuses_its_model_and_skips_thin_data
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     // Campaigns clustered in the flow's latent space: the payloads say so, and each
     // large campaign is still one tool (one TLS stack: one dominant JA4).
-    let o = Command::new(env!("CARGO_BIN_EXE_shrike"))
+    let o = support::command(dir.path())
         .args(["detect", "--store", store])
         .env("SHRIKE_CAMPAIGN_SPACE", "flow")
-        .current_dir(dir.path())
         .output()
         .unwrap();
     let out = text(&o);
@@ -412,20 +517,18 @@ fn demo_scores_every_population_then_detect_reuses_its_model_and_skips_thin_data
         std::fs::remove_file(dir.path().join("sim/dict/anubis_policy.json")).unwrap();
     }
     // A baseline requirement above the data: the cycle says so and scores nothing.
-    let o = Command::new(env!("CARGO_BIN_EXE_shrike"))
+    let o = support::command(dir.path())
         .args(["detect", "--store", store])
         .env("SHRIKE_MIN_BASELINE_SESSIONS", "1000000")
-        .current_dir(dir.path())
         .output()
         .unwrap();
     let out = text(&o);
     assert!(o.status.success(), "{out}");
     assert!(out.contains("SKIPPED_LOW_DATA"), "{out}");
     // A bad setting names its key and the allowed values.
-    let o = Command::new(env!("CARGO_BIN_EXE_shrike"))
+    let o = support::command(dir.path())
         .args(["detect", "--store", store])
         .env("SHRIKE_ANOMALY_PERCENTILE", "300")
-        .current_dir(dir.path())
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
@@ -442,7 +545,7 @@ fn detect_every_cycles_until_sigterm_and_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let o = demo(dir.path(), "2", "60");
     assert!(o.status.success(), "{}", text(&o));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_shrike"))
+    let mut child = support::command(dir.path())
         .args([
             "detect",
             "--store",
@@ -452,7 +555,6 @@ fn detect_every_cycles_until_sigterm_and_stops_cleanly() {
             "--dict-dir",
             "sim/dict",
         ])
-        .current_dir(dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

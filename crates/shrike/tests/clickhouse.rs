@@ -10,7 +10,7 @@ mod support;
 
 use support::{shrike, text, Server};
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn ok(o: Output) -> String {
@@ -77,7 +77,7 @@ fn clickhouse_store_survives_a_killed_server_and_detects_like_the_embedded_store
 
     // 1. The server is killed once the first batches have landed, and restarted 1.5 s later:
     // the batches in flight are retried and every record arrives, once.
-    let child = Command::new(env!("CARGO_BIN_EXE_shrike"))
+    let child = support::command(cwd)
         .args([
             "ingest",
             "--store",
@@ -88,7 +88,6 @@ fn clickhouse_store_survives_a_killed_server_and_detects_like_the_embedded_store
             "60",
             "sim/traffic.jsonl",
         ])
-        .current_dir(cwd)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -29,7 +29,7 @@ fn demo_store() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap().keep();
-        let out = Command::new(env!("CARGO_BIN_EXE_shrike"))
+        let out = support::command(&dir)
             .args([
                 "demo",
                 "--no-serve",
@@ -39,8 +39,6 @@ fn demo_store() -> &'static Path {
                 "150",
             ])
             .args(["--out", "sim"])
-            .current_dir(&dir)
-            .env_remove("SHRIKE_STORE")
             .output()
             .unwrap();
         assert!(
@@ -399,7 +397,7 @@ fn a_token_guards_everything_but_healthz() {
         StatusCode::OK
     );
     // The server refuses to start beyond loopback without one.
-    let out = Command::new(env!("CARGO_BIN_EXE_shrike"))
+    let out = support::command(Path::new("."))
         .args(["serve", "--listen", "0.0.0.0:0", "--store"])
         .arg(&api.db)
         .env_remove("SHRIKE_API_TOKEN")

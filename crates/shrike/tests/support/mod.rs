@@ -4,15 +4,23 @@
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-/// Runs the `shrike` binary in `cwd`, without the caller's store or dictionary settings.
-pub fn shrike(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shrike"))
-        .args(args)
-        .current_dir(cwd)
+/// The `shrike` binary in `cwd`, in the same world on every machine: without the caller's
+/// store or dictionary settings, and without real browser profiles (the simulator then
+/// uses its built-in table, whether or not `../shared/data` or `SHRIKE_SHARED_DATA` is
+/// around; a test that wants the real data passes its paths explicitly).
+pub fn command(cwd: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_shrike"));
+    c.current_dir(cwd)
         .env_remove("SHRIKE_STORE")
         .env_remove("SHRIKE_DICT_DIR")
-        .output()
-        .unwrap()
+        .env_remove("SHRIKE_PROFILES")
+        .env("SHRIKE_SHARED_DATA", cwd.join("no-shared-data"));
+    c
+}
+
+/// Runs the `shrike` binary in `cwd` (see [`command`]).
+pub fn shrike(args: &[&str], cwd: &Path) -> Output {
+    command(cwd).args(args).output().unwrap()
 }
 
 /// `../shared/data` (or `SHRIKE_SHARED_DATA`) when it holds `sub`; otherwise prints one
@@ -49,9 +57,8 @@ impl Server {
     /// Serves `store` (a SQLite file or a ClickHouse address) from `cwd`.
     pub fn start(store: &str, cwd: &Path) -> Server {
         use std::io::BufRead;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_shrike"))
+        let mut child = command(cwd)
             .args(["serve", "--listen", "127.0.0.1:0", "--store", store])
-            .current_dir(cwd)
             .env("SHRIKE_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
