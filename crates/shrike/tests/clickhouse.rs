@@ -1,8 +1,9 @@
 //! `shrike` on a ClickHouse store, end to end on the genuine engine: migrate, sync the
 //! dictionaries, ingest while the server is killed and restarted, spool and replay, a
-//! re-ingest deduplicated, then a detection cycle whose verdicts, exports, campaigns and
-//! dashboard API answers equal the embedded store's on the same traffic, and an analyst's
-//! label that reaches the next cycle.
+//! re-ingest deduplicated (on the shim, which the test may kill); then, on `CLICKHOUSE_URL`
+//! when it is set (a real server) or the shim, a detection cycle whose verdicts, exports,
+//! campaigns and dashboard API answers equal the embedded store's on the same traffic, and
+//! an analyst's label that reaches the next cycle.
 
 #[path = "../../clickhouse/tests/common/mod.rs"]
 mod common;
@@ -10,6 +11,7 @@ mod support;
 
 use support::{shrike, text, Server};
 
+use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -19,11 +21,8 @@ fn ok(o: Output) -> String {
     t
 }
 
-fn count(engine: &common::OwnEngine, sql: &str) -> u64 {
-    let body = engine
-        .client()
-        .query(&format!("{sql} FORMAT TSV"), &[])
-        .unwrap();
+fn count(client: &shrike_clickhouse::Client, sql: &str) -> u64 {
+    let body = client.query(&format!("{sql} FORMAT TSV"), &[]).unwrap();
     String::from_utf8_lossy(&body).trim().parse().unwrap()
 }
 
@@ -35,9 +34,10 @@ fn levels(out: &str) -> String {
         .to_string()
 }
 
+/// Parts 1–3 kill the engine: always the shim (a shared server cannot be killed).
 #[test]
-fn clickhouse_store_survives_a_killed_server_and_detects_like_the_embedded_store() {
-    let Some(mut engine) = common::OwnEngine::start("cli") else {
+fn clickhouse_ingest_survives_a_killed_server_and_spools_while_it_is_down() {
+    let Some(mut engine) = common::OwnEngine::start("cli_kill") else {
         return;
     };
     let t0 = Instant::now();
@@ -45,35 +45,7 @@ fn clickhouse_store_survives_a_killed_server_and_detects_like_the_embedded_store
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
     let store = engine.url.to_string().replace("http://", "clickhouse://");
-    // Recent traffic (older requests would be past http_logs' retention).
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let start = now - now % 3600 - 3 * 3600;
-    let start = shrike_types_time(start);
-    ok(shrike(
-        &[
-            "simulate", "--hours", "3", "--start", &start, "--out", "sim",
-        ],
-        cwd,
-    ));
-    ok(shrike(&["ch", "migrate", "--store", &store], cwd));
-    ok(shrike(
-        &[
-            "ch",
-            "dict-sync",
-            "--store",
-            &store,
-            "--dict-dir",
-            "sim/dict",
-        ],
-        cwd,
-    ));
-    let records = std::fs::read_to_string(cwd.join("sim/traffic.jsonl"))
-        .unwrap()
-        .lines()
-        .count() as u64;
+    let records = setup(cwd, &store);
 
     // 1. The server is killed once the first batches have landed, and restarted 1.5 s later:
     // the batches in flight are retried and every record arrives, once.
@@ -123,12 +95,12 @@ fn clickhouse_store_survives_a_killed_server_and_detects_like_the_embedded_store
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no retry count in {out}"));
     assert!(retries > 0, "the kill went unnoticed: {out}");
-    assert_eq!(count(&engine, &http_logs), records, "{out}");
+    assert_eq!(count(&engine.client(), &http_logs), records, "{out}");
     let distinct = format!(
         "SELECT uniqExact(ingest_seq) FROM {}.http_logs",
         engine.url.database
     );
-    assert_eq!(count(&engine, &distinct), records);
+    assert_eq!(count(&engine.client(), &distinct), records);
 
     phase("killed ingest");
     // 2. The same file again, forced, with the same batch size: the same batches under the
@@ -145,13 +117,13 @@ fn clickhouse_store_survives_a_killed_server_and_detects_like_the_embedded_store
         ],
         cwd,
     ));
-    assert_eq!(count(&engine, &http_logs), records, "{out}");
+    assert_eq!(count(&engine.client(), &http_logs), records, "{out}");
     let hits = format!(
         "SELECT sum(hits) FROM {}.agg_session_1h",
         engine.url.database
     );
     assert_eq!(
-        count(&engine, &hits),
+        count(&engine.client(), &hits),
         records,
         "the aggregates counted a batch twice"
     );
@@ -188,12 +160,30 @@ fn clickhouse_store_survives_a_killed_server_and_detects_like_the_embedded_store
     engine.restart();
     let t = ok(shrike(&["ch", "replay", "--store", &store], cwd));
     assert!(t.contains("batches (5000 rows) sent"), "{t}");
-    assert_eq!(count(&engine, &http_logs), records + 5000);
+    assert_eq!(count(&engine.client(), &http_logs), records + 5000);
     let t = ok(shrike(&["ch", "replay", "--store", &store], cwd));
     assert!(t.contains("0 batches (0 rows) sent"), "{t}");
 
     phase("spool and replay");
+}
+
+/// Parts 4–6 run on `CLICKHOUSE_URL` when it is set (a real server), else on the shim.
+#[test]
+fn clickhouse_store_detects_exports_and_serves_like_the_embedded_store() {
+    let Some(engine) = common::Engine::start("cli_parity") else {
+        return;
+    };
+    let t0 = Instant::now();
+    let phase = |name: &str| println!("{name}: {:.1} s", t0.elapsed().as_secs_f64());
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let store = engine.url.to_string().replace("http://", "clickhouse://");
+    setup(cwd, &store);
     // 4. Detection on ClickHouse gives the embedded store's verdicts on the same traffic.
+    ok(shrike(
+        &["ingest", "--store", &store, "sim/traffic.jsonl"],
+        cwd,
+    ));
     ok(shrike(
         &[
             "ingest",
@@ -202,7 +192,6 @@ fn clickhouse_store_survives_a_killed_server_and_detects_like_the_embedded_store
             "--dict-dir",
             "sim/dict",
             "sim/traffic.jsonl",
-            "extra.jsonl",
         ],
         cwd,
     ));
@@ -232,7 +221,10 @@ fn clickhouse_store_survives_a_killed_server_and_detects_like_the_embedded_store
     phase("detect twice");
     // Every output table was written back.
     let db = &engine.url.database;
-    let scored = count(&engine, &format!("SELECT count() FROM {db}.all_scores"));
+    let scored = count(
+        &engine.client(),
+        &format!("SELECT count() FROM {db}.all_scores"),
+    );
     let sessions: u64 = ch
         .split(" sessions,")
         .next()
@@ -241,15 +233,26 @@ fn clickhouse_store_survives_a_killed_server_and_detects_like_the_embedded_store
         .unwrap();
     assert_eq!(scored, sessions);
     assert_eq!(
-        count(&engine, &format!("SELECT count() FROM {db}.sessions")),
+        count(
+            &engine.client(),
+            &format!("SELECT count() FROM {db}.sessions")
+        ),
         sessions
     );
     assert_eq!(
-        count(&engine, &format!("SELECT count() FROM {db}.cycles")),
+        count(
+            &engine.client(),
+            &format!("SELECT count() FROM {db}.cycles")
+        ),
         1
     );
+    // One model per feature set: the simulator leaves 3% of visits uncorrelated, so both
+    // sets have sessions.
     assert_eq!(
-        count(&engine, &format!("SELECT count() FROM {db}.models")),
+        count(
+            &engine.client(),
+            &format!("SELECT count() FROM {db}.models")
+        ),
         2
     );
     for table in [
@@ -259,7 +262,10 @@ fn clickhouse_store_survives_a_killed_server_and_detects_like_the_embedded_store
         "ingested_sources",
     ] {
         assert!(
-            count(&engine, &format!("SELECT count() FROM {db}.{table}")) > 0,
+            count(
+                &engine.client(),
+                &format!("SELECT count() FROM {db}.{table}")
+            ) > 0,
             "{table} is empty"
         );
     }
@@ -351,6 +357,40 @@ fn clickhouse_store_survives_a_killed_server_and_detects_like_the_embedded_store
         cwd,
     ));
     assert!(t.contains(&format!("no feedback #{id}")), "{t}");
+}
+
+/// Three hours of recent simulated traffic in `cwd/sim` (older requests would be past
+/// http_logs' retention), the schema migrated and the dictionaries synced; the number of
+/// records.
+fn setup(cwd: &Path, store: &str) -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let start = now - now % 3600 - 3 * 3600;
+    let start = shrike_types_time(start);
+    ok(shrike(
+        &[
+            "simulate", "--hours", "3", "--start", &start, "--out", "sim",
+        ],
+        cwd,
+    ));
+    ok(shrike(&["ch", "migrate", "--store", store], cwd));
+    ok(shrike(
+        &[
+            "ch",
+            "dict-sync",
+            "--store",
+            store,
+            "--dict-dir",
+            "sim/dict",
+        ],
+        cwd,
+    ));
+    std::fs::read_to_string(cwd.join("sim/traffic.jsonl"))
+        .unwrap()
+        .lines()
+        .count() as u64
 }
 
 /// Equal JSON, numbers within 1e-9 relative.
