@@ -32,43 +32,19 @@ fn demo(cwd: &Path, hours: &str, humans_per_hour: &str) -> Output {
 fn verdicts(db: &Path) -> String {
     let db = rusqlite::Connection::open(db).unwrap();
     let mut out = String::new();
-    let mut levels = db
-        .prepare(
-            "SELECT cycle_id, threat_level, count(*) FROM all_scores
-             GROUP BY 1, 2 ORDER BY 1, 2",
-        )
-        .unwrap();
-    let rows = levels
-        .query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        })
-        .unwrap();
-    for row in rows {
-        let (cycle, level, n) = row.unwrap();
-        out += &format!("cycle {cycle} {level}: {n}\n");
-    }
-    let mut campaigns = db
-        .prepare(
-            "SELECT cycle_id, campaign_id, count(*) FROM all_scores
-             WHERE campaign_id >= 0 GROUP BY 1, 2 ORDER BY 1, 2",
-        )
-        .unwrap();
-    let rows = campaigns
-        .query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        })
-        .unwrap();
-    for row in rows {
-        let (cycle, id, n) = row.unwrap();
-        out += &format!("cycle {cycle} campaign {id}: {n} sessions\n");
+    // The levels per cycle, then the campaigns per cycle, one line each.
+    for sql in [
+        "SELECT 'cycle ' || cycle_id || ' ' || threat_level || ': ' || count(*)
+         FROM all_scores GROUP BY cycle_id, threat_level ORDER BY cycle_id, threat_level",
+        "SELECT 'cycle ' || cycle_id || ' campaign ' || campaign_id || ': ' || count(*)
+         || ' sessions' FROM all_scores WHERE campaign_id >= 0
+         GROUP BY cycle_id, campaign_id ORDER BY cycle_id, campaign_id",
+    ] {
+        let mut q = db.prepare(sql).unwrap();
+        for line in q.query_map([], |r| r.get::<_, String>(0)).unwrap() {
+            out += &line.unwrap();
+            out.push('\n');
+        }
     }
     let mut scores = db
         .prepare(

@@ -11,7 +11,6 @@ mod support;
 
 use support::{shrike, text, Server};
 
-use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -42,10 +41,8 @@ fn clickhouse_ingest_survives_a_killed_server_and_spools_while_it_is_down() {
     };
     let t0 = Instant::now();
     let phase = |name: &str| println!("{name}: {:.1} s", t0.elapsed().as_secs_f64());
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, store, records) = setup(&engine.url);
     let cwd = dir.path();
-    let store = engine.url.to_string().replace("http://", "clickhouse://");
-    let records = setup(cwd, &store);
 
     // 1. The server is killed once the first batches have landed, and restarted 1.5 s later:
     // the batches in flight are retried and every record arrives, once.
@@ -175,10 +172,8 @@ fn clickhouse_store_detects_exports_and_serves_like_the_embedded_store() {
     };
     let t0 = Instant::now();
     let phase = |name: &str| println!("{name}: {:.1} s", t0.elapsed().as_secs_f64());
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, store, _) = setup(&engine.url);
     let cwd = dir.path();
-    let store = engine.url.to_string().replace("http://", "clickhouse://");
-    setup(cwd, &store);
     // 4. Detection on ClickHouse gives the embedded store's verdicts on the same traffic.
     ok(shrike(
         &["ingest", "--store", &store, "sim/traffic.jsonl"],
@@ -359,10 +354,14 @@ fn clickhouse_store_detects_exports_and_serves_like_the_embedded_store() {
     assert!(t.contains(&format!("no feedback #{id}")), "{t}");
 }
 
-/// Three hours of recent simulated traffic in `cwd/sim` (older requests would be past
-/// http_logs' retention), the schema migrated and the dictionaries synced; the number of
-/// records.
-fn setup(cwd: &Path, store: &str) -> u64 {
+/// A working directory with three hours of recent simulated traffic in `sim/` (older
+/// requests would be past http_logs' retention), the engine's schema migrated and the
+/// dictionaries synced; the directory, the store address and the number of records.
+fn setup(url: &shrike_clickhouse::ChUrl) -> (tempfile::TempDir, String, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let store = url.to_string().replace("http://", "clickhouse://");
+    let store = store.as_str();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -387,10 +386,11 @@ fn setup(cwd: &Path, store: &str) -> u64 {
         ],
         cwd,
     ));
-    std::fs::read_to_string(cwd.join("sim/traffic.jsonl"))
+    let records = std::fs::read_to_string(cwd.join("sim/traffic.jsonl"))
         .unwrap()
         .lines()
-        .count() as u64
+        .count() as u64;
+    (dir, store.to_string(), records)
 }
 
 /// Equal JSON, numbers within 1e-9 relative.
