@@ -321,7 +321,7 @@ impl ChStore {
                 json!({
                     "cycle_id": id, "cycle_at": at, "window_start": ch_time(s.window_start),
                     "src_ip": s.src_ip, "ja4": s.ja4, "host": s.host, "model": s.model,
-                    "threat_level": s.threat_level, "raw_score": finite(s.raw_score),
+                    "threat_level": s.threat_level.as_str(), "raw_score": finite(s.raw_score),
                     "anomaly_score": finite(s.anomaly_score), "is_anomaly": s.is_anomaly,
                     "recurrence": s.recurrence, "browser_confidence": finite(s.browser_confidence),
                     "browser_family": s.browser_family, "campaign_id": s.campaign_id,

@@ -21,7 +21,9 @@ pub(crate) fn score_row(r: &Value) -> Result<ScoreRow, ChError> {
         ja4: text(r, "ja4"),
         host: text(r, "host"),
         model: text(r, "model"),
-        threat_level: text(r, "threat_level"),
+        threat_level: text(r, "threat_level")
+            .parse()
+            .map_err(|e: shrike_types::UnknownLevel| ChError::Decode(e.to_string()))?,
         raw_score: float(r, "raw_score"),
         anomaly_score: float(r, "anomaly_score"),
         is_anomaly: r["is_anomaly"].as_bool().unwrap_or(false),

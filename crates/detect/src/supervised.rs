@@ -16,32 +16,16 @@
 use serde::{Deserialize, Serialize};
 use shrike_gbdt::{Gbdt, GbdtError, GbdtParams};
 use shrike_types::math;
-use shrike_types::Rng;
+use shrike_types::{Rng, ThreatLevel};
 
 use crate::prep::Session;
-
-/// Levels whose sessions are positive (bot) labels.
-pub const POSITIVE_LEVELS: [&str; 4] = ["HIGH", "CRITICAL", "ANUBIS_DENY", "KNOWN_BOT"];
-/// Levels whose sessions are negative (human) labels.
-pub const NEGATIVE_LEVELS: [&str; 2] = ["NORMAL", "LEGITIMATE_BROWSER"];
-
-/// The label a stored level gives, if any.
-pub fn label_of_level(level: &str) -> Option<bool> {
-    if POSITIVE_LEVELS.contains(&level) {
-        Some(true)
-    } else if NEGATIVE_LEVELS.contains(&level) {
-        Some(false)
-    } else {
-        None
-    }
-}
 
 /// Where a label came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LabelSource {
-    /// The level an earlier cycle gave the session.
-    Level(String),
+    /// The level an earlier cycle gave the session ([`ThreatLevel::label`]).
+    Level(ThreatLevel),
     /// An analyst's feedback (it overrides the level).
     Analyst,
 }

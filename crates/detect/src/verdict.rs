@@ -8,72 +8,20 @@ use crate::config::DetectConfig;
 use crate::drift;
 use crate::prep::FeatureSetName;
 
-/// Verdict levels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ThreatLevel {
-    /// Raw score at or below `level_critical`.
-    Critical,
-    /// At or below `level_high`.
-    High,
-    /// At or below `level_medium`.
-    Medium,
-    /// Below `level_low`.
-    Low,
-    /// Not anomalous.
-    Normal,
-    /// A browser by its fingerprints and behaviour (confidence and family), not anomalous.
-    LegitimateBrowser,
-    /// Known good bot (dictionaries).
-    KnownBot,
-    /// An Anubis DENY rule matched (scored, always reported).
-    AnubisDeny,
-    /// Not scored this cycle (its feature set was skipped); the decisions say why.
-    Unscored,
-}
+pub use shrike_types::ThreatLevel;
 
-impl ThreatLevel {
-    /// Every level.
-    pub const ALL: [ThreatLevel; 9] = [
-        ThreatLevel::Critical,
-        ThreatLevel::High,
-        ThreatLevel::Medium,
-        ThreatLevel::Low,
-        ThreatLevel::Normal,
-        ThreatLevel::LegitimateBrowser,
-        ThreatLevel::KnownBot,
-        ThreatLevel::AnubisDeny,
-        ThreatLevel::Unscored,
-    ];
-
-    /// Stored name.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            ThreatLevel::Critical => "CRITICAL",
-            ThreatLevel::High => "HIGH",
-            ThreatLevel::Medium => "MEDIUM",
-            ThreatLevel::Low => "LOW",
-            ThreatLevel::Normal => "NORMAL",
-            ThreatLevel::LegitimateBrowser => "LEGITIMATE_BROWSER",
-            ThreatLevel::KnownBot => "KNOWN_BOT",
-            ThreatLevel::AnubisDeny => "ANUBIS_DENY",
-            ThreatLevel::Unscored => "UNSCORED",
-        }
-    }
-
-    /// The level of a (penalised) raw score.
-    pub fn of_raw(raw: f64, cfg: &DetectConfig) -> ThreatLevel {
-        if raw <= cfg.level_critical {
-            ThreatLevel::Critical
-        } else if raw <= cfg.level_high {
-            ThreatLevel::High
-        } else if raw <= cfg.level_medium {
-            ThreatLevel::Medium
-        } else if raw < cfg.level_low {
-            ThreatLevel::Low
-        } else {
-            ThreatLevel::Normal
-        }
+/// The level of a (penalised) raw score under the configured level thresholds.
+pub fn level_of_raw(raw: f64, cfg: &DetectConfig) -> ThreatLevel {
+    if raw <= cfg.level_critical {
+        ThreatLevel::Critical
+    } else if raw <= cfg.level_high {
+        ThreatLevel::High
+    } else if raw <= cfg.level_medium {
+        ThreatLevel::Medium
+    } else if raw < cfg.level_low {
+        ThreatLevel::Low
+    } else {
+        ThreatLevel::Normal
     }
 }
 

@@ -5,7 +5,7 @@ use std::fmt::Write;
 use serde_json::json;
 use shrike_types::Timestamp;
 
-use crate::{is_clean_ja4, severity, Entry, EntryKind, Plan};
+use crate::{is_clean_ja4, Entry, EntryKind, Plan};
 
 /// Export formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,7 +197,7 @@ pub fn render(plan: &Plan, format: Format, o: &RenderOptions) -> String {
                         EntryKind::Ja4 => "ja4".to_string(),
                     },
                     e.value.clone(),
-                    e.level.clone(),
+                    e.level.to_string(),
                     format!("{:.4}", e.score),
                     e.sessions.to_string(),
                     e.addresses.to_string(),
@@ -272,7 +272,7 @@ pub fn render(plan: &Plan, format: Format, o: &RenderOptions) -> String {
                         "duration": o.duration,
                         "reason": format!("shrike: {}", comment(&why(e))),
                         "scope": if e.kind == EntryKind::Prefix { "range" } else { "ip" },
-                        "type": if severity(&e.level) >= 3 { "ban" } else { "captcha" },
+                        "type": if e.level.severity() >= 3 { "ban" } else { "captcha" },
                         "value": e.value,
                     })
                 })
@@ -286,12 +286,12 @@ pub fn render(plan: &Plan, format: Format, o: &RenderOptions) -> String {
             let deny: Vec<&Entry> = plan
                 .addresses
                 .iter()
-                .filter(|e| severity(&e.level) >= 3)
+                .filter(|e| e.level.severity() >= 3)
                 .collect();
             let challenge: Vec<&Entry> = plan
                 .addresses
                 .iter()
-                .filter(|e| severity(&e.level) < 3)
+                .filter(|e| e.level.severity() < 3)
                 .collect();
             let mut rules = 0;
             for (name, action, entries) in [
@@ -317,7 +317,7 @@ pub fn render(plan: &Plan, format: Format, o: &RenderOptions) -> String {
                 .collect();
             for e in plan.ja4s.iter().filter(|e| is_clean_ja4(&e.value)) {
                 rules += 1;
-                let action = if severity(&e.level) >= 3 {
+                let action = if e.level.severity() >= 3 {
                     "DENY"
                 } else {
                     "CHALLENGE"

@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use serde::Serialize;
-use shrike_types::Timestamp;
+use shrike_types::{ThreatLevel, Timestamp, UnknownLevel};
 
 pub use formats::{render, Format, RenderOptions};
 
@@ -44,8 +44,8 @@ pub struct ScoredSession {
     pub ja4: String,
     /// Host.
     pub host: String,
-    /// Threat level name (`CRITICAL`, ..., `KNOWN_BOT`).
-    pub level: String,
+    /// Threat level.
+    pub level: ThreatLevel,
     /// Normalised anomaly score (0–1).
     pub anomaly_score: f64,
     /// Below the cycle's threshold.
@@ -61,11 +61,15 @@ pub struct ScoredSession {
 }
 
 impl ScoredSession {
-    /// A stored score as an export input; fails on an address that does not parse.
-    pub fn from_score(r: shrike_store::ScoreRow) -> Result<Self, std::net::AddrParseError> {
+    /// A stored score as an export input; fails on an address or a level that does not
+    /// parse.
+    pub fn from_score(r: shrike_store::ScoreRow) -> Result<Self, RowError> {
         Ok(ScoredSession {
             window_start: r.window_start,
-            src_ip: r.src_ip.parse()?,
+            src_ip: r
+                .src_ip
+                .parse()
+                .map_err(|e| RowError::Address(r.src_ip.clone(), e))?,
             ja4: r.ja4,
             host: r.host,
             level: r.threat_level,
@@ -79,22 +83,22 @@ impl ScoredSession {
     }
 }
 
-/// Severity of a level for `--min-level` (0: not a threat level).
-pub fn severity(level: &str) -> u8 {
-    match level {
-        "CRITICAL" => 4,
-        "HIGH" | "ANUBIS_DENY" => 3,
-        "MEDIUM" => 2,
-        "LOW" => 1,
-        _ => 0,
-    }
+/// A stored score that cannot be exported.
+#[derive(Debug, thiserror::Error)]
+pub enum RowError {
+    /// The address does not parse.
+    #[error("the store holds an invalid address {0:?}: {1}")]
+    Address(String, std::net::AddrParseError),
+    /// The level is none of shrike's.
+    #[error("the store holds {0}")]
+    Level(#[from] UnknownLevel),
 }
 
 /// Which sessions may be blocked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Filters {
-    /// Lowest level exported (`LOW`, `MEDIUM`, `HIGH`, `CRITICAL`).
-    pub min_level: String,
+    /// Lowest level exported (one of [`ThreatLevel::GRADED`]).
+    pub min_level: ThreatLevel,
     /// Lowest normalised anomaly score.
     pub min_score: f64,
     /// Only this campaign.
@@ -112,7 +116,7 @@ pub struct Filters {
 impl Default for Filters {
     fn default() -> Self {
         Filters {
-            min_level: "MEDIUM".into(),
+            min_level: ThreatLevel::Medium,
             min_score: 0.0,
             campaign: None,
             fleet: None,
@@ -143,7 +147,7 @@ pub struct Entry {
     /// Address, CIDR (`a.b.c.0/24`) or JA4.
     pub value: String,
     /// Most severe level among its sessions.
-    pub level: String,
+    pub level: ThreatLevel,
     /// Highest normalised score.
     pub score: f64,
     /// Candidate sessions.
@@ -189,15 +193,16 @@ pub struct Plan {
 /// Errors of [`plan`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExportError {
-    /// `min_level` is not a threat level.
-    MinLevel(String),
+    /// `min_level` is not a graded threat level.
+    MinLevel(ThreatLevel),
 }
 
 impl std::fmt::Display for ExportError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ExportError::MinLevel(l) => {
-                write!(f, "--min-level {l:?}: allowed LOW, MEDIUM, HIGH, CRITICAL")
+                let allowed: Vec<&str> = ThreatLevel::GRADED.iter().map(|l| l.as_str()).collect();
+                write!(f, "--min-level {l}: allowed {}", allowed.join(", "))
             }
         }
     }
@@ -230,20 +235,20 @@ pub fn is_clean_ja4(ja4: &str) -> bool {
 
 /// Decides what to block; see the crate documentation for the rules.
 pub fn plan(sessions: &[ScoredSession], f: &Filters) -> Result<Plan, ExportError> {
-    let min = severity(&f.min_level.to_ascii_uppercase());
-    if min == 0 || f.min_level.eq_ignore_ascii_case("ANUBIS_DENY") {
-        return Err(ExportError::MinLevel(f.min_level.clone()));
+    if !ThreatLevel::GRADED.contains(&f.min_level) {
+        return Err(ExportError::MinLevel(f.min_level));
     }
-    let threat = |s: &ScoredSession| s.is_anomaly || s.level == "ANUBIS_DENY";
+    let min = f.min_level.severity();
+    let threat = |s: &ScoredSession| s.is_anomaly || s.level == ThreatLevel::AnubisDeny;
     let candidate = |s: &ScoredSession| {
         threat(s)
-            && severity(&s.level) >= min
+            && s.level.severity() >= min
             && s.anomaly_score >= f.min_score
             && f.campaign.is_none_or(|c| s.campaign_id == c)
             && f.fleet.is_none_or(|c| s.fleet_flag && s.fleet_id == c)
             && f.since.is_none_or(|t| s.window_start >= t)
     };
-    let protected = |s: &ScoredSession| s.level == "KNOWN_BOT" || s.level == "LEGITIMATE_BROWSER";
+    let protected = |s: &ScoredSession| s.level.is_protected();
 
     let mut by_ip: BTreeMap<IpAddr, Vec<&ScoredSession>> = BTreeMap::new();
     for s in sessions {
@@ -323,8 +328,9 @@ pub fn plan(sessions: &[ScoredSession], f: &Filters) -> Result<Plan, ExportError
         }
     }
     let order = |a: &Entry, b: &Entry| {
-        severity(&b.level)
-            .cmp(&severity(&a.level))
+        b.level
+            .severity()
+            .cmp(&a.level.severity())
             .then(b.score.total_cmp(&a.score))
             .then(a.value.cmp(&b.value))
     };
@@ -337,8 +343,9 @@ fn entry(kind: EntryKind, value: String, sessions: &[&ScoredSession], addresses:
     let worst = sessions
         .iter()
         .max_by(|a, b| {
-            severity(&a.level)
-                .cmp(&severity(&b.level))
+            a.level
+                .severity()
+                .cmp(&b.level.severity())
                 .then(a.anomaly_score.total_cmp(&b.anomaly_score))
                 .then(b.src_ip.cmp(&a.src_ip))
         })
@@ -352,7 +359,7 @@ fn entry(kind: EntryKind, value: String, sessions: &[&ScoredSession], addresses:
     Entry {
         kind,
         value,
-        level: worst.level.clone(),
+        level: worst.level,
         score: sessions.iter().map(|s| s.anomaly_score).fold(0.0, f64::max),
         sessions: sessions.len(),
         addresses,

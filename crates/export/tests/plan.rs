@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 use shrike_export::{plan, render, EntryKind, Filters, Format, RenderOptions, ScoredSession};
-use shrike_types::Timestamp;
+use shrike_types::{ThreatLevel, Timestamp};
 
 const BOT_JA4: &str = "t13d190900_9dc949149365_97f8aa674fd9";
 const CHROME: &str = "t13d1516h2_8daaf6152771_02713d6af862";
@@ -14,7 +14,7 @@ fn s(ip: &str, ja4: &str, level: &str, anomaly: bool) -> ScoredSession {
         src_ip: ip.parse::<IpAddr>().unwrap(),
         ja4: ja4.into(),
         host: "shop.example".into(),
-        level: level.into(),
+        level: level.parse().unwrap(),
         anomaly_score: if anomaly { 0.9 } else { 0.1 },
         is_anomaly: anomaly,
         campaign_id: if anomaly { 3 } else { -1 },
@@ -109,7 +109,7 @@ fn prefixes_collapse_only_when_every_seen_address_is_bad_and_browsers_are_never_
 #[test]
 fn filters_narrow_the_list_and_bad_levels_are_refused() {
     let only_critical = Filters {
-        min_level: "CRITICAL".into(),
+        min_level: ThreatLevel::Critical,
         collapse_min: 0,
         ..Filters::default()
     };
@@ -118,7 +118,7 @@ fn filters_narrow_the_list_and_bad_levels_are_refused() {
     assert!(p
         .addresses
         .iter()
-        .all(|e| e.level == "CRITICAL" && e.kind == EntryKind::Ip));
+        .all(|e| e.level == ThreatLevel::Critical && e.kind == EntryKind::Ip));
     let other_campaign = Filters {
         campaign: Some(4),
         ..Filters::default()
@@ -132,11 +132,17 @@ fn filters_narrow_the_list_and_bad_levels_are_refused() {
         ..Filters::default()
     };
     assert!(plan(&cycle(), &late).unwrap().addresses.is_empty());
-    for bad in ["NORMAL", "KNOWN_BOT", "ANUBIS_DENY", "severe"] {
+    // A name that is no level at all is refused where it is parsed (the CLI, the API).
+    assert!("severe".parse::<ThreatLevel>().is_err());
+    for bad in [
+        ThreatLevel::Normal,
+        ThreatLevel::KnownBot,
+        ThreatLevel::AnubisDeny,
+    ] {
         let e = plan(
             &cycle(),
             &Filters {
-                min_level: bad.into(),
+                min_level: bad,
                 ..Filters::default()
             },
         )

@@ -52,7 +52,7 @@ fn rows(a: &BenchMapArgs) -> Vec<MapRow> {
                 user_agent: String::new(),
                 hits: 1 + rng.below(100),
                 score: values[0],
-                threat: "NORMAL".into(),
+                threat: shrike_types::ThreatLevel::Normal,
                 country: "FR".into(),
                 asn_org: String::new(),
                 tcp: [64.0, 64240.0, 7.0, 1460.0],

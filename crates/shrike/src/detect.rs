@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use shrike_detect::supervised::{label_of_level, NEGATIVE_LEVELS, POSITIVE_LEVELS};
 use shrike_detect::{
     CampaignMemory, CycleOutput, Decision, DecisionKind, DetectConfig, KnownCampaign, LabelSource,
     Labelled, PolicyMark, Registry, Session,
@@ -17,7 +16,7 @@ use shrike_dict::{Dictionaries, DictionaryWatch, Reload};
 use shrike_store::{
     CampaignRow, CycleRecord, CycleStore, FeedbackLabel, FleetRow, Retention, ScoreRow, SessionRow,
 };
-use shrike_types::{Timestamp, HOUR_MS};
+use shrike_types::{ThreatLevel, Timestamp, HOUR_MS};
 
 use crate::config::{Config, Settings};
 use crate::CommonOpts;
@@ -316,37 +315,35 @@ pub fn load_labels(
     let from = Timestamp::from_millis(
         now.millis() - (cfg.label_history_days * 24.0 * HOUR_MS as f64) as i64,
     );
-    let levels: Vec<&str> = POSITIVE_LEVELS
+    let levels: Vec<&str> = ThreatLevel::ALL
         .iter()
-        .chain(&NEGATIVE_LEVELS)
-        .copied()
+        .filter(|l| l.label().is_some())
+        .map(|l| l.as_str())
         .collect();
-    let mut out: Vec<Labelled> = store
-        .labelled_sessions(from, now, &levels)?
-        .into_iter()
-        .filter_map(|row| {
-            let (bot, source) = match (row.feedback, row.level.as_deref().and_then(label_of_level))
-            {
-                (Some(f), _) => (f == FeedbackLabel::Bot, LabelSource::Analyst),
-                (None, Some(bot)) => (
-                    bot,
-                    LabelSource::Level(row.level.clone().unwrap_or_default()),
-                ),
-                (None, None) => return None,
-            };
-            Some(Labelled {
-                session: to_session(
-                    row.session,
-                    Enrich {
-                        dict,
-                        verifier: None,
-                    },
-                ),
-                bot,
-                source,
-            })
-        })
-        .collect();
+    let mut out: Vec<Labelled> = Vec::new();
+    for row in store.labelled_sessions(from, now, &levels)? {
+        let level = row
+            .level
+            .as_deref()
+            .map(str::parse::<ThreatLevel>)
+            .transpose()?;
+        let (bot, source) = match (row.feedback, level.and_then(|l| Some((l.label()?, l)))) {
+            (Some(f), _) => (f == FeedbackLabel::Bot, LabelSource::Analyst),
+            (None, Some((bot, level))) => (bot, LabelSource::Level(level)),
+            (None, None) => continue,
+        };
+        out.push(Labelled {
+            session: to_session(
+                row.session,
+                Enrich {
+                    dict,
+                    verifier: None,
+                },
+            ),
+            bot,
+            source,
+        });
+    }
     if out.len() > cfg.trees_max_labels {
         // Analyst labels are always kept; the rest is a seeded sample.
         let (mut keep, mut rest): (Vec<Labelled>, Vec<Labelled>) = out
@@ -413,7 +410,7 @@ pub fn save(
             ja4: s.ja4.clone(),
             host: s.host.clone(),
             model: v.model.map_or("", |m| m.as_str()).to_string(),
-            threat_level: v.level.as_str().to_string(),
+            threat_level: v.level,
             raw_score: v.raw_score,
             anomaly_score: v.anomaly_score,
             is_anomaly: v.is_anomaly,

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use shrike_export::{plan, render, Filters, Format, RenderOptions, ScoredSession};
-use shrike_types::{Timestamp, HOUR_MS};
+use shrike_types::{ThreatLevel, Timestamp, HOUR_MS};
 
 use crate::config::Config;
 use crate::CommonOpts;
@@ -34,8 +34,8 @@ pub struct ExportArgs {
     #[arg(long, short)]
     pub output: Option<PathBuf>,
     /// Lowest level exported: LOW, MEDIUM, HIGH or CRITICAL (ANUBIS_DENY counts as HIGH).
-    #[arg(long, default_value = "MEDIUM")]
-    pub min_level: String,
+    #[arg(long, default_value_t = ThreatLevel::Medium)]
+    pub min_level: ThreatLevel,
     /// Lowest normalised anomaly score (0-1).
     #[arg(long, default_value_t = 0.0)]
     pub min_score: f64,
@@ -105,18 +105,14 @@ pub fn run(config: Config, a: ExportArgs) -> anyhow::Result<ExitCode> {
     let rows = store.cycle_scores(cycle)?;
     let mut sessions = Vec::with_capacity(rows.len());
     for r in rows {
-        let ip = r.src_ip.clone();
-        sessions.push(
-            ScoredSession::from_score(r)
-                .with_context(|| format!("the store holds an invalid address {ip:?}"))?,
-        );
+        sessions.push(ScoredSession::from_score(r)?);
     }
     // The cycle's clock is one hour past its newest window.
     let since = a
         .max_age_hours
         .map(|h| Timestamp::from_millis(clock.millis() - h as i64 * HOUR_MS));
     let filters = Filters {
-        min_level: a.min_level.clone(),
+        min_level: a.min_level,
         min_score: a.min_score,
         campaign: a.campaign,
         fleet: a.fleet,

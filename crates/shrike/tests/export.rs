@@ -61,12 +61,12 @@ fn every_format_passes_its_consumer_and_never_blocks_a_good_bot_or_a_browser() {
     let scores = db.cycle_scores(cycle).unwrap();
     let protected: BTreeSet<IpAddr> = scores
         .iter()
-        .filter(|s| s.threat_level == "KNOWN_BOT" || s.threat_level == "LEGITIMATE_BROWSER")
+        .filter(|s| s.threat_level.is_protected())
         .map(|s| s.src_ip.parse().unwrap())
         .collect();
     let threats: BTreeSet<IpAddr> = scores
         .iter()
-        .filter(|s| s.is_anomaly && s.threat_level != "LOW")
+        .filter(|s| s.is_anomaly && s.threat_level != shrike_types::ThreatLevel::Low)
         .map(|s| s.src_ip.parse().unwrap())
         .collect();
     assert!(!protected.is_empty() && !threats.is_empty());

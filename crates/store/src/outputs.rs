@@ -24,7 +24,9 @@ pub(crate) fn score_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScoreRow> {
         ja4: r.get(2)?,
         host: r.get(3)?,
         model: r.get(4)?,
-        threat_level: r.get(5)?,
+        threat_level: r.get::<_, String>(5)?.parse().map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, Box::new(e))
+        })?,
         raw_score: r.get(6)?,
         anomaly_score: r.get(7)?,
         is_anomaly: r.get(8)?,

@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use shrike_types::Timestamp;
+use shrike_types::{ThreatLevel, Timestamp};
 
 /// An input already ingested.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,7 +123,7 @@ pub struct ScoreRow {
     /// Feature set that scored it ("" when none).
     pub model: String,
     /// Threat level.
-    pub threat_level: String,
+    pub threat_level: ThreatLevel,
     /// Raw score (negative = anomalous).
     pub raw_score: f64,
     /// Normalised score.

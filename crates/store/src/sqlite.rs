@@ -486,7 +486,7 @@ impl SqliteStore {
                     s.ja4,
                     s.host,
                     s.model,
-                    s.threat_level,
+                    s.threat_level.as_str(),
                     s.raw_score,
                     s.anomaly_score,
                     s.is_anomaly,

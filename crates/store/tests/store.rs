@@ -91,7 +91,11 @@ fn cycle_at(hour: i64, flagged_ip: &str) -> shrike_store::CycleRecord {
         ja4: "t13d1516h2_8daaf6152771_02713d6af862".into(),
         host: "shop.example".into(),
         model: "complete".into(),
-        threat_level: if anomaly { "HIGH" } else { "NORMAL" }.into(),
+        threat_level: if anomaly {
+            shrike_types::ThreatLevel::High
+        } else {
+            shrike_types::ThreatLevel::Normal
+        },
         raw_score: if anomaly { -0.15 } else { 0.05 },
         anomaly_score: 0.5,
         is_anomaly: anomaly,
@@ -233,7 +237,7 @@ fn labels_come_from_the_latest_level_and_analysts_override_them() {
             s.ja4 = ja4.clone();
         }
         c.scores[1].src_ip = second.into();
-        c.scores[1].threat_level = level.into();
+        c.scores[1].threat_level = level.parse().unwrap();
         c
     };
     // Cycle 1: .1 HIGH, .2 NORMAL. Cycle 2: .2 HIGH, .1 MEDIUM (its latest level).

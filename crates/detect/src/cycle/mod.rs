@@ -436,7 +436,7 @@ pub fn run_cycle(
             v.raw_score = r;
             v.anomaly_score = combined[n];
             (v.forest_score, v.flow_score, v.trees_prob) = parts[n];
-            v.level = ThreatLevel::of_raw(r, cfg);
+            v.level = crate::verdict::level_of_raw(r, cfg);
             v.is_anomaly = r < threshold;
             if v.is_anomaly {
                 let row = &x[n * k..(n + 1) * k];

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use shrike_export::{plan, render, Filters, Format, RenderOptions, ScoredSession};
 use shrike_store::{Feedback, FeedbackLabel, SessionKey};
-use shrike_types::{Timestamp, HOUR_MS};
+use shrike_types::{ThreatLevel, Timestamp, HOUR_MS};
 
 use crate::error::{ApiError, ApiResult};
 use crate::params::Query;
@@ -149,11 +149,11 @@ pub async fn exports(State(state): State<AppState>, q: Query) -> ApiResult<Respo
     let names: Vec<&'static str> = Format::ALL.iter().map(|(_, n)| *n).collect();
     let format_name = q.choice("format", "json", &names)?;
     let format = Format::parse(format_name).ok_or_else(|| ApiError::Internal("format".into()))?;
-    let min_level = q.choice(
-        "min_level",
-        "MEDIUM",
-        &["LOW", "MEDIUM", "HIGH", "CRITICAL"],
-    )?;
+    let graded: Vec<&str> = ThreatLevel::GRADED.iter().map(|l| l.as_str()).collect();
+    let min_level: ThreatLevel = q
+        .choice("min_level", ThreatLevel::Medium.as_str(), &graded)?
+        .parse()
+        .map_err(|e: shrike_types::UnknownLevel| ApiError::BadRequest(e.to_string()))?;
     let min_score = q.float("min_score", 0.0, 0.0, 1.0)?;
     let campaign = q.opt_int("campaign", 0, i64::MAX)?;
     let fleet = q.opt_int("fleet", 0, i64::MAX)?;
@@ -169,9 +169,9 @@ pub async fn exports(State(state): State<AppState>, q: Query) -> ApiResult<Respo
                 .into_iter()
                 .map(ScoredSession::from_score)
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| ApiError::Internal(format!("stored address: {e}")))?;
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
             let filters = Filters {
-                min_level: min_level.to_string(),
+                min_level,
                 min_score,
                 campaign,
                 fleet,

@@ -119,10 +119,10 @@ fn tactics_json(s: &mut dyn DashboardStore, limit: usize) -> ApiResult<Value> {
             e.0.insert(&t.score.ja4);
         }
         e.1 += t.hits;
-        let sev = shrike_export::severity(&t.score.threat_level);
+        let sev = t.score.threat_level.severity();
         if sev >= e.2 {
             e.2 = sev;
-            e.3 = t.score.threat_level.clone();
+            e.3 = t.score.threat_level.as_str().to_string();
         }
     }
     let mut rotation: Vec<Value> = by_ip
@@ -155,7 +155,7 @@ fn tactics_json(s: &mut dyn DashboardStore, limit: usize) -> ApiResult<Value> {
     // Live alerts: the most recent severe sessions, within the cycle's last hour.
     let mut alerts: Vec<&ThreatRow> = rows
         .iter()
-        .filter(|t| shrike_export::severity(&t.score.threat_level) >= 3)
+        .filter(|t| t.score.threat_level.severity() >= 3)
         .collect();
     alerts.sort_by(|a, b| {
         b.last_seen

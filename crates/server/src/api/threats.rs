@@ -6,25 +6,12 @@ use axum::Json;
 use serde_json::{json, Value};
 use shrike_features::FeatureId;
 use shrike_store::ThreatFilter;
-use shrike_types::Timestamp;
+use shrike_types::{ThreatLevel, Timestamp};
 
 use super::{parse_json, threat_json};
 use crate::error::{ApiError, ApiResult};
 use crate::params::Query;
 use crate::state::AppState;
-
-/// Threat levels a filter may name.
-pub const LEVELS: [&str; 9] = [
-    "CRITICAL",
-    "HIGH",
-    "MEDIUM",
-    "LOW",
-    "NORMAL",
-    "LEGITIMATE_BROWSER",
-    "KNOWN_BOT",
-    "ANUBIS_DENY",
-    "UNSCORED",
-];
 
 /// Largest page of threats.
 pub const MAX_PAGE: i64 = 500;
@@ -35,16 +22,9 @@ fn filter(q: &Query) -> ApiResult<ThreatFilter> {
         Some(list) => list
             .split(',')
             .map(|l| {
-                LEVELS
-                    .iter()
-                    .find(|x| x.eq_ignore_ascii_case(l.trim()))
-                    .map(|x| x.to_string())
-                    .ok_or_else(|| {
-                        ApiError::BadRequest(format!(
-                            "parameter level: allowed a comma-separated list of {}",
-                            LEVELS.join(", ")
-                        ))
-                    })
+                l.parse::<ThreatLevel>()
+                    .map(|l| l.as_str().to_string())
+                    .map_err(|e| ApiError::BadRequest(format!("parameter level: {e}")))
             })
             .collect::<ApiResult<_>>()?,
     };

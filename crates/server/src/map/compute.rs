@@ -5,7 +5,7 @@
 //! statistics, a risk score and colour, and edges to each cluster's two nearest.
 
 use ahash::{AHashMap as HashMap, AHashSet as HashSet};
-use shrike_types::math;
+use shrike_types::{math, ThreatLevel};
 
 use serde::Serialize;
 use shrike_cluster::{convex_hull, kmeans, pca_2d, standardize, KmeansParams};
@@ -24,7 +24,7 @@ pub struct MapRow {
     /// Mean anomaly score (0..1).
     pub score: f64,
     /// Highest threat level.
-    pub threat: String,
+    pub threat: ThreatLevel,
     /// Country code.
     pub country: String,
     /// AS organisation.
@@ -402,12 +402,12 @@ impl<'a> Acc<'a> {
         self.hits += r.hits;
         self.ips.insert(&r.ip);
         for (map, v) in [
-            (&mut self.threats, &r.threat),
-            (&mut self.countries, &r.country),
-            (&mut self.orgs, &r.asn_org),
+            (&mut self.threats, r.threat.as_str()),
+            (&mut self.countries, r.country.as_str()),
+            (&mut self.orgs, r.asn_org.as_str()),
         ] {
             if !v.is_empty() {
-                *map.entry(v.as_str()).or_default() += 1;
+                *map.entry(v).or_default() += 1;
             }
         }
     }
@@ -662,7 +662,11 @@ mod tests {
             user_agent: "ua".into(),
             hits: (i % 5) as u64 + 1,
             score: values[0],
-            threat: if group == 0 { "NORMAL" } else { "CRITICAL" }.into(),
+            threat: if group == 0 {
+                ThreatLevel::Normal
+            } else {
+                ThreatLevel::Critical
+            },
             country: "FR".into(),
             asn_org: "Example".into(),
             tcp: [if group == 2 { 128.0 } else { 64.0 }, 64240.0, 8.0, 1460.0],

@@ -250,7 +250,7 @@ pub fn aggregate(scores: &[ThreatRow]) -> Vec<MapRow> {
                 user_agent: t.user_agent.clone(),
                 hits: 0,
                 score: 0.0,
-                threat: String::new(),
+                threat: t.score.threat_level,
                 country: t.country.clone(),
                 asn_org: t.asn_org.clone(),
                 tcp: [ttl, win, scale, mss],
@@ -263,10 +263,8 @@ pub fn aggregate(scores: &[ThreatRow]) -> Vec<MapRow> {
         sessions[i] += 1.0;
         r.hits += t.hits;
         r.score += t.score.anomaly_score;
-        if shrike_export::severity(&t.score.threat_level) > shrike_export::severity(&r.threat)
-            || r.threat.is_empty()
-        {
-            r.threat = t.score.threat_level.clone();
+        if t.score.threat_level.severity() > r.threat.severity() {
+            r.threat = t.score.threat_level;
         }
         for ((v, f), id) in r.values.iter_mut().zip(&MAP_FEATURES).zip(&feature_ids) {
             let raw = match (f.name, id) {
