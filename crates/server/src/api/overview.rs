@@ -7,6 +7,7 @@ use axum::extract::State;
 use serde_json::{json, Value};
 use shrike_features::FeatureId;
 use shrike_store::{DashboardStore, ThreatRow, TopBy, TopValue};
+use shrike_types::ThreatLevel;
 
 use super::{json_response, threat_json, JsonBytes};
 use crate::error::ApiResult;
@@ -30,7 +31,7 @@ fn overview_json(s: &mut dyn DashboardStore, top: usize) -> ApiResult<Value> {
     };
     let metrics: Value = serde_json::from_str(&latest.metrics).unwrap_or_default();
     let levels = metrics["levels"].clone();
-    let level = |name: &str| levels[name].as_u64().unwrap_or(0);
+    let level = |l: ThreatLevel| levels[l.as_str()].as_u64().unwrap_or(0);
     let mut timeline: BTreeMap<i64, BTreeMap<String, u64>> = BTreeMap::new();
     for (window, level, n) in s.level_timeline(latest.id)? {
         timeline
@@ -52,10 +53,10 @@ fn overview_json(s: &mut dyn DashboardStore, top: usize) -> ApiResult<Value> {
             "scored": latest.scored,
             "anomalies": latest.anomalies,
             "anomaly_rate": latest.anomaly_rate,
-            "critical": level("CRITICAL"),
-            "high": level("HIGH"),
-            "known_bots": level("KNOWN_BOT"),
-            "browsers": level("LEGITIMATE_BROWSER"),
+            "critical": level(ThreatLevel::Critical),
+            "high": level(ThreatLevel::High),
+            "known_bots": level(ThreatLevel::KnownBot),
+            "browsers": level(ThreatLevel::LegitimateBrowser),
             "campaigns": campaigns,
             "flagged_fleets": fleets.iter().filter(|f| f.flagged).count(),
         },
