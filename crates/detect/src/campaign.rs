@@ -9,12 +9,11 @@
 //! `campaign_escalation_size` sessions escalate their HIGH members to CRITICAL, as the seed
 //! does.
 
-use shrike_types::math;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 use shrike_cluster::{dbscan, hdbscan, standardize, ClusterError, DbscanParams, HdbscanParams};
-use shrike_types::Timestamp;
+use shrike_types::{math, Timestamp};
 
 use crate::config::{CampaignAlgorithm, DetectConfig};
 use crate::fleet::by_count;

@@ -19,12 +19,12 @@
 //! flagged (`fleet_campaign_flag`) when its score reaches [`DetectConfig::fleet_threshold`]
 //! and it spans at least [`DetectConfig::fleet_min_ips`] addresses.
 
-use shrike_types::math;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use serde::Serialize;
 use shrike_graph::{louvain, Graph, LouvainOptions};
+use shrike_types::math;
 
 use crate::prep::{BrowserId, Session};
 use crate::DetectConfig;

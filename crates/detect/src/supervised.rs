@@ -15,8 +15,7 @@
 
 use serde::{Deserialize, Serialize};
 use shrike_gbdt::{Gbdt, GbdtError, GbdtParams};
-use shrike_types::math;
-use shrike_types::{Rng, ThreatLevel};
+use shrike_types::{math, Rng, ThreatLevel};
 
 use crate::prep::Session;
 

@@ -4,8 +4,7 @@ use shrike_detect::fleet::{detect_fleets, prefix};
 use shrike_detect::prep::{BrowserId, Session};
 use shrike_detect::DetectConfig;
 use shrike_features::FeatureId;
-use shrike_types::math;
-use shrike_types::Timestamp;
+use shrike_types::{math, Timestamp};
 
 const CHROME: &str = "t13d1516h2_8daaf6152771_02713d6af862";
 const FLEET: &str = "t13d1715h2_5b57614c22b0_7121afd63204";

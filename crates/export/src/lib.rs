@@ -200,10 +200,11 @@ pub enum ExportError {
 impl std::fmt::Display for ExportError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ExportError::MinLevel(l) => {
-                let allowed: Vec<&str> = ThreatLevel::GRADED.iter().map(|l| l.as_str()).collect();
-                write!(f, "--min-level {l}: allowed {}", allowed.join(", "))
-            }
+            ExportError::MinLevel(l) => write!(
+                f,
+                "--min-level {l}: allowed {}",
+                ThreatLevel::names(&ThreatLevel::GRADED)
+            ),
         }
     }
 }

@@ -1,12 +1,11 @@
 //! From accumulated state to [`SessionFeatures`]: per-session formulas, the (window, IP)
 //! join, cohort features over the horizon and sequence features.
 
-use shrike_types::math;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use shrike_dict::{AsnLabel, Dictionaries};
-use shrike_types::{Alpn, HttpVersion, Timestamp, HOUR_MS};
+use shrike_types::{math, Alpn, HttpVersion, Timestamp, HOUR_MS};
 
 use crate::accumulate::{Counter, IpWindowAcc, SessionAcc, U64Set};
 use crate::catalogue::FeatureId;

@@ -14,9 +14,10 @@
 //! A general-purpose BLAS chooses its kernel from the CPU at run time (FMA, AVX2, AVX-512)
 //! and splits long sums by cache size; each choice rounds differently, and the flow's
 //! scores then moved sessions across the cycle's threshold from one machine to the next.
-//! Fused multiply-adds would be exact to specify but only fast where the CPU has them (a
-//! portable fallback calls a software `fmaf` per element, 15 times slower here), so the
-//! products use separate multiplications and additions everywhere.
+//! Fused multiply-adds would be exact to specify too, but the compiler left the same tiles
+//! written with `mul_add` unvectorised (flow training 15 times slower here, `shrike bench
+//! flow`), and a CPU without FMA would call a software `fmaf` per element; so the products
+//! use separate multiplications and additions everywhere.
 
 /// A row-major matrix operand: `rows × cols` elements, row `i` starting at `i * stride`.
 /// `transposed` reads the slice as the transpose of the stored `cols × rows` matrix

@@ -1,9 +1,10 @@
 //! The network of the flow: shapes, parameter views, the forward and backward passes of a
 //! coupling block, and the vectorisable `exp`/`tanh`.
 
+use shrike_types::math;
+
 use crate::gemm::{gemm, Mat};
 use crate::HALF_LN_2PI;
-use shrike_types::math;
 
 /// Dimensions of one block.
 #[derive(Debug, Clone, Copy)]

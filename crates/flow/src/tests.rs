@@ -1,6 +1,5 @@
 use proptest::prelude::*;
-use shrike_types::math;
-use shrike_types::Rng;
+use shrike_types::{math, Rng};
 
 use super::*;
 use crate::net::{fast_exp, fast_tanh};

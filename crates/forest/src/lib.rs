@@ -31,10 +31,9 @@ pub mod dataset;
 mod layout;
 
 use layout::{walk_flat, ColumnBlock, Layout, BLOCK};
-use shrike_types::math;
 
 use serde::{Deserialize, Serialize};
-use shrike_types::Rng;
+use shrike_types::{math, Rng};
 
 /// Why a forest could not be trained, scored or loaded.
 #[derive(Debug, thiserror::Error, PartialEq)]

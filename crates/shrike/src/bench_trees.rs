@@ -3,7 +3,6 @@
 //! label noise): training time and held-out ROC-AUC. `--write` saves the data as CSV for
 //! the xgboost reference (bench/README.md).
 
-use shrike_types::math;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,7 +10,7 @@ use std::time::Instant;
 
 use clap::Args;
 use shrike_gbdt::GbdtParams;
-use shrike_types::Rng;
+use shrike_types::{math, Rng};
 
 /// Arguments of `shrike bench trees`.
 #[derive(Args)]

@@ -67,6 +67,15 @@ impl ThreatLevel {
         }
     }
 
+    /// `levels` by name, separated by commas (for messages that list what is allowed).
+    pub fn names(levels: &[ThreatLevel]) -> String {
+        levels
+            .iter()
+            .map(|l| l.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// How severe the level is as a threat, for minimum-level filters: 4 for `Critical`,
     /// 3 for `High` and `AnubisDeny`, 2 `Medium`, 1 `Low`, 0 for the levels that are no
     /// threat.
@@ -108,17 +117,8 @@ impl fmt::Display for ThreatLevel {
 
 /// A name that is no [`ThreatLevel`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown threat level {0:?} (allowed: {allowed})", allowed = names(&ThreatLevel::ALL))]
+#[error("unknown threat level {0:?} (allowed: {allowed})", allowed = ThreatLevel::names(&ThreatLevel::ALL))]
 pub struct UnknownLevel(pub String);
-
-/// `levels` by name, separated by commas.
-fn names(levels: &[ThreatLevel]) -> String {
-    levels
-        .iter()
-        .map(|l| l.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 impl FromStr for ThreatLevel {
     type Err = UnknownLevel;

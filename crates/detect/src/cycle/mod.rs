@@ -1,13 +1,12 @@
 //! One detection cycle (SPEC §5 steps 1–5, 8–10, 13–14) over the sessions of a horizon.
 
-use shrike_types::math;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use serde_json::json;
 use shrike_features::FeatureId;
 use shrike_forest::raw_score;
-use shrike_types::Timestamp;
+use shrike_types::{math, Timestamp};
 
 use crate::campaign::{CampaignMemory, ScoredSet};
 use crate::config::CampaignSpace;

@@ -113,17 +113,16 @@ fn tactics_json(s: &mut dyn DashboardStore, limit: usize) -> ApiResult<Value> {
     });
     let brute_ips: HashSet<&str> = brute.iter().map(|t| t.score.src_ip.as_str()).collect();
     // JA4 rotation: one address, many TLS stacks within the horizon.
-    let mut by_ip: HashMap<&str, (HashSet<&str>, u64, u8, String)> = HashMap::new();
+    let mut by_ip: HashMap<&str, (HashSet<&str>, u64, Option<ThreatLevel>)> = HashMap::new();
     for t in &rows {
         let e = by_ip.entry(&t.score.src_ip).or_default();
         if !t.score.ja4.is_empty() {
             e.0.insert(&t.score.ja4);
         }
         e.1 += t.hits;
-        let sev = t.score.threat_level.severity();
-        if sev >= e.2 {
-            e.2 = sev;
-            e.3 = t.score.threat_level.as_str().to_string();
+        let level = t.score.threat_level;
+        if e.2.is_none_or(|l| level.severity() >= l.severity()) {
+            e.2 = Some(level);
         }
     }
     let mut rotation: Vec<Value> = by_ip
@@ -132,7 +131,7 @@ fn tactics_json(s: &mut dyn DashboardStore, limit: usize) -> ApiResult<Value> {
         .map(|(ip, v)| {
             let mut ja4s: Vec<&str> = v.0.iter().copied().collect();
             ja4s.sort_unstable();
-            json!({"src_ip": ip, "ja4_count": v.0.len(), "hits": v.1, "level": v.3,
+            json!({"src_ip": ip, "ja4_count": v.0.len(), "hits": v.1, "level": v.2,
                    "ja4s": ja4s.into_iter().take(10).collect::<Vec<_>>()})
         })
         .collect();

@@ -5,10 +5,9 @@
 //! statistics, a risk score and colour, and edges to each cluster's two nearest.
 
 use ahash::{AHashMap as HashMap, AHashSet as HashSet};
-use shrike_types::{math, ThreatLevel};
-
 use serde::Serialize;
 use shrike_cluster::{convex_hull, kmeans, pca_2d, standardize, KmeansParams};
+use shrike_types::{math, ThreatLevel};
 
 /// One (IP, JA4) pair, its traffic aggregated over the map's window.
 #[derive(Debug, Clone, PartialEq)]
