@@ -61,7 +61,7 @@ fn session(row: &Value) -> Result<SessionFeatures, ChError> {
         key: SessionKey {
             window_start: Timestamp::from_millis(int("window_ms")?),
             src_ip: ip.to_canonical(),
-            ja4: text("ja4"),
+            ja4: SessionKey::ja4_from_stored(text("ja4")).map_err(|e| bad(&e.to_string()))?,
             host: text("host"),
         },
         first_seen: Timestamp::from_millis(int("first_ms")?),

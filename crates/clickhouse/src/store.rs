@@ -6,12 +6,11 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use serde_json::{json, Value};
-use shrike_features::FeatureId;
 use shrike_store::{
     join_labels, CycleRecord, CycleStore, FeedbackLabel, FileSpan, IngestLedger, IngestedSource,
     LabelKey, LabelRow, Pruned, Retention, SessionRow, StoreError,
 };
-use shrike_types::Timestamp;
+use shrike_types::{SessionKey, ThreatLevel, Timestamp};
 
 use crate::migrate::MIGRATIONS;
 use crate::{read_features, ChError, ChUrl, Client};
@@ -27,6 +26,21 @@ pub(crate) fn ch_time(t: Timestamp) -> String {
 /// A string column of a JSONEachRow row ("" when absent or NULL).
 pub(crate) fn text(r: &Value, k: &str) -> String {
     r[k].as_str().unwrap_or("").to_string()
+}
+
+/// The session key of a JSONEachRow row: its window start in milliseconds under `w`,
+/// then `src_ip`, `ja4` and `host`.
+pub(crate) fn session_key(r: &Value, w: &str) -> Result<SessionKey, ChError> {
+    let bad = |what: &str| ChError::Decode(format!("{what} of {r}"));
+    Ok(SessionKey {
+        window_start: Timestamp::from_millis(int(r, w)?),
+        src_ip: r["src_ip"]
+            .as_str()
+            .and_then(|x| x.parse::<IpAddr>().ok())
+            .ok_or_else(|| bad("src_ip"))?,
+        ja4: SessionKey::ja4_from_stored(text(r, "ja4")).map_err(|e| bad(&e.to_string()))?,
+        host: text(r, "host"),
+    })
 }
 
 /// An integer column of a JSONEachRow row; absent is an error naming it.
@@ -255,13 +269,7 @@ impl ChStore {
             .map(|r| {
                 let bad = || ChError::Decode(format!("sessions row: {r}"));
                 Ok(SessionRow {
-                    window_start: Timestamp::from_millis(int(r, "w")?),
-                    src_ip: r["src_ip"]
-                        .as_str()
-                        .and_then(|x| x.parse::<IpAddr>().ok())
-                        .ok_or_else(bad)?,
-                    ja4: text(r, "ja4"),
-                    host: text(r, "host"),
+                    key: session_key(r, "w")?,
                     hits: int(r, "hits")? as u64,
                     asn_label: text(r, "asn_label"),
                     bot_name: text(r, "bot_name"),
@@ -303,8 +311,8 @@ impl ChStore {
             .iter()
             .map(|s| {
                 json!({
-                    "cycle_id": id, "window_start": ch_time(s.window_start),
-                    "src_ip": s.src_ip.to_string(), "ja4": s.ja4, "host": s.host,
+                    "cycle_id": id, "window_start": ch_time(s.key.window_start),
+                    "src_ip": s.key.src_ip.to_string(), "ja4": s.key.ja4_str(), "host": s.key.host,
                     "first_seen": ch_time(s.first_seen), "last_seen": ch_time(s.last_seen),
                     "hits": s.hits, "asn": s.asn, "asn_org": s.asn_org, "country": s.country,
                     "tcp_fingerprint": s.tcp_fingerprint, "asn_label": s.asn_label,
@@ -319,8 +327,9 @@ impl ChStore {
             c.scores.iter().map(|s| {
                 let finite = |v: f64| if v.is_finite() { v } else { 0.0 };
                 json!({
-                    "cycle_id": id, "cycle_at": at, "window_start": ch_time(s.window_start),
-                    "src_ip": s.src_ip, "ja4": s.ja4, "host": s.host, "model": s.model,
+                    "cycle_id": id, "cycle_at": at, "window_start": ch_time(s.key.window_start),
+                    "src_ip": s.key.src_ip.to_string(), "ja4": s.key.ja4_str(), "host": s.key.host,
+                    "model": s.model.map_or("", |m| m.as_str()),
                     "threat_level": s.threat_level.as_str(), "raw_score": finite(s.raw_score),
                     "anomaly_score": finite(s.anomaly_score), "is_anomaly": s.is_anomaly,
                     "recurrence": s.recurrence, "browser_confidence": finite(s.browser_confidence),
@@ -436,7 +445,7 @@ impl ChStore {
         &self,
         from: Timestamp,
         to: Timestamp,
-        levels: &[&str],
+        levels: &[ThreatLevel],
     ) -> Result<Vec<LabelRow>, ChError> {
         let db = self.db();
         let params = [
@@ -489,13 +498,14 @@ impl ChStore {
                 }
             }
         }
-        Ok(join_labels(
+        join_labels(
             self.session_rows(from, to)?,
             latest,
             &by_session,
             &by_ip,
             levels,
-        ))
+        )
+        .map_err(|e| ChError::Decode(format!("all_scores.threat_level: {e}")))
     }
 }
 
@@ -540,28 +550,10 @@ impl CycleStore for ChStore {
         let feats = read_features(&self.client, start, end).map_err(self.remote())?;
         Ok(feats
             .into_iter()
-            .map(|f| SessionRow {
-                window_start: f.key.window_start,
-                src_ip: f.key.src_ip,
-                ja4: f.key.ja4,
-                host: f.key.host,
-                hits: f.values[FeatureId::Hits.index()] as u64,
-                asn_label: f.asn_label.as_str().to_string(),
-                bot_name: f.bot_name,
-                browser_family: f.browser_family,
-                features: f.values.to_vec(),
-                first_seen: f.first_seen,
-                asn: f.asn,
-                user_agent: f.user_agent,
-                correlated: f.correlated,
-                country: f.country,
-                last_seen: f.last_seen,
-                asn_org: f.asn_org,
-                tcp_fingerprint: f.tcp_fingerprint,
-            })
+            .map(SessionRow::from)
             .collect())
     }
-    fn recurrences(&self) -> Result<HashMap<String, u32>, StoreError> {
+    fn recurrences(&self) -> Result<HashMap<IpAddr, u32>, StoreError> {
         let db = self.db();
         let rows = self
             .rows(
@@ -572,10 +564,16 @@ impl CycleStore for ChStore {
                 &[],
             )
             .map_err(self.remote())?;
-        Ok(rows
-            .iter()
-            .filter_map(|r| Some((r["src_ip"].as_str()?.to_string(), r["n"].as_u64()? as u32)))
-            .collect())
+        rows.iter()
+            .map(|r| {
+                let ip = r["src_ip"].as_str().and_then(|x| x.parse::<IpAddr>().ok());
+                match (ip, r["n"].as_u64()) {
+                    (Some(ip), Some(n)) => Ok((ip, n as u32)),
+                    _ => Err(ChError::Decode(format!("recurrence row {r}"))),
+                }
+            })
+            .collect::<Result<_, _>>()
+            .map_err(self.remote())
     }
     fn campaign_memory(
         &self,
@@ -619,7 +617,7 @@ impl CycleStore for ChStore {
         &self,
         from: Timestamp,
         to: Timestamp,
-        levels: &[&str],
+        levels: &[ThreatLevel],
     ) -> Result<Vec<LabelRow>, StoreError> {
         self.labels(from, to, levels).map_err(self.remote())
     }

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 use shrike_store::{
-    CampaignRow, Feedback, FeedbackLabel, ScoreRow, SessionKey, StoreError, VerdictStore,
+    CampaignRow, Feedback, FeedbackLabel, ScoreRow, FeedbackSession, StoreError, VerdictStore,
 };
 use shrike_types::Timestamp;
 
@@ -16,11 +16,13 @@ fn float(r: &Value, k: &str) -> f64 {
 
 pub(crate) fn score_row(r: &Value) -> Result<ScoreRow, ChError> {
     Ok(ScoreRow {
-        window_start: Timestamp::from_millis(int(r, "w")?),
-        src_ip: text(r, "src_ip"),
-        ja4: text(r, "ja4"),
-        host: text(r, "host"),
-        model: text(r, "model"),
+        key: crate::store::session_key(r, "w")?,
+        model: match text(r, "model").as_str() {
+            "" => None,
+            m => Some(m.parse().map_err(|e: shrike_types::UnknownFeatureSet| {
+                ChError::Decode(e.to_string())
+            })?),
+        },
         threat_level: text(r, "threat_level")
             .parse()
             .map_err(|e: shrike_types::UnknownLevel| ChError::Decode(e.to_string()))?,
@@ -101,7 +103,7 @@ impl ChStore {
                     note: text(r, "note"),
                     src_ip: text(r, "src_ip"),
                     session: match (r["w"].as_i64(), r["ja4"].as_str(), r["host"].as_str()) {
-                        (Some(w), Some(ja4), Some(host)) => Some(SessionKey {
+                        (Some(w), Some(ja4), Some(host)) => Some(FeedbackSession {
                             window_start: Timestamp::from_millis(w),
                             ja4: ja4.to_string(),
                             host: host.to_string(),

@@ -208,13 +208,13 @@ fn assign_ids(
     }
     let mut overlaps: Vec<(usize, usize, usize)> = Vec::new();
     for (g, (_, members)) in groups.iter().enumerate() {
-        let ips: BTreeSet<&str> = members
+        let ips: BTreeSet<String> = members
             .iter()
-            .map(|i| sessions[*i].src_ip.as_str())
+            .map(|i| sessions[*i].row.key.src_ip.to_string())
             .collect();
         let mut count: BTreeMap<usize, usize> = BTreeMap::new();
-        for ip in ips {
-            for k in owner.get(ip).into_iter().flatten() {
+        for ip in &ips {
+            for k in owner.get(ip.as_str()).into_iter().flatten() {
                 *count.entry(*k).or_default() += 1;
             }
         }
@@ -266,13 +266,13 @@ fn describe(
     let mut feats: BTreeMap<String, (usize, f64, f64, f64)> = BTreeMap::new();
     for i in members {
         let s = &sessions[*i];
-        *ja4s.entry(s.ja4.clone()).or_default() += 1;
-        *asns.entry(s.asn).or_default() += 1;
-        *countries.entry(s.country.clone()).or_default() += 1;
-        *hosts.entry(s.host.clone()).or_default() += 1;
-        ips.insert(s.src_ip.clone());
-        first_seen = first_seen.min(s.first_seen);
-        last_seen = last_seen.max(s.last_seen);
+        *ja4s.entry(s.row.key.ja4_str().to_string()).or_default() += 1;
+        *asns.entry(s.row.asn).or_default() += 1;
+        *countries.entry(s.row.country.clone()).or_default() += 1;
+        *hosts.entry(s.row.key.host.clone()).or_default() += 1;
+        ips.insert(s.row.key.src_ip.to_string());
+        first_seen = first_seen.min(s.row.first_seen);
+        last_seen = last_seen.max(s.row.last_seen);
         // The forest's attributions describe the campaign (the trees' and the flow's are on
         // other scales).
         for c in verdicts[*i].top.iter().filter(|c| c.scorer == "forest") {
@@ -354,28 +354,23 @@ fn describe(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shrike_features::FeatureId;
+    use crate::prep::SessionRow;
+    use shrike_types::SessionKey;
 
-    fn session(ip: &str) -> Session {
-        Session {
+    /// The address of host `name` ("a" = 10.0.0.1, "b" = 10.0.0.2, ...).
+    fn addr(name: &str) -> String {
+        format!("10.0.0.{}", name.as_bytes()[0] - b'a' + 1)
+    }
+
+    fn session(name: &str) -> Session {
+        let mut row = SessionRow::new(SessionKey {
             window_start: Timestamp::from_millis(0),
-            first_seen: Timestamp::from_millis(0),
-            last_seen: Timestamp::from_millis(0),
-            country: String::new(),
-            src_ip: ip.into(),
-            ja4: String::new(),
+            src_ip: addr(name).parse().unwrap(),
+            ja4: None,
             host: String::new(),
-            asn_label: String::new(),
-            asn: 0,
-            bot_name: String::new(),
-            browser_family: String::new(),
-            user_agent: String::new(),
-            correlated: true,
-            asn_org: String::new(),
-            tcp_fingerprint: String::new(),
-            features: vec![0.0; FeatureId::COUNT],
-            policy: Default::default(),
-        }
+        });
+        row.correlated = true;
+        Session::new(row)
     }
 
     #[test]
@@ -392,7 +387,7 @@ mod tests {
             (set, vec![4]),
             (set, vec![5]),
         ];
-        let ips = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+        let ips = |v: &[&str]| v.iter().map(|s| addr(s)).collect();
         let memory = CampaignMemory {
             known: vec![
                 // Shares c, d with group 1 and c with group 0.

@@ -142,13 +142,13 @@ pub fn detect_fleets(
     if cfg.fleet_min_ips == 0 {
         return report;
     }
-    // Sessions with a JA4 and a parseable address; their prefix.
+    // Sessions with a JA4; their prefix.
     let rows: Vec<(usize, IpAddr, u128)> = candidates
         .iter()
-        .filter(|i| !sessions[**i].ja4.is_empty())
-        .filter_map(|i| {
-            let ip: IpAddr = sessions[*i].src_ip.parse().ok()?;
-            Some((*i, ip, prefix_bits(ip)))
+        .filter(|i| sessions[**i].row.key.ja4.is_some())
+        .map(|i| {
+            let ip = sessions[*i].row.key.src_ip;
+            (*i, ip, prefix_bits(ip))
         })
         .collect();
     let mut nodes = Interner::default();
@@ -157,13 +157,13 @@ pub fn detect_fleets(
     let mut ja4_node = Vec::with_capacity(rows.len());
     for (i, _, pfx) in &rows {
         let s = &sessions[*i];
-        let j = nodes.id(Node::Ja4(&s.ja4));
+        let j = nodes.id(Node::Ja4(s.row.key.ja4_str()));
         ja4_node.push(j);
         *weights
             .entry((j, nodes.id(Node::Prefix(*pfx))))
             .or_default() += 1.0;
-        if s.asn != 0 {
-            *weights.entry((j, nodes.id(Node::Asn(s.asn)))).or_default() += 1.0;
+        if s.row.asn != 0 {
+            *weights.entry((j, nodes.id(Node::Asn(s.row.asn)))).or_default() += 1.0;
         }
     }
     let n = nodes.ids.len();
@@ -203,8 +203,8 @@ pub fn detect_fleets(
         let mut confidence = 0.0;
         for k in &members {
             let i = rows[*k].0;
-            *ja4s.entry(sessions[i].ja4.as_str()).or_default() += 1;
-            *asns.entry(sessions[i].asn).or_default() += 1;
+            *ja4s.entry(sessions[i].row.key.ja4_str()).or_default() += 1;
+            *asns.entry(sessions[i].row.asn).or_default() += 1;
             confidence += browsers[i].confidence;
         }
         let mean_confidence = confidence / members.len() as f64;

@@ -3,43 +3,17 @@
 
 use serde::{Deserialize, Serialize};
 use shrike_features::{FeatureId, FeatureKind};
-use shrike_types::Timestamp;
+pub use shrike_store::SessionRow;
+pub use shrike_types::FeatureSetName;
+use shrike_types::SessionKey;
 
-/// One session as the cycle sees it (read from the store).
+/// One session as the cycle sees it: the stored row, with the dictionaries in service
+/// applied to its names, and what the policy says of it. The same value is read from the
+/// store, scored, and written back beside its verdict.
 #[derive(Debug, Clone)]
 pub struct Session {
-    /// Start of the hour.
-    pub window_start: Timestamp,
-    /// First request.
-    pub first_seen: Timestamp,
-    /// Last request.
-    pub last_seen: Timestamp,
-    /// Country code of the client ("" when unknown).
-    pub country: String,
-    /// Client address, as text.
-    pub src_ip: String,
-    /// JA4 or "".
-    pub ja4: String,
-    /// Host.
-    pub host: String,
-    /// ASN reputation label (`isp`, `hosting`...).
-    pub asn_label: String,
-    /// AS number (0 = unknown).
-    pub asn: u32,
-    /// Known-bot name from the dictionaries, or "".
-    pub bot_name: String,
-    /// Browser family of the JA4 in the dictionary, or "".
-    pub browser_family: String,
-    /// User agent of the first request.
-    pub user_agent: String,
-    /// Whether the TCP/TLS side was matched.
-    pub correlated: bool,
-    /// AS organisation ("" when unknown).
-    pub asn_org: String,
-    /// SYN fingerprint (JA4T layout) of the first request ("" when unknown).
-    pub tcp_fingerprint: String,
-    /// Base features in [`FeatureId`] order.
-    pub features: Vec<f32>,
+    /// Identity, names and base features (in [`FeatureId`] order).
+    pub row: SessionRow,
     /// What the Anubis policy and the user-agent bot patterns say of it.
     pub policy: PolicyMark,
 }
@@ -60,9 +34,22 @@ pub struct PolicyMark {
 }
 
 impl Session {
+    /// A session with no policy mark (no dictionaries, or none applied).
+    pub fn new(row: SessionRow) -> Session {
+        Session {
+            row,
+            policy: PolicyMark::default(),
+        }
+    }
+
+    /// Its identity.
+    pub fn key(&self) -> &SessionKey {
+        &self.row.key
+    }
+
     /// A base feature's value.
     pub fn get(&self, f: FeatureId) -> f64 {
-        self.features.get(f.index()).map_or(f64::NAN, |v| *v as f64)
+        self.row.features.get(f.index()).map_or(f64::NAN, |v| *v as f64)
     }
 }
 
@@ -163,40 +150,18 @@ impl Column {
     }
 }
 
-/// The two feature sets of SPEC §4.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum FeatureSetName {
-    /// L7 only: every session.
-    Application,
-    /// Application + TCP/TLS: correlated sessions.
-    Complete,
-}
-
-impl FeatureSetName {
-    /// Both, in cycle order.
-    pub const ALL: [FeatureSetName; 2] = [FeatureSetName::Complete, FeatureSetName::Application];
-
-    /// Model name.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            FeatureSetName::Application => "application",
-            FeatureSetName::Complete => "complete",
-        }
-    }
-
-    /// The set's columns. `fingerprint_coherence_score` selects the baseline and is not a
-    /// model input, as in the seed.
-    pub fn columns(self) -> Vec<Column> {
-        let base: Vec<FeatureId> = match self {
-            FeatureSetName::Application => FeatureId::application().collect(),
-            FeatureSetName::Complete => FeatureId::complete().collect(),
-        };
-        base.into_iter()
-            .filter(|f| *f != FeatureId::FingerprintCoherenceScore)
-            .map(Column::Base)
-            .chain(Derived::ALL.into_iter().map(Column::Derived))
-            .collect()
-    }
+/// A feature set's columns. `fingerprint_coherence_score` selects the baseline and is not
+/// a model input, as in the seed.
+pub fn columns(set: FeatureSetName) -> Vec<Column> {
+    let base: Vec<FeatureId> = match set {
+        FeatureSetName::Application => FeatureId::application().collect(),
+        FeatureSetName::Complete => FeatureId::complete().collect(),
+    };
+    base.into_iter()
+        .filter(|f| *f != FeatureId::FingerprintCoherenceScore)
+        .map(Column::Base)
+        .chain(Derived::ALL.into_iter().map(Column::Derived))
+        .collect()
 }
 
 /// Browser identification of one session.
@@ -280,12 +245,12 @@ fn known(v: f64) -> Option<f64> {
 /// The six axes, the confidence and the family of a session.
 pub fn identify_browser(s: &Session) -> BrowserId {
     use FeatureId as F;
-    let ja4_known = if s.browser_family.is_empty() {
+    let ja4_known = if s.row.browser_family.is_empty() {
         0.0
     } else {
         1.0
     };
-    let ja4_struct = ja4_structure(&s.ja4);
+    let ja4_struct = ja4_structure(s.row.key.ja4_str());
     let http_modern = s.get(F::ModernBrowserScore).clamp(0.0, 1.0);
     let nav_traits = [
         Some((s.get(F::AssetRatio) > 0.0) as u8 as f64),
@@ -303,7 +268,7 @@ pub fn identify_browser(s: &Session) -> BrowserId {
         }
     };
     let nav = mean(&nav_traits);
-    let tls = if s.correlated || !s.ja4.is_empty() {
+    let tls = if s.row.correlated || !s.row.key.ja4.is_none() {
         mean(&[
             known(s.get(F::UaChMismatch)).map(|v| 1.0 - v),
             known(s.get(F::AlpnHttpMismatch)).map(|v| 1.0 - v),
@@ -315,7 +280,7 @@ pub fn identify_browser(s: &Session) -> BrowserId {
     let h2_known = s.get(F::H2SettingsKnown) > 0.0 || s.get(F::H2SettingsRare) > 0.0;
     let h2 = if !h2_known {
         0.5
-    } else if s.browser_family.is_empty() {
+    } else if s.row.browser_family.is_empty() {
         // No family to agree with (a JA4 the dictionary has not seen, such as a new browser
         // release): the SETTINGS frame alone says whether a known browser sent it.
         s.get(F::H2SettingsKnown).max(0.0)
@@ -324,10 +289,10 @@ pub fn identify_browser(s: &Session) -> BrowserId {
     };
     let axes = [ja4_known, ja4_struct, http_modern, nav, tls, h2];
     let confidence = axes.iter().zip(AXIS_WEIGHTS).map(|(a, w)| a * w).sum();
-    let family = if !s.browser_family.is_empty() {
-        refine_family(&s.browser_family, ua_family(&s.user_agent)).to_string()
+    let family = if !s.row.browser_family.is_empty() {
+        refine_family(&s.row.browser_family, ua_family(&s.row.user_agent)).to_string()
     } else if ja4_struct >= 4.0 / 6.0 && http_modern >= 0.6 {
-        ua_family(&s.user_agent).to_string()
+        ua_family(&s.row.user_agent).to_string()
     } else {
         String::new()
     };
@@ -448,12 +413,12 @@ mod tests {
     #[test]
     fn columns_are_named_and_found_back() {
         for set in FeatureSetName::ALL {
-            for c in set.columns() {
+            for c in columns(set) {
                 assert_eq!(Column::from_name(c.name()), Some(c));
             }
         }
         assert!(
-            FeatureSetName::Complete.columns().len() > FeatureSetName::Application.columns().len()
+            columns(FeatureSetName::Complete).len() > columns(FeatureSetName::Application).len()
         );
     }
 }

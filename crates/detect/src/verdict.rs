@@ -6,9 +6,9 @@ use serde::Serialize;
 
 use crate::config::DetectConfig;
 use crate::drift;
-use crate::prep::FeatureSetName;
+use shrike_types::FeatureSetName;
 
-pub use shrike_types::ThreatLevel;
+pub use shrike_types::{DecisionKind, ThreatLevel};
 
 /// The level of a (penalised) raw score under the configured level thresholds.
 pub fn level_of_raw(raw: f64, cfg: &DetectConfig) -> ThreatLevel {
@@ -25,97 +25,13 @@ pub fn level_of_raw(raw: f64, cfg: &DetectConfig) -> ThreatLevel {
     }
 }
 
-/// Kinds of audit-log entries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum DecisionKind {
-    /// The current model was reused.
-    ModelLoaded,
-    /// A new model was trained and made current.
-    ModelTrained,
-    /// A new model failed the validation gate.
-    ModelRejected,
-    /// A stored model could not be loaded or used.
-    ModelLoadFailed,
-    /// Training failed.
-    ModelFailed,
-    /// The baseline drifted from the model's.
-    DriftDetected,
-    /// Low-variance features removed at training.
-    FeaturePruned,
-    /// Features dropped by validation (constant, mostly missing).
-    FeaturesDropped,
-    /// Too few human-baseline sessions.
-    SkippedLowData,
-    /// Known bots of the cycle.
-    KnownBot,
-    /// Anubis DENY sessions.
-    AnubisDeny,
-    /// An anomaly.
-    Anomaly,
-    /// Legitimate browsers of the cycle.
-    LegitimateBrowser,
-    /// A flagged fleet.
-    FleetDetected,
-    /// A campaign of the cycle.
-    CampaignDetected,
-    /// Campaign clustering failed for a feature set (its anomalies stay unclustered).
-    CampaignFailed,
-    /// Dictionary files changed and were loaded again before the cycle.
-    DictionariesReloaded,
-    /// Dictionary files changed but no longer load; the previous ones stayed in service.
-    DictionaryReloadFailed,
-    /// The boosted trees were reused.
-    TreesLoaded,
-    /// New boosted trees were trained (and saved).
-    TreesTrained,
-    /// The boosted trees were not trained (too few labels, disabled, failed); the payload
-    /// says why and which model, if any, scores instead.
-    TreesSkipped,
-    /// Confident learning removed likely-wrong labels before training the trees.
-    LabelIssuesRemoved,
-    /// The normalizing flow could not be trained or used; the forest scores alone.
-    FlowFailed,
-}
-
-impl DecisionKind {
-    /// Stored name.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            DecisionKind::ModelLoaded => "MODEL_LOADED",
-            DecisionKind::ModelTrained => "MODEL_TRAINED",
-            DecisionKind::ModelRejected => "MODEL_REJECTED",
-            DecisionKind::ModelLoadFailed => "MODEL_LOAD_FAILED",
-            DecisionKind::ModelFailed => "MODEL_FAILED",
-            DecisionKind::DriftDetected => "DRIFT_DETECTED",
-            DecisionKind::FeaturePruned => "FEATURE_PRUNED",
-            DecisionKind::FeaturesDropped => "FEATURES_DROPPED",
-            DecisionKind::SkippedLowData => "SKIPPED_LOW_DATA",
-            DecisionKind::KnownBot => "KNOWN_BOT",
-            DecisionKind::AnubisDeny => "ANUBIS_DENY",
-            DecisionKind::Anomaly => "ANOMALY",
-            DecisionKind::LegitimateBrowser => "LEGITIMATE_BROWSER",
-            DecisionKind::FleetDetected => "FLEET_DETECTED",
-            DecisionKind::CampaignDetected => "CAMPAIGN_DETECTED",
-            DecisionKind::CampaignFailed => "CAMPAIGN_FAILED",
-            DecisionKind::DictionariesReloaded => "DICTIONARIES_RELOADED",
-            DecisionKind::DictionaryReloadFailed => "DICTIONARY_RELOAD_FAILED",
-            DecisionKind::TreesLoaded => "TREES_LOADED",
-            DecisionKind::TreesTrained => "TREES_TRAINED",
-            DecisionKind::TreesSkipped => "TREES_SKIPPED",
-            DecisionKind::LabelIssuesRemoved => "LABEL_ISSUES_REMOVED",
-            DecisionKind::FlowFailed => "FLOW_FAILED",
-        }
-    }
-}
-
 /// One audit-log entry.
 #[derive(Debug, Clone, Serialize)]
 pub struct Decision {
     /// Kind.
     pub kind: DecisionKind,
-    /// Feature set ("" for cycle-wide entries).
-    pub model: String,
+    /// Feature set (`None` for cycle-wide entries).
+    pub model: Option<FeatureSetName>,
     /// Details.
     pub payload: serde_json::Value,
 }

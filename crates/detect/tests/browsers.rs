@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use shrike_detect::prep::{identify_browser, Session};
+use shrike_detect::prep::{identify_browser, Session, SessionRow};
 use shrike_detect::DetectConfig;
 use shrike_dict::{Dictionaries, DictionaryFile};
 use shrike_features::{FinishOptions, HashKey, SessionFeatures, Sessionizer};
@@ -125,25 +125,7 @@ fn dictionaries(profiles: &[BrowserProfile], with_ja4: bool) -> Dictionaries {
 
 /// A sessionizer's output as the cycle reads it from the store.
 fn to_session(f: &SessionFeatures) -> Session {
-    Session {
-        window_start: f.key.window_start,
-        first_seen: f.first_seen,
-        last_seen: f.last_seen,
-        country: f.country.clone(),
-        src_ip: f.key.src_ip.to_string(),
-        ja4: f.key.ja4.clone(),
-        host: f.key.host.clone(),
-        asn_label: f.asn_label.as_str().to_string(),
-        asn: f.asn,
-        bot_name: f.bot_name.clone(),
-        browser_family: f.browser_family.clone(),
-        user_agent: f.user_agent.clone(),
-        correlated: f.correlated,
-        asn_org: String::new(),
-        tcp_fingerprint: String::new(),
-        policy: Default::default(),
-        features: f.values.to_vec(),
-    }
+    Session::new(SessionRow::from(f.clone()))
 }
 
 /// One session per profile, in profile order.

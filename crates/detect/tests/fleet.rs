@@ -1,35 +1,25 @@
 //! Fleet detection on hand-built cycles.
 
 use shrike_detect::fleet::{detect_fleets, prefix};
-use shrike_detect::prep::{BrowserId, Session};
+use shrike_detect::prep::{BrowserId, Session, SessionRow};
 use shrike_detect::DetectConfig;
-use shrike_features::FeatureId;
-use shrike_types::{math, Timestamp};
+use shrike_types::{math, Ja4, SessionKey, Timestamp};
 
 const CHROME: &str = "t13d1516h2_8daaf6152771_02713d6af862";
 const FLEET: &str = "t13d1715h2_5b57614c22b0_7121afd63204";
 const PYTHON: &str = "t13d0512h1_2a284e3b0c56_8a4fa0c12b9f";
 
-fn session(ip: String, ja4: &str, asn: u32) -> Session {
-    Session {
+fn session(ip: String, ja4: &'static str, asn: u32) -> Session {
+    let mut row = SessionRow::new(SessionKey {
         window_start: Timestamp::from_millis(1_714_564_800_000),
-        first_seen: Timestamp::from_millis(1_714_564_800_000),
-        last_seen: Timestamp::from_millis(1_714_564_800_000),
-        country: String::new(),
-        src_ip: ip,
-        ja4: ja4.into(),
+        src_ip: ip.parse().unwrap(),
+        ja4: Some(Ja4::parse(ja4.into()).unwrap()),
         host: "shop.example".into(),
-        asn_label: "isp".into(),
-        asn,
-        bot_name: String::new(),
-        browser_family: String::new(),
-        user_agent: String::new(),
-        correlated: true,
-        asn_org: String::new(),
-        tcp_fingerprint: String::new(),
-        policy: Default::default(),
-        features: vec![0.0; FeatureId::COUNT],
-    }
+    });
+    row.asn_label = "isp".into();
+    row.asn = asn;
+    row.correlated = true;
+    Session::new(row)
 }
 
 fn browser(confidence: f64) -> BrowserId {
@@ -88,9 +78,9 @@ fn a_fleet_on_residential_networks_is_found_and_humans_are_left_alone() {
         f.score
     );
     for (i, session) in s.iter().enumerate() {
-        let is_fleet = session.ja4 == FLEET;
+        let is_fleet = session.key().ja4_str() == FLEET;
         assert_eq!(r.flagged(i), is_fleet, "session {i}");
-        if session.ja4 == CHROME {
+        if session.key().ja4_str() == CHROME {
             assert_eq!(r.member_of[i], None, "browsers are never fleet members");
             assert_eq!(r.score(i), 0.0);
         }
@@ -122,7 +112,7 @@ fn thresholds_turn_fleets_off_or_demand_more() {
         .iter()
         .all(|f| !f.flagged));
     // Sessions the caller leaves out (known bots) are not part of the graph.
-    let without_fleet: Vec<usize> = all.iter().copied().filter(|i| s[*i].ja4 != FLEET).collect();
+    let without_fleet: Vec<usize> = all.iter().copied().filter(|i| s[*i].key().ja4_str() != FLEET).collect();
     let r = detect_fleets(&s, &b, &without_fleet, &DetectConfig::default());
     assert!(r.fleets.iter().all(|f| !f.flagged), "{:#?}", r.fleets);
 }

@@ -175,7 +175,7 @@ impl<'a> Cohort<'a> {
         let mut c = Cohort::default();
         for b in bases {
             let ip = b.key.src_ip;
-            let ja4 = b.key.ja4.as_str();
+            let ja4 = b.key.ja4_str();
             *c.ip_hits.entry(ip).or_default() += b.acc.hits;
             c.ip_ja4s.entry(ip).or_default().insert(ja4);
             c.ip_hohs.entry(ip).or_default().insert(b.hoh.as_str());
@@ -236,10 +236,10 @@ impl IpSequence {
                     Some(e) => e.1.merge(&b.acc.paths),
                     None => host_paths.push((host, b.acc.paths.clone())),
                 }
-                let id = match ja4_ids.iter().position(|j| *j == b.key.ja4) {
+                let id = match ja4_ids.iter().position(|j| *j == b.key.ja4_str()) {
                     Some(i) => i,
                     None => {
-                        ja4_ids.push(&b.key.ja4);
+                        ja4_ids.push(b.key.ja4_str());
                         ja4_ids.len() - 1
                     }
                 } as u32;
@@ -304,7 +304,7 @@ fn compute(
     use FeatureId as F;
     let a = b.acc;
     let k = b.key;
-    let ja4 = k.ja4.as_str();
+    let ja4 = k.ja4_str();
     let mut v = [0f64; FeatureId::COUNT];
     let mut set = |f: FeatureId, x: f64| v[f.index()] = x;
     let hits = a.hits;

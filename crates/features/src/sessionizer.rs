@@ -3,25 +3,13 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use shrike_types::{RequestRecord, Timestamp};
+use shrike_types::{Ja4, RequestRecord, Timestamp};
 
 use crate::accumulate::{IdBuild, IpWindowAcc, SessionAcc};
 use crate::hash::HashKey;
 use crate::request::normalize_host;
 
-/// Identity of a session: (hour window, source IP, JA4, host). `ja4` is empty when the
-/// producer gave none (plain HTTP, L7-only logs); `host` is normalised (lower case, no port).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SessionKey {
-    /// Start of the hour.
-    pub window_start: Timestamp,
-    /// Client address.
-    pub src_ip: IpAddr,
-    /// JA4, or "".
-    pub ja4: String,
-    /// Host, or "".
-    pub host: String,
-}
+pub use shrike_types::SessionKey;
 
 /// A saved state that cannot be read back.
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +75,7 @@ impl Sessionizer {
     }
 
     fn session_slot(&mut self, k: &SessionKey) -> usize {
-        let id = self.identity(k.window_start.millis(), &k.src_ip, &k.ja4, &k.host);
+        let id = self.identity(k.window_start.millis(), &k.src_ip, k.ja4_str(), &k.host);
         let next = self.sessions.len() as u32;
         let slot = *self.index.entry(id).or_insert(next);
         if slot == next {
@@ -119,7 +107,7 @@ impl Sessionizer {
                 let k = SessionKey {
                     window_start: Timestamp::from_millis(window),
                     src_ip: ip,
-                    ja4: ja4.to_string(),
+                    ja4: r.ja4.clone().map(Ja4::into_owned),
                     host: host.into_owned(),
                 };
                 self.session_slot(&k)

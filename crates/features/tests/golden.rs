@@ -159,7 +159,7 @@ fn browser_session_features_match_hand_computation() {
 #[test]
 fn plain_http_session_features_match_hand_computation() {
     let b = &sessions()[0];
-    assert_eq!(b.key.ja4, "");
+    assert_eq!(b.key.ja4, None);
     assert_eq!(b.asn_label.as_str(), "hosting");
     for (f, want) in [
         (F::Hits, 2.0),

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
-use shrike_store::{Feedback, FeedbackLabel, SessionKey};
+use shrike_store::{Feedback, FeedbackLabel, FeedbackSession};
 use shrike_types::{Clock, SystemClock, Timestamp};
 
 use crate::config::Config;
@@ -85,7 +85,7 @@ pub fn run(config: Config, args: FeedbackArgs) -> anyhow::Result<ExitCode> {
                 bail!("--note: at most 1000 characters");
             }
             let session = match (window, ja4, host) {
-                (Some(w), Some(ja4), Some(host)) => Some(SessionKey {
+                (Some(w), Some(ja4), Some(host)) => Some(FeedbackSession {
                     window_start: Timestamp::parse_rfc3339(&w)
                         .map_err(|e| anyhow::anyhow!("--window: {e}"))?,
                     ja4,

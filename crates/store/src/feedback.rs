@@ -2,9 +2,9 @@
 //! when the supervised scorer trains.
 
 use rusqlite::params;
-use shrike_types::Timestamp;
+use shrike_types::{ThreatLevel, Timestamp, UnknownLevel};
 
-use crate::rows::{Feedback, FeedbackLabel, SessionKey};
+use crate::rows::{Feedback, FeedbackLabel, FeedbackSession};
 use crate::sqlite::{SqliteStore, StoreError};
 
 impl SqliteStore {
@@ -77,7 +77,7 @@ impl SqliteStore {
                         note: r.get(4)?,
                         src_ip: r.get(5)?,
                         session: match (window, ja4, host) {
-                            (Some(w), Some(ja4), Some(host)) => Some(SessionKey {
+                            (Some(w), Some(ja4), Some(host)) => Some(FeedbackSession {
                                 window_start: Timestamp::from_millis(w),
                                 ja4,
                                 host,
@@ -109,7 +109,7 @@ pub struct LabelRow {
     /// The session.
     pub session: crate::rows::SessionRow,
     /// Threat level of its latest score (None when never scored).
-    pub level: Option<String>,
+    pub level: Option<ThreatLevel>,
     /// The newest analyst label on this session, or else on its address.
     pub feedback: Option<FeedbackLabel>,
 }
@@ -122,7 +122,7 @@ impl SqliteStore {
         &self,
         from: Timestamp,
         to: Timestamp,
-        levels: &[&str],
+        levels: &[ThreatLevel],
     ) -> Result<Vec<LabelRow>, StoreError> {
         use std::collections::HashMap;
         type Key = LabelKey;
@@ -177,13 +177,17 @@ impl SqliteStore {
                 }
             }
         }
-        Ok(join_labels(
+        join_labels(
             self.sessions_between(from, to)?,
             latest,
             &by_session,
             &by_ip,
             levels,
-        ))
+        )
+        .map_err(|e| StoreError::Corrupt {
+            path: self.path().to_path_buf(),
+            what: format!("all_scores.threat_level: {e}"),
+        })
     }
 }
 
@@ -198,19 +202,22 @@ pub fn join_labels(
     mut latest: std::collections::HashMap<LabelKey, String>,
     by_session: &std::collections::HashMap<LabelKey, FeedbackLabel>,
     by_ip: &std::collections::HashMap<String, FeedbackLabel>,
-    levels: &[&str],
-) -> Vec<LabelRow> {
+    levels: &[ThreatLevel],
+) -> Result<Vec<LabelRow>, UnknownLevel> {
     let mut out = Vec::new();
     for s in sessions {
         let key: LabelKey = (
-            s.window_start.millis(),
-            s.src_ip.to_string(),
-            s.ja4.clone(),
-            s.host.clone(),
+            s.key.window_start.millis(),
+            s.key.src_ip.to_string(),
+            s.key.ja4_str().to_string(),
+            s.key.host.clone(),
         );
         let feedback = by_session.get(&key).or_else(|| by_ip.get(&key.1)).copied();
-        let level = latest.remove(&key);
-        let labelled = feedback.is_some() || level.as_deref().is_some_and(|l| levels.contains(&l));
+        let level = latest
+            .remove(&key)
+            .map(|l| l.parse::<ThreatLevel>())
+            .transpose()?;
+        let labelled = feedback.is_some() || level.is_some_and(|l| levels.contains(&l));
         if labelled {
             out.push(LabelRow {
                 session: s,
@@ -219,5 +226,5 @@ pub fn join_labels(
             });
         }
     }
-    out
+    Ok(out)
 }

@@ -27,7 +27,7 @@ mod traits;
 
 pub use rows::{
     CampaignRow, CycleRecord, CycleSummary, DecisionRow, Feedback, FeedbackLabel, FileSpan,
-    FleetRow, IngestedSource, ModelRow, OutputTable, Pruned, Retention, ScoreRow, SessionKey,
+    FleetRow, IngestedSource, ModelRow, OutputTable, Pruned, Retention, ScoreRow, FeedbackSession,
     SessionRow, ThreatFilter, ThreatRow, TopBy, TopValue,
 };
 pub use sqlite::{SqliteStore, StoreError};

@@ -1,7 +1,7 @@
 //! Reads of the detection outputs: the latest cycle's scores and the campaigns.
 
 use rusqlite::{params, OptionalExtension};
-use shrike_types::Timestamp;
+use shrike_types::{SessionKey, Timestamp};
 
 use crate::rows::{CampaignRow, ScoreRow};
 use crate::sqlite::{SqliteStore, StoreError};
@@ -18,15 +18,15 @@ pub(crate) const SCORE_COLUMN_COUNT: usize = 21;
 /// A [`ScoreRow`] from the first [`SCORE_COLUMN_COUNT`] columns of a query, in
 /// [`SCORE_COLUMNS`] order.
 pub(crate) fn score_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScoreRow> {
+    let model: String = r.get(4)?;
     Ok(ScoreRow {
-        window_start: Timestamp::from_millis(r.get(0)?),
-        src_ip: r.get(1)?,
-        ja4: r.get(2)?,
-        host: r.get(3)?,
-        model: r.get(4)?,
-        threat_level: r.get::<_, String>(5)?.parse().map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, Box::new(e))
-        })?,
+        key: session_key(r, 0)?,
+        model: if model.is_empty() {
+            None
+        } else {
+            Some(model.parse().map_err(|e| bad_text(4, e))?)
+        },
+        threat_level: r.get::<_, String>(5)?.parse().map_err(|e| bad_text(5, e))?,
         raw_score: r.get(6)?,
         anomaly_score: r.get(7)?,
         is_anomaly: r.get(8)?,
@@ -42,6 +42,25 @@ pub(crate) fn score_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScoreRow> {
         forest_score: r.get(18)?,
         flow_score: r.get(19)?,
         trees_prob: r.get(20)?,
+    })
+}
+
+/// A text column that does not parse as its type: the store is corrupt.
+pub(crate) fn bad_text(
+    column: usize,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(e))
+}
+
+/// A [`SessionKey`] from four columns from `first` on: `window_start_ms, src_ip, ja4, host`.
+pub(crate) fn session_key(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<SessionKey> {
+    let ip: String = r.get(first + 1)?;
+    Ok(SessionKey {
+        window_start: Timestamp::from_millis(r.get(first)?),
+        src_ip: ip.parse().map_err(|e| bad_text(first + 1, e))?,
+        ja4: SessionKey::ja4_from_stored(r.get(first + 2)?).map_err(|e| bad_text(first + 2, e))?,
+        host: r.get(first + 3)?,
     })
 }
 

@@ -1,8 +1,6 @@
 //! The rows the store reads and writes, independent of the storage engine.
 
-use std::net::IpAddr;
-
-use shrike_types::{ThreatLevel, Timestamp};
+use shrike_types::{FeatureSetName, SessionKey, ThreatLevel, Timestamp};
 
 /// An input already ingested.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,14 +37,8 @@ pub struct FileSpan {
 /// A stored session, as listed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionRow {
-    /// Start of the hour.
-    pub window_start: Timestamp,
-    /// Client address.
-    pub src_ip: IpAddr,
-    /// JA4 or "".
-    pub ja4: String,
-    /// Host.
-    pub host: String,
+    /// Window, address, JA4 and host.
+    pub key: SessionKey,
     /// Requests.
     pub hits: u64,
     /// ASN reputation label.
@@ -73,6 +65,51 @@ pub struct SessionRow {
     pub asn_org: String,
     /// SYN fingerprint (JA4T layout) of the first request ("" when unknown).
     pub tcp_fingerprint: String,
+}
+
+impl SessionRow {
+    /// A session of one request at the start of its window, with no names and every base
+    /// feature 0 (tests and tools fill in what they need).
+    pub fn new(key: SessionKey) -> SessionRow {
+        SessionRow {
+            first_seen: key.window_start,
+            last_seen: key.window_start,
+            key,
+            hits: 1,
+            asn_label: String::new(),
+            bot_name: String::new(),
+            browser_family: String::new(),
+            features: vec![0.0; shrike_features::FeatureId::COUNT],
+            asn: 0,
+            user_agent: String::new(),
+            correlated: false,
+            country: String::new(),
+            asn_org: String::new(),
+            tcp_fingerprint: String::new(),
+        }
+    }
+}
+
+impl From<shrike_features::SessionFeatures> for SessionRow {
+    /// A finished session as the store lists it.
+    fn from(f: shrike_features::SessionFeatures) -> SessionRow {
+        SessionRow {
+            hits: f.values[shrike_features::FeatureId::Hits.index()] as u64,
+            key: f.key,
+            asn_label: f.asn_label.as_str().to_string(),
+            bot_name: f.bot_name,
+            browser_family: f.browser_family,
+            features: f.values.to_vec(),
+            first_seen: f.first_seen,
+            asn: f.asn,
+            user_agent: f.user_agent,
+            correlated: f.correlated,
+            country: f.country,
+            last_seen: f.last_seen,
+            asn_org: f.asn_org,
+            tcp_fingerprint: f.tcp_fingerprint,
+        }
+    }
 }
 
 /// Output tables whose rows can be counted.
@@ -112,16 +149,10 @@ impl OutputTable {
 /// One scored session of a cycle.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScoreRow {
-    /// Session key: hour.
-    pub window_start: Timestamp,
-    /// Session key: client.
-    pub src_ip: String,
-    /// Session key: JA4.
-    pub ja4: String,
-    /// Session key: host.
-    pub host: String,
-    /// Feature set that scored it ("" when none).
-    pub model: String,
+    /// The session scored.
+    pub key: SessionKey,
+    /// Feature set that scored it (`None`: not scored).
+    pub model: Option<FeatureSetName>,
     /// Threat level.
     pub threat_level: ThreatLevel,
     /// Raw score (negative = anomalous).
@@ -458,7 +489,7 @@ impl FeedbackLabel {
 /// The session a label is about; `None` in [`Feedback::session`] means every session of
 /// the address.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionKey {
+pub struct FeedbackSession {
     /// Start of the hour.
     pub window_start: Timestamp,
     /// JA4.
@@ -483,5 +514,5 @@ pub struct Feedback {
     /// The address.
     pub src_ip: String,
     /// One session of the address, or all of them.
-    pub session: Option<SessionKey>,
+    pub session: Option<FeedbackSession>,
 }

@@ -215,15 +215,7 @@ impl SqliteStore {
             .map_err(self.err())?;
         let mut rows = q.query(params![since.millis()]).map_err(self.err())?;
         while let Some(r) = rows.next().map_err(self.err())? {
-            let ip: String = r.get(1).map_err(self.err())?;
-            let key = shrike_features::SessionKey {
-                window_start: Timestamp::from_millis(r.get(0).map_err(self.err())?),
-                src_ip: ip
-                    .parse()
-                    .map_err(|_| corrupt(format!("session_states.src_ip {ip}")))?,
-                ja4: r.get(2).map_err(self.err())?,
-                host: r.get(3).map_err(self.err())?,
-            };
+            let key = crate::outputs::session_key(r, 0).map_err(self.err())?;
             let state: Vec<u8> = r.get(4).map_err(self.err())?;
             s.absorb_session_state(&key, &state)
                 .map_err(|e| corrupt(e.to_string()))?;
@@ -304,63 +296,34 @@ impl SqliteStore {
             .map_err(self.err())?;
         let rows = q
             .query_map(params![from.millis(), to.millis()], |r| {
-                let ip: String = r.get(1)?;
                 let blob: Vec<u8> = r.get(8)?;
-                Ok((
-                    (ip, blob, r.get::<_, i64>(0)?, r.get(2)?, r.get(3)?),
-                    (r.get::<_, i64>(4)?, r.get(5)?, r.get(6)?, r.get(7)?),
-                    (
-                        r.get::<_, i64>(9)?,
-                        r.get::<_, i64>(10)?,
-                        r.get(11)?,
-                        r.get::<_, i64>(12)?,
-                    ),
-                    (
-                        r.get::<_, String>(13)?,
-                        r.get::<_, i64>(14)?,
-                        r.get::<_, String>(15)?,
-                        r.get::<_, String>(16)?,
-                    ),
-                ))
+                if blob.len() % 4 != 0 {
+                    return Err(crate::outputs::bad_text(8, FeatureBlob(blob.len())));
+                }
+                Ok(SessionRow {
+                    key: crate::outputs::session_key(r, 0)?,
+                    hits: r.get::<_, i64>(4)? as u64,
+                    asn_label: r.get(5)?,
+                    bot_name: r.get(6)?,
+                    browser_family: r.get(7)?,
+                    features: blob
+                        .chunks_exact(4)
+                        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                        .collect(),
+                    first_seen: Timestamp::from_millis(r.get(9)?),
+                    asn: r.get::<_, i64>(10)? as u32,
+                    user_agent: r.get(11)?,
+                    correlated: r.get::<_, i64>(12)? != 0,
+                    country: r.get(13)?,
+                    last_seen: Timestamp::from_millis(r.get(14)?),
+                    asn_org: r.get(15)?,
+                    tcp_fingerprint: r.get(16)?,
+                })
             })
             .map_err(self.err())?;
         let mut out = Vec::new();
         for row in rows {
-            let (
-                (ip, blob, w, ja4, host),
-                (hits, asn_label, bot_name, browser_family),
-                (first_seen, asn, user_agent, correlated),
-                (country, last_seen, asn_org, tcp_fingerprint),
-            ) = row.map_err(self.err())?;
-            let corrupt = |what: &str| StoreError::Corrupt {
-                path: self.path.clone(),
-                what: format!("sessions.{what} of {ip}"),
-            };
-            if blob.len() % 4 != 0 {
-                return Err(corrupt("features"));
-            }
-            out.push(SessionRow {
-                window_start: Timestamp::from_millis(w),
-                src_ip: ip.parse().map_err(|_| corrupt("src_ip"))?,
-                ja4,
-                host,
-                hits: hits as u64,
-                asn_label,
-                bot_name,
-                browser_family,
-                features: blob
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect(),
-                first_seen: Timestamp::from_millis(first_seen),
-                asn: asn as u32,
-                user_agent,
-                correlated: correlated != 0,
-                country,
-                last_seen: Timestamp::from_millis(last_seen),
-                asn_org,
-                tcp_fingerprint,
-            });
+            out.push(row.map_err(self.err())?);
         }
         Ok(out)
     }
@@ -376,7 +339,7 @@ impl SqliteStore {
     }
 
     /// Per IP, the number of earlier cycles that flagged it as an anomaly.
-    pub fn recurrences(&self) -> Result<std::collections::HashMap<String, u32>, StoreError> {
+    pub fn recurrences(&self) -> Result<std::collections::HashMap<IpAddr, u32>, StoreError> {
         let mut q = self
             .conn
             .prepare(
@@ -385,10 +348,13 @@ impl SqliteStore {
             )
             .map_err(self.err())?;
         let rows = q
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .query_map([], |r| {
+                let ip: String = r.get(0)?;
+                let ip = ip.parse().map_err(|e| crate::outputs::bad_text(0, e))?;
+                Ok((ip, r.get::<_, i64>(1)? as u32))
+            })
             .map_err(self.err())?;
-        rows.map(|r| r.map(|(ip, n)| (ip, n as u32)).map_err(self.err()))
-            .collect()
+        rows.map(|r| r.map_err(self.err())).collect()
     }
 
     /// Retention: deletes the scores of cycles started before `scores_before`, the sessions
@@ -481,11 +447,11 @@ impl SqliteStore {
             for s in &c.scores {
                 ins.execute(params![
                     id,
-                    s.window_start.millis(),
-                    s.src_ip,
-                    s.ja4,
-                    s.host,
-                    s.model,
+                    s.key.window_start.millis(),
+                    s.key.src_ip.to_string(),
+                    s.key.ja4_str(),
+                    s.key.host,
+                    s.model.map_or("", |m| m.as_str()),
                     s.threat_level.as_str(),
                     s.raw_score,
                     s.anomaly_score,
@@ -635,7 +601,7 @@ fn write_all(
             put.execute(params![
                 k.window_start.millis(),
                 k.src_ip.to_string(),
-                k.ja4,
+                k.ja4_str(),
                 k.host,
                 state
             ])?;
@@ -657,7 +623,7 @@ fn write_all(
             put.execute(params![
                 f.key.window_start.millis(),
                 f.key.src_ip.to_string(),
-                f.key.ja4,
+                f.key.ja4_str(),
                 f.key.host,
                 f.first_seen.millis(),
                 f.last_seen.millis(),
@@ -721,3 +687,8 @@ fn source_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IngestedSource> {
         span,
     })
 }
+
+/// A feature vector whose length is no whole number of `f32`s.
+#[derive(Debug, thiserror::Error)]
+#[error("a feature vector of {0} bytes (not a multiple of 4)")]
+struct FeatureBlob(usize);

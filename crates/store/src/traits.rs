@@ -2,8 +2,9 @@
 //! ClickHouse store (crate `shrike-clickhouse`).
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 
-use shrike_types::Timestamp;
+use shrike_types::{ThreatLevel, Timestamp};
 
 use crate::feedback::LabelRow;
 use crate::rows::{
@@ -40,7 +41,7 @@ pub trait CycleStore {
         end: Timestamp,
     ) -> Result<Vec<SessionRow>, StoreError>;
     /// Per address, the number of earlier cycles that flagged it as an anomaly.
-    fn recurrences(&self) -> Result<HashMap<String, u32>, StoreError>;
+    fn recurrences(&self) -> Result<HashMap<IpAddr, u32>, StoreError>;
     /// The member addresses of the campaigns updated since `since`, by campaign, and the
     /// first free campaign id.
     #[allow(clippy::type_complexity)]
@@ -54,7 +55,7 @@ pub trait CycleStore {
         &self,
         from: Timestamp,
         to: Timestamp,
-        levels: &[&str],
+        levels: &[ThreatLevel],
     ) -> Result<Vec<LabelRow>, StoreError>;
     /// Writes a cycle's outputs; returns the cycle id. A cycle cut short leaves nothing a
     /// reader sees.
@@ -237,7 +238,7 @@ impl CycleStore for SqliteStore {
     ) -> Result<Vec<SessionRow>, StoreError> {
         SqliteStore::sessions_between(self, start, end)
     }
-    fn recurrences(&self) -> Result<HashMap<String, u32>, StoreError> {
+    fn recurrences(&self) -> Result<HashMap<IpAddr, u32>, StoreError> {
         SqliteStore::recurrences(self)
     }
     fn campaign_memory(
@@ -250,7 +251,7 @@ impl CycleStore for SqliteStore {
         &self,
         from: Timestamp,
         to: Timestamp,
-        levels: &[&str],
+        levels: &[ThreatLevel],
     ) -> Result<Vec<LabelRow>, StoreError> {
         SqliteStore::labelled_sessions(self, from, to, levels)
     }

@@ -1,10 +1,19 @@
-//! Top contributing features of an anomaly, for any scorer.
+//! Each scored session's verdict and reason, and the explanation of each anomaly by
+//! every scorer that judged it (SPEC §5 steps 8 and 10), then the Anubis DENY overrides.
 
-use crate::verdict::Contribution;
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use super::combine::Combined;
+use super::score::SetScores;
+use super::{to_f32, Ctx};
+use crate::supervised::TreesModel;
+use crate::verdict::{Contribution, DecisionKind, ThreatLevel};
 
 /// The `take` features with the largest `rank` (ties in column order), each with its value,
 /// the baseline median and the scorer's `contribution`.
-pub(super) fn top(
+fn top(
     features: &[String],
     row: &[f64],
     medians: &[f64],
@@ -27,4 +36,149 @@ pub(super) fn top(
             scorer,
         })
         .collect()
+}
+
+/// A one-line summary of a scorer's top features.
+fn voice(top: &[Contribution], with_contribution: bool) -> String {
+    top.iter()
+        .map(|c| {
+            if with_contribution {
+                format!("{} {:+.2}", c.feature, c.contribution)
+            } else {
+                c.feature.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Ctx<'_> {
+    /// Step 8 and 10: each scored session's scores, level and reason; for the anomalies,
+    /// the top features by each scorer (forest importance signed against the baseline
+    /// median, the trees' TreeSHAP, the flow's share of −log p), computed together.
+    pub(super) fn explain(&mut self, s: &SetScores, trees: Option<&TreesModel>, c: &Combined) {
+        let (set, k, cfg) = (s.set, s.k, self.cfg);
+        let name = set.as_str();
+        let meta = &s.model.meta;
+        let medians: Vec<f64> = meta
+            .features
+            .iter()
+            .map(|f| meta.baseline.get(f).map_or(0.0, |b| b.quantiles[4]))
+            .collect();
+        let flagged: Vec<usize> = (0..s.scored.len())
+            .filter(|n| c.penalised[*n] < c.threshold)
+            .collect();
+        let rows: Vec<f64> = flagged.iter().flat_map(|n| s.row(*n)).copied().collect();
+        let mut attributions = s
+            .model
+            .forest
+            .attributions(&rows)
+            .unwrap_or_default()
+            .into_iter();
+        let flow_terms: Option<Vec<f32>> = s
+            .flow()
+            .and_then(|f| f.contributions(&to_f32(&rows)).ok());
+        let mut flagged_at = 0usize;
+        for (n, i) in s.scored.iter().enumerate() {
+            let v = &mut self.out.verdicts[*i];
+            let r = c.penalised[n];
+            let penalty = c.raw[n] - r;
+            v.model = Some(set);
+            v.raw_score = r;
+            v.anomaly_score = c.combined[n];
+            (v.forest_score, v.flow_score, v.trees_prob) = c.parts[n];
+            v.level = crate::verdict::level_of_raw(r, cfg);
+            v.is_anomaly = r < c.threshold;
+            let threshold = c.threshold;
+            if !v.is_anomaly {
+                v.reason = format!("[{name}] score {r:.3} (threshold {threshold:.3})");
+                continue;
+            }
+            let row = s.row(n);
+            let imp = attributions.next().unwrap_or_else(|| vec![0.0; k]);
+            let signed: Vec<f64> = (0..k)
+                .map(|j| if row[j] >= medians[j] { imp[j] } else { -imp[j] })
+                .collect();
+            v.top = top(&meta.features, row, &medians, &imp, &signed, 5, "forest");
+            let parts_text: Vec<String> = v
+                .top
+                .iter()
+                .take(3)
+                .map(|c| {
+                    format!(
+                        "{} {} ({:.3} vs typical {:.3})",
+                        c.feature,
+                        if c.contribution >= 0.0 { "high" } else { "low" },
+                        c.value,
+                        c.typical
+                    )
+                })
+                .collect();
+            let mut voices = Vec::new();
+            if let Some(t) = trees {
+                let (phi, _) = t.gbdt.contributions(&s.x32[n * k..(n + 1) * k]);
+                let rank: Vec<f64> = phi.iter().map(|p| p.abs()).collect();
+                let top = top(&meta.features, row, &medians, &rank, &phi, 3, "trees");
+                voices.push(format!(
+                    "trees: bot probability {:.2} ({})",
+                    v.trees_prob.unwrap_or(0.0),
+                    voice(&top, true)
+                ));
+                v.top.extend(top);
+            }
+            if let Some(terms) = &flow_terms {
+                let t = &terms[flagged_at * k..(flagged_at + 1) * k];
+                let t: Vec<f64> = t.iter().map(|v| f64::from(*v)).collect();
+                let top = top(&meta.features, row, &medians, &t, &t, 3, "flow");
+                voices.push(format!(
+                    "flow: -log p {:.1} ({})",
+                    s.flow_nll.as_ref().map_or(0.0, |f| f[n]),
+                    voice(&top, false)
+                ));
+                v.top.extend(top);
+            }
+            flagged_at += 1;
+            v.reason = format!(
+                "[{name}] anomaly: score {r:.3} below threshold {threshold:.3}{}; {}{}",
+                if penalty > 0.0 {
+                    format!(" (recurrence {}, penalty {penalty:.3})", v.recurrence)
+                } else {
+                    String::new()
+                },
+                parts_text.join("; "),
+                if voices.is_empty() {
+                    String::new()
+                } else {
+                    format!(" | {}", voices.join(" | "))
+                }
+            );
+        }
+    }
+
+    /// Policy DENY is scored like the rest and always reported as ANUBIS_DENY (the score
+    /// says how bad); a user agent naming a bot is noted as a claim only.
+    pub(super) fn policy(&mut self, s: &SetScores) {
+        let mut denied: BTreeMap<&str, usize> = BTreeMap::new();
+        for i in &s.scored {
+            let (p, v) = (&self.sessions[*i].policy, &mut self.out.verdicts[*i]);
+            if !p.deny.is_empty() {
+                v.level = ThreatLevel::AnubisDeny;
+                v.reason = format!("[Anubis DENY] rule {}; {}", p.deny, v.reason);
+                *denied.entry(&p.deny).or_default() += 1;
+            }
+            if !p.claimed_bot.is_empty() {
+                v.reason = format!(
+                    "{} | user agent claims {} (unverified)",
+                    v.reason, p.claimed_bot
+                );
+            }
+        }
+        if !denied.is_empty() {
+            self.decide(
+                DecisionKind::AnubisDeny,
+                Some(s.set),
+                json!({"sessions_per_rule": denied}),
+            );
+        }
+    }
 }

@@ -28,12 +28,11 @@ impl Ctx<'_> {
         let mut rows = baseline.to_vec();
         rows.sort_by(|a, b| {
             let (x, y) = (&self.sessions[*a], &self.sessions[*b]);
-            (x.first_seen, &x.src_ip, &x.ja4, &x.host).cmp(&(
-                y.first_seen,
-                &y.src_ip,
-                &y.ja4,
-                &y.host,
-            ))
+            // The first request fixes the window, so the listing order breaks the ties.
+            x.row
+                .first_seen
+                .cmp(&y.row.first_seen)
+                .then_with(|| x.key().listing_cmp(y.key()))
         });
         let x = self.matrix(&rows, &columns);
         let n = columns.len();
@@ -52,7 +51,7 @@ impl Ctx<'_> {
         if !pruned.is_empty() {
             self.decide(
                 DecisionKind::FeaturePruned,
-                set.as_str(),
+                Some(set),
                 json!({"pruned": pruned, "remaining": kept.len()}),
             );
         }
@@ -112,7 +111,7 @@ impl Ctx<'_> {
                 }
                 Err(e) => self.decide(
                     DecisionKind::FlowFailed,
-                    set.as_str(),
+                    Some(set),
                     json!({"error": e.to_string(), "note": "the model is saved without a flow; the forest scores alone"}),
                 ),
             }
@@ -158,7 +157,7 @@ impl Ctx<'_> {
             Err(e) => {
                 self.decide(
                     DecisionKind::ModelLoadFailed,
-                    name,
+                    Some(set),
                     json!({"error": e.to_string()}),
                 );
                 None
@@ -177,7 +176,7 @@ impl Ctx<'_> {
                 None => {
                     self.decide(
                         DecisionKind::ModelLoadFailed,
-                        name,
+                        Some(set),
                         json!({"version": m.meta.version, "error": "the model uses a feature this shrike does not know"}),
                     );
                     reason = "unknown feature in the current model";
@@ -212,7 +211,7 @@ impl Ctx<'_> {
                     if score >= self.cfg.drift_threshold {
                         self.decide(
                             DecisionKind::DriftDetected,
-                            name,
+                            Some(set),
                             json!({"version": m.meta.version, "drift_score": score, "threshold": self.cfg.drift_threshold,
                                    "adversarial": adversarial, "drifting": drifting, "model_age_hours": age_h}),
                         );
@@ -220,7 +219,7 @@ impl Ctx<'_> {
                     } else {
                         self.decide(
                             DecisionKind::ModelLoaded,
-                            name,
+                            Some(set),
                             json!({"version": m.meta.version, "model_age_hours": age_h, "drift_score": score,
                                    "retrain_in_hours": self.cfg.retrain_interval_h - age_h}),
                         );
@@ -232,7 +231,7 @@ impl Ctx<'_> {
         }
         match self.train(set, baseline, valid, current.as_ref()) {
             Err(e) => {
-                self.decide(DecisionKind::ModelFailed, name, json!({"error": e, "fallback": current.as_ref().map(|m| m.meta.version.clone())}));
+                self.decide(DecisionKind::ModelFailed, Some(set), json!({"error": e, "fallback": current.as_ref().map(|m| m.meta.version.clone())}));
                 current
             }
             Ok(model) => {
@@ -246,16 +245,16 @@ impl Ctx<'_> {
                     let kept = current.as_ref().map(|m| m.meta.version.clone());
                     self.decide(
                         DecisionKind::ModelRejected,
-                        name,
+                        Some(set),
                         json!({"candidate": payload, "gate": self.cfg.val_anomaly_gate,
                                "kept": kept, "note": if kept.is_none() { "no previous model: the rejected one scores this cycle" } else { "the previous model scores this cycle" }}),
                     );
                     return current.or(Some(model));
                 }
                 if let Err(e) = self.registry.save(&model, self.cfg.model_history_count) {
-                    self.decide(DecisionKind::ModelFailed, name, json!({"error": e.to_string(), "note": "the new model scores this cycle but was not saved"}));
+                    self.decide(DecisionKind::ModelFailed, Some(set), json!({"error": e.to_string(), "note": "the new model scores this cycle but was not saved"}));
                 } else {
-                    self.decide(DecisionKind::ModelTrained, name, payload);
+                    self.decide(DecisionKind::ModelTrained, Some(set), payload);
                 }
                 Some(model)
             }

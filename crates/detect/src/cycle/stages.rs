@@ -1,13 +1,102 @@
-//! The cycle's stages after scoring: legitimate browsers, campaigns and fleets.
+//! The cycle's stages around the scoring of the feature sets: the verdicts before any
+//! score, triage, legitimate browsers, campaigns, fleets, and the cycle's summary.
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
 
 use serde_json::json;
 
 use super::Ctx;
 use crate::campaign::CampaignMemory;
 use crate::config::CampaignSpace;
-use crate::verdict::{DecisionKind, ThreatLevel};
+use crate::prep::{BrowserId, Session};
+use crate::verdict::{DecisionKind, ThreatLevel, Verdict};
+
+/// Every session's verdict before triage: unscored, with its browser identification and
+/// its recurrence (earlier cycles that flagged the address, plus this one).
+pub(super) fn unscored(
+    sessions: &[Session],
+    browsers: &[BrowserId],
+    recurrence: &HashMap<IpAddr, u32>,
+) -> Vec<Verdict> {
+    sessions
+        .iter()
+        .zip(browsers)
+        .map(|(s, b)| Verdict {
+            model: None,
+            level: ThreatLevel::Unscored,
+            raw_score: 0.0,
+            anomaly_score: 0.0,
+            forest_score: 0.0,
+            flow_score: None,
+            trees_prob: None,
+            is_anomaly: false,
+            recurrence: recurrence.get(&s.key().src_ip).copied().unwrap_or(0) + 1,
+            browser_confidence: b.confidence,
+            browser_family: b.family.clone(),
+            reason: String::new(),
+            top: Vec::new(),
+            fleet: None,
+            fleet_score: 0.0,
+            fleet_flag: false,
+            campaign: None,
+        })
+        .collect()
+}
+
+/// Step 1: sessions the dictionaries (or an ALLOW rule) name are KNOWN_BOT; returns the
+/// others, which the models score.
+pub(super) fn triage(ctx: &mut Ctx<'_>) -> Vec<usize> {
+    let sessions = ctx.sessions;
+    let mut bots: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, s) in sessions.iter().enumerate() {
+        if !s.row.bot_name.is_empty() {
+            let v = &mut ctx.out.verdicts[i];
+            v.level = ThreatLevel::KnownBot;
+            v.reason = format!("[Identification] known bot: {}", s.row.bot_name);
+            *bots.entry(&s.row.bot_name).or_default() += 1;
+        }
+    }
+    if !bots.is_empty() {
+        ctx.decide(
+            DecisionKind::KnownBot,
+            None,
+            json!({"sessions_per_bot": bots}),
+        );
+    }
+    (0..sessions.len())
+        .filter(|i| sessions[*i].row.bot_name.is_empty())
+        .collect()
+}
+
+/// Anomalies are logged one decision each, as the seed does, with their reason.
+pub(super) fn log_anomalies(ctx: &mut Ctx<'_>) {
+    for i in 0..ctx.sessions.len() {
+        let (s, v) = (&ctx.sessions[i], &ctx.out.verdicts[i]);
+        if !v.is_anomaly {
+            continue;
+        }
+        let k = s.key();
+        let payload = json!({"src_ip": k.src_ip.to_string(), "ja4": k.ja4_str(), "host": k.host,
+                             "level": v.level, "raw_score": v.raw_score,
+                             "recurrence": v.recurrence, "reason": v.reason});
+        let model = v.model;
+        ctx.decide(DecisionKind::Anomaly, model, payload);
+    }
+}
+
+/// The cycle's figures: sessions, scored, anomalies and the count per level.
+pub(super) fn summarise(ctx: &mut Ctx<'_>) {
+    let m = &mut ctx.out.metrics;
+    let verdicts = &ctx.out.verdicts;
+    m.sessions = ctx.sessions.len();
+    m.scored = verdicts.iter().filter(|v| v.model.is_some()).count();
+    m.anomalies = verdicts.iter().filter(|v| v.is_anomaly).count();
+    m.anomaly_rate = m.anomalies as f64 / m.scored.max(1) as f64;
+    for v in verdicts {
+        *m.levels.entry(v.level.as_str().to_string()).or_default() += 1;
+    }
+}
 
 /// Step 9: calm, confidently identified browsers become LEGITIMATE_BROWSER, and so do the
 /// calm sessions of a JA4 whose sessions are mostly browsers.
@@ -24,7 +113,7 @@ pub(super) fn legitimate_browsers(ctx: &mut Ctx<'_>) {
     let mut per_ja4: HashMap<&str, (usize, usize)> = HashMap::new();
     for (i, v) in ctx.out.verdicts.iter().enumerate() {
         if v.model.is_some() {
-            let e = per_ja4.entry(sessions[i].ja4.as_str()).or_default();
+            let e = per_ja4.entry(sessions[i].row.key.ja4_str()).or_default();
             e.1 += 1;
             e.0 += legit[i] as usize;
         }
@@ -32,7 +121,7 @@ pub(super) fn legitimate_browsers(ctx: &mut Ctx<'_>) {
     let mut cohort = 0;
     for (i, v) in ctx.out.verdicts.iter().enumerate() {
         let (l, n) = per_ja4
-            .get(sessions[i].ja4.as_str())
+            .get(sessions[i].row.key.ja4_str())
             .copied()
             .unwrap_or((0, 0));
         if !legit[i]
@@ -66,7 +155,7 @@ pub(super) fn legitimate_browsers(ctx: &mut Ctx<'_>) {
     if !families.is_empty() {
         ctx.decide(
             DecisionKind::LegitimateBrowser,
-            "",
+            None,
             json!({"count": legit.iter().filter(|l| **l).count(), "cohort_propagated": cohort, "families": families}),
         );
     }
@@ -120,7 +209,7 @@ pub(super) fn fleets(ctx: &mut Ctx<'_>, unknown: &[usize]) {
             "graph": {"nodes": report.graph.0, "edges": report.graph.1,
                       "communities": report.communities, "modularity": report.modularity},
         });
-        ctx.decide(DecisionKind::FleetDetected, "", payload);
+        ctx.decide(DecisionKind::FleetDetected, None, payload);
     }
     ctx.out.fleets = report.fleets;
 }
@@ -138,7 +227,7 @@ pub(super) fn campaigns(ctx: &mut Ctx<'_>, memory: &CampaignMemory) {
     for (set, e) in errors {
         ctx.decide(
             DecisionKind::CampaignFailed,
-            set.as_str(),
+            Some(set),
             json!({"error": e.to_string(), "note": "this set's anomalies stay outside any campaign this cycle"}),
         );
     }
@@ -157,7 +246,7 @@ pub(super) fn campaigns(ctx: &mut Ctx<'_>, memory: &CampaignMemory) {
             "asns": c.asns.iter().take(5).collect::<Vec<_>>(),
             "features": c.features.iter().take(3).map(|f| &f.feature).collect::<Vec<_>>(),
         });
-        ctx.decide(DecisionKind::CampaignDetected, c.model.as_str(), payload);
+        ctx.decide(DecisionKind::CampaignDetected, Some(c.model), payload);
     }
     ctx.out.campaigns = found;
 }

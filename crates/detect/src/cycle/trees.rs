@@ -32,14 +32,13 @@ impl Ctx<'_> {
         if self.cfg.trees_weight <= 0.0 {
             return None;
         }
-        let name = set.as_str();
         let model = meta_in.model;
         let current = match self.registry.trees(set) {
             Ok(m) => m,
             Err(e) => {
                 self.decide(
                     DecisionKind::ModelLoadFailed,
-                    name,
+                    Some(set),
                     json!({"scorer": "trees", "error": e.to_string()}),
                 );
                 None
@@ -55,7 +54,7 @@ impl Ctx<'_> {
             if *age_h >= 0.0 && *age_h < self.cfg.trees_retrain_interval_h {
                 self.decide(
                     DecisionKind::TreesLoaded,
-                    name,
+                    Some(set),
                     json!({"version": t.meta.version, "age_hours": age_h, "labels": t.meta.labels,
                            "meta_learner": t.meta.meta.is_some(),
                            "retrain_in_hours": self.cfg.trees_retrain_interval_h - age_h}),
@@ -67,7 +66,7 @@ impl Ctx<'_> {
         let skip = |ctx: &mut Self, why: serde_json::Value, fallback: Option<TreesModel>| {
             let mut payload = why;
             payload["fallback"] = json!(fallback.as_ref().map(|t| t.meta.version.clone()));
-            ctx.decide(DecisionKind::TreesSkipped, name, payload);
+            ctx.decide(DecisionKind::TreesSkipped, Some(set), payload);
             fallback
         };
         let started = Instant::now();
@@ -75,7 +74,7 @@ impl Ctx<'_> {
         let mut rows: Vec<&Labelled> = self
             .labelled
             .iter()
-            .filter(|l| set == FeatureSetName::Application || l.session.correlated)
+            .filter(|l| set == FeatureSetName::Application || l.session.row.correlated)
             .collect();
         let positives = rows.iter().filter(|l| l.bot).count();
         let negatives = rows.len() - positives;
@@ -90,13 +89,7 @@ impl Ctx<'_> {
         }
         // Deterministic order, whatever the store returned.
         rows.sort_by(|a, b| {
-            let (x, y) = (&a.session, &b.session);
-            (x.window_start, &x.src_ip, &x.ja4, &x.host).cmp(&(
-                y.window_start,
-                &y.src_ip,
-                &y.ja4,
-                &y.host,
-            ))
+            a.session.key().listing_cmp(b.session.key())
         });
         let sessions: Vec<&Session> = rows.iter().map(|l| &l.session).collect();
         let browsers: Vec<BrowserId> = sessions.iter().map(|s| prep::identify_browser(s)).collect();
@@ -149,7 +142,7 @@ impl Ctx<'_> {
             }
             self.decide(
                 DecisionKind::LabelIssuesRemoved,
-                name,
+                Some(set),
                 json!({"removed": removed[0] + removed[1], "of": rows.len(),
                        "human_labels_removed": removed[0], "bot_labels_removed": removed[1],
                        "thresholds": {"human": issues.thresholds[0], "bot": issues.thresholds[1]},
@@ -252,10 +245,10 @@ impl Ctx<'_> {
             "meta_learner": trees.meta.meta, "train_ms": trees.meta.train_ms,
         });
         match self.registry.save_trees(&trees) {
-            Ok(()) => self.decide(DecisionKind::TreesTrained, name, payload),
+            Ok(()) => self.decide(DecisionKind::TreesTrained, Some(set), payload),
             Err(e) => self.decide(
                 DecisionKind::ModelFailed,
-                name,
+                Some(set),
                 json!({"scorer": "trees", "error": e.to_string(), "note": "the new trees score this cycle but were not saved", "trees": payload}),
             ),
         }

@@ -8,7 +8,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use shrike_export::{plan, render, Filters, Format, RenderOptions, ScoredSession};
-use shrike_store::{Feedback, FeedbackLabel, SessionKey};
+use shrike_store::{Feedback, FeedbackLabel, FeedbackSession};
 use shrike_types::{ThreatLevel, Timestamp, HOUR_MS};
 
 use crate::error::{ApiError, ApiResult};
@@ -78,7 +78,7 @@ pub async fn add_feedback(
     }
     let session = match (b.window_start_ms, b.ja4, b.host) {
         (Some(w), Some(ja4), Some(host)) if ja4.len() <= 256 && host.len() <= 256 => {
-            Some(SessionKey {
+            Some(FeedbackSession {
                 window_start: Timestamp::from_millis(w),
                 ja4,
                 host,

@@ -426,7 +426,7 @@ fn fit_and_score(
         prep::matrix(&s, &b, cols)
     };
     // Columns that vary in the training rows.
-    let all = FeatureSetName::Application.columns();
+    let all = shrike_detect::prep::columns(FeatureSetName::Application);
     let x = matrix(train, &btr, &all);
     let cols: Vec<Column> = all
         .iter()

@@ -1,0 +1,146 @@
+//! The ensemble of a feature set (SPEC §5 steps 7–8): the three scorers combined into one
+//! score, brought back to the forest's raw scale, and the adaptive threshold with the
+//! recurrence penalty.
+
+use shrike_forest::raw_score;
+use shrike_types::math;
+
+use super::score::SetScores;
+use super::trees::MetaInputs;
+use super::{Ctx, Ensemble};
+use crate::supervised::{MetaWeights, TreesModel};
+
+/// The combination of a set's scorers, per scored session (in [`SetScores`] row order).
+pub(super) struct Combined {
+    /// Normalised forest score, normalised flow score, trees' bot probability.
+    pub parts: Vec<(f64, Option<f64>, Option<f64>)>,
+    /// The combined score in [0, 1] (higher: more anomalous).
+    pub combined: Vec<f64>,
+    /// The combined score on the forest's raw scale, before the recurrence penalty.
+    pub raw: Vec<f64>,
+    /// After the recurrence penalty: what the threshold and the levels judge.
+    pub penalised: Vec<f64>,
+    /// The effective threshold.
+    pub threshold: f64,
+}
+
+fn percentile(values: &[f64], p: f64) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    crate::drift::quantile(&v, (p / 100.0).clamp(0.0, 1.0))
+}
+
+impl Ctx<'_> {
+    /// The set's boosted trees (reused or trained, see [`Ctx::trees`]).
+    pub(super) fn trees_for(&mut self, s: &SetScores) -> Option<TreesModel> {
+        self.trees(
+            s.set,
+            &MetaInputs {
+                model: &s.model,
+                forest: s.forest_norm,
+                flow: s.flow_norm,
+            },
+        )
+    }
+
+    /// Combines the scorers: the meta-learner when it was trained with the scorers present
+    /// now, otherwise the seed's fixed weights; then the threshold. Records the ensemble,
+    /// the threshold and the model version in the cycle's metrics.
+    pub(super) fn combine(&mut self, s: &SetScores, trees: Option<&TreesModel>) -> Combined {
+        let cfg = self.cfg;
+        let trees_p: Option<Vec<f64>> = trees.map(|t| t.gbdt.probabilities(&s.x32, 2));
+        let meta: Option<MetaWeights> = trees
+            .and_then(|t| t.meta.meta.clone())
+            .filter(|m| m.with_flow == s.flow_norm.is_some());
+        let alpha = if s.flow_norm.is_some() {
+            cfg.flow_weight
+        } else {
+            0.0
+        };
+        let beta = if trees_p.is_some() {
+            cfg.trees_weight
+        } else {
+            0.0
+        };
+        let trees_version = trees.map(|t| t.meta.version.clone());
+        let ensemble = match &meta {
+            Some(m) => Ensemble {
+                mode: "meta",
+                forest: m.forest,
+                flow: m.flow,
+                trees: m.trees,
+                bias: m.bias,
+                labels: m.labels,
+                with_flow: m.with_flow,
+                trees_version,
+            },
+            None => Ensemble {
+                mode: "fixed",
+                forest: (1.0 - alpha) * (1.0 - beta),
+                flow: alpha * (1.0 - beta),
+                trees: beta,
+                bias: 0.0,
+                labels: trees.map_or(0, |t| t.meta.labels),
+                with_flow: s.flow_norm.is_some(),
+                trees_version,
+            },
+        };
+        let parts: Vec<(f64, Option<f64>, Option<f64>)> = (0..s.scored.len())
+            .map(|n| {
+                (
+                    s.forest_norm.apply(s.forest[n]),
+                    s.flow_norm
+                        .zip(s.flow_nll.as_ref())
+                        .map(|(nm, v)| nm.apply(v[n])),
+                    trees_p.as_ref().map(|p| p[n]),
+                )
+            })
+            .collect();
+        let combined: Vec<f64> = parts
+            .iter()
+            .map(|(f, fl, t)| match &meta {
+                Some(m) => m.combine(*f, fl.unwrap_or(0.0), t.unwrap_or(0.0)),
+                None => {
+                    let base = fl.map_or(*f, |fl| (1.0 - alpha) * f + alpha * fl);
+                    t.map_or(base, |t| (1.0 - beta) * base + beta * t)
+                }
+            })
+            .collect();
+        // The combined score on the forest's raw scale (what the thresholds and levels are
+        // calibrated on): with the forest alone it is exactly the forest's raw score.
+        let (lo, hi) = (s.forest_norm.lo, s.forest_norm.hi);
+        let raw: Vec<f64> = combined
+            .iter()
+            .map(|c| {
+                if hi > lo {
+                    raw_score(lo + c * (hi - lo))
+                } else {
+                    raw_score(lo)
+                }
+            })
+            .collect();
+        let threshold = percentile(&raw, cfg.anomaly_percentile).min(cfg.anomaly_threshold);
+        // The raw score after the recurrence penalty.
+        let penalised: Vec<f64> = s
+            .scored
+            .iter()
+            .zip(&raw)
+            .map(|(i, r)| {
+                let recurrence = self.out.verdicts[*i].recurrence;
+                r - math::ln_1p((recurrence - 1) as f64) * cfg.recurrence_weight
+            })
+            .collect();
+        let name = s.set.as_str();
+        let m = &mut self.out.metrics;
+        m.thresholds.insert(name.into(), threshold);
+        m.models.insert(name.into(), s.model.meta.version.clone());
+        m.ensemble.insert(name.into(), ensemble);
+        Combined {
+            parts,
+            combined,
+            raw,
+            penalised,
+            threshold,
+        }
+    }
+}
