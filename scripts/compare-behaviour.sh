@@ -5,9 +5,10 @@
 #
 #   scripts/compare-behaviour.sh [REV]
 #
-# Compared, per side: the demo's verdict table (sessions per cycle and level, sessions per
-# campaign, and an FNV-1a digest of every stored score's key, level and the bits of its
-# seven scores) and the `shrike eval sim` report with run times removed. Exit status 0 when
+# Compared, per side: the verdict table of the demo's cycle and of a second `shrike detect`
+# cycle on its store (sessions per cycle and level, sessions per campaign, and an FNV-1a
+# digest of every stored score's key, level and the bits of its seven scores), and the
+# `shrike eval sim` report with run times removed. Exit status 0 when
 # both are identical, 1 when they differ (the diff is printed). Needs git, cargo and python3.
 set -euo pipefail
 root="$(git rev-parse --show-toplevel)"
@@ -69,6 +70,8 @@ for side in base head; do
     (
         cd "$work/$side/demo"
         SHRIKE_SHARED_DATA="$shared" "$bin" demo --out sim --no-serve >demo.log 2>&1
+        # A second cycle: models reused, trees trained on the first cycle's labels.
+        "$bin" detect --store sim/demo.db --dict-dir sim/dict >detect.log 2>&1
         table sim/demo.db >"$work/$side.table"
     )
     (

@@ -548,10 +548,7 @@ impl CycleStore for ChStore {
         end: Timestamp,
     ) -> Result<Vec<SessionRow>, StoreError> {
         let feats = read_features(&self.client, start, end).map_err(self.remote())?;
-        Ok(feats
-            .into_iter()
-            .map(SessionRow::from)
-            .collect())
+        Ok(feats.into_iter().map(SessionRow::from).collect())
     }
     fn recurrences(&self) -> Result<HashMap<IpAddr, u32>, StoreError> {
         let db = self.db();

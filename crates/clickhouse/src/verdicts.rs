@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 use shrike_store::{
-    CampaignRow, Feedback, FeedbackLabel, ScoreRow, FeedbackSession, StoreError, VerdictStore,
+    CampaignRow, Feedback, FeedbackLabel, FeedbackSession, ScoreRow, StoreError, VerdictStore,
 };
 use shrike_types::Timestamp;
 
@@ -19,9 +19,10 @@ pub(crate) fn score_row(r: &Value) -> Result<ScoreRow, ChError> {
         key: crate::store::session_key(r, "w")?,
         model: match text(r, "model").as_str() {
             "" => None,
-            m => Some(m.parse().map_err(|e: shrike_types::UnknownFeatureSet| {
-                ChError::Decode(e.to_string())
-            })?),
+            m => Some(
+                m.parse()
+                    .map_err(|e: shrike_types::UnknownFeatureSet| ChError::Decode(e.to_string()))?,
+            ),
         },
         threat_level: text(r, "threat_level")
             .parse()

@@ -163,7 +163,9 @@ pub fn detect_fleets(
             .entry((j, nodes.id(Node::Prefix(*pfx))))
             .or_default() += 1.0;
         if s.row.asn != 0 {
-            *weights.entry((j, nodes.id(Node::Asn(s.row.asn)))).or_default() += 1.0;
+            *weights
+                .entry((j, nodes.id(Node::Asn(s.row.asn))))
+                .or_default() += 1.0;
         }
     }
     let n = nodes.ids.len();

@@ -3,8 +3,9 @@
 //! adaptive thresholds with a recurrence penalty, threat levels, legitimate-browser
 //! classification and per-anomaly explanations. Every choice is logged as a [`Decision`].
 //!
-//! The crate is storage-agnostic: it takes sessions and earlier recurrences, and returns
-//! verdicts, decisions and metrics that the binary writes to the store.
+//! [`run_cycle`] is storage-agnostic: it takes sessions and earlier recurrences, and
+//! returns verdicts, decisions and metrics. [`CycleRunner`] drives it against any
+//! [`shrike_store::CycleStore`]: enrich → score → label → save → prune.
 
 #![warn(missing_docs)]
 
@@ -15,6 +16,7 @@ pub mod drift;
 pub mod fleet;
 pub mod prep;
 pub mod registry;
+pub mod runner;
 pub mod supervised;
 pub mod verdict;
 
@@ -26,4 +28,5 @@ pub use cycle::{
 };
 pub use prep::{FeatureSetName, PolicyMark, Session};
 pub use registry::{FlowMeta, Model, ModelMeta, Registry, RegistryError};
+pub use runner::{CycleRun, CycleRunner, Enrich, RetentionHours, RunError};
 pub use supervised::{LabelSource, Labelled, MetaWeights, TreesMeta, TreesModel};

@@ -49,7 +49,10 @@ impl Session {
 
     /// A base feature's value.
     pub fn get(&self, f: FeatureId) -> f64 {
-        self.row.features.get(f.index()).map_or(f64::NAN, |v| *v as f64)
+        self.row
+            .features
+            .get(f.index())
+            .map_or(f64::NAN, |v| *v as f64)
     }
 }
 
@@ -268,7 +271,7 @@ pub fn identify_browser(s: &Session) -> BrowserId {
         }
     };
     let nav = mean(&nav_traits);
-    let tls = if s.row.correlated || !s.row.key.ja4.is_none() {
+    let tls = if s.row.correlated || s.row.key.ja4.is_some() {
         mean(&[
             known(s.get(F::UaChMismatch)).map(|v| 1.0 - v),
             known(s.get(F::AlpnHttpMismatch)).map(|v| 1.0 - v),

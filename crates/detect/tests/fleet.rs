@@ -112,7 +112,11 @@ fn thresholds_turn_fleets_off_or_demand_more() {
         .iter()
         .all(|f| !f.flagged));
     // Sessions the caller leaves out (known bots) are not part of the graph.
-    let without_fleet: Vec<usize> = all.iter().copied().filter(|i| s[*i].key().ja4_str() != FLEET).collect();
+    let without_fleet: Vec<usize> = all
+        .iter()
+        .copied()
+        .filter(|i| s[*i].key().ja4_str() != FLEET)
+        .collect();
     let r = detect_fleets(&s, &b, &without_fleet, &DetectConfig::default());
     assert!(r.fleets.iter().all(|f| !f.flagged), "{:#?}", r.fleets);
 }

@@ -29,21 +29,15 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use serde::Serialize;
-use shrike_types::{ThreatLevel, Timestamp, UnknownLevel};
+use shrike_types::{SessionKey, ThreatLevel, Timestamp};
 
 pub use formats::{render, Format, RenderOptions};
 
 /// One scored session of the cycle being exported.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScoredSession {
-    /// Hour window.
-    pub window_start: Timestamp,
-    /// Client address.
-    pub src_ip: IpAddr,
-    /// JA4 ("" when none).
-    pub ja4: String,
-    /// Host.
-    pub host: String,
+    /// The session.
+    pub key: SessionKey,
     /// Threat level.
     pub level: ThreatLevel,
     /// Normalised anomaly score (0–1).
@@ -60,18 +54,11 @@ pub struct ScoredSession {
     pub reason: String,
 }
 
-impl ScoredSession {
-    /// A stored score as an export input; fails on an address or a level that does not
-    /// parse.
-    pub fn from_score(r: shrike_store::ScoreRow) -> Result<Self, RowError> {
-        Ok(ScoredSession {
-            window_start: r.window_start,
-            src_ip: r
-                .src_ip
-                .parse()
-                .map_err(|e| RowError::Address(r.src_ip.clone(), e))?,
-            ja4: r.ja4,
-            host: r.host,
+impl From<shrike_store::ScoreRow> for ScoredSession {
+    /// A stored score as an export input.
+    fn from(r: shrike_store::ScoreRow) -> Self {
+        ScoredSession {
+            key: r.key,
             level: r.threat_level,
             anomaly_score: r.anomaly_score,
             is_anomaly: r.is_anomaly,
@@ -79,19 +66,8 @@ impl ScoredSession {
             fleet_id: r.fleet_id,
             fleet_flag: r.fleet_flag,
             reason: r.reason,
-        })
+        }
     }
-}
-
-/// A stored score that cannot be exported.
-#[derive(Debug, thiserror::Error)]
-pub enum RowError {
-    /// The address does not parse.
-    #[error("the store holds an invalid address {0:?}: {1}")]
-    Address(String, std::net::AddrParseError),
-    /// The level is none of shrike's.
-    #[error("the store holds {0}")]
-    Level(#[from] UnknownLevel),
 }
 
 /// Which sessions may be blocked.
@@ -247,13 +223,13 @@ pub fn plan(sessions: &[ScoredSession], f: &Filters) -> Result<Plan, ExportError
             && s.anomaly_score >= f.min_score
             && f.campaign.is_none_or(|c| s.campaign_id == c)
             && f.fleet.is_none_or(|c| s.fleet_flag && s.fleet_id == c)
-            && f.since.is_none_or(|t| s.window_start >= t)
+            && f.since.is_none_or(|t| s.key.window_start >= t)
     };
     let protected = |s: &ScoredSession| s.level.is_protected();
 
     let mut by_ip: BTreeMap<IpAddr, Vec<&ScoredSession>> = BTreeMap::new();
     for s in sessions {
-        by_ip.entry(s.src_ip).or_default().push(s);
+        by_ip.entry(s.key.src_ip).or_default().push(s);
     }
     let mut plan = Plan::default();
     let mut blocked: BTreeMap<IpAddr, Vec<&ScoredSession>> = BTreeMap::new();
@@ -269,8 +245,8 @@ pub fn plan(sessions: &[ScoredSession], f: &Filters) -> Result<Plan, ExportError
                 why: format!(
                     "the address also carries a {} session ({} on {}): blocking it would block that client too",
                     p.level,
-                    if p.ja4.is_empty() { "no JA4" } else { &p.ja4 },
-                    p.host
+                    if p.key.ja4.is_none() { "no JA4" } else { p.key.ja4_str() },
+                    p.key.host
                 ),
             });
             continue;
@@ -312,10 +288,10 @@ pub fn plan(sessions: &[ScoredSession], f: &Filters) -> Result<Plan, ExportError
             BTreeMap::new();
         for s in sessions {
             let e = per_ja4
-                .entry(s.ja4.as_str())
+                .entry(s.key.ja4_str())
                 .or_insert((true, BTreeSet::new(), Vec::new()));
-            if candidate(s) && blocked.contains_key(&s.src_ip) {
-                e.1.insert(s.src_ip);
+            if candidate(s) && blocked.contains_key(&s.key.src_ip) {
+                e.1.insert(s.key.src_ip);
                 e.2.push(s);
             } else {
                 e.0 = false;
@@ -348,12 +324,12 @@ fn entry(kind: EntryKind, value: String, sessions: &[&ScoredSession], addresses:
                 .severity()
                 .cmp(&b.level.severity())
                 .then(a.anomaly_score.total_cmp(&b.anomaly_score))
-                .then(b.src_ip.cmp(&a.src_ip))
+                .then(b.key.src_ip.cmp(&a.key.src_ip))
         })
         .expect("an entry has sessions");
     let mut ja4s: BTreeMap<&str, usize> = BTreeMap::new();
     for s in sessions {
-        *ja4s.entry(s.ja4.as_str()).or_default() += 1;
+        *ja4s.entry(s.key.ja4_str()).or_default() += 1;
     }
     let mut ja4s: Vec<(&str, usize)> = ja4s.into_iter().collect();
     ja4s.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
@@ -385,12 +361,12 @@ fn entry(kind: EntryKind, value: String, sessions: &[&ScoredSession], addresses:
             .collect(),
         first_seen: sessions
             .iter()
-            .map(|s| s.window_start)
+            .map(|s| s.key.window_start)
             .min()
             .expect("non-empty"),
         last_seen: sessions
             .iter()
-            .map(|s| s.window_start)
+            .map(|s| s.key.window_start)
             .max()
             .expect("non-empty"),
         reason: worst.reason.clone(),

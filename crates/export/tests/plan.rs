@@ -3,17 +3,19 @@
 use std::net::IpAddr;
 
 use shrike_export::{plan, render, EntryKind, Filters, Format, RenderOptions, ScoredSession};
-use shrike_types::{ThreatLevel, Timestamp};
+use shrike_types::{Ja4, SessionKey, ThreatLevel, Timestamp};
 
 const BOT_JA4: &str = "t13d190900_9dc949149365_97f8aa674fd9";
 const CHROME: &str = "t13d1516h2_8daaf6152771_02713d6af862";
 
 fn s(ip: &str, ja4: &str, level: &str, anomaly: bool) -> ScoredSession {
     ScoredSession {
-        window_start: Timestamp::from_millis(1_714_564_800_000),
-        src_ip: ip.parse::<IpAddr>().unwrap(),
-        ja4: ja4.into(),
-        host: "shop.example".into(),
+        key: SessionKey {
+            window_start: Timestamp::from_millis(1_714_564_800_000),
+            src_ip: ip.parse::<IpAddr>().unwrap(),
+            ja4: Some(Ja4::parse(ja4.to_string().into()).unwrap()),
+            host: "shop.example".into(),
+        },
         level: level.parse().unwrap(),
         anomaly_score: if anomaly { 0.9 } else { 0.1 },
         is_anomaly: anomaly,
@@ -99,7 +101,7 @@ fn prefixes_collapse_only_when_every_seen_address_is_bad_and_browsers_are_never_
     // shared by browsers: never.
     assert!(p.ja4s.is_empty(), "{:?}", p.ja4s);
     let mut without_nat = cycle();
-    without_nat.retain(|x| x.src_ip.to_string() != "192.0.2.77");
+    without_nat.retain(|x| x.key.src_ip.to_string() != "192.0.2.77");
     let p = plan(&without_nat, &Filters::default()).unwrap();
     assert_eq!(p.ja4s.len(), 1);
     assert_eq!(p.ja4s[0].value, BOT_JA4);
@@ -161,13 +163,11 @@ fn attacker_strings_cannot_escape_comments_cells_or_rules() {
     for x in &mut v {
         x.reason = "evil\n}\ndeny all; \"quoted\" \u{202e}".into();
     }
-    // A JA4 with quotes and braces (never a real one) is never written into a rule.
+    // A JA4 with quotes and braces (never a real one) cannot reach a plan: a session's JA4
+    // is checked when it is read from the store.
     let evil_ja4 = "t13d\"}; deny all; #";
-    for i in 1..=6 {
-        v.push(s(&format!("233.252.0.{i}"), evil_ja4, "CRITICAL", true));
-    }
+    assert!(Ja4::parse(evil_ja4.into()).is_err());
     let p = plan(&v, &Filters::default()).unwrap();
-    assert!(p.ja4s.iter().all(|e| e.value != evil_ja4));
     let o = RenderOptions::default();
     for (format, name) in Format::ALL {
         let text = render(&p, format, &o);

@@ -163,7 +163,7 @@ async function explain(target, r) {
     el("table", {}, el("tbody", {},
       el("tr", {}, el("th", { text: "User agent" }), el("td", { class: "mono", id: "detail-ua", text: d.user_agent })),
       el("tr", {}, el("th", { text: "JA4" }), el("td", { class: "mono", id: "detail-ja4", text: d.ja4 })),
-      el("tr", {}, el("th", { text: "Host" }), el("td", { class: "mono", text: d.host })),
+      el("tr", {}, el("th", { text: "Host" }), el("td", { class: "mono", id: "detail-host", text: d.host })),
       el("tr", {}, el("th", { text: "Network" }), el("td", { text: `AS${d.asn} ${d.asn_org} · ${d.country}` })),
       el("tr", {}, el("th", { text: "Campaign / fleet" }), el("td", { text: `${d.campaign_id ?? "–"} / ${d.fleet_id ?? "–"}` })))),
     el("h2", { text: "Top contributing features" }),

@@ -32,7 +32,7 @@ pub fn run(config: Config, a: BenchCycleArgs) -> anyhow::Result<ExitCode> {
     let mut store = SqliteStore::open(&a.store)?;
     let t = Instant::now();
     let Some((sessions, start, end)) =
-        crate::detect::load_sessions(&store, a.horizon_hours, None, Default::default())?
+        shrike_detect::runner::load_sessions(&store, a.horizon_hours, None, Default::default())?
     else {
         eprintln!(
             "error: {} has no sessions; fill it first, e.g.\n  shrike bench ingest --runs 1\n  shrike ingest shrike-data/bench/traffic.jsonl --store {} --dict-dir shrike-data/bench/dict",
@@ -49,7 +49,7 @@ pub fn run(config: Config, a: BenchCycleArgs) -> anyhow::Result<ExitCode> {
         sessions.len(),
         a.store.display()
     );
-    let labels = crate::detect::load_labels(&store, &cfg, now, None)?;
+    let labels = shrike_detect::runner::load_labels(&store, &cfg, now, None)?;
     println!("{} labelled sessions for the boosted trees", labels.len());
     let models = a.store.with_file_name("bench-cycle-models");
     let (mut cycle_s, mut save_s) = (Vec::new(), Vec::new());
@@ -68,7 +68,7 @@ pub fn run(config: Config, a: BenchCycleArgs) -> anyhow::Result<ExitCode> {
         );
         let c = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        crate::detect::save(&mut store, &registry, &sessions, &out, start, end, now)?;
+        shrike_detect::runner::save(&mut store, &registry, &sessions, &out, (start, end), now)?;
         let s = t.elapsed().as_secs_f64();
         let stages: Vec<String> = out
             .metrics

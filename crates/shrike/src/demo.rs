@@ -10,6 +10,7 @@ use clap::Args;
 use shrike_detect::{Session, ThreatLevel, Verdict};
 use shrike_dict::DictionaryWatch;
 use shrike_store::SqliteStore;
+use shrike_types::{SessionKey, Timestamp};
 
 use crate::config::Config;
 use crate::simulate::SimulateArgs;
@@ -72,18 +73,16 @@ pub fn run(mut config: Config, mut args: DemoArgs) -> anyhow::Result<ExitCode> {
     let _ = std::fs::remove_dir_all(&models);
     let registry = shrike_detect::Registry::open(&models)?;
     println!("3/3 detecting (models in {})", models.display());
-    let Some((sessions, out, id)) = crate::detect::cycle(
+    let Some(run) = crate::detect::runner(&detect_cfg, &registry, &settings).run(
         &mut store,
-        &detect_cfg,
-        &registry,
-        &settings,
         None,
         dictionaries.as_mut(),
     )?
     else {
         anyhow::bail!("the simulation produced no sessions");
     };
-    crate::detect::print_summary(&out, id);
+    let (sessions, out) = (run.sessions, run.output);
+    crate::detect::print_summary(&out, run.id);
     let labels = read_labels(&args.sim.out.join("session_labels.csv"))?;
     let table = VerdictTable::new(&sessions, &out.verdicts, &labels);
     println!();
@@ -119,20 +118,31 @@ pub(crate) fn remove_store(path: &Path) {
 }
 
 /// Ground truth per session key (window start, IP, JA4, host): (class, family).
-type Labels = HashMap<(String, String, String, String), (String, String)>;
+/// The simulator's label of each session: its class and family.
+type Labels = HashMap<SessionKey, (String, String)>;
 
+/// Reads `session_labels.csv` (`window_start,src_ip,ja4,host,class,family`); a line that
+/// does not name a session is an error with its number.
 pub(crate) fn read_labels(path: &Path) -> anyhow::Result<Labels> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut labels = Labels::new();
-    for line in text.lines().skip(1) {
+    for (n, line) in text.lines().enumerate().skip(1) {
         let f: Vec<&str> = line.split(',').collect();
-        if let [window, ip, ja4, host, class, family] = f[..] {
-            labels.insert(
-                (window.into(), ip.into(), ja4.into(), host.into()),
-                (class.into(), family.into()),
-            );
-        }
+        let [window, ip, ja4, host, class, family] = f[..] else {
+            anyhow::bail!("{}:{}: expected 6 fields", path.display(), n + 1);
+        };
+        let key = SessionKey {
+            window_start: Timestamp::parse_rfc3339(window)
+                .map_err(|e| anyhow::anyhow!("{}:{}: {e}", path.display(), n + 1))?,
+            src_ip: ip
+                .parse()
+                .with_context(|| format!("{}:{}: address {ip:?}", path.display(), n + 1))?,
+            ja4: SessionKey::ja4_from_stored(ja4.to_string())
+                .with_context(|| format!("{}:{}: JA4 {ja4:?}", path.display(), n + 1))?,
+            host: host.into(),
+        };
+        labels.insert(key, (class.into(), family.into()));
     }
     Ok(labels)
 }
@@ -158,14 +168,8 @@ impl VerdictTable {
     fn new(sessions: &[Session], verdicts: &[Verdict], labels: &Labels) -> Self {
         let mut t = VerdictTable::default();
         for (s, v) in sessions.iter().zip(verdicts) {
-            let key = (
-                s.window_start.to_string(),
-                s.src_ip.clone(),
-                s.ja4.clone(),
-                s.host.clone(),
-            );
             let (class, family) = labels
-                .get(&key)
+                .get(s.key())
                 .cloned()
                 .unwrap_or_else(|| ("unlabelled".into(), "unlabelled".into()));
             let flagged = v.is_anomaly || v.level == ThreatLevel::AnubisDeny;

@@ -102,11 +102,11 @@ pub fn run(config: Config, a: ExportArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(1));
     };
-    let rows = store.cycle_scores(cycle)?;
-    let mut sessions = Vec::with_capacity(rows.len());
-    for r in rows {
-        sessions.push(ScoredSession::from_score(r)?);
-    }
+    let sessions: Vec<ScoredSession> = store
+        .cycle_scores(cycle)?
+        .into_iter()
+        .map(ScoredSession::from)
+        .collect();
     // The cycle's clock is one hour past its newest window.
     let since = a
         .max_age_hours

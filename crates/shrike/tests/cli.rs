@@ -126,10 +126,10 @@ fn session_features(db: &Path) -> Vec<(String, Vec<f32>)> {
         .map(|r| {
             let key = format!(
                 "{} {} {} {} hits={} bot={} family={}",
-                r.window_start.millis(),
-                r.src_ip,
-                r.ja4,
-                r.host,
+                r.key.window_start.millis(),
+                r.key.src_ip,
+                r.key.ja4_str(),
+                r.key.host,
                 r.hits,
                 r.bot_name,
                 r.browser_family

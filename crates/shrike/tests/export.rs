@@ -62,12 +62,12 @@ fn every_format_passes_its_consumer_and_never_blocks_a_good_bot_or_a_browser() {
     let protected: BTreeSet<IpAddr> = scores
         .iter()
         .filter(|s| s.threat_level.is_protected())
-        .map(|s| s.src_ip.parse().unwrap())
+        .map(|s| s.key.src_ip)
         .collect();
     let threats: BTreeSet<IpAddr> = scores
         .iter()
         .filter(|s| s.is_anomaly && s.threat_level != shrike_types::ThreatLevel::Low)
-        .map(|s| s.src_ip.parse().unwrap())
+        .map(|s| s.key.src_ip)
         .collect();
     assert!(!protected.is_empty() && !threats.is_empty());
 

@@ -22,7 +22,8 @@ use tower::ServiceExt;
 
 /// What the browser must show as text, never run.
 const EVIL_UA: &str = "<script>alert(1)</script><img src=x onerror=\"window.__xss=1\">";
-const EVIL_JA4: &str = "t13d\"'><svg onload=alert(2)>";
+/// A JA4 is checked when read (a forged one is a corrupt row); a host is free text.
+const EVIL_HOST: &str = "shop\"'><svg onload=alert(2)>";
 
 /// A demo store, made once; each test works on its own copy.
 fn demo_store() -> &'static Path {
@@ -67,21 +68,21 @@ fn poison(db: &Path) {
     drop(store);
     let c = rusqlite::Connection::open(db).unwrap();
     let key = rusqlite::params![
-        t.window_start.millis(),
-        t.src_ip,
-        t.ja4,
-        t.host,
+        t.key.window_start.millis(),
+        t.key.src_ip.to_string(),
+        t.key.ja4_str(),
+        t.key.host,
         EVIL_UA,
-        EVIL_JA4
+        EVIL_HOST
     ];
     c.execute(
-        "UPDATE sessions SET user_agent = ?5, ja4 = ?6
+        "UPDATE sessions SET user_agent = ?5, host = ?6
          WHERE window_start_ms = ?1 AND src_ip = ?2 AND ja4 = ?3 AND host = ?4",
         key,
     )
     .unwrap();
     c.execute(
-        "UPDATE all_scores SET ja4 = ?6
+        "UPDATE all_scores SET host = ?6
          WHERE window_start_ms = ?1 AND src_ip = ?2 AND ja4 = ?3 AND host = ?4 AND ?5 != ''",
         key,
     )
@@ -514,15 +515,15 @@ fn dashboard_in_a_real_browser() {
         b.eval("return Number(document.getElementById('threats-total').dataset.total);"),
         cycle.anomalies
     );
-    // The poisoned session is the most anomalous: the first row. Its JA4 is text.
-    assert_eq!(text("#threats-table tbody tr td:nth-child(4)"), EVIL_JA4);
+    // The poisoned session is the most anomalous: the first row. Its host is text.
+    assert_eq!(text("#threats-table tbody tr td:nth-child(5)"), EVIL_HOST);
     b.click("#threats-table tbody tr");
     b.wait(
         "return !!document.getElementById('detail-ua');",
         "the explanation",
     );
     assert_eq!(text("#detail-ua"), EVIL_UA);
-    assert_eq!(text("#detail-ja4"), EVIL_JA4);
+    assert_eq!(text("#detail-host"), EVIL_HOST);
     assert!(!b.alert_open(), "an attacker string ran as script");
     assert_eq!(b.eval("return window.__xss === undefined && document.querySelectorAll('#page img, #page svg, #page script').length === 0;"), true);
     assert!(
@@ -547,9 +548,11 @@ fn dashboard_in_a_real_browser() {
             },
         )
         .unwrap();
-    let fb = store.feedback(Some(&top[0].score.src_ip), 0, 10).unwrap();
+    let fb = store
+        .feedback(Some(&top[0].score.key.src_ip.to_string()), 0, 10)
+        .unwrap();
     assert_eq!(fb.len(), 1, "the button wrote the feedback table");
-    assert_eq!(fb[0].session.as_ref().unwrap().ja4, EVIL_JA4);
+    assert_eq!(fb[0].session.as_ref().unwrap().host, EVIL_HOST);
 
     open("map");
     b.wait(

@@ -26,8 +26,8 @@ mod sqlite;
 mod traits;
 
 pub use rows::{
-    CampaignRow, CycleRecord, CycleSummary, DecisionRow, Feedback, FeedbackLabel, FileSpan,
-    FleetRow, IngestedSource, ModelRow, OutputTable, Pruned, Retention, ScoreRow, FeedbackSession,
+    CampaignRow, CycleRecord, CycleSummary, DecisionRow, Feedback, FeedbackLabel, FeedbackSession,
+    FileSpan, FleetRow, IngestedSource, ModelRow, OutputTable, Pruned, Retention, ScoreRow,
     SessionRow, ThreatFilter, ThreatRow, TopBy, TopValue,
 };
 pub use sqlite::{SqliteStore, StoreError};

@@ -297,7 +297,7 @@ impl SqliteStore {
         let rows = q
             .query_map(params![from.millis(), to.millis()], |r| {
                 let blob: Vec<u8> = r.get(8)?;
-                if blob.len() % 4 != 0 {
+                if !blob.len().is_multiple_of(4) {
                     return Err(crate::outputs::bad_text(8, FeatureBlob(blob.len())));
                 }
                 Ok(SessionRow {

@@ -86,11 +86,15 @@ fn sessions_accumulate_across_inputs_and_persist() {
 fn cycle_at(hour: i64, flagged_ip: &str) -> shrike_store::CycleRecord {
     let t = Timestamp::from_millis(1_714_564_800_000 + hour * 3_600_000);
     let score = |ip: &str, anomaly: bool| shrike_store::ScoreRow {
-        window_start: t,
-        src_ip: ip.into(),
-        ja4: "t13d1516h2_8daaf6152771_02713d6af862".into(),
-        host: "shop.example".into(),
-        model: "complete".into(),
+        key: shrike_types::SessionKey {
+            window_start: t,
+            src_ip: ip.parse().unwrap(),
+            ja4: Some(
+                shrike_types::Ja4::parse("t13d1516h2_8daaf6152771_02713d6af862".into()).unwrap(),
+            ),
+            host: "shop.example".into(),
+        },
+        model: Some(shrike_types::FeatureSetName::Complete),
         threat_level: if anomaly {
             shrike_types::ThreatLevel::High
         } else {
@@ -170,7 +174,10 @@ fn retention_deletes_old_scores_and_sessions_and_bounds_recurrence() {
     for hour in [0, 1, 30] {
         store.save_cycle(&cycle_at(hour, "192.0.2.1")).unwrap();
     }
-    assert_eq!(store.recurrences().unwrap()["192.0.2.1"], 3);
+    assert_eq!(
+        store.recurrences().unwrap()[&"192.0.2.1".parse().unwrap()],
+        3
+    );
     assert_eq!(store.count(OutputTable::AllScores).unwrap(), 6);
     // Keep 24 h of scores and 10 h of sessions, measured from hour 31.
     let at = |hour: i64| Timestamp::from_millis(1_714_564_800_000 + hour * 3_600_000);
@@ -214,12 +221,16 @@ fn retention_deletes_old_scores_and_sessions_and_bounds_recurrence() {
     // The audit trail stays; recurrence now counts the flags within the retention window.
     assert_eq!(store.count(OutputTable::Cycles).unwrap(), 3);
     assert_eq!(store.count(OutputTable::Decisions).unwrap(), 3);
-    assert_eq!(store.recurrences().unwrap()["192.0.2.1"], 1);
+    assert_eq!(
+        store.recurrences().unwrap()[&"192.0.2.1".parse().unwrap()],
+        1
+    );
 }
 
 #[test]
 fn labels_come_from_the_latest_level_and_analysts_override_them() {
-    use shrike_store::{Feedback, FeedbackLabel, SessionKey};
+    use shrike_store::{Feedback, FeedbackLabel, FeedbackSession};
+    use shrike_types::ThreatLevel;
     let dir = tempfile::tempdir().unwrap();
     let mut store = SqliteStore::open(&dir.path().join("shrike.db")).unwrap();
     ingest(
@@ -231,12 +242,12 @@ fn labels_come_from_the_latest_level_and_analysts_override_them() {
             rec(2, "192.0.2.3", "/"),
         ],
     );
-    let ja4 = store.sessions().unwrap()[0].ja4.clone();
+    let ja4 = store.sessions().unwrap()[0].key.ja4.clone();
     let keyed = |mut c: shrike_store::CycleRecord, second: &str, level: &str| {
         for s in &mut c.scores {
-            s.ja4 = ja4.clone();
+            s.key.ja4 = ja4.clone();
         }
-        c.scores[1].src_ip = second.into();
+        c.scores[1].key.src_ip = second.parse().unwrap();
         c.scores[1].threat_level = level.parse().unwrap();
         c
     };
@@ -247,7 +258,7 @@ fn labels_come_from_the_latest_level_and_analysts_override_them() {
     store
         .save_cycle(&keyed(cycle_at(0, "192.0.2.2"), "192.0.2.1", "MEDIUM"))
         .unwrap();
-    let levels = ["HIGH", "NORMAL"];
+    let levels = [ThreatLevel::High, ThreatLevel::Normal];
     let all = |s: &SqliteStore| {
         s.labelled_sessions(
             Timestamp::from_millis(0),
@@ -256,13 +267,13 @@ fn labels_come_from_the_latest_level_and_analysts_override_them() {
         )
         .unwrap()
         .into_iter()
-        .map(|r| (r.session.src_ip.to_string(), r.level, r.feedback))
+        .map(|r| (r.session.key.src_ip.to_string(), r.level, r.feedback))
         .collect::<Vec<_>>()
     };
     // .1's latest level (MEDIUM) is no label; .3 was never scored.
     assert_eq!(
         all(&store),
-        vec![("192.0.2.2".to_string(), Some("HIGH".to_string()), None)]
+        vec![("192.0.2.2".to_string(), Some(ThreatLevel::High), None)]
     );
     let label = |ip: &str, label, session| Feedback {
         id: 0,
@@ -285,9 +296,9 @@ fn labels_come_from_the_latest_level_and_analysts_override_them() {
         .add_feedback(&label(
             "192.0.2.2",
             FeedbackLabel::Human,
-            Some(SessionKey {
+            Some(FeedbackSession {
                 window_start: t,
-                ja4: ja4.clone(),
+                ja4: ja4.as_ref().map_or("", |j| j.as_str()).to_string(),
                 host: "shop.example".into(),
             }),
         ))
@@ -300,7 +311,7 @@ fn labels_come_from_the_latest_level_and_analysts_override_them() {
         vec![
             (
                 "192.0.2.2".to_string(),
-                Some("HIGH".to_string()),
+                Some(ThreatLevel::High),
                 Some(FeedbackLabel::Human)
             ),
             ("192.0.2.3".to_string(), None, Some(FeedbackLabel::Bot)),

@@ -72,7 +72,7 @@ mod tests {
     #[test]
     fn listing_order_is_the_text_order_of_the_stores() {
         let j = "t13d1516h2_8daaf6152771_02713d6af862";
-        let mut keys = vec![
+        let mut keys = [
             key("10.0.0.2", None, "a"),
             key("10.0.0.10", Some(j), "a"),
             key("10.0.0.10", None, "b"),

@@ -75,9 +75,8 @@ impl Ctx<'_> {
             .attributions(&rows)
             .unwrap_or_default()
             .into_iter();
-        let flow_terms: Option<Vec<f32>> = s
-            .flow()
-            .and_then(|f| f.contributions(&to_f32(&rows)).ok());
+        let flow_terms: Option<Vec<f32>> =
+            s.flow().and_then(|f| f.contributions(&to_f32(&rows)).ok());
         let mut flagged_at = 0usize;
         for (n, i) in s.scored.iter().enumerate() {
             let v = &mut self.out.verdicts[*i];
@@ -97,7 +96,13 @@ impl Ctx<'_> {
             let row = s.row(n);
             let imp = attributions.next().unwrap_or_else(|| vec![0.0; k]);
             let signed: Vec<f64> = (0..k)
-                .map(|j| if row[j] >= medians[j] { imp[j] } else { -imp[j] })
+                .map(|j| {
+                    if row[j] >= medians[j] {
+                        imp[j]
+                    } else {
+                        -imp[j]
+                    }
+                })
                 .collect();
             v.top = top(&meta.features, row, &medians, &imp, &signed, 5, "forest");
             let parts_text: Vec<String> = v

@@ -88,9 +88,7 @@ impl Ctx<'_> {
             );
         }
         // Deterministic order, whatever the store returned.
-        rows.sort_by(|a, b| {
-            a.session.key().listing_cmp(b.session.key())
-        });
+        rows.sort_by(|a, b| a.session.key().listing_cmp(b.session.key()));
         let sessions: Vec<&Session> = rows.iter().map(|l| &l.session).collect();
         let browsers: Vec<BrowserId> = sessions.iter().map(|s| prep::identify_browser(s)).collect();
         let b: Vec<&BrowserId> = browsers.iter().collect();

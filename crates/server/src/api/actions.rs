@@ -167,9 +167,8 @@ pub async fn exports(State(state): State<AppState>, q: Query) -> ApiResult<Respo
             let sessions = s
                 .cycle_scores(cycle)?
                 .into_iter()
-                .map(ScoredSession::from_score)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
+                .map(ScoredSession::from)
+                .collect::<Vec<_>>();
             let filters = Filters {
                 min_level,
                 min_score,

@@ -35,12 +35,12 @@ pub fn parse_json(text: &str) -> Value {
 pub fn threat_json(t: &ThreatRow) -> Value {
     let s = &t.score;
     json!({
-        "window_start": s.window_start.to_string(),
-        "window_start_ms": s.window_start.millis(),
-        "src_ip": s.src_ip,
-        "ja4": s.ja4,
-        "host": s.host,
-        "model": s.model,
+        "window_start": s.key.window_start.to_string(),
+        "window_start_ms": s.key.window_start.millis(),
+        "src_ip": s.key.src_ip.to_string(),
+        "ja4": s.key.ja4_str(),
+        "host": s.key.host,
+        "model": s.model.map_or("", |m| m.as_str()),
         "level": s.threat_level,
         "score": s.anomaly_score,
         "raw_score": s.raw_score,

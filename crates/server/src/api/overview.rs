@@ -2,12 +2,13 @@
 //! `/api/tactics` (brute force, JA4 rotation, recurrence, live alerts).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::IpAddr;
 
 use axum::extract::State;
 use serde_json::{json, Value};
 use shrike_features::FeatureId;
 use shrike_store::{DashboardStore, ThreatRow, TopBy, TopValue};
-use shrike_types::ThreatLevel;
+use shrike_types::{SessionKey, ThreatLevel};
 
 use super::{json_response, threat_json, JsonBytes};
 use crate::error::ApiResult;
@@ -109,15 +110,15 @@ fn tactics_json(s: &mut dyn DashboardStore, limit: usize) -> ApiResult<Value> {
     brute.sort_by(|a, b| {
         b.hits
             .cmp(&a.hits)
-            .then(a.score.src_ip.cmp(&b.score.src_ip))
+            .then_with(|| by_address_text(&a.score.key, &b.score.key))
     });
-    let brute_ips: HashSet<&str> = brute.iter().map(|t| t.score.src_ip.as_str()).collect();
+    let brute_ips: HashSet<IpAddr> = brute.iter().map(|t| t.score.key.src_ip).collect();
     // JA4 rotation: one address, many TLS stacks within the horizon.
-    let mut by_ip: HashMap<&str, (HashSet<&str>, u64, Option<ThreatLevel>)> = HashMap::new();
+    let mut by_ip: HashMap<IpAddr, (HashSet<&str>, u64, Option<ThreatLevel>)> = HashMap::new();
     for t in &rows {
-        let e = by_ip.entry(&t.score.src_ip).or_default();
-        if !t.score.ja4.is_empty() {
-            e.0.insert(&t.score.ja4);
+        let e = by_ip.entry(t.score.key.src_ip).or_default();
+        if let Some(ja4) = &t.score.key.ja4 {
+            e.0.insert(ja4.as_str());
         }
         e.1 += t.hits;
         let level = t.score.threat_level;
@@ -131,7 +132,7 @@ fn tactics_json(s: &mut dyn DashboardStore, limit: usize) -> ApiResult<Value> {
         .map(|(ip, v)| {
             let mut ja4s: Vec<&str> = v.0.iter().copied().collect();
             ja4s.sort_unstable();
-            json!({"src_ip": ip, "ja4_count": v.0.len(), "hits": v.1, "level": v.2,
+            json!({"src_ip": ip.to_string(), "ja4_count": v.0.len(), "hits": v.1, "level": v.2,
                    "ja4s": ja4s.into_iter().take(10).collect::<Vec<_>>()})
         })
         .collect();
@@ -150,7 +151,7 @@ fn tactics_json(s: &mut dyn DashboardStore, limit: usize) -> ApiResult<Value> {
         b.score
             .recurrence
             .cmp(&a.score.recurrence)
-            .then(a.score.src_ip.cmp(&b.score.src_ip))
+            .then_with(|| by_address_text(&a.score.key, &b.score.key))
     });
     // Live alerts: the most recent severe sessions, within the cycle's last hour.
     let mut alerts: Vec<&ThreatRow> = rows
@@ -160,7 +161,7 @@ fn tactics_json(s: &mut dyn DashboardStore, limit: usize) -> ApiResult<Value> {
     alerts.sort_by(|a, b| {
         b.last_seen
             .cmp(&a.last_seen)
-            .then(a.score.src_ip.cmp(&b.score.src_ip))
+            .then_with(|| by_address_text(&a.score.key, &b.score.key))
     });
     let last_hour = clock.millis() - shrike_types::HOUR_MS;
     let live = alerts
@@ -194,4 +195,9 @@ pub async fn tactics(State(state): State<AppState>, q: Query) -> ApiResult<JsonB
         .cached(format!("tactics:{limit}"), move |s| tactics_json(s, limit))
         .await?;
     Ok(json_response(bytes))
+}
+
+/// Ties between sessions broken by address as text, as the lists have always shown them.
+fn by_address_text(a: &SessionKey, b: &SessionKey) -> std::cmp::Ordering {
+    a.src_ip.to_string().cmp(&b.src_ip.to_string())
 }

@@ -7,6 +7,7 @@
 pub mod compute;
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -233,11 +234,11 @@ pub fn aggregate(scores: &[ThreatRow]) -> Vec<MapRow> {
             name => FeatureId::from_name(name),
         })
         .collect();
-    let mut index: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut index: HashMap<(IpAddr, &str), usize> = HashMap::new();
     let mut rows: Vec<MapRow> = Vec::new();
     let mut sessions: Vec<f64> = Vec::new();
     for t in scores {
-        let key = (t.score.src_ip.as_str(), t.score.ja4.as_str());
+        let key = (t.score.key.src_ip, t.score.key.ja4_str());
         let i = *index.entry(key).or_insert_with(|| {
             let (win, scale, mss) = parse_tcp(&t.tcp_fingerprint);
             let ttl = t
@@ -245,8 +246,8 @@ pub fn aggregate(scores: &[ThreatRow]) -> Vec<MapRow> {
                 .get(FeatureId::AvgTtl.index())
                 .map_or(0.0, |v| f64::from(*v).max(0.0));
             rows.push(MapRow {
-                ip: t.score.src_ip.clone(),
-                ja4: t.score.ja4.clone(),
+                ip: t.score.key.src_ip.to_string(),
+                ja4: t.score.key.ja4_str().to_string(),
                 user_agent: t.user_agent.clone(),
                 hits: 0,
                 score: 0.0,

@@ -190,7 +190,7 @@ pub(super) fn web_bots(config: Config, a: EvalDataArgs) -> anyhow::Result<ExitCo
     let items: Vec<Item> = sessions
         .into_iter()
         .filter_map(|s| {
-            let id = by_ip.get(&s.src_ip)?.clone();
+            let id = by_ip.get(&s.key().src_ip.to_string())?.clone();
             let (bot, train) = split[&id];
             Some(Item {
                 session: s,
@@ -325,7 +325,7 @@ pub(super) fn csic(config: Config, a: EvalDataArgs) -> anyhow::Result<ExitCode> 
     let items: Vec<Item> = sessions
         .into_iter()
         .filter_map(|s| {
-            let n = *by_ip.get(&s.src_ip)?;
+            let n = *by_ip.get(&s.key().src_ip.to_string())?;
             let (attack, test) = meta[n];
             Some(Item {
                 session: s,

@@ -234,34 +234,42 @@ fn sim(config: Config, a: EvalSimArgs) -> anyhow::Result<ExitCode> {
     let registry = shrike_detect::Registry::open(&models)?;
     let mut last = None;
     for n in 1..=2 {
-        let Some(r) =
-            crate::detect::cycle(&mut store, &cfg, &registry, &settings, None, watch.as_mut())?
+        let Some(r) = crate::detect::runner(&cfg, &registry, &settings).run(
+            &mut store,
+            None,
+            watch.as_mut(),
+        )?
         else {
             anyhow::bail!("the simulation produced no sessions");
         };
         let trees: Vec<String> = r
-            .1
+            .output
             .decisions
             .iter()
             .filter(|d| {
                 d.kind.as_str().starts_with("TREES") || d.kind.as_str() == "LABEL_ISSUES_REMOVED"
             })
-            .map(|d| format!("{} {} {}", d.kind.as_str(), d.model, d.payload))
+            .map(|d| {
+                let set = d.model.map_or("", |m| m.as_str());
+                format!("{} {set} {}", d.kind.as_str(), d.payload)
+            })
             .collect();
-        println!("cycle {n}: {} sessions; {}", r.0.len(), trees.join("; "));
+        println!(
+            "cycle {n}: {} sessions; {}",
+            r.sessions.len(),
+            trees.join("; ")
+        );
         last = Some(r);
     }
-    let (sessions, out, _) = last.expect("two cycles ran");
+    let shrike_detect::CycleRun {
+        sessions,
+        output: out,
+        ..
+    } = last.expect("two cycles ran");
     let labels = crate::demo::read_labels(&a.sim.out.join("session_labels.csv"))?;
     let mut keep = Vec::new();
     for (i, (s, v)) in sessions.iter().zip(&out.verdicts).enumerate() {
-        let key = (
-            s.window_start.to_string(),
-            s.src_ip.clone(),
-            s.ja4.clone(),
-            s.host.clone(),
-        );
-        if let (Some(_), Some((class, family))) = (v.model, labels.get(&key)) {
+        if let (Some(_), Some((class, family))) = (v.model, labels.get(s.key())) {
             keep.push((i, class == "bad_bot", family.clone()));
         }
     }
@@ -378,7 +386,7 @@ fn sessions_of(
     Ok(store
         .sessions()?
         .into_iter()
-        .map(|r| crate::detect::to_session(r, crate::detect::Enrich::default()))
+        .map(shrike_detect::Session::new)
         .collect())
 }
 
