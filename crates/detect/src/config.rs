@@ -1,6 +1,7 @@
 //! The detection knobs, with their defaults and their checks. Each field is also a
 //! `[detect]` key of the TOML file and a `SHRIKE_<NAME>` variable (the seed's names in
-//! capitals: `SHRIKE_ANOMALY_THRESHOLD`...), applied by the binary.
+//! capitals: `SHRIKE_ANOMALY_THRESHOLD`...): [`DetectConfig::with_overrides`] derives the
+//! overrides from the struct's own fields.
 
 use serde::{Deserialize, Serialize};
 
@@ -201,6 +202,18 @@ impl Default for DetectConfig {
     }
 }
 
+/// A `SHRIKE_<NAME>` override that does not fit its setting.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("environment variable {var}={value:?} is invalid (allowed: {allowed})")]
+pub struct OverrideError {
+    /// The variable.
+    pub var: String,
+    /// Its value.
+    pub value: String,
+    /// What the setting takes.
+    pub allowed: String,
+}
+
 /// A setting outside its allowed values.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("detect.{key} = {value}: allowed {allowed}")]
@@ -214,52 +227,75 @@ pub struct ConfigError {
 }
 
 impl DetectConfig {
-    /// The TOML/environment names of the settings, for help and errors.
-    pub const KEYS: &'static [&'static str] = &[
-        "contamination",
-        "anomaly_threshold",
-        "anomaly_percentile",
-        "recurrence_weight",
-        "browser_confidence_threshold",
-        "browser_cohort_ratio",
-        "min_valid_feature_ratio",
-        "retrain_interval_h",
-        "drift_threshold",
-        "drift_ks_threshold",
-        "model_history_count",
-        "fingerprint_coherence_threshold",
-        "val_anomaly_gate",
-        "prune_variance_threshold",
-        "min_baseline_sessions",
-        "level_critical",
-        "level_high",
-        "level_medium",
-        "level_low",
-        "trees",
-        "ndim",
-        "sample_size",
-        "seed",
-        "fleet_min_ips",
-        "fleet_threshold",
-        "fleet_confidence_max",
-        "fleet_prefix_saturation",
-        "fleet_resolution",
-        "campaign_algorithm",
-        "campaign_eps",
-        "campaign_min_samples",
-        "campaign_escalation_size",
-        "campaign_memory_hours",
-        "campaign_space",
-        "flow_weight",
-        "flow_epochs",
-        "trees_weight",
-        "trees_min_labels",
-        "trees_max_labels",
-        "trees_retrain_interval_h",
-        "label_history_days",
-        "label_issue_folds",
-        "meta_min_labels",
-    ];
+    /// Every setting's name, read from the struct itself (its serialised fields): the
+    /// `[detect]` keys, and `SHRIKE_<NAME>` in capitals for the overrides.
+    pub fn keys() -> Vec<String> {
+        match serde_json::to_value(DetectConfig::default()) {
+            Ok(serde_json::Value::Object(fields)) => fields.keys().cloned().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// These settings with the overrides `lookup` gives: for every setting `name`,
+    /// `lookup("SHRIKE_<NAME>")` (the binary passes the environment). Which settings exist
+    /// and what type each takes come from the struct, so a new field has its override
+    /// without a list to keep. The result is not validated ([`DetectConfig::validate`]).
+    pub fn with_overrides(
+        &self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<DetectConfig, OverrideError> {
+        use serde_json::Value;
+        let Ok(Value::Object(mut fields)) = serde_json::to_value(self) else {
+            unreachable!("DetectConfig serialises as a map of finite values");
+        };
+        let mut changed = false;
+        for (key, value) in fields.iter_mut() {
+            let var = format!("SHRIKE_{}", key.to_ascii_uppercase());
+            let Some(text) = lookup(&var) else {
+                continue;
+            };
+            changed = true;
+            let text = text.trim().to_string();
+            let bad = |allowed: String| OverrideError {
+                var: var.clone(),
+                value: text.clone(),
+                allowed,
+            };
+            *value = match value {
+                Value::String(_) => {
+                    let allowed = Self::choices(key).unwrap_or(&[]);
+                    if !allowed.contains(&text.as_str()) {
+                        return Err(bad(allowed.join(", ")));
+                    }
+                    Value::from(text.as_str())
+                }
+                Value::Number(n) => {
+                    let x: f64 = text.parse().map_err(|_| bad("a number".into()))?;
+                    if n.is_u64() {
+                        if !(x >= 0.0 && x.fract() == 0.0 && x < u64::MAX as f64) {
+                            return Err(bad("a whole number".into()));
+                        }
+                        Value::from(x as u64)
+                    } else {
+                        Value::from(x)
+                    }
+                }
+                Value::Bool(_) => {
+                    Value::from(text.parse::<bool>().map_err(|_| bad("true, false".into()))?)
+                }
+                _ => return Err(bad("no value: this setting takes none from the environment".into())),
+            };
+        }
+        if !changed {
+            // Values the environment cannot spell (a NaN from TOML) stay for validate().
+            return Ok(self.clone());
+        }
+        serde_json::from_value(Value::Object(fields)).map_err(|e| OverrideError {
+            var: "SHRIKE_*".into(),
+            value: String::new(),
+            allowed: e.to_string(),
+        })
+    }
 
     /// The allowed values of a key that takes a name, for the environment and messages.
     pub fn choices(key: &str) -> Option<&'static [&'static str]> {
@@ -533,5 +569,74 @@ mod tests {
         .validate()
         .unwrap_err();
         assert_eq!(e.key, "level_critical");
+    }
+
+    /// An override for `value` (the default) that differs from it and is of its type.
+    fn another(key: &str, value: &serde_json::Value) -> String {
+        match value {
+            serde_json::Value::String(s) => DetectConfig::choices(key)
+                .unwrap_or_else(|| panic!("{key} takes a name but has no choices"))
+                .iter()
+                .find(|c| *c != s)
+                .unwrap_or_else(|| panic!("{key} has a single choice"))
+                .to_string(),
+            serde_json::Value::Number(n) if n.is_u64() => (n.as_u64().unwrap() + 1).to_string(),
+            serde_json::Value::Number(n) => (n.as_f64().unwrap() + 0.25).to_string(),
+            serde_json::Value::Bool(b) => (!b).to_string(),
+            other => panic!("{key}: no override for {other}"),
+        }
+    }
+
+    #[test]
+    fn every_setting_has_an_override_that_takes_effect() {
+        let defaults = serde_json::to_value(DetectConfig::default()).unwrap();
+        let mut keys = DetectConfig::keys();
+        // Every field of the struct as written (a field kept out of serde would have no
+        // override).
+        let source = include_str!("config.rs");
+        let body = &source[source.find("pub struct DetectConfig {").unwrap()..];
+        let body = &body[..body.find("\n}").unwrap()];
+        let mut fields: Vec<String> = body
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("pub ")?.split_once(':'))
+            .map(|(name, _)| name.to_string())
+            .collect();
+        fields.sort();
+        keys.sort();
+        assert_eq!(keys, fields);
+        for key in &keys {
+            let var = format!("SHRIKE_{}", key.to_ascii_uppercase());
+            let text = another(key, &defaults[key]);
+            let cfg = DetectConfig::default()
+                .with_overrides(|v| (v == var).then(|| text.clone()))
+                .unwrap_or_else(|e| panic!("{var}={text}: {e}"));
+            let got = serde_json::to_value(&cfg).unwrap();
+            for k in &keys {
+                if k == key {
+                    assert_ne!(got[k], defaults[k], "{var}={text} changed nothing");
+                } else {
+                    assert_eq!(got[k], defaults[k], "{var}={text} changed {k}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bad_overrides_name_the_variable_and_what_it_takes() {
+        let e = DetectConfig::default()
+            .with_overrides(|v| (v == "SHRIKE_CAMPAIGN_SPACE").then(|| "latent".into()))
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "environment variable SHRIKE_CAMPAIGN_SPACE=\"latent\" is invalid (allowed: features, flow)"
+        );
+        let e = DetectConfig::default()
+            .with_overrides(|v| (v == "SHRIKE_TREES").then(|| "2.5".into()))
+            .unwrap_err();
+        assert!(e.to_string().contains("a whole number"), "{e}");
+        let e = DetectConfig::default()
+            .with_overrides(|v| (v == "SHRIKE_ANOMALY_THRESHOLD").then(|| "low".into()))
+            .unwrap_err();
+        assert!(e.to_string().contains("a number"), "{e}");
     }
 }

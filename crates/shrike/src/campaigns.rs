@@ -89,7 +89,7 @@ fn top(text: &str, n: usize) -> String {
 
 /// `shrike campaigns`.
 pub fn run(config: Config, args: CampaignsArgs) -> anyhow::Result<ExitCode> {
-    let settings = crate::ingest::settings(config, &args.common, None)?;
+    let settings = config.resolve(&crate::config::Overrides::common(&args.common))?;
     let store = crate::stores::verdict_store(&settings)?;
     let rows = store.campaigns(args.id, args.limit)?;
     if let Some(id) = args.id {

@@ -154,6 +154,18 @@ pub struct Overrides {
     pub horizon_hours: Option<u32>,
 }
 
+impl Overrides {
+    /// The flags every command shares (`--store`, `--dict-dir`, `--horizon-hours`).
+    pub fn common(common: &crate::CommonOpts) -> Overrides {
+        Overrides {
+            store: common.store.clone(),
+            dict_dir: common.dict_dir.clone(),
+            horizon_hours: common.horizon_hours,
+            ..Overrides::default()
+        }
+    }
+}
+
 fn env<T: std::str::FromStr>(name: &str, allowed: &str) -> anyhow::Result<Option<T>> {
     match std::env::var(name) {
         Ok(v) => v.parse().map(Some).map_err(|_| {
@@ -167,39 +179,11 @@ impl Config {
     /// Detection settings: `[detect]` < `SHRIKE_<KEY>` variables (e.g.
     /// `SHRIKE_ANOMALY_THRESHOLD`), validated.
     pub fn detect(&self) -> anyhow::Result<shrike_detect::DetectConfig> {
-        let mut value = serde_json::to_value(self.detect.clone().unwrap_or_default())?;
-        for key in shrike_detect::DetectConfig::KEYS {
-            let var = format!("SHRIKE_{}", key.to_ascii_uppercase());
-            if let Ok(text) = std::env::var(&var) {
-                if let Some(allowed) = shrike_detect::DetectConfig::choices(key) {
-                    let text = text.trim();
-                    if !allowed.contains(&text) {
-                        bail!(
-                            "environment variable {var}={text:?} is invalid (allowed: {})",
-                            allowed.join(", ")
-                        );
-                    }
-                    value[key] = serde_json::json!(text);
-                    continue;
-                }
-                let n: f64 = text.trim().parse().map_err(|_| {
-                    anyhow::anyhow!(
-                        "environment variable {var}={text:?} is invalid (allowed: a number)"
-                    )
-                })?;
-                let integer = value[key].is_u64();
-                value[key] = if integer {
-                    if n < 0.0 || n.fract() != 0.0 {
-                        bail!("environment variable {var}={text:?} is invalid (allowed: a whole number)");
-                    }
-                    serde_json::json!(n as u64)
-                } else {
-                    serde_json::json!(n)
-                };
-            }
-        }
-        let cfg: shrike_detect::DetectConfig = serde_json::from_value(value)
-            .map_err(|e| anyhow::anyhow!("[detect] or SHRIKE_* detection settings: {e}"))?;
+        let cfg = self
+            .detect
+            .clone()
+            .unwrap_or_default()
+            .with_overrides(|var| std::env::var(var).ok())?;
         cfg.validate()?;
         Ok(cfg)
     }

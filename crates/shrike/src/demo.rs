@@ -55,7 +55,7 @@ pub fn run(mut config: Config, mut args: DemoArgs) -> anyhow::Result<ExitCode> {
         sim.records, sim.real_profiles
     );
     let detect_cfg = config.detect()?;
-    let settings = crate::ingest::settings(config, &args.common, None)?;
+    let settings = config.resolve(&crate::config::Overrides::common(&args.common))?;
     let mut dictionaries = crate::detect::watch_dictionaries(&settings)?;
     let dict = dictionaries
         .as_ref()

@@ -96,7 +96,7 @@ pub fn runner<'a>(
 /// `shrike detect`.
 pub fn run(config: Config, args: DetectArgs) -> anyhow::Result<ExitCode> {
     let cfg = config.detect()?;
-    let settings = crate::ingest::settings(config, &args.common, None)?;
+    let settings = config.resolve(&crate::config::Overrides::common(&args.common))?;
     let at = args
         .at
         .as_deref()

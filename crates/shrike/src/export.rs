@@ -93,7 +93,7 @@ pub fn run(config: Config, a: ExportArgs) -> anyhow::Result<ExitCode> {
             a.duration
         );
     }
-    let settings = crate::ingest::settings(config, &a.common, None)?;
+    let settings = config.resolve(&crate::config::Overrides::common(&a.common))?;
     let store = crate::stores::verdict_store(&settings)?;
     let Some((cycle, clock)) = store.latest_cycle()? else {
         eprintln!(

@@ -69,7 +69,7 @@ pub enum FeedbackAction {
 
 /// `shrike feedback`.
 pub fn run(config: Config, args: FeedbackArgs) -> anyhow::Result<ExitCode> {
-    let settings = crate::ingest::settings(config, &args.common, None)?;
+    let settings = config.resolve(&crate::config::Overrides::common(&args.common))?;
     let mut store = crate::stores::verdict_store(&settings)?;
     match args.action {
         FeedbackAction::Add {

@@ -63,23 +63,6 @@ impl RecordSink for SessionSink {
     }
 }
 
-/// Resolves settings from the config and this command's flags.
-pub fn settings(
-    config: Config,
-    common: &CommonOpts,
-    args: Option<&IngestArgs>,
-) -> anyhow::Result<Settings> {
-    let flags = Overrides {
-        store: common.store.clone(),
-        dict_dir: common.dict_dir.clone(),
-        horizon_hours: common.horizon_hours,
-        max_reject_ratio: args.and_then(|a| a.max_reject_ratio),
-        workers: args.and_then(|a| a.workers),
-        dead_letter: args.and_then(|a| a.dead_letter.clone()),
-    };
-    config.resolve(&flags)
-}
-
 /// Loads the dictionaries named by the settings (empty when none).
 pub fn dictionaries(s: &Settings) -> anyhow::Result<Arc<Dictionaries>> {
     Ok(Arc::new(match &s.dict_dir {
@@ -569,7 +552,12 @@ pub fn summarise(label: &str, o: &IngestOutcome, limit: f64) -> bool {
 
 /// `shrike ingest`.
 pub fn run(config: Config, args: IngestArgs) -> anyhow::Result<ExitCode> {
-    let settings = settings(config, &args.common, Some(&args))?;
+    let settings = config.resolve(&Overrides {
+        max_reject_ratio: args.max_reject_ratio,
+        workers: args.workers,
+        dead_letter: args.dead_letter.clone(),
+        ..Overrides::common(&args.common)
+    })?;
     if let Some(url) = &settings.clickhouse {
         return crate::ingest_ch::run(&settings, url, &args);
     }

@@ -91,7 +91,7 @@ pub fn serve(listen: SocketAddr, settings: ServeSettings) -> anyhow::Result<Exit
 /// `shrike serve`.
 pub fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let file = config.serve.take().unwrap_or_default();
-    let common = crate::ingest::settings(config, &args.common, None)?;
+    let common = config.resolve(&crate::config::Overrides::common(&args.common))?;
     let (listen, settings) = settings(file, &args, crate::stores::serve_settings(&common))?;
     serve(listen, settings)
 }

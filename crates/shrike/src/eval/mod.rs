@@ -404,7 +404,7 @@ fn ingest_fresh(
     if let Some(p) = &common.store {
         crate::demo::remove_store(p);
     }
-    let settings = crate::ingest::settings(config, &common, None)?;
+    let settings = config.resolve(&crate::config::Overrides::common(&common))?;
     let watch = crate::detect::watch_dictionaries(&settings)?;
     let dict = watch
         .as_ref()
