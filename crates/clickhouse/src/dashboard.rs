@@ -7,7 +7,7 @@ use shrike_store::{
     CycleSummary, DashboardStore, DecisionRow, FleetRow, ModelRow, StoreError, ThreatFilter,
     ThreatRow, TopBy, TopValue,
 };
-use shrike_types::Timestamp;
+use shrike_types::{DecisionKind, ThreatLevel, Timestamp};
 
 use crate::store::{floats, int, text};
 use crate::verdicts::score_row;
@@ -157,7 +157,7 @@ impl DashboardStore for ChStore {
             .map_err(self.remote())
     }
 
-    fn level_timeline(&self, cycle: i64) -> Result<Vec<(Timestamp, String, u64)>, StoreError> {
+    fn level_timeline(&self, cycle: i64) -> Result<Vec<(Timestamp, ThreatLevel, u64)>, StoreError> {
         let rows = self
             .rows(
                 &format!(
@@ -169,16 +169,19 @@ impl DashboardStore for ChStore {
                 &[("c", cycle.to_string())],
             )
             .map_err(self.remote())?;
-        Ok(rows
-            .iter()
-            .filter_map(|r| {
-                Some((
-                    Timestamp::from_millis(r["w"].as_i64()?),
-                    text(r, "level"),
-                    r["n"].as_u64()?,
+        rows.iter()
+            .map(|r| {
+                let n = r["n"]
+                    .as_u64()
+                    .ok_or_else(|| ChError::Decode(format!("timeline row {r}")))?;
+                Ok((
+                    Timestamp::from_millis(int(r, "w")?),
+                    crate::store::parsed(r, "level")?,
+                    n,
                 ))
             })
-            .collect())
+            .collect::<Result<_, ChError>>()
+            .map_err(self.remote())
     }
 
     fn top_values(&self, cycle: i64, by: TopBy, limit: usize) -> Result<Vec<TopValue>, StoreError> {
@@ -291,10 +294,11 @@ impl DashboardStore for ChStore {
 
     fn decisions(
         &self,
-        kind: Option<&str>,
+        kind: Option<DecisionKind>,
         offset: usize,
         limit: usize,
     ) -> Result<(u64, Vec<DecisionRow>), StoreError> {
+        let kind = kind.map(DecisionKind::as_str);
         let db = self.db();
         let filter = "WHERE isNull({kind:Nullable(String)}) OR kind = {kind:Nullable(String)}";
         let params = [
@@ -324,8 +328,8 @@ impl DashboardStore for ChStore {
                     id: int(r, "id")?,
                     cycle_id: int(r, "cycle_id")?,
                     at: Timestamp::from_millis(int(r, "t")?),
-                    kind: text(r, "kind"),
-                    model: text(r, "model"),
+                    kind: crate::store::parsed(r, "kind")?,
+                    model: crate::store::feature_set(r, "model")?,
                     payload: text(r, "payload"),
                 })
             })
@@ -349,7 +353,7 @@ impl DashboardStore for ChStore {
         rows.iter()
             .map(|r| {
                 Ok(ModelRow {
-                    model: text(r, "model"),
+                    model: crate::store::parsed(r, "model")?,
                     version: text(r, "version"),
                     cycle_id: int(r, "cycle_id")?,
                     trained_at: Timestamp::from_millis(int(r, "t")?),

@@ -6,11 +6,12 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use serde_json::{json, Value};
+use shrike_dict::AsnLabel;
 use shrike_store::{
     join_labels, CycleRecord, CycleStore, FeedbackLabel, FileSpan, IngestLedger, IngestedSource,
     LabelKey, LabelRow, Pruned, Retention, SessionRow, StoreError,
 };
-use shrike_types::{SessionKey, ThreatLevel, Timestamp};
+use shrike_types::{FeatureSetName, SessionKey, ThreatLevel, Timestamp};
 
 use crate::migrate::MIGRATIONS;
 use crate::{read_features, ChError, ChUrl, Client};
@@ -41,6 +42,25 @@ pub(crate) fn session_key(r: &Value, w: &str) -> Result<SessionKey, ChError> {
         ja4: SessionKey::ja4_from_stored(text(r, "ja4")).map_err(|e| bad(&e.to_string()))?,
         host: text(r, "host"),
     })
+}
+
+/// A string column of a JSONEachRow row holding one of `T`'s names.
+pub(crate) fn parsed<T>(r: &Value, k: &str) -> Result<T, ChError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    text(r, k)
+        .parse()
+        .map_err(|e: T::Err| ChError::Decode(format!("{k}: {e}")))
+}
+
+/// A feature-set column of a JSONEachRow row, "" for none.
+pub(crate) fn feature_set(r: &Value, k: &str) -> Result<Option<FeatureSetName>, ChError> {
+    match text(r, k).as_str() {
+        "" => Ok(None),
+        _ => parsed(r, k).map(Some),
+    }
 }
 
 /// An integer column of a JSONEachRow row; absent is an error naming it.
@@ -271,7 +291,8 @@ impl ChStore {
                 Ok(SessionRow {
                     key: session_key(r, "w")?,
                     hits: int(r, "hits")? as u64,
-                    asn_label: text(r, "asn_label"),
+                    asn_label: AsnLabel::parse(&text(r, "asn_label"))
+                        .ok_or_else(|| ChError::Decode(format!("asn_label of {r}")))?,
                     bot_name: text(r, "bot_name"),
                     browser_family: text(r, "browser_family"),
                     features: floats(r, "features").ok_or_else(bad)?,
@@ -315,7 +336,7 @@ impl ChStore {
                     "src_ip": s.key.src_ip.to_string(), "ja4": s.key.ja4_str(), "host": s.key.host,
                     "first_seen": ch_time(s.first_seen), "last_seen": ch_time(s.last_seen),
                     "hits": s.hits, "asn": s.asn, "asn_org": s.asn_org, "country": s.country,
-                    "tcp_fingerprint": s.tcp_fingerprint, "asn_label": s.asn_label,
+                    "tcp_fingerprint": s.tcp_fingerprint, "asn_label": s.asn_label.as_str(),
                     "bot_name": s.bot_name, "browser_family": s.browser_family,
                     "correlated": s.correlated, "user_agent": s.user_agent,
                     "features": s.features.iter().map(|v| if v.is_finite() { *v } else { 0.0 }).collect::<Vec<f32>>(),
@@ -344,13 +365,13 @@ impl ChStore {
         )?;
         self.insert_json(
             "decisions",
-            c
-            .decisions
-            .iter()
-            .enumerate()
-            .map(|(i, (kind, model, payload))| {
-                json!({"cycle_id": id, "seq": i, "at": at, "kind": kind, "model": model, "payload": payload})
-            }),
+            c.decisions
+                .iter()
+                .enumerate()
+                .map(|(i, (kind, model, payload))| {
+                    json!({"cycle_id": id, "seq": i, "at": at, "kind": kind.as_str(),
+                       "model": model.map_or("", |m| m.as_str()), "payload": payload})
+                }),
         )?;
         self.insert_json(
             "fleet_detections",
@@ -371,7 +392,7 @@ impl ChStore {
             .models
             .iter()
             .map(|(model, version, trained, meta)| {
-                json!({"model": model, "version": version, "cycle_id": id, "trained_at": ch_time(*trained), "meta": meta})
+                json!({"model": model.as_str(), "version": version, "cycle_id": id, "trained_at": ch_time(*trained), "meta": meta})
             }),
         )?;
         // Last: the row that makes the cycle visible.
@@ -428,7 +449,7 @@ impl ChStore {
                 "cycles": old_i("cycles").unwrap_or(0) + 1,
                 "first_seen": ch_time(Timestamp::from_millis(first_seen)),
                 "last_seen": ch_time(Timestamp::from_millis(last_seen)),
-                "updated_at": ch_time(k.updated_at), "model": k.model, "algorithm": k.algorithm,
+                "updated_at": ch_time(k.updated_at), "model": k.model.as_str(), "algorithm": k.algorithm,
                 "sessions": k.sessions, "ips": k.ips, "escalated": k.escalated,
                 "ja4s": k.ja4s, "asns": k.asns, "countries": k.countries, "hosts": k.hosts,
                 "features": k.features, "levels": k.levels,

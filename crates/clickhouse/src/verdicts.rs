@@ -17,16 +17,8 @@ fn float(r: &Value, k: &str) -> f64 {
 pub(crate) fn score_row(r: &Value) -> Result<ScoreRow, ChError> {
     Ok(ScoreRow {
         key: crate::store::session_key(r, "w")?,
-        model: match text(r, "model").as_str() {
-            "" => None,
-            m => Some(
-                m.parse()
-                    .map_err(|e: shrike_types::UnknownFeatureSet| ChError::Decode(e.to_string()))?,
-            ),
-        },
-        threat_level: text(r, "threat_level")
-            .parse()
-            .map_err(|e: shrike_types::UnknownLevel| ChError::Decode(e.to_string()))?,
+        model: crate::store::feature_set(r, "model")?,
+        threat_level: crate::store::parsed(r, "threat_level")?,
         raw_score: float(r, "raw_score"),
         anomaly_score: float(r, "anomaly_score"),
         is_anomaly: r["is_anomaly"].as_bool().unwrap_or(false),
@@ -54,7 +46,7 @@ fn campaign_row(r: &Value) -> Result<CampaignRow, ChError> {
         first_seen: Timestamp::from_millis(int(r, "f")?),
         last_seen: Timestamp::from_millis(int(r, "l")?),
         updated_at: Timestamp::from_millis(int(r, "u")?),
-        model: text(r, "model"),
+        model: crate::store::parsed(r, "model")?,
         algorithm: text(r, "algorithm"),
         sessions: int(r, "sessions")? as usize,
         ips: int(r, "ips")? as usize,

@@ -280,10 +280,15 @@ impl DetectConfig {
                         Value::from(x)
                     }
                 }
-                Value::Bool(_) => {
-                    Value::from(text.parse::<bool>().map_err(|_| bad("true, false".into()))?)
+                Value::Bool(_) => Value::from(
+                    text.parse::<bool>()
+                        .map_err(|_| bad("true, false".into()))?,
+                ),
+                _ => {
+                    return Err(bad(
+                        "no value: this setting takes none from the environment".into(),
+                    ))
                 }
-                _ => return Err(bad("no value: this setting takes none from the environment".into())),
             };
         }
         if !changed {

@@ -16,7 +16,7 @@ fn session(ip: String, ja4: &'static str, asn: u32) -> Session {
         ja4: Some(Ja4::parse(ja4.into()).unwrap()),
         host: "shop.example".into(),
     });
-    row.asn_label = "isp".into();
+    row.asn_label = shrike_dict::AsnLabel::Isp;
     row.asn = asn;
     row.correlated = true;
     Session::new(row)

@@ -220,3 +220,48 @@ async fn shutdown_signal() {
     rx.recv().await;
     tracing::info!("shutting down");
 }
+
+#[cfg(test)]
+mod tests {
+    use shrike_types::{DecisionKind, ThreatLevel};
+
+    /// The query parameter `name` of the API document, wherever it is declared.
+    fn parameters<'a>(v: &'a serde_json::Value, name: &str, out: &mut Vec<&'a serde_json::Value>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                if m.get("name").and_then(|n| n.as_str()) == Some(name) && m.contains_key("in") {
+                    out.push(v);
+                }
+                m.values().for_each(|x| parameters(x, name, out));
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| parameters(x, name, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn the_api_document_names_every_level_and_decision_kind() {
+        let doc: serde_json::Value =
+            serde_json::from_str(include_str!("../assets/openapi.json")).unwrap();
+        let mut kinds = Vec::new();
+        parameters(&doc, "kind", &mut kinds);
+        assert_eq!(kinds.len(), 1);
+        let listed: Vec<&str> = kinds[0]["schema"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_str().unwrap())
+            .collect();
+        let all: Vec<&str> = DecisionKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(listed, all);
+        let mut levels = Vec::new();
+        parameters(&doc, "level", &mut levels);
+        assert!(!levels.is_empty());
+        for p in levels {
+            let text = p["description"].as_str().unwrap();
+            for l in ThreatLevel::ALL {
+                assert!(text.contains(l.as_str()), "{l} missing from {text}");
+            }
+        }
+    }
+}

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use clap::Args;
 use shrike_detect::Registry;
-use shrike_store::SqliteStore;
+use shrike_store::{CycleStore, SqliteStore};
 use shrike_types::{Timestamp, HOUR_MS};
 
 use crate::config::Config;

@@ -7,6 +7,8 @@ use support::{shrike, text};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use shrike_store::VerdictStore;
+
 /// `shrike demo` into `cwd/sim`, with a small simulation.
 fn demo(cwd: &Path, hours: &str, humans_per_hour: &str) -> Output {
     shrike(

@@ -11,6 +11,8 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use shrike_store::VerdictStore;
+
 /// Runs a consumer; `None` (with one printed line) when it is not installed.
 fn consumer(program: &str, args: &[&str]) -> Option<Output> {
     let path = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]

@@ -16,7 +16,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::Value;
 use shrike_server::{AppState, ServeSettings};
-use shrike_store::{SqliteStore, ThreatFilter};
+use shrike_store::{DashboardStore, SqliteStore, ThreatFilter, VerdictStore};
 use shrike_types::{FixedClock, Timestamp};
 use tower::ServiceExt;
 

@@ -3,13 +3,14 @@
 //! Every value from a request reaches SQLite as a bound parameter, never as SQL text.
 
 use rusqlite::{params, OptionalExtension, Row};
-use shrike_types::Timestamp;
+use shrike_types::{DecisionKind, ThreatLevel, Timestamp};
 
-use crate::outputs::{score_row, SCORE_COLUMN_COUNT};
+use crate::outputs::{feature_set, parsed, score_row, SCORE_COLUMN_COUNT};
 use crate::rows::{
     CycleSummary, DecisionRow, FleetRow, ModelRow, ThreatFilter, ThreatRow, TopBy, TopValue,
 };
 use crate::sqlite::{SqliteStore, StoreError};
+use crate::traits::DashboardStore;
 
 /// The columns of a score joined with its session; see [`threat_row`].
 const THREAT_COLUMNS: &str = "a.window_start_ms, a.src_ip, a.ja4, a.host, a.model, a.threat_level,
@@ -58,10 +59,17 @@ fn threat_row(r: &Row<'_>) -> rusqlite::Result<ThreatRow> {
     })
 }
 
-impl SqliteStore {
+impl DashboardStore for SqliteStore {
+    /// The schema version of the file.
+    fn schema_version(&self) -> Result<i64, StoreError> {
+        self.conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(self.err())
+    }
+
     /// A number that changes whenever a cycle or a feedback label is written or removed:
     /// caches built from the store are valid while it stays the same.
-    pub fn generation(&self) -> Result<(i64, i64, i64), StoreError> {
+    fn generation(&self) -> Result<(i64, i64, i64), StoreError> {
         self.conn
             .query_row(
                 "SELECT (SELECT COALESCE(MAX(id), 0) FROM cycles),
@@ -74,7 +82,7 @@ impl SqliteStore {
     }
 
     /// The `limit` latest cycles, oldest first.
-    pub fn cycle_summaries(&self, limit: usize) -> Result<Vec<CycleSummary>, StoreError> {
+    fn cycle_summaries(&self, limit: usize) -> Result<Vec<CycleSummary>, StoreError> {
         let mut q = self
             .conn
             .prepare(
@@ -102,7 +110,7 @@ impl SqliteStore {
     }
 
     /// Sessions per (hour, level) of a cycle, by hour.
-    pub fn level_timeline(&self, cycle: i64) -> Result<Vec<(Timestamp, String, u64)>, StoreError> {
+    fn level_timeline(&self, cycle: i64) -> Result<Vec<(Timestamp, ThreatLevel, u64)>, StoreError> {
         let mut q = self
             .conn
             .prepare(
@@ -115,7 +123,7 @@ impl SqliteStore {
             .query_map([cycle], |r| {
                 Ok((
                     Timestamp::from_millis(r.get(0)?),
-                    r.get::<_, String>(1)?,
+                    parsed(r, 1)?,
                     r.get::<_, i64>(2)? as u64,
                 ))
             })
@@ -125,12 +133,7 @@ impl SqliteStore {
 
     /// The values of one dimension with the most anomalous sessions in a cycle (then the
     /// most sessions).
-    pub fn top_values(
-        &self,
-        cycle: i64,
-        by: TopBy,
-        limit: usize,
-    ) -> Result<Vec<TopValue>, StoreError> {
+    fn top_values(&self, cycle: i64, by: TopBy, limit: usize) -> Result<Vec<TopValue>, StoreError> {
         // The grouping expressions are constants chosen by an enum, never request text.
         let (key, label) = match by {
             TopBy::Asn => (
@@ -163,11 +166,7 @@ impl SqliteStore {
 
     /// One page of a cycle's scores matching `f`, highest anomaly score first, and the
     /// number of matches.
-    pub fn threats(
-        &self,
-        cycle: i64,
-        f: &ThreatFilter,
-    ) -> Result<(u64, Vec<ThreatRow>), StoreError> {
+    fn threats(&self, cycle: i64, f: &ThreatFilter) -> Result<(u64, Vec<ThreatRow>), StoreError> {
         let levels = (!f.levels.is_empty()).then(|| {
             let quoted: Vec<String> = f
                 .levels
@@ -218,7 +217,7 @@ impl SqliteStore {
     }
 
     /// One scored session of a cycle.
-    pub fn threat(
+    fn threat(
         &self,
         cycle: i64,
         window_start: Timestamp,
@@ -243,11 +242,7 @@ impl SqliteStore {
 
     /// The scores of a cycle whose window starts at or after `since`, joined with their
     /// sessions' enrichment and features, in key order.
-    pub fn cycle_threats(
-        &self,
-        cycle: i64,
-        since: Timestamp,
-    ) -> Result<Vec<ThreatRow>, StoreError> {
+    fn cycle_threats(&self, cycle: i64, since: Timestamp) -> Result<Vec<ThreatRow>, StoreError> {
         let sql = format!(
             "SELECT {THREAT_COLUMNS} {THREAT_JOIN} WHERE a.cycle_id = ?1 AND a.window_start_ms >= ?2
              ORDER BY a.window_start_ms, a.src_ip, a.ja4, a.host"
@@ -260,12 +255,13 @@ impl SqliteStore {
     }
 
     /// The decisions log, newest first: one page, optionally of one kind, and the count.
-    pub fn decisions(
+    fn decisions(
         &self,
-        kind: Option<&str>,
+        kind: Option<DecisionKind>,
         offset: usize,
         limit: usize,
     ) -> Result<(u64, Vec<DecisionRow>), StoreError> {
+        let kind = kind.map(DecisionKind::as_str);
         let total: i64 = self
             .conn
             .query_row(
@@ -287,8 +283,8 @@ impl SqliteStore {
                     id: r.get(0)?,
                     cycle_id: r.get(1)?,
                     at: Timestamp::from_millis(r.get(2)?),
-                    kind: r.get(3)?,
-                    model: r.get(4)?,
+                    kind: parsed(r, 3)?,
+                    model: feature_set(r, 4)?,
                     payload: r.get(5)?,
                 })
             })
@@ -300,7 +296,7 @@ impl SqliteStore {
     }
 
     /// Every registered model version, newest first.
-    pub fn models(&self) -> Result<Vec<ModelRow>, StoreError> {
+    fn models(&self) -> Result<Vec<ModelRow>, StoreError> {
         let mut q = self
             .conn
             .prepare(
@@ -311,7 +307,7 @@ impl SqliteStore {
         let rows = q
             .query_map([], |r| {
                 Ok(ModelRow {
-                    model: r.get(0)?,
+                    model: parsed(r, 0)?,
                     version: r.get(1)?,
                     cycle_id: r.get(2)?,
                     trained_at: Timestamp::from_millis(r.get(3)?),
@@ -323,7 +319,7 @@ impl SqliteStore {
     }
 
     /// The fleets of a cycle, flagged and largest first.
-    pub fn fleets(&self, cycle: i64) -> Result<Vec<FleetRow>, StoreError> {
+    fn fleets(&self, cycle: i64) -> Result<Vec<FleetRow>, StoreError> {
         let mut q = self
             .conn
             .prepare(
@@ -349,5 +345,17 @@ impl SqliteStore {
             })
             .map_err(self.err())?;
         rows.map(|r| r.map_err(self.err())).collect()
+    }
+
+    /// Campaigns that cycle `cycle` saw (it is their latest).
+    fn campaign_count(&self, cycle: i64) -> Result<u64, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM campaigns WHERE last_cycle = ?1",
+                [cycle],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(self.err())
     }
 }

@@ -16,6 +16,7 @@
 //! Schema changes are numbered migrations ([`migrations`]); every write is one transaction,
 //! so a killed process leaves the file as it was before the write.
 
+mod cycle;
 mod dashboard;
 mod feedback;
 pub use feedback::{join_labels, LabelKey, LabelRow};

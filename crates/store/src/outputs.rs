@@ -1,10 +1,13 @@
-//! Reads of the detection outputs: the latest cycle's scores and the campaigns.
+//! What acting on verdicts reads and writes in the embedded store ([`VerdictStore`]): the
+//! latest cycle's scores, the campaigns and the analysts' labels.
 
 use rusqlite::{params, OptionalExtension};
-use shrike_types::{SessionKey, Timestamp};
+use shrike_dict::AsnLabel;
+use shrike_types::{FeatureSetName, SessionKey, Timestamp};
 
-use crate::rows::{CampaignRow, ScoreRow};
+use crate::rows::{CampaignRow, Feedback, FeedbackLabel, FeedbackSession, ScoreRow};
 use crate::sqlite::{SqliteStore, StoreError};
+use crate::traits::VerdictStore;
 
 /// The columns [`score_row`] reads, in order.
 pub(crate) const SCORE_COLUMNS: &str = "window_start_ms, src_ip, ja4, host, model, threat_level,
@@ -18,15 +21,10 @@ pub(crate) const SCORE_COLUMN_COUNT: usize = 21;
 /// A [`ScoreRow`] from the first [`SCORE_COLUMN_COUNT`] columns of a query, in
 /// [`SCORE_COLUMNS`] order.
 pub(crate) fn score_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScoreRow> {
-    let model: String = r.get(4)?;
     Ok(ScoreRow {
         key: session_key(r, 0)?,
-        model: if model.is_empty() {
-            None
-        } else {
-            Some(model.parse().map_err(|e| bad_text(4, e))?)
-        },
-        threat_level: r.get::<_, String>(5)?.parse().map_err(|e| bad_text(5, e))?,
+        model: feature_set(r, 4)?,
+        threat_level: parsed(r, 5)?,
         raw_score: r.get(6)?,
         anomaly_score: r.get(7)?,
         is_anomaly: r.get(8)?,
@@ -53,6 +51,40 @@ pub(crate) fn bad_text(
     rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(e))
 }
 
+/// A stored name that is none of its type's.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?} is no {1}")]
+pub(crate) struct UnknownName(String, &'static str);
+
+/// A text column holding one of `T`'s names.
+pub(crate) fn parsed<T>(r: &rusqlite::Row<'_>, column: usize) -> rusqlite::Result<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    r.get::<_, String>(column)?
+        .parse()
+        .map_err(|e| bad_text(column, e))
+}
+
+/// A feature-set column, "" for none.
+pub(crate) fn feature_set(
+    r: &rusqlite::Row<'_>,
+    column: usize,
+) -> rusqlite::Result<Option<FeatureSetName>> {
+    let text: String = r.get(column)?;
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse().map(Some).map_err(|e| bad_text(column, e))
+}
+
+/// An ASN label column.
+pub(crate) fn asn_label(r: &rusqlite::Row<'_>, column: usize) -> rusqlite::Result<AsnLabel> {
+    let text: String = r.get(column)?;
+    AsnLabel::parse(&text).ok_or_else(|| bad_text(column, UnknownName(text, "ASN label")))
+}
+
 /// A [`SessionKey`] from four columns from `first` on: `window_start_ms, src_ip, ja4, host`.
 pub(crate) fn session_key(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<SessionKey> {
     let ip: String = r.get(first + 1)?;
@@ -64,49 +96,13 @@ pub(crate) fn session_key(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Resu
     })
 }
 
-impl SqliteStore {
-    /// The member addresses of the campaigns updated since `since`, by campaign, and the
-    /// first free campaign id.
-    #[allow(clippy::type_complexity)]
-    pub fn campaign_memory(
-        &self,
-        since: Timestamp,
-    ) -> Result<(Vec<(i64, Vec<String>)>, i64), StoreError> {
-        let next: i64 = self
-            .conn
-            .query_row(
-                "SELECT COALESCE(MAX(campaign_id), 0) + 1 FROM campaigns",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(self.err())?;
-        let mut q = self
-            .conn
-            .prepare(
-                "SELECT m.campaign_id, m.src_ip FROM campaign_members m
-                 JOIN campaigns c ON c.campaign_id = m.campaign_id
-                 WHERE c.updated_at_ms >= ?1 AND m.last_seen_ms >= ?1
-                 ORDER BY m.campaign_id, m.src_ip",
-            )
-            .map_err(self.err())?;
-        let rows = q
-            .query_map([since.millis()], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-            })
-            .map_err(self.err())?;
-        let mut out: Vec<(i64, Vec<String>)> = Vec::new();
-        for row in rows {
-            let (id, ip) = row.map_err(self.err())?;
-            match out.last_mut() {
-                Some((last, ips)) if *last == id => ips.push(ip),
-                _ => out.push((id, vec![ip])),
-            }
-        }
-        Ok((out, next))
+impl VerdictStore for SqliteStore {
+    fn describe(&self) -> String {
+        self.path().display().to_string()
     }
 
     /// The latest cycle: its id and clock.
-    pub fn latest_cycle(&self) -> Result<Option<(i64, Timestamp)>, StoreError> {
+    fn latest_cycle(&self) -> Result<Option<(i64, Timestamp)>, StoreError> {
         self.conn
             .query_row(
                 "SELECT id, started_at_ms FROM cycles ORDER BY id DESC LIMIT 1",
@@ -118,7 +114,7 @@ impl SqliteStore {
     }
 
     /// Every score of a cycle.
-    pub fn cycle_scores(&self, cycle: i64) -> Result<Vec<ScoreRow>, StoreError> {
+    fn cycle_scores(&self, cycle: i64) -> Result<Vec<ScoreRow>, StoreError> {
         let mut q = self
             .conn
             .prepare(&format!(
@@ -131,7 +127,7 @@ impl SqliteStore {
     }
 
     /// Campaigns, most recently updated first: one (`id`), or the `limit` latest.
-    pub fn campaigns(&self, id: Option<i64>, limit: usize) -> Result<Vec<CampaignRow>, StoreError> {
+    fn campaigns(&self, id: Option<i64>, limit: usize) -> Result<Vec<CampaignRow>, StoreError> {
         let mut q = self
             .conn
             .prepare(
@@ -152,7 +148,7 @@ impl SqliteStore {
                     first_seen: Timestamp::from_millis(r.get(4)?),
                     last_seen: Timestamp::from_millis(r.get(5)?),
                     updated_at: Timestamp::from_millis(r.get(6)?),
-                    model: r.get(7)?,
+                    model: parsed(r, 7)?,
                     algorithm: r.get(8)?,
                     sessions: r.get::<_, i64>(9)? as usize,
                     ips: r.get::<_, i64>(10)? as usize,
@@ -170,20 +166,8 @@ impl SqliteStore {
         rows.map(|r| r.map_err(self.err())).collect()
     }
 
-    /// Campaigns that cycle `cycle` saw (it is their latest).
-    pub fn campaign_count(&self, cycle: i64) -> Result<u64, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT COUNT(*) FROM campaigns WHERE last_cycle = ?1",
-                [cycle],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|n| n as u64)
-            .map_err(self.err())
-    }
-
     /// Member addresses of a campaign, most recently seen first.
-    pub fn campaign_members(&self, id: i64) -> Result<Vec<(String, Timestamp)>, StoreError> {
+    fn campaign_members(&self, id: i64) -> Result<Vec<(String, Timestamp)>, StoreError> {
         let mut q = self
             .conn
             .prepare(
@@ -197,5 +181,98 @@ impl SqliteStore {
             })
             .map_err(self.err())?;
         rows.map(|r| r.map_err(self.err())).collect()
+    }
+
+    /// Stores a label; returns its id.
+    fn add_feedback(&mut self, f: &Feedback) -> Result<i64, StoreError> {
+        let (window, ja4, host) = match &f.session {
+            Some(k) => (
+                Some(k.window_start.millis()),
+                Some(k.ja4.as_str()),
+                Some(k.host.as_str()),
+            ),
+            None => (None, None, None),
+        };
+        self.conn
+            .execute(
+                "INSERT INTO feedback (created_at_ms, analyst, label, note, src_ip,
+                    window_start_ms, ja4, host)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    f.created_at.millis(),
+                    f.analyst,
+                    f.label.as_str(),
+                    f.note,
+                    f.src_ip,
+                    window,
+                    ja4,
+                    host
+                ],
+            )
+            .map_err(self.err())?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Removes a label; false when there was none with this id.
+    fn remove_feedback(&mut self, id: i64) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .execute("DELETE FROM feedback WHERE id = ?1", [id])
+            .map_err(self.err())?;
+        Ok(n > 0)
+    }
+
+    /// Labels, newest first: all, or those of one address.
+    fn feedback(
+        &self,
+        src_ip: Option<&str>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<Feedback>, StoreError> {
+        let mut q = self
+            .conn
+            .prepare(
+                "SELECT id, created_at_ms, analyst, label, note, src_ip, window_start_ms, ja4, host
+                 FROM feedback WHERE (?1 IS NULL OR src_ip = ?1)
+                 ORDER BY id DESC LIMIT ?2 OFFSET ?3",
+            )
+            .map_err(self.err())?;
+        let rows = q
+            .query_map(params![src_ip, limit as i64, offset as i64], |r| {
+                let label: String = r.get(3)?;
+                let window: Option<i64> = r.get(6)?;
+                let ja4: Option<String> = r.get(7)?;
+                let host: Option<String> = r.get(8)?;
+                Ok((
+                    Feedback {
+                        id: r.get(0)?,
+                        created_at: Timestamp::from_millis(r.get(1)?),
+                        analyst: r.get(2)?,
+                        label: FeedbackLabel::Bot,
+                        note: r.get(4)?,
+                        src_ip: r.get(5)?,
+                        session: match (window, ja4, host) {
+                            (Some(w), Some(ja4), Some(host)) => Some(FeedbackSession {
+                                window_start: Timestamp::from_millis(w),
+                                ja4,
+                                host,
+                            }),
+                            _ => None,
+                        },
+                    },
+                    label,
+                ))
+            })
+            .map_err(self.err())?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (mut f, label) = row.map_err(self.err())?;
+            f.label = FeedbackLabel::parse(&label).ok_or_else(|| StoreError::Corrupt {
+                path: self.path.clone(),
+                what: format!("feedback.label {label:?} of #{}", f.id),
+            })?;
+            out.push(f);
+        }
+        Ok(out)
     }
 }

@@ -1,6 +1,7 @@
 //! The rows the store reads and writes, independent of the storage engine.
 
-use shrike_types::{FeatureSetName, SessionKey, ThreatLevel, Timestamp};
+use shrike_dict::AsnLabel;
+use shrike_types::{DecisionKind, FeatureSetName, SessionKey, ThreatLevel, Timestamp};
 
 /// An input already ingested.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +43,7 @@ pub struct SessionRow {
     /// Requests.
     pub hits: u64,
     /// ASN reputation label.
-    pub asn_label: String,
+    pub asn_label: AsnLabel,
     /// Known-bot name or "".
     pub bot_name: String,
     /// Browser family or "".
@@ -76,7 +77,7 @@ impl SessionRow {
             last_seen: key.window_start,
             key,
             hits: 1,
-            asn_label: String::new(),
+            asn_label: AsnLabel::Unknown,
             bot_name: String::new(),
             browser_family: String::new(),
             features: vec![0.0; shrike_features::FeatureId::COUNT],
@@ -96,7 +97,7 @@ impl From<shrike_features::SessionFeatures> for SessionRow {
         SessionRow {
             hits: f.values[shrike_features::FeatureId::Hits.index()] as u64,
             key: f.key,
-            asn_label: f.asn_label.as_str().to_string(),
+            asn_label: f.asn_label,
             bot_name: f.bot_name,
             browser_family: f.browser_family,
             features: f.values.to_vec(),
@@ -228,7 +229,7 @@ pub struct CampaignRow {
     /// Clock of the last cycle that saw it.
     pub updated_at: Timestamp,
     /// Feature set.
-    pub model: String,
+    pub model: FeatureSetName,
     /// Clustering algorithm.
     pub algorithm: String,
     /// Member sessions in the last cycle.
@@ -307,10 +308,10 @@ pub struct CycleRecord {
     pub metrics: String,
     /// Scores.
     pub scores: Vec<ScoreRow>,
-    /// Decisions: kind, model, JSON payload.
-    pub decisions: Vec<(String, String, String)>,
-    /// Models trained this cycle: model, version, trained_at, metadata JSON.
-    pub models: Vec<(String, String, Timestamp, String)>,
+    /// Decisions: kind, feature set, JSON payload.
+    pub decisions: Vec<(DecisionKind, Option<FeatureSetName>, String)>,
+    /// Models trained this cycle: feature set, version, trained_at, metadata JSON.
+    pub models: Vec<(FeatureSetName, String, Timestamp, String)>,
     /// Fleets found.
     pub fleets: Vec<FleetRow>,
     /// Campaigns found.
@@ -435,10 +436,10 @@ pub struct DecisionRow {
     pub cycle_id: i64,
     /// Clock of the cycle.
     pub at: Timestamp,
-    /// Kind (MODEL_TRAINED, DRIFT_DETECTED, ...).
-    pub kind: String,
-    /// Feature set ("" when none).
-    pub model: String,
+    /// Kind.
+    pub kind: DecisionKind,
+    /// Feature set (`None` for cycle-wide entries).
+    pub model: Option<FeatureSetName>,
     /// JSON payload.
     pub payload: String,
 }
@@ -447,7 +448,7 @@ pub struct DecisionRow {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelRow {
     /// Feature set.
-    pub model: String,
+    pub model: FeatureSetName,
     /// Version.
     pub version: String,
     /// Cycle that trained it.

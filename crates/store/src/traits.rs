@@ -4,14 +4,14 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use shrike_types::{ThreatLevel, Timestamp};
+use shrike_types::{DecisionKind, ThreatLevel, Timestamp};
 
 use crate::feedback::LabelRow;
 use crate::rows::{
     CampaignRow, CycleRecord, CycleSummary, DecisionRow, Feedback, FleetRow, IngestedSource,
     ModelRow, Pruned, Retention, ScoreRow, SessionRow, ThreatFilter, ThreatRow, TopBy, TopValue,
 };
-use crate::sqlite::{SqliteStore, StoreError};
+use crate::sqlite::StoreError;
 
 /// The record of what was ingested, by which `shrike ingest` skips content it already read
 /// and continues a file that grew.
@@ -100,7 +100,7 @@ pub trait DashboardStore: VerdictStore + Send {
     /// The `limit` latest cycles, oldest first.
     fn cycle_summaries(&self, limit: usize) -> Result<Vec<CycleSummary>, StoreError>;
     /// Sessions per (hour, level) of a cycle, by hour.
-    fn level_timeline(&self, cycle: i64) -> Result<Vec<(Timestamp, String, u64)>, StoreError>;
+    fn level_timeline(&self, cycle: i64) -> Result<Vec<(Timestamp, ThreatLevel, u64)>, StoreError>;
     /// The values of one dimension with the most anomalous sessions of a cycle.
     fn top_values(&self, cycle: i64, by: TopBy, limit: usize) -> Result<Vec<TopValue>, StoreError>;
     /// One page of a cycle's scores matching `f`, highest anomaly score first, and the
@@ -120,7 +120,7 @@ pub trait DashboardStore: VerdictStore + Send {
     /// The decisions log, newest first: one page, optionally of one kind, and the count.
     fn decisions(
         &self,
-        kind: Option<&str>,
+        kind: Option<DecisionKind>,
         offset: usize,
         limit: usize,
     ) -> Result<(u64, Vec<DecisionRow>), StoreError>;
@@ -130,135 +130,4 @@ pub trait DashboardStore: VerdictStore + Send {
     fn fleets(&self, cycle: i64) -> Result<Vec<FleetRow>, StoreError>;
     /// Campaigns that cycle `cycle` saw.
     fn campaign_count(&self, cycle: i64) -> Result<u64, StoreError>;
-}
-
-impl DashboardStore for SqliteStore {
-    fn schema_version(&self) -> Result<i64, StoreError> {
-        SqliteStore::schema_version(self)
-    }
-    fn generation(&self) -> Result<(i64, i64, i64), StoreError> {
-        SqliteStore::generation(self)
-    }
-    fn cycle_summaries(&self, limit: usize) -> Result<Vec<CycleSummary>, StoreError> {
-        SqliteStore::cycle_summaries(self, limit)
-    }
-    fn level_timeline(&self, cycle: i64) -> Result<Vec<(Timestamp, String, u64)>, StoreError> {
-        SqliteStore::level_timeline(self, cycle)
-    }
-    fn top_values(&self, cycle: i64, by: TopBy, limit: usize) -> Result<Vec<TopValue>, StoreError> {
-        SqliteStore::top_values(self, cycle, by, limit)
-    }
-    fn threats(&self, cycle: i64, f: &ThreatFilter) -> Result<(u64, Vec<ThreatRow>), StoreError> {
-        SqliteStore::threats(self, cycle, f)
-    }
-    fn threat(
-        &self,
-        cycle: i64,
-        window_start: Timestamp,
-        src_ip: &str,
-        ja4: &str,
-        host: &str,
-    ) -> Result<Option<ThreatRow>, StoreError> {
-        SqliteStore::threat(self, cycle, window_start, src_ip, ja4, host)
-    }
-    fn cycle_threats(&self, cycle: i64, since: Timestamp) -> Result<Vec<ThreatRow>, StoreError> {
-        SqliteStore::cycle_threats(self, cycle, since)
-    }
-    fn decisions(
-        &self,
-        kind: Option<&str>,
-        offset: usize,
-        limit: usize,
-    ) -> Result<(u64, Vec<DecisionRow>), StoreError> {
-        SqliteStore::decisions(self, kind, offset, limit)
-    }
-    fn models(&self) -> Result<Vec<ModelRow>, StoreError> {
-        SqliteStore::models(self)
-    }
-    fn fleets(&self, cycle: i64) -> Result<Vec<FleetRow>, StoreError> {
-        SqliteStore::fleets(self, cycle)
-    }
-    fn campaign_count(&self, cycle: i64) -> Result<u64, StoreError> {
-        SqliteStore::campaign_count(self, cycle)
-    }
-}
-
-impl VerdictStore for SqliteStore {
-    fn describe(&self) -> String {
-        self.path().display().to_string()
-    }
-    fn latest_cycle(&self) -> Result<Option<(i64, Timestamp)>, StoreError> {
-        SqliteStore::latest_cycle(self)
-    }
-    fn cycle_scores(&self, cycle: i64) -> Result<Vec<ScoreRow>, StoreError> {
-        SqliteStore::cycle_scores(self, cycle)
-    }
-    fn campaigns(&self, id: Option<i64>, limit: usize) -> Result<Vec<CampaignRow>, StoreError> {
-        SqliteStore::campaigns(self, id, limit)
-    }
-    fn campaign_members(&self, id: i64) -> Result<Vec<(String, Timestamp)>, StoreError> {
-        SqliteStore::campaign_members(self, id)
-    }
-    fn add_feedback(&mut self, f: &Feedback) -> Result<i64, StoreError> {
-        SqliteStore::add_feedback(self, f)
-    }
-    fn remove_feedback(&mut self, id: i64) -> Result<bool, StoreError> {
-        SqliteStore::remove_feedback(self, id)
-    }
-    fn feedback(
-        &self,
-        src_ip: Option<&str>,
-        offset: usize,
-        limit: usize,
-    ) -> Result<Vec<Feedback>, StoreError> {
-        SqliteStore::feedback(self, src_ip, offset, limit)
-    }
-}
-
-impl IngestLedger for SqliteStore {
-    fn source_seen(&self, fingerprint: &str) -> Result<Option<IngestedSource>, StoreError> {
-        SqliteStore::source_seen(self, fingerprint)
-    }
-    fn last_ingest_of(&self, path: &str) -> Result<Option<IngestedSource>, StoreError> {
-        SqliteStore::last_ingest_of(self, path)
-    }
-}
-
-impl CycleStore for SqliteStore {
-    fn describe(&self) -> String {
-        self.path().display().to_string()
-    }
-    fn newest_window(&self) -> Result<Option<Timestamp>, StoreError> {
-        SqliteStore::newest_window(self)
-    }
-    fn sessions_between(
-        &self,
-        start: Timestamp,
-        end: Timestamp,
-    ) -> Result<Vec<SessionRow>, StoreError> {
-        SqliteStore::sessions_between(self, start, end)
-    }
-    fn recurrences(&self) -> Result<HashMap<IpAddr, u32>, StoreError> {
-        SqliteStore::recurrences(self)
-    }
-    fn campaign_memory(
-        &self,
-        since: Timestamp,
-    ) -> Result<(Vec<(i64, Vec<String>)>, i64), StoreError> {
-        SqliteStore::campaign_memory(self, since)
-    }
-    fn labelled_sessions(
-        &self,
-        from: Timestamp,
-        to: Timestamp,
-        levels: &[ThreatLevel],
-    ) -> Result<Vec<LabelRow>, StoreError> {
-        SqliteStore::labelled_sessions(self, from, to, levels)
-    }
-    fn save_cycle(&mut self, c: &CycleRecord) -> Result<i64, StoreError> {
-        SqliteStore::save_cycle(self, c)
-    }
-    fn prune(&mut self, r: &Retention) -> Result<Pruned, StoreError> {
-        SqliteStore::prune(self, r)
-    }
 }

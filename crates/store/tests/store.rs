@@ -2,7 +2,9 @@
 
 use shrike_dict::Dictionaries;
 use shrike_features::{FinishOptions, Sessionizer};
-use shrike_store::{IngestedSource, SqliteStore};
+use shrike_store::{
+    CycleStore, DashboardStore, IngestLedger, IngestedSource, SqliteStore, VerdictStore,
+};
 use shrike_types::{RequestRecord, Timestamp};
 
 fn rec(t: i64, ip: &str, path: &'static str) -> RequestRecord<'static> {
@@ -126,7 +128,11 @@ fn cycle_at(hour: i64, flagged_ip: &str) -> shrike_store::CycleRecord {
         anomaly_rate: 0.5,
         metrics: "{}".into(),
         scores: vec![score(flagged_ip, true), score("192.0.2.200", false)],
-        decisions: vec![("MODEL_LOADED".into(), "complete".into(), "{}".into())],
+        decisions: vec![(
+            shrike_types::DecisionKind::ModelLoaded,
+            Some(shrike_types::FeatureSetName::Complete),
+            "{}".into(),
+        )],
         models: vec![],
         fleets: vec![shrike_store::FleetRow {
             fleet_id: 0,
@@ -147,7 +153,7 @@ fn cycle_at(hour: i64, flagged_ip: &str) -> shrike_store::CycleRecord {
             first_seen: t,
             last_seen: Timestamp::from_millis(t.millis() + 60_000),
             updated_at: t,
-            model: "complete".into(),
+            model: shrike_types::FeatureSetName::Complete,
             algorithm: "dbscan".into(),
             sessions: 1,
             ips: 1,

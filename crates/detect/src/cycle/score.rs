@@ -3,6 +3,7 @@
 //! anomalies are clustered in.
 
 use serde_json::json;
+use shrike_dict::AsnLabel;
 use shrike_features::FeatureId;
 use shrike_types::FeatureSetName;
 
@@ -65,7 +66,7 @@ fn in_set(set: FeatureSetName, s: &Session) -> bool {
 /// features exist for all); the complete model from the correlated ones.
 fn in_baseline(set: FeatureSetName, s: &Session, cfg: &DetectConfig) -> bool {
     (set == FeatureSetName::Application || s.row.correlated)
-        && s.row.asn_label == "isp"
+        && s.row.asn_label == AsnLabel::Isp
         && s.get(FeatureId::FingerprintCoherenceScore) >= cfg.fingerprint_coherence_threshold
 }
 

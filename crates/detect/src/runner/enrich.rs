@@ -32,7 +32,7 @@ impl Enrich<'_> {
         let ja4 = row.key.ja4_str();
         row.bot_name = d.bot_name(row.key.src_ip, ja4).unwrap_or("").to_string();
         row.browser_family = d.browser_family(ja4).to_string();
-        row.asn_label = d.asn_label(row.asn).as_str().to_string();
+        row.asn_label = d.asn_label(row.asn);
         let policy = policy_mark(d, self.verifier, &mut row);
         Session { row, policy }
     }

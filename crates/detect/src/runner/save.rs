@@ -63,7 +63,7 @@ pub fn save(
             first_seen: c.first_seen,
             last_seen: c.last_seen,
             updated_at: now,
-            model: c.model.as_str().to_string(),
+            model: c.model,
             algorithm: c.algorithm.as_str().to_string(),
             sessions: c.sessions,
             ips: c.ips.len(),
@@ -101,7 +101,7 @@ pub fn save(
             let version = d.payload["version"].as_str()?.to_string();
             let set = d.model?;
             let meta = registry.load(set, &version).ok()?.meta;
-            Some((set.as_str().to_string(), version, now, json(&meta)))
+            Some((set, version, now, json(&meta)))
         })
         .collect();
     let record = CycleRecord {
@@ -122,13 +122,7 @@ pub fn save(
         decisions: out
             .decisions
             .iter()
-            .map(|d| {
-                (
-                    d.kind.as_str().to_string(),
-                    d.model.map_or("", |m| m.as_str()).to_string(),
-                    d.payload.to_string(),
-                )
-            })
+            .map(|d| (d.kind, d.model, d.payload.to_string()))
             .collect(),
         models,
         fleets,

@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::{json, Value};
 use shrike_store::DashboardStore;
+use shrike_types::DecisionKind;
 
 use super::{json_response, parse_json, JsonBytes};
 use crate::error::{ApiError, ApiResult};
@@ -55,17 +56,21 @@ pub async fn health(State(state): State<AppState>, q: Query) -> ApiResult<JsonBy
 
 /// `GET /api/decisions?kind=&offset=&limit=`.
 pub async fn decisions(State(state): State<AppState>, q: Query) -> ApiResult<Json<Value>> {
-    let kind = q.text("kind")?;
+    let kind = q
+        .text("kind")?
+        .map(|k| k.parse::<DecisionKind>())
+        .transpose()
+        .map_err(|e| ApiError::BadRequest(format!("kind: {e}")))?;
     let offset = q.int("offset", 0, 0, 10_000_000)? as usize;
     let limit = q.int("limit", 50, 1, 500)? as usize;
     state
         .with_store(move |s| {
-            let (total, rows) = s.decisions(kind.as_deref(), offset, limit)?;
+            let (total, rows) = s.decisions(kind, offset, limit)?;
             Ok(Json(json!({
                 "total": total, "offset": offset, "limit": limit,
                 "rows": rows.iter().map(|d| json!({
                     "id": d.id, "cycle_id": d.cycle_id, "at": d.at.to_string(), "kind": d.kind,
-                    "model": d.model, "payload": parse_json(&d.payload),
+                    "model": d.model.map_or("", |m| m.as_str()), "payload": parse_json(&d.payload),
                 })).collect::<Vec<_>>(),
             })))
         })

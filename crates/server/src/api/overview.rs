@@ -33,7 +33,7 @@ fn overview_json(s: &mut dyn DashboardStore, top: usize) -> ApiResult<Value> {
     let metrics: Value = serde_json::from_str(&latest.metrics).unwrap_or_default();
     let levels = metrics["levels"].clone();
     let level = |l: ThreatLevel| levels[l.as_str()].as_u64().unwrap_or(0);
-    let mut timeline: BTreeMap<i64, BTreeMap<String, u64>> = BTreeMap::new();
+    let mut timeline: BTreeMap<i64, BTreeMap<ThreatLevel, u64>> = BTreeMap::new();
     for (window, level, n) in s.level_timeline(latest.id)? {
         timeline
             .entry(window.millis())

@@ -247,7 +247,11 @@ fn sim(config: Config, a: EvalSimArgs) -> anyhow::Result<ExitCode> {
             .decisions
             .iter()
             .filter(|d| {
-                d.kind.as_str().starts_with("TREES") || d.kind.as_str() == "LABEL_ISSUES_REMOVED"
+                use shrike_detect::DecisionKind as K;
+                matches!(
+                    d.kind,
+                    K::TreesLoaded | K::TreesTrained | K::TreesSkipped | K::LabelIssuesRemoved
+                )
             })
             .map(|d| {
                 let set = d.model.map_or("", |m| m.as_str());
