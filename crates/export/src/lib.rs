@@ -29,46 +29,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use serde::Serialize;
-use shrike_types::{SessionKey, ThreatLevel, Timestamp};
+use shrike_store::ScoreRow;
+use shrike_types::{ThreatLevel, Timestamp};
 
 pub use formats::{render, Format, RenderOptions};
-
-/// One scored session of the cycle being exported.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ScoredSession {
-    /// The session.
-    pub key: SessionKey,
-    /// Threat level.
-    pub level: ThreatLevel,
-    /// Normalised anomaly score (0–1).
-    pub anomaly_score: f64,
-    /// Below the cycle's threshold.
-    pub is_anomaly: bool,
-    /// Campaign (-1: none).
-    pub campaign_id: i64,
-    /// Fleet of the cycle (-1: none).
-    pub fleet_id: i64,
-    /// Its fleet is flagged.
-    pub fleet_flag: bool,
-    /// The verdict's reason.
-    pub reason: String,
-}
-
-impl From<shrike_store::ScoreRow> for ScoredSession {
-    /// A stored score as an export input.
-    fn from(r: shrike_store::ScoreRow) -> Self {
-        ScoredSession {
-            key: r.key,
-            level: r.threat_level,
-            anomaly_score: r.anomaly_score,
-            is_anomaly: r.is_anomaly,
-            campaign_id: r.campaign_id,
-            fleet_id: r.fleet_id,
-            fleet_flag: r.fleet_flag,
-            reason: r.reason,
-        }
-    }
-}
 
 /// Which sessions may be blocked.
 #[derive(Debug, Clone, PartialEq)]
@@ -211,30 +175,30 @@ pub fn is_clean_ja4(ja4: &str) -> bool {
 }
 
 /// Decides what to block; see the crate documentation for the rules.
-pub fn plan(sessions: &[ScoredSession], f: &Filters) -> Result<Plan, ExportError> {
+pub fn plan(sessions: &[ScoreRow], f: &Filters) -> Result<Plan, ExportError> {
     if !ThreatLevel::GRADED.contains(&f.min_level) {
         return Err(ExportError::MinLevel(f.min_level));
     }
     let min = f.min_level.severity();
-    let threat = |s: &ScoredSession| s.is_anomaly || s.level == ThreatLevel::AnubisDeny;
-    let candidate = |s: &ScoredSession| {
+    let threat = |s: &ScoreRow| s.is_anomaly || s.threat_level == ThreatLevel::AnubisDeny;
+    let candidate = |s: &ScoreRow| {
         threat(s)
-            && s.level.severity() >= min
+            && s.threat_level.severity() >= min
             && s.anomaly_score >= f.min_score
             && f.campaign.is_none_or(|c| s.campaign_id == c)
             && f.fleet.is_none_or(|c| s.fleet_flag && s.fleet_id == c)
             && f.since.is_none_or(|t| s.key.window_start >= t)
     };
-    let protected = |s: &ScoredSession| s.level.is_protected();
+    let protected = |s: &ScoreRow| s.threat_level.is_protected();
 
-    let mut by_ip: BTreeMap<IpAddr, Vec<&ScoredSession>> = BTreeMap::new();
+    let mut by_ip: BTreeMap<IpAddr, Vec<&ScoreRow>> = BTreeMap::new();
     for s in sessions {
         by_ip.entry(s.key.src_ip).or_default().push(s);
     }
     let mut plan = Plan::default();
-    let mut blocked: BTreeMap<IpAddr, Vec<&ScoredSession>> = BTreeMap::new();
+    let mut blocked: BTreeMap<IpAddr, Vec<&ScoreRow>> = BTreeMap::new();
     for (ip, all) in &by_ip {
-        let picked: Vec<&ScoredSession> = all.iter().copied().filter(|s| candidate(s)).collect();
+        let picked: Vec<&ScoreRow> = all.iter().copied().filter(|s| candidate(s)).collect();
         if picked.is_empty() {
             continue;
         }
@@ -244,7 +208,7 @@ pub fn plan(sessions: &[ScoredSession], f: &Filters) -> Result<Plan, ExportError
                 ip: ip.to_string(),
                 why: format!(
                     "the address also carries a {} session ({} on {}): blocking it would block that client too",
-                    p.level,
+                    p.threat_level,
                     if p.key.ja4.is_none() { "no JA4" } else { p.key.ja4_str() },
                     p.key.host
                 ),
@@ -266,7 +230,7 @@ pub fn plan(sessions: &[ScoredSession], f: &Filters) -> Result<Plan, ExportError
     let mut collapsed: BTreeSet<IpAddr> = BTreeSet::new();
     for (prefix, ips) in &in_prefix {
         if f.collapse_min > 0 && ips.len() >= f.collapse_min && seen_in[prefix] == ips.len() {
-            let all: Vec<&ScoredSession> = ips
+            let all: Vec<&ScoreRow> = ips
                 .iter()
                 .flat_map(|ip| blocked[ip].iter().copied())
                 .collect();
@@ -284,8 +248,7 @@ pub fn plan(sessions: &[ScoredSession], f: &Filters) -> Result<Plan, ExportError
 
     // JA4s: every scored session with the JA4 is a candidate, on enough blocked addresses.
     if f.ja4_min_ips > 0 {
-        let mut per_ja4: BTreeMap<&str, (bool, BTreeSet<IpAddr>, Vec<&ScoredSession>)> =
-            BTreeMap::new();
+        let mut per_ja4: BTreeMap<&str, (bool, BTreeSet<IpAddr>, Vec<&ScoreRow>)> = BTreeMap::new();
         for s in sessions {
             let e = per_ja4
                 .entry(s.key.ja4_str())
@@ -316,13 +279,13 @@ pub fn plan(sessions: &[ScoredSession], f: &Filters) -> Result<Plan, ExportError
     Ok(plan)
 }
 
-fn entry(kind: EntryKind, value: String, sessions: &[&ScoredSession], addresses: usize) -> Entry {
+fn entry(kind: EntryKind, value: String, sessions: &[&ScoreRow], addresses: usize) -> Entry {
     let worst = sessions
         .iter()
         .max_by(|a, b| {
-            a.level
+            a.threat_level
                 .severity()
-                .cmp(&b.level.severity())
+                .cmp(&b.threat_level.severity())
                 .then(a.anomaly_score.total_cmp(&b.anomaly_score))
                 .then(b.key.src_ip.cmp(&a.key.src_ip))
         })
@@ -336,7 +299,7 @@ fn entry(kind: EntryKind, value: String, sessions: &[&ScoredSession], addresses:
     Entry {
         kind,
         value,
-        level: worst.level,
+        level: worst.threat_level,
         score: sessions.iter().map(|s| s.anomaly_score).fold(0.0, f64::max),
         sessions: sessions.len(),
         addresses,

@@ -2,34 +2,45 @@
 
 use std::net::IpAddr;
 
-use shrike_export::{plan, render, EntryKind, Filters, Format, RenderOptions, ScoredSession};
+use shrike_export::{plan, render, EntryKind, Filters, Format, RenderOptions};
+use shrike_store::ScoreRow;
 use shrike_types::{Ja4, SessionKey, ThreatLevel, Timestamp};
 
 const BOT_JA4: &str = "t13d190900_9dc949149365_97f8aa674fd9";
 const CHROME: &str = "t13d1516h2_8daaf6152771_02713d6af862";
 
-fn s(ip: &str, ja4: &str, level: &str, anomaly: bool) -> ScoredSession {
-    ScoredSession {
+fn s(ip: &str, ja4: &str, level: &str, anomaly: bool) -> ScoreRow {
+    ScoreRow {
         key: SessionKey {
             window_start: Timestamp::from_millis(1_714_564_800_000),
             src_ip: ip.parse::<IpAddr>().unwrap(),
             ja4: Some(Ja4::parse(ja4.to_string().into()).unwrap()),
             host: "shop.example".into(),
         },
-        level: level.parse().unwrap(),
+        model: Some(shrike_types::FeatureSetName::Complete),
+        threat_level: level.parse().unwrap(),
+        raw_score: if anomaly { -0.2 } else { 0.05 },
         anomaly_score: if anomaly { 0.9 } else { 0.1 },
         is_anomaly: anomaly,
-        campaign_id: if anomaly { 3 } else { -1 },
-        fleet_id: -1,
-        fleet_flag: false,
+        recurrence: 1,
+        browser_confidence: 0.5,
+        browser_family: String::new(),
         reason: "[complete] anomaly".into(),
+        top_features: "[]".into(),
+        fleet_id: -1,
+        fleet_score: 0.0,
+        fleet_flag: false,
+        campaign_id: if anomaly { 3 } else { -1 },
+        forest_score: 0.5,
+        flow_score: None,
+        trees_prob: None,
     }
 }
 
 /// A /24 entirely bad (10 addresses), a bad address next to a browser in another /24, a
 /// NAT address with a bot and a real browser, a Googlebot, and a MEDIUM one.
-fn cycle() -> Vec<ScoredSession> {
-    let mut v: Vec<ScoredSession> = (1..=10)
+fn cycle() -> Vec<ScoreRow> {
+    let mut v: Vec<ScoreRow> = (1..=10)
         .map(|i| s(&format!("198.51.100.{i}"), BOT_JA4, "CRITICAL", true))
         .collect();
     v.push(s("203.0.113.5", BOT_JA4, "HIGH", true));

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use shrike_export::{plan, render, Filters, Format, RenderOptions, ScoredSession};
+use shrike_export::{plan, render, Filters, Format, RenderOptions};
 use shrike_types::{ThreatLevel, Timestamp, HOUR_MS};
 
 use crate::config::Config;
@@ -102,11 +102,7 @@ pub fn run(config: Config, a: ExportArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(1));
     };
-    let sessions: Vec<ScoredSession> = store
-        .cycle_scores(cycle)?
-        .into_iter()
-        .map(ScoredSession::from)
-        .collect();
+    let sessions = store.cycle_scores(cycle)?;
     // The cycle's clock is one hour past its newest window.
     let since = a
         .max_age_hours

@@ -1,81 +1,60 @@
 //! [`DecisionKind`]: what a detection cycle's audit log records, named as text only here.
 
-use std::fmt;
-use std::str::FromStr;
+use crate::named::named_enum;
 
-use serde::{Deserialize, Serialize};
-
-macro_rules! decision_kinds {
-    ($($(#[doc = $doc:literal])* $kind:ident = $name:literal,)*) => {
-        /// Kinds of audit-log entries (the `decisions` table's `kind`).
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-        pub enum DecisionKind {
-            $($(#[doc = $doc])* $kind,)*
-        }
-
-        impl DecisionKind {
-            /// Every kind.
-            pub const ALL: &'static [DecisionKind] = &[$(DecisionKind::$kind,)*];
-
-            /// The stored and displayed name (the serialisation's).
-            pub const fn as_str(self) -> &'static str {
-                match self {
-                    $(DecisionKind::$kind => $name,)*
-                }
-            }
-        }
-    };
-}
-
-decision_kinds! {
-    /// The current model was reused.
-    ModelLoaded = "MODEL_LOADED",
-    /// A new model was trained and made current.
-    ModelTrained = "MODEL_TRAINED",
-    /// A new model failed the validation gate.
-    ModelRejected = "MODEL_REJECTED",
-    /// A stored model could not be loaded or used.
-    ModelLoadFailed = "MODEL_LOAD_FAILED",
-    /// Training failed.
-    ModelFailed = "MODEL_FAILED",
-    /// The baseline drifted from the model's.
-    DriftDetected = "DRIFT_DETECTED",
-    /// Low-variance features removed at training.
-    FeaturePruned = "FEATURE_PRUNED",
-    /// Features dropped by validation (constant, mostly missing).
-    FeaturesDropped = "FEATURES_DROPPED",
-    /// Too few human-baseline sessions.
-    SkippedLowData = "SKIPPED_LOW_DATA",
-    /// Known bots of the cycle.
-    KnownBot = "KNOWN_BOT",
-    /// Anubis DENY sessions.
-    AnubisDeny = "ANUBIS_DENY",
-    /// An anomaly.
-    Anomaly = "ANOMALY",
-    /// Legitimate browsers of the cycle.
-    LegitimateBrowser = "LEGITIMATE_BROWSER",
-    /// A flagged fleet.
-    FleetDetected = "FLEET_DETECTED",
-    /// A campaign of the cycle.
-    CampaignDetected = "CAMPAIGN_DETECTED",
-    /// Campaign clustering failed for a feature set (its anomalies stay unclustered).
-    CampaignFailed = "CAMPAIGN_FAILED",
-    /// Dictionary files changed and were loaded again before the cycle.
-    DictionariesReloaded = "DICTIONARIES_RELOADED",
-    /// Dictionary files changed but no longer load; the previous ones stayed in service.
-    DictionaryReloadFailed = "DICTIONARY_RELOAD_FAILED",
-    /// The boosted trees were reused.
-    TreesLoaded = "TREES_LOADED",
-    /// New boosted trees were trained (and saved).
-    TreesTrained = "TREES_TRAINED",
-    /// The boosted trees were not trained (too few labels, disabled, failed); the payload
-    /// says why and which model, if any, scores instead.
-    TreesSkipped = "TREES_SKIPPED",
-    /// Confident learning removed likely-wrong labels before training the trees.
-    LabelIssuesRemoved = "LABEL_ISSUES_REMOVED",
-    /// The normalizing flow could not be trained or used; the forest scores alone.
-    FlowFailed = "FLOW_FAILED",
+named_enum! {
+    /// Kinds of audit-log entries (the `decisions` table's `kind`).
+    pub enum DecisionKind {
+        /// The current model was reused.
+        ModelLoaded = "MODEL_LOADED",
+        /// A new model was trained and made current.
+        ModelTrained = "MODEL_TRAINED",
+        /// A new model failed the validation gate.
+        ModelRejected = "MODEL_REJECTED",
+        /// A stored model could not be loaded or used.
+        ModelLoadFailed = "MODEL_LOAD_FAILED",
+        /// Training failed.
+        ModelFailed = "MODEL_FAILED",
+        /// The baseline drifted from the model's.
+        DriftDetected = "DRIFT_DETECTED",
+        /// Low-variance features removed at training.
+        FeaturePruned = "FEATURE_PRUNED",
+        /// Features dropped by validation (constant, mostly missing).
+        FeaturesDropped = "FEATURES_DROPPED",
+        /// Too few human-baseline sessions.
+        SkippedLowData = "SKIPPED_LOW_DATA",
+        /// Known bots of the cycle.
+        KnownBot = "KNOWN_BOT",
+        /// Anubis DENY sessions.
+        AnubisDeny = "ANUBIS_DENY",
+        /// An anomaly.
+        Anomaly = "ANOMALY",
+        /// Legitimate browsers of the cycle.
+        LegitimateBrowser = "LEGITIMATE_BROWSER",
+        /// A flagged fleet.
+        FleetDetected = "FLEET_DETECTED",
+        /// A campaign of the cycle.
+        CampaignDetected = "CAMPAIGN_DETECTED",
+        /// Campaign clustering failed for a feature set (its anomalies stay unclustered).
+        CampaignFailed = "CAMPAIGN_FAILED",
+        /// Dictionary files changed and were loaded again before the cycle.
+        DictionariesReloaded = "DICTIONARIES_RELOADED",
+        /// Dictionary files changed but no longer load; the previous ones stayed in service.
+        DictionaryReloadFailed = "DICTIONARY_RELOAD_FAILED",
+        /// The boosted trees were reused.
+        TreesLoaded = "TREES_LOADED",
+        /// New boosted trees were trained (and saved).
+        TreesTrained = "TREES_TRAINED",
+        /// The boosted trees were not trained (too few labels, disabled, failed); the payload
+        /// says why and which model, if any, scores instead.
+        TreesSkipped = "TREES_SKIPPED",
+        /// Confident learning removed likely-wrong labels before training the trees.
+        LabelIssuesRemoved = "LABEL_ISSUES_REMOVED",
+        /// The normalizing flow could not be trained or used; the forest scores alone.
+        FlowFailed = "FLOW_FAILED",
+    }
+    /// A name that is no [`DecisionKind`].
+    error UnknownDecisionKind = "decision kind";
 }
 
 impl DecisionKind {
@@ -95,30 +74,6 @@ impl DecisionKind {
     }
 }
 
-impl fmt::Display for DecisionKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A name that is no [`DecisionKind`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown decision kind {0:?} (allowed: {allowed})", allowed = DecisionKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", "))]
-pub struct UnknownDecisionKind(pub String);
-
-impl FromStr for DecisionKind {
-    type Err = UnknownDecisionKind;
-
-    /// The stored name, in any case.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        DecisionKind::ALL
-            .iter()
-            .copied()
-            .find(|k| k.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| UnknownDecisionKind(s.to_string()))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,10 +81,10 @@ mod tests {
     #[test]
     fn names_round_trip_through_text_and_serde() {
         for k in DecisionKind::ALL {
-            assert_eq!(k.as_str().parse::<DecisionKind>(), Ok(*k));
-            let json = serde_json::to_string(k).unwrap();
+            assert_eq!(k.as_str().parse::<DecisionKind>(), Ok(k));
+            let json = serde_json::to_string(&k).unwrap();
             assert_eq!(json, format!("\"{}\"", k.as_str()));
-            assert_eq!(serde_json::from_str::<DecisionKind>(&json).unwrap(), *k);
+            assert_eq!(serde_json::from_str::<DecisionKind>(&json).unwrap(), k);
         }
         let e = "MODEL_EXPLODED".parse::<DecisionKind>().unwrap_err();
         assert!(e.to_string().contains("TREES_SKIPPED"), "{e}");

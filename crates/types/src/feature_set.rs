@@ -1,53 +1,18 @@
 //! [`FeatureSetName`]: which of the two feature sets (and so which model) scores a session.
 
-use std::fmt;
-use std::str::FromStr;
+use crate::named::named_enum;
 
-use serde::{Deserialize, Serialize};
-
-/// The two feature sets of SPEC §4; each has its own model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FeatureSetName {
-    /// L7 only: every session.
-    Application,
-    /// Application + TCP/TLS: sessions whose connection was matched.
-    Complete,
-}
-
-impl FeatureSetName {
-    /// Both, in cycle order.
-    pub const ALL: [FeatureSetName; 2] = [FeatureSetName::Complete, FeatureSetName::Application];
-
-    /// The model's name, as stored (the serialisation's).
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            FeatureSetName::Application => "application",
-            FeatureSetName::Complete => "complete",
-        }
+named_enum! {
+    /// The two feature sets of SPEC §4, in the order a cycle scores them (`ALL`); each has
+    /// its own model.
+    pub enum FeatureSetName {
+        /// Application + TCP/TLS: sessions whose connection was matched.
+        Complete = "complete",
+        /// L7 only: every session.
+        Application = "application",
     }
-}
-
-impl fmt::Display for FeatureSetName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A name that is no [`FeatureSetName`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown feature set {0:?} (allowed: complete, application)")]
-pub struct UnknownFeatureSet(pub String);
-
-impl FromStr for FeatureSetName {
-    type Err = UnknownFeatureSet;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        FeatureSetName::ALL
-            .into_iter()
-            .find(|f| f.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| UnknownFeatureSet(s.to_string()))
-    }
+    /// A name that is no [`FeatureSetName`].
+    error UnknownFeatureSet = "feature set";
 }
 
 #[cfg(test)]

@@ -1,49 +1,35 @@
 //! [`ThreatLevel`]: the verdict a cycle gives a session, spelled as text only here.
 
-use std::fmt;
-use std::str::FromStr;
+use crate::named::named_enum;
 
-use serde::{Deserialize, Serialize};
-
-/// The verdict on a session. The scored levels (`Critical` … `Normal`) grade a raw score;
-/// the others say why a session was not graded that way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ThreatLevel {
-    /// Raw score at or below `level_critical`.
-    Critical,
-    /// At or below `level_high`.
-    High,
-    /// At or below `level_medium`.
-    Medium,
-    /// Below `level_low`.
-    Low,
-    /// Not anomalous.
-    Normal,
-    /// A browser by its fingerprints and behaviour (confidence and family), not anomalous.
-    LegitimateBrowser,
-    /// Known good bot (dictionaries).
-    KnownBot,
-    /// An Anubis DENY rule matched (scored, always reported).
-    AnubisDeny,
-    /// Not scored this cycle (its feature set was skipped); the decisions say why.
-    Unscored,
+named_enum! {
+    /// The verdict on a session. The scored levels (`Critical` … `Normal`) grade a raw
+    /// score; the others say why a session was not graded that way.
+    pub enum ThreatLevel {
+        /// Raw score at or below `level_critical`.
+        Critical = "CRITICAL",
+        /// At or below `level_high`.
+        High = "HIGH",
+        /// At or below `level_medium`.
+        Medium = "MEDIUM",
+        /// Below `level_low`.
+        Low = "LOW",
+        /// Not anomalous.
+        Normal = "NORMAL",
+        /// A browser by its fingerprints and behaviour (confidence and family), not anomalous.
+        LegitimateBrowser = "LEGITIMATE_BROWSER",
+        /// Known good bot (dictionaries).
+        KnownBot = "KNOWN_BOT",
+        /// An Anubis DENY rule matched (scored, always reported).
+        AnubisDeny = "ANUBIS_DENY",
+        /// Not scored this cycle (its feature set was skipped); the decisions say why.
+        Unscored = "UNSCORED",
+    }
+    /// A name that is no [`ThreatLevel`].
+    error UnknownLevel = "threat level";
 }
 
 impl ThreatLevel {
-    /// Every level.
-    pub const ALL: [ThreatLevel; 9] = [
-        ThreatLevel::Critical,
-        ThreatLevel::High,
-        ThreatLevel::Medium,
-        ThreatLevel::Low,
-        ThreatLevel::Normal,
-        ThreatLevel::LegitimateBrowser,
-        ThreatLevel::KnownBot,
-        ThreatLevel::AnubisDeny,
-        ThreatLevel::Unscored,
-    ];
-
     /// The levels an export's `--min-level` may name, lowest first.
     pub const GRADED: [ThreatLevel; 4] = [
         ThreatLevel::Low,
@@ -51,30 +37,6 @@ impl ThreatLevel {
         ThreatLevel::High,
         ThreatLevel::Critical,
     ];
-
-    /// The stored and displayed name (the serialisation's).
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            ThreatLevel::Critical => "CRITICAL",
-            ThreatLevel::High => "HIGH",
-            ThreatLevel::Medium => "MEDIUM",
-            ThreatLevel::Low => "LOW",
-            ThreatLevel::Normal => "NORMAL",
-            ThreatLevel::LegitimateBrowser => "LEGITIMATE_BROWSER",
-            ThreatLevel::KnownBot => "KNOWN_BOT",
-            ThreatLevel::AnubisDeny => "ANUBIS_DENY",
-            ThreatLevel::Unscored => "UNSCORED",
-        }
-    }
-
-    /// `levels` by name, separated by commas (for messages that list what is allowed).
-    pub fn names(levels: &[ThreatLevel]) -> String {
-        levels
-            .iter()
-            .map(|l| l.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
 
     /// How severe the level is as a threat, for minimum-level filters: 4 for `Critical`,
     /// 3 for `High` and `AnubisDeny`, 2 `Medium`, 1 `Low`, 0 for the levels that are no
@@ -106,29 +68,6 @@ impl ThreatLevel {
     /// A known good bot or a legitimate browser: never blocked, whatever else says so.
     pub const fn is_protected(self) -> bool {
         matches!(self, ThreatLevel::KnownBot | ThreatLevel::LegitimateBrowser)
-    }
-}
-
-impl fmt::Display for ThreatLevel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A name that is no [`ThreatLevel`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown threat level {0:?} (allowed: {allowed})", allowed = ThreatLevel::names(&ThreatLevel::ALL))]
-pub struct UnknownLevel(pub String);
-
-impl FromStr for ThreatLevel {
-    type Err = UnknownLevel;
-
-    /// The stored name, in any case.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ThreatLevel::ALL
-            .into_iter()
-            .find(|l| l.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| UnknownLevel(s.to_string()))
     }
 }
 

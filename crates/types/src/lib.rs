@@ -20,6 +20,7 @@ mod decision;
 mod feature_set;
 mod level;
 pub mod math;
+mod named;
 mod record;
 mod rng;
 mod session;

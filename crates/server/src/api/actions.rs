@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use shrike_export::{plan, render, Filters, Format, RenderOptions, ScoredSession};
+use shrike_export::{plan, render, Filters, Format, RenderOptions};
 use shrike_store::{Feedback, FeedbackLabel, FeedbackSession};
 use shrike_types::{ThreatLevel, Timestamp, HOUR_MS};
 
@@ -164,11 +164,7 @@ pub async fn exports(State(state): State<AppState>, q: Query) -> ApiResult<Respo
             let Some((cycle, clock)) = s.latest_cycle()? else {
                 return Err(ApiError::NotFound("no detection cycle yet".into()));
             };
-            let sessions = s
-                .cycle_scores(cycle)?
-                .into_iter()
-                .map(ScoredSession::from)
-                .collect::<Vec<_>>();
+            let sessions = s.cycle_scores(cycle)?;
             let filters = Filters {
                 min_level,
                 min_score,
