@@ -44,6 +44,14 @@ pub struct DetectConfig {
     pub prune_variance_threshold: f64,
     /// Minimum human-baseline sessions to run a feature set's cycle.
     pub min_baseline_sessions: usize,
+    /// When fewer than `min_baseline_sessions` sessions come from ISP networks (no ASN
+    /// reputation file, or one that does not cover the traffic), build the human baseline
+    /// from browser identity instead: confidently identified browsers with coherent
+    /// fingerprints, outside hosting and VPN networks, with no policy DENY.
+    pub identity_baseline: bool,
+    /// Share of those sessions a first isolation-forest pass removes as the most anomalous
+    /// before the baseline is used (0 keeps them all).
+    pub identity_baseline_trim: f64,
     /// Raw-score cut-offs of the threat levels (a session at or below one gets that level).
     pub level_critical: f64,
     /// See `level_critical`.
@@ -170,6 +178,8 @@ impl Default for DetectConfig {
             val_anomaly_gate: 0.20,
             prune_variance_threshold: 1e-6,
             min_baseline_sessions: 500,
+            identity_baseline: true,
+            identity_baseline_trim: 0.1,
             level_critical: -0.20,
             level_high: -0.12,
             level_medium: -0.06,
@@ -396,6 +406,13 @@ impl DetectConfig {
             "model_history_count",
             self.model_history_count,
             ">= 1",
+        )?;
+        check(
+            self.identity_baseline_trim.is_finite()
+                && (0.0..=0.5).contains(&self.identity_baseline_trim),
+            "identity_baseline_trim",
+            self.identity_baseline_trim,
+            "0..0.5",
         )?;
         check(
             unit(self.fingerprint_coherence_threshold),

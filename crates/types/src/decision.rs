@@ -23,6 +23,9 @@ named_enum! {
         FeaturesDropped = "FEATURES_DROPPED",
         /// Too few human-baseline sessions.
         SkippedLowData = "SKIPPED_LOW_DATA",
+        /// Too few sessions on networks the ASN dictionary calls ISPs: the human baseline
+        /// came from browser identity instead; the payload says how it was built.
+        BaselineFromIdentity = "BASELINE_FROM_IDENTITY",
         /// Known bots of the cycle.
         KnownBot = "KNOWN_BOT",
         /// Anubis DENY sessions.
@@ -69,6 +72,7 @@ impl DecisionKind {
                 | DecisionKind::CampaignFailed
                 | DecisionKind::DriftDetected
                 | DecisionKind::SkippedLowData
+                | DecisionKind::BaselineFromIdentity
                 | DecisionKind::DictionaryReloadFailed
         )
     }

@@ -24,6 +24,7 @@ pub use crate::verdict::{
     Contribution, CycleMetrics, CycleOutput, Decision, DecisionKind, Ensemble, ThreatLevel, Verdict,
 };
 
+mod baseline;
 mod combine;
 mod explain;
 mod model;

@@ -3,13 +3,11 @@
 //! anomalies are clustered in.
 
 use serde_json::json;
-use shrike_dict::AsnLabel;
-use shrike_features::FeatureId;
 use shrike_types::FeatureSetName;
 
 use super::{to_f32, Ctx, Norm};
 use crate::campaign::ScoredSet;
-use crate::config::{CampaignSpace, DetectConfig};
+use crate::config::CampaignSpace;
 use crate::prep::Session;
 use crate::registry::Model;
 use crate::verdict::DecisionKind;
@@ -61,15 +59,6 @@ fn in_set(set: FeatureSetName, s: &Session) -> bool {
     }
 }
 
-/// Whether a session is in a set's human baseline: unknown traffic from ISP networks with
-/// coherent fingerprints. The application model learns from every such session (its
-/// features exist for all); the complete model from the correlated ones.
-fn in_baseline(set: FeatureSetName, s: &Session, cfg: &DetectConfig) -> bool {
-    (set == FeatureSetName::Application || s.row.correlated)
-        && s.row.asn_label == AsnLabel::Isp
-        && s.get(FeatureId::FingerprintCoherenceScore) >= cfg.fingerprint_coherence_threshold
-}
-
 impl Ctx<'_> {
     /// The sessions a set scores and its model (reused or trained on the human baseline);
     /// `None`, with the sessions' reason and a decision, when the set cannot be scored.
@@ -87,21 +76,20 @@ impl Ctx<'_> {
         if scored.is_empty() {
             return None;
         }
-        let baseline: Vec<usize> = unknown
-            .iter()
-            .copied()
-            .filter(|i| in_baseline(set, &sessions[*i], self.cfg))
-            .collect();
+        let super::baseline::Baseline {
+            rows: baseline,
+            from_identity,
+        } = self.baseline(set, unknown);
         let mut rows = baseline.clone();
         rows.extend(scored.iter().copied());
         let valid = self.valid_columns(set, &rows);
         let minimum = self.cfg.min_baseline_sessions;
         if baseline.len() < minimum {
-            self.decide(
-                DecisionKind::SkippedLowData,
-                Some(set),
-                json!({"human_baseline": baseline.len(), "minimum": minimum, "unscored": scored.len()}),
-            );
+            let mut payload = json!({"human_baseline": baseline.len(), "minimum": minimum, "unscored": scored.len()});
+            if let Some(how) = from_identity {
+                payload["from_identity"] = how;
+            }
+            self.decide(DecisionKind::SkippedLowData, Some(set), payload);
             for i in &scored {
                 self.out.verdicts[*i].reason = format!(
                     "[{set}] not scored: {} human-baseline sessions, {minimum} needed",
@@ -109,6 +97,9 @@ impl Ctx<'_> {
                 );
             }
             return None;
+        }
+        if let Some(how) = from_identity {
+            self.decide(DecisionKind::BaselineFromIdentity, Some(set), how);
         }
         let Some(model) = self.model(set, &baseline, valid) else {
             for i in &scored {

@@ -61,6 +61,10 @@ pub struct EvalSimArgs {
     /// Append the results as Markdown to this file.
     #[arg(long)]
     pub markdown: Option<PathBuf>,
+    /// Run without `asn_reputation.csv` (a new user's first run on their own logs): the
+    /// simulated dictionaries are written, then that file is removed before the ingest.
+    #[arg(long)]
+    pub without_asn_reputation: bool,
 }
 
 /// Arguments of `shrike eval web-bots` and `shrike eval csic`.
@@ -220,6 +224,17 @@ fn sim(config: Config, a: EvalSimArgs) -> anyhow::Result<ExitCode> {
         sim_cfg.hours, sim_cfg.hosts, sim_cfg.seed
     );
     shrike_sim::simulate(&sim_cfg, &a.sim.out)?;
+    if a.without_asn_reputation {
+        let file = a
+            .sim
+            .out
+            .join("dict")
+            .join(shrike_dict::DictionaryFile::AsnReputation.file_name());
+        std::fs::remove_file(&file).with_context(|| {
+            format!("--without-asn-reputation: cannot remove {}", file.display())
+        })?;
+        println!("without {}: every ASN label is unknown", file.display());
+    }
     let (mut store, settings, mut watch) = ingest_fresh(
         config,
         CommonOpts {
@@ -232,7 +247,7 @@ fn sim(config: Config, a: EvalSimArgs) -> anyhow::Result<ExitCode> {
     let models = a.sim.out.join("eval-models");
     let _ = std::fs::remove_dir_all(&models);
     let registry = shrike_detect::Registry::open(&models)?;
-    let mut last = None;
+    let (mut first, mut last) = (None, None);
     for n in 1..=2 {
         let Some(r) = crate::detect::runner(&cfg, &registry, &settings).run(
             &mut store,
@@ -258,13 +273,23 @@ fn sim(config: Config, a: EvalSimArgs) -> anyhow::Result<ExitCode> {
                 format!("{} {set} {}", d.kind.as_str(), d.payload)
             })
             .collect();
+        let m = &r.output.metrics;
+        let known = m
+            .levels
+            .get(shrike_detect::ThreatLevel::KnownBot.as_str())
+            .copied()
+            .unwrap_or(0);
         println!(
-            "cycle {n}: {} sessions; {}",
+            "cycle {n}: {} sessions, {} of the {} not known bots scored; {}",
             r.sessions.len(),
+            m.scored,
+            m.sessions - known,
             trees.join("; ")
         );
+        first.get_or_insert_with(|| r.output.verdicts.clone());
         last = Some(r);
     }
+    let first = first.expect("two cycles ran");
     let shrike_detect::CycleRun {
         sessions,
         output: out,
@@ -299,11 +324,14 @@ fn sim(config: Config, a: EvalSimArgs) -> anyhow::Result<ExitCode> {
     let mut ens_row = row("ensemble (cycle verdicts)", &ens, &y, alerts);
     ens_row.precision = tp as f64 / (tp + fp).max(1) as f64;
     ens_row.recall = tp as f64 / pos.max(1) as f64;
+    // The same sessions in the first cycle, before any trees: the unsupervised scorers alone.
+    let first_score: Vec<f64> = keep.iter().map(|k| first[k.0].anomaly_score).collect();
     let mut rows = vec![
         row("forest", &pick(&|v| v.forest_score), &y, alerts),
         row("flow", &pick(&|v| v.flow_score.unwrap_or(0.0)), &y, alerts),
         row("trees", &pick(&|v| v.trees_prob.unwrap_or(0.0)), &y, alerts),
         ens_row,
+        row("ensemble, first cycle (no trees)", &first_score, &y, alerts),
     ];
     // Per bot family: that family's sessions against every negative.
     let families: BTreeMap<&str, ()> = keep
