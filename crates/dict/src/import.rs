@@ -14,6 +14,10 @@
 //!   (`start end asn country description`, tab-separated) as `ip_asn.csv` rows;
 //! - [`parse_mmdb`]: a MaxMind-format `.mmdb` ASN database (GeoLite2-ASN and alike) as
 //!   `ip_asn.csv` rows;
+//! - [`parse_asn_list`]: a list of AS numbers (hosting and datacenter networks, VPNs):
+//!   a CSV with an `ASN` column (brianhama/bad-asn-list's `bad-asn-list.csv`, `ASN,Entity`)
+//!   or one number per line (`AS` prefix, text after it and `#` comments allowed), as
+//!   `asn_reputation.csv` rows;
 //! - [`merge_named_rows`]: a dictionary file's text with one name's rows replaced, so that
 //!   importing a newer list of a bot replaces its old one instead of piling up;
 //! - [`merge_keyed_rows`]: a dictionary file's text with the rows of the given keys
@@ -92,6 +96,77 @@ fn google_json(text: &str) -> Result<Vec<(usize, String)>, ImportError> {
                 })
         })
         .collect()
+}
+
+/// The AS numbers of a list, in file order, duplicates removed: a CSV whose header has an
+/// `ASN` column, or one number per line (`16509`, `AS16509`, `AS16509 Amazon`, `#`
+/// comments). A line that names no AS number refuses the list: a half-read list of
+/// networks to distrust would leave some of them in the human baseline.
+pub fn parse_asn_list(text: &str) -> Result<Vec<u32>, ImportError> {
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.split('#').next().unwrap_or("").trim()))
+        .filter(|(_, l)| !l.is_empty())
+        .peekable();
+    // A CSV header: its ASN column; a plain list: the first word of the line.
+    let column = match lines.peek() {
+        Some((line, head)) if head.contains(',') && !head.as_bytes()[0].is_ascii_digit() => {
+            let cells = split_line(head, *line).map_err(|e| ImportError {
+                line: e.line,
+                why: e.why,
+            })?;
+            let col = cells
+                .iter()
+                .position(|c| c.trim().eq_ignore_ascii_case("asn"))
+                .ok_or_else(|| ImportError {
+                    line: *line,
+                    why: format!("a CSV header without an ASN column: {head:?}"),
+                })?;
+            lines.next();
+            Some(col)
+        }
+        _ => None,
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for (line, l) in lines {
+        let field = match column {
+            Some(col) => split_line(l, line)
+                .map_err(|e| ImportError {
+                    line: e.line,
+                    why: e.why,
+                })?
+                .get(col)
+                .map(|c| c.trim().to_string())
+                .unwrap_or_default(),
+            None => l.split_whitespace().next().unwrap_or("").to_string(),
+        };
+        let digits = field
+            .strip_prefix("AS")
+            .or_else(|| field.strip_prefix("as"))
+            .unwrap_or(&field);
+        let asn: u32 = digits.parse().map_err(|_| ImportError {
+            line,
+            why: format!("{field:?} is not an AS number"),
+        })?;
+        if asn == 0 {
+            return Err(ImportError {
+                line,
+                why: "AS 0 is reserved, never a network's number".into(),
+            });
+        }
+        if seen.insert(asn) {
+            out.push(asn);
+        }
+    }
+    if out.is_empty() {
+        return Err(ImportError {
+            line: 0,
+            why: "no AS number in the file".into(),
+        });
+    }
+    Ok(out)
 }
 
 /// The browser family shrike knows for an application name (`Chrome 120.0`, `Mozilla
@@ -519,6 +594,21 @@ pub fn merge_named_rows(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn asn_lists_read_as_csv_with_an_asn_column_or_one_number_a_line() {
+        // brianhama/bad-asn-list's layout: quoted entities with commas inside.
+        let csv = "ASN,Entity\n174,\"COGENT-174 - Cogent Communications, US\"\n9290,GoHosting\n\
+                   15497,\"COLOCALL Internet Data Center \"\"ColoCALL\"\", UA\"\n174,again\n";
+        assert_eq!(parse_asn_list(csv).unwrap(), vec![174, 9290, 15497]);
+        let plain = "# datacenters\nAS16509 Amazon\n14061\n\nas24940 # Hetzner\n";
+        assert_eq!(parse_asn_list(plain).unwrap(), vec![16509, 14061, 24940]);
+        let e = parse_asn_list("ASN,Entity\n174,x\nAmazon,y\n").unwrap_err();
+        assert_eq!(e.line, 3, "{e}");
+        assert!(parse_asn_list("Name,Entity\nx,y\n").is_err());
+        assert!(parse_asn_list("AS0\n").is_err());
+        assert!(parse_asn_list("# nothing\n").is_err());
+    }
 
     #[test]
     fn both_layouts_parse_and_a_bad_entry_is_named() {

@@ -6,9 +6,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use shrike_dict::import::{
-    merge_keyed_rows, merge_named_rows, parse_browser_ja4, parse_ip_ranges, parse_iptoasn,
+    merge_keyed_rows, merge_named_rows, parse_asn_list, parse_browser_ja4, parse_ip_ranges,
+    parse_iptoasn,
 };
-use shrike_dict::{Dictionaries, DictionaryFile};
+use shrike_dict::{AsnLabel, Dictionaries, DictionaryFile};
 
 use crate::config::{Config, Overrides};
 
@@ -39,6 +40,11 @@ pub enum ImportKind {
     /// anubis_policy.json (replaced whole). Rules shrike cannot evaluate are reported and
     /// left out.
     Anubis,
+    /// AS numbers of hosting and datacenter networks → asn_reputation.csv rows labelled
+    /// `hosting` (or `--label`): brianhama/bad-asn-list's bad-asn-list.csv (`ASN,Entity`)
+    /// or a plain list, one AS number per line. Other rows of the file are kept; a listed
+    /// ASN's earlier row is replaced.
+    AsnHosting,
     /// User-agent bot patterns → ua_bots.json: crawler-user-agents.json or device-detector's
     /// regexes/bots.yml. Patterns of an earlier import from the other list are kept.
     UaBots,
@@ -63,6 +69,37 @@ pub struct ImportArgs {
     /// policy file's directory].
     #[arg(long)]
     anubis_data: Option<PathBuf>,
+    /// asn-hosting: the label the listed networks get (hosting, vpn, isp, education,
+    /// government).
+    #[arg(long, default_value = "hosting", value_parser = parse_asn_label)]
+    label: AsnLabel,
+}
+
+fn parse_asn_label(text: &str) -> Result<AsnLabel, String> {
+    AsnLabel::parse(text)
+        .filter(|l| *l != AsnLabel::Unknown)
+        .ok_or_else(|| format!("`{text}`: allowed hosting, vpn, isp, education, government"))
+}
+
+fn import_asn_list(a: &ImportArgs, dir: &Path, source: &str) -> anyhow::Result<()> {
+    let kind = DictionaryFile::AsnReputation;
+    let asns = parse_asn_list(source).with_context(|| format!("{}", a.file.display()))?;
+    let (target, old) = existing(dir, kind)?;
+    let rows: Vec<(String, String)> = asns
+        .iter()
+        .map(|n| (n.to_string(), a.label.as_str().to_string()))
+        .collect();
+    let (text, replaced) = merge_keyed_rows(&old, "asn,label", &rows)
+        .with_context(|| format!("{}", target.display()))?;
+    install(kind, &target, &text)?;
+    println!(
+        "{}: {} AS numbers labelled {} from {} ({replaced} earlier rows replaced)",
+        target.display(),
+        asns.len(),
+        a.label,
+        a.file.display()
+    );
+    Ok(())
 }
 
 /// Writes `text` to `path` through a temporary file and a rename, so that a process
@@ -335,6 +372,7 @@ pub fn run(config: Config, cmd: DictCommand) -> anyhow::Result<ExitCode> {
         // Imports are resolved from the path.
         ImportKind::Anubis => import_anubis(&a, &dir)?,
         ImportKind::UaBots => import_ua_bots(&a, &dir, &read_text(&a.file)?)?,
+        ImportKind::AsnHosting => import_asn_list(&a, &dir, &read_text(&a.file)?)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -410,3 +410,62 @@ fn anubis_policies_and_user_agent_lists_import_or_say_why() {
         "verifiable as Bing's"
     );
 }
+
+#[test]
+fn hosting_asn_lists_label_their_networks_and_keep_the_other_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    std::fs::create_dir(cwd.join("e")).unwrap();
+    std::fs::write(
+        cwd.join("e/asn_reputation.csv"),
+        "asn,label\n3215,isp\n16509,isp\n",
+    )
+    .unwrap();
+    // brianhama/bad-asn-list's layout.
+    std::fs::write(
+        cwd.join("bad-asn-list.csv"),
+        "ASN,Entity\n16509,\"AMAZON-02 - Amazon.com, Inc., US\"\n14061,\"DIGITALOCEAN-ASN - Digital Ocean, Inc., US\"\n",
+    )
+    .unwrap();
+    let o = shrike(
+        &[
+            "dict",
+            "import",
+            "asn-hosting",
+            "bad-asn-list.csv",
+            "--dict-dir",
+            "e",
+        ],
+        cwd,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("2 AS numbers labelled hosting"),
+        "{}",
+        text(&o)
+    );
+    let d = Dictionaries::load_dir(&cwd.join("e")).unwrap();
+    use shrike_dict::AsnLabel;
+    assert_eq!(d.asn_label(3215), AsnLabel::Isp, "other rows are kept");
+    assert_eq!(
+        d.asn_label(16509),
+        AsnLabel::Hosting,
+        "a listed ASN's row is replaced"
+    );
+    assert_eq!(d.asn_label(14061), AsnLabel::Hosting);
+    // A list with a line that names no network is refused whole.
+    refused_import(
+        cwd,
+        "asn-hosting",
+        "bad.txt",
+        "AS16509\nAmazon\n",
+        "line 2",
+        "never-written.csv",
+    );
+    assert_eq!(
+        Dictionaries::load_dir(&cwd.join("e"))
+            .unwrap()
+            .asn_label(16509),
+        AsnLabel::Hosting
+    );
+}
