@@ -101,8 +101,11 @@ impl Family {
 
 /// Non-browser TLS clients (JA4s verified in ja4db).
 pub const GO_JA4: &str = "t13d190900_9dc949149365_97f8aa674fd9";
-/// Python's default TLS stack.
-pub const PYTHON_JA4: &str = "t13i181000_85036bcba153_d41ae481755e";
+/// Python's default TLS stack connecting to a host name. ja4db's capture of it
+/// (`t13i181000_85036bcba153_d41ae481755e`) went to an address: without SNI. The simulated
+/// clients send SNI, which sets the flag to `d` and adds one extension to the count; the
+/// hashes leave SNI and ALPN out, so they stay.
+pub const PYTHON_JA4: &str = "t13d181100_85036bcba153_d41ae481755e";
 /// The crawler stack used by the simulated Googlebot and Bingbot.
 pub const CRAWLER_JA4: &str = "t13d1812h2_e8a523a41297_ef7df7f74e48";
 /// The uTLS-style client of the residential proxy fleet.
