@@ -13,6 +13,7 @@ pub mod campaign;
 pub mod config;
 pub mod cycle;
 pub mod drift;
+pub mod findings;
 pub mod fleet;
 pub mod prep;
 pub mod registry;

@@ -91,6 +91,8 @@ pub struct Verdict {
     pub fleet_flag: bool,
     /// Campaign id (stable across cycles), for anomalies clustered into one.
     pub campaign: Option<i64>,
+    /// What the session's layers say of each other, strongest first.
+    pub findings: Vec<crate::findings::Finding>,
 }
 
 /// Figures of a cycle.

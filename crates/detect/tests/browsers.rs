@@ -7,6 +7,7 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use shrike_detect::findings::{findings_of, Strength};
 use shrike_detect::prep::{identify_browser, Session, SessionRow};
 use shrike_detect::DetectConfig;
 use shrike_dict::{Dictionaries, DictionaryFile};
@@ -73,7 +74,8 @@ fn page_view(p: &BrowserProfile, ip: &str) -> Vec<String> {
             "accept_encoding": "gzip, deflate, br, zstd",
             "has_cookie": !nav,
             "sec_ch_ua": p.sec_ch_ua,
-            "sec_ch_ua_mobile": chromium.then_some("?0"),
+            // A phone's Chromium says so in its hint, as its user agent does.
+            "sec_ch_ua_mobile": chromium.then_some(if p.user_agent.contains("Mobile") { "?1" } else { "?0" }),
             "sec_ch_ua_platform": chromium.then(|| p.os.ch_platform()),
             "sec_fetch_site": if nav { "none" } else { "same-origin" },
             "sec_fetch_mode": if nav { "navigate" } else { "no-cors" },
@@ -175,8 +177,17 @@ fn real_browsers_are_identified_as_browsers_of_their_family() {
     );
     let known = sessions(&profiles, &dictionaries(&profiles, true));
     let unknown = sessions(&profiles, &dictionaries(&profiles, false));
-    for ((p, k), u) in profiles.iter().zip(&known).zip(&unknown) {
-        let (k, u) = (identify_browser(k), identify_browser(u));
+    for ((p, ks), us) in profiles.iter().zip(&known).zip(&unknown) {
+        // A real browser's layers agree: no finding that would call it an impersonator,
+        // whether the dictionaries know its JA4 or not.
+        for s in [ks, us] {
+            let strong: Vec<_> = findings_of(s)
+                .into_iter()
+                .filter(|f| f.strength == Strength::Strong)
+                .collect();
+            assert!(strong.is_empty(), "{}: {strong:?}", p.user_agent);
+        }
+        let (k, u) = (identify_browser(ks), identify_browser(us));
         // With its JA4 in the dictionary, every real browser is a confident browser of its
         // family: the LEGITIMATE_BROWSER level is open to it.
         assert_eq!(k.family, p.family, "{}", p.user_agent);

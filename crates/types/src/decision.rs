@@ -32,6 +32,10 @@ named_enum! {
         AnubisDeny = "ANUBIS_DENY",
         /// An anomaly.
         Anomaly = "ANOMALY",
+        /// Sessions whose layers disagree in a way no real browser's do (a browser's
+        /// ClientHello under another engine's user agent, client hints against the user
+        /// agent...): reported as impersonators whatever their scores.
+        ImpersonationDetected = "IMPERSONATION_DETECTED",
         /// Legitimate browsers of the cycle.
         LegitimateBrowser = "LEGITIMATE_BROWSER",
         /// A flagged fleet.

@@ -207,6 +207,8 @@ pub fn run_cycle(
     for set in FeatureSetName::ALL {
         ctx.score_feature_set(set, &unknown);
     }
+    // Cross-layer evidence: impersonators are reported whatever their scores.
+    ctx.timed("findings", |ctx| stages::findings(ctx, &unknown));
     // 9. Legitimate browsers, then JA4-cohort propagation.
     ctx.timed("levels", stages::legitimate_browsers);
     // 11. Campaigns.

@@ -40,6 +40,7 @@ pub(super) fn unscored(
             fleet_score: 0.0,
             fleet_flag: false,
             campaign: None,
+            findings: Vec::new(),
         })
         .collect()
 }
@@ -95,6 +96,56 @@ pub(super) fn summarise(ctx: &mut Ctx<'_>) {
     m.anomaly_rate = m.anomalies as f64 / m.scored.max(1) as f64;
     for v in verdicts {
         *m.levels.entry(v.level.as_str().to_string()).or_default() += 1;
+    }
+}
+
+/// Cross-layer evidence ([`crate::findings`]) for every session triage left: a strong
+/// finding makes the session an impersonator (at least HIGH, an anomaly) whatever its
+/// scores, with the disagreeing layers leading its reason; a weak one is noted.
+pub(super) fn findings(ctx: &mut Ctx<'_>, unknown: &[usize]) {
+    let mut by_kind: BTreeMap<crate::findings::FindingKind, usize> = BTreeMap::new();
+    let mut impersonators = 0usize;
+    for i in unknown {
+        let found = crate::findings::findings_of(&ctx.sessions[*i]);
+        if found.is_empty() {
+            continue;
+        }
+        let v = &mut ctx.out.verdicts[*i];
+        let (strong, weak): (Vec<_>, Vec<_>) = found
+            .iter()
+            .partition(|f| f.strength == crate::findings::Strength::Strong);
+        let text = |fs: &[&crate::findings::Finding]| {
+            fs.iter()
+                .map(|f| f.evidence.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        if !strong.is_empty() {
+            impersonators += 1;
+            for f in &strong {
+                *by_kind.entry(f.kind).or_default() += 1;
+            }
+            v.is_anomaly = true;
+            if v.level.severity() < ThreatLevel::High.severity() {
+                v.level = ThreatLevel::High;
+            }
+            v.reason = if v.reason.is_empty() {
+                format!("[Impersonation] {}", text(&strong))
+            } else {
+                format!("[Impersonation] {} | {}", text(&strong), v.reason)
+            };
+        }
+        if !weak.is_empty() {
+            v.reason = format!("{} | unusual: {}", v.reason, text(&weak));
+        }
+        v.findings = found;
+    }
+    if impersonators > 0 {
+        ctx.decide(
+            DecisionKind::ImpersonationDetected,
+            None,
+            json!({"sessions": impersonators, "findings": by_kind}),
+        );
     }
 }
 

@@ -1,0 +1,233 @@
+//! Evidence across layers: what a session's TLS, HTTP/2, HTTP and client-hint layers say
+//! of each other. A real browser's layers agree; a client that borrows a browser's
+//! ClientHello or user agent rarely makes every other layer agree too. Each [`Finding`]
+//! names the layers that disagree and how much that weighs ([`Strength`]).
+
+use serde::Serialize;
+use shrike_features::FeatureId;
+
+use crate::prep::{ua_family, Session};
+
+/// How much a finding weighs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Strength {
+    /// Unusual but seen from real people (a proxy's TCP stack, say): evidence for the
+    /// scorers, never a verdict alone.
+    Weak,
+    /// Impossible for a real browser: the session is an impersonator whatever its scores.
+    Strong,
+}
+
+/// What disagrees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    /// The user agent and Sec-CH-UA name different browsers or versions, or a Chromium of
+    /// version 90 or later sent no client hints over TLS.
+    UaClientHints,
+    /// Sec-CH-UA-Platform or -Mobile contradicts the user agent.
+    ClientHintsPlatform,
+    /// ALPN negotiated h2 and the requests were not HTTP/2.
+    AlpnHttpVersion,
+    /// An HTTP/2 pseudo-header order the JA4's browser family never sends.
+    H2PseudoOrder,
+    /// The user agent names a browser engine other than the one whose ClientHello the JA4 is.
+    UaTlsEngine,
+    /// HTTP/2 SETTINGS no known browser sends, under a browser's JA4 (a new release is
+    /// possible: weak).
+    H2SettingsUnknown,
+}
+
+/// One disagreement between layers, with the evidence an analyst reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// What disagrees.
+    pub kind: FindingKind,
+    /// How much it weighs.
+    pub strength: Strength,
+    /// The layers and values, in words.
+    pub evidence: String,
+}
+
+/// The browser engine whose TLS stack a family uses (`None` for anything else).
+fn engine(family: &str) -> Option<&'static str> {
+    let f = family.to_ascii_lowercase();
+    if ["chrom", "edge", "opera", "brave", "vivaldi", "samsung"]
+        .iter()
+        .any(|k| f.contains(k))
+    {
+        Some("Chromium")
+    } else if f.contains("firefox") {
+        Some("Gecko")
+    } else if f.contains("safari") {
+        Some("WebKit")
+    } else {
+        None
+    }
+}
+
+/// On iOS and iPadOS every browser uses WebKit's network stack, whatever its user agent.
+fn is_apple_mobile(ua: &str) -> bool {
+    ["iPhone", "iPad", "CriOS/", "FxiOS/", "EdgiOS/"]
+        .iter()
+        .any(|k| ua.contains(k))
+}
+
+/// The findings of one session, strongest first.
+pub fn findings_of(s: &Session) -> Vec<Finding> {
+    use FeatureId as F;
+    let on = |f: FeatureId| s.get(f) == 1.0;
+    let ua = s.row.user_agent.as_str();
+    let ja4_family = s.row.browser_family.as_str();
+    let mut out = Vec::new();
+    let mut add = |kind, strength, evidence: String| {
+        out.push(Finding {
+            kind,
+            strength,
+            evidence,
+        })
+    };
+    if on(F::UaChMismatch) {
+        add(
+            FindingKind::UaClientHints,
+            Strength::Strong,
+            match ua_family(ua) {
+                "" => "the user agent and its Sec-CH-UA client hints disagree".to_string(),
+                family => {
+                    format!("the {family} user agent and its Sec-CH-UA client hints disagree")
+                }
+            },
+        );
+    }
+    if on(F::SecChMobileMismatch) {
+        add(
+            FindingKind::ClientHintsPlatform,
+            Strength::Strong,
+            "Sec-CH-UA-Platform or -Mobile contradicts the user agent's platform".into(),
+        );
+    }
+    if on(F::AlpnHttpMismatch) {
+        add(
+            FindingKind::AlpnHttpVersion,
+            Strength::Strong,
+            "ALPN negotiated h2 but the requests were not HTTP/2".into(),
+        );
+    }
+    let h2 = on(F::H2SettingsKnown) || on(F::H2SettingsRare);
+    if h2 && !ja4_family.is_empty() && s.get(F::H2PseudoOrderMatch) == 0.0 {
+        add(
+            FindingKind::H2PseudoOrder,
+            Strength::Strong,
+            format!("{ja4_family} JA4 with an HTTP/2 pseudo-header order {ja4_family} never sends"),
+        );
+    }
+    if let (Some(tls), Some(claimed)) = (engine(ja4_family), engine(ua_family(ua))) {
+        if tls != claimed && !is_apple_mobile(ua) {
+            add(
+                FindingKind::UaTlsEngine,
+                Strength::Strong,
+                format!(
+                    "{ja4_family} ClientHello ({tls}) under a {} user agent ({claimed})",
+                    ua_family(ua)
+                ),
+            );
+        }
+    }
+    if h2 && !ja4_family.is_empty() && on(F::H2SettingsRare) {
+        add(
+            FindingKind::H2SettingsUnknown,
+            Strength::Weak,
+            format!("{ja4_family} JA4 with HTTP/2 SETTINGS no known browser sends"),
+        );
+    }
+    out.sort_by_key(|f| std::cmp::Reverse(f.strength));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use shrike_store::SessionRow;
+    use shrike_types::{SessionKey, Timestamp};
+
+    use super::*;
+
+    fn session(ua: &str, family: &str, set: &[(FeatureId, f32)]) -> Session {
+        let mut row = SessionRow::new(SessionKey {
+            window_start: Timestamp::from_millis(0),
+            src_ip: "198.51.100.7".parse().unwrap(),
+            ja4: None,
+            host: "shop.example".into(),
+        });
+        row.user_agent = ua.into();
+        row.browser_family = family.into();
+        for (f, v) in set {
+            row.features[f.index()] = *v;
+        }
+        Session::new(row)
+    }
+
+    const CHROME_WIN: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/134.0.0.0 Safari/537.36";
+    const FIREFOX: &str =
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0";
+    const CHROME_IOS: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/123.0.6312.52 Mobile/15E148 Safari/604.1";
+
+    #[test]
+    fn a_coherent_browser_has_no_finding() {
+        let s = session(
+            CHROME_WIN,
+            "Chrome",
+            &[
+                (FeatureId::H2SettingsKnown, 1.0),
+                (FeatureId::H2PseudoOrderMatch, 1.0),
+            ],
+        );
+        assert_eq!(findings_of(&s), vec![]);
+        // Chrome on iOS sends Safari's ClientHello: no engine disagreement.
+        assert_eq!(findings_of(&session(CHROME_IOS, "Safari", &[])), vec![]);
+        // Edge and Opera share Chrome's ClientHello.
+        let edge = CHROME_WIN.replace("Safari/537.36", "Safari/537.36 Edg/134.0.0.0");
+        assert_eq!(findings_of(&session(&edge, "Chrome", &[])), vec![]);
+    }
+
+    #[test]
+    fn each_disagreement_is_named_strongest_first() {
+        let s = session(
+            FIREFOX,
+            "Chrome",
+            &[
+                (FeatureId::H2SettingsRare, 1.0),
+                (FeatureId::H2PseudoOrderMatch, 0.0),
+                (FeatureId::UaChMismatch, 1.0),
+            ],
+        );
+        let kinds: Vec<(FindingKind, Strength)> = findings_of(&s)
+            .iter()
+            .map(|f| (f.kind, f.strength))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (FindingKind::UaClientHints, Strength::Strong),
+                (FindingKind::H2PseudoOrder, Strength::Strong),
+                (FindingKind::UaTlsEngine, Strength::Strong),
+                (FindingKind::H2SettingsUnknown, Strength::Weak),
+            ]
+        );
+        let engine = &findings_of(&s)[2].evidence;
+        assert!(
+            engine.contains("Chrome ClientHello (Chromium) under a Firefox user agent (Gecko)"),
+            "{engine}"
+        );
+        // Unknown HTTP/2 SETTINGS alone are weak: a new browser release may send them.
+        let s = session(
+            CHROME_WIN,
+            "Chrome",
+            &[
+                (FeatureId::H2SettingsRare, 1.0),
+                (FeatureId::H2PseudoOrderMatch, 1.0),
+            ],
+        );
+        assert!(findings_of(&s).iter().all(|f| f.strength == Strength::Weak));
+    }
+}
