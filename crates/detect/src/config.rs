@@ -78,6 +78,9 @@ pub struct DetectConfig {
     pub fleet_prefix_saturation: usize,
     /// Louvain resolution of the JA4 × ASN × prefix graph.
     pub fleet_resolution: f64,
+    /// Highest mean navigation axis (assets, referers, cookies, Accept-Language, real
+    /// navigation; 0–1) of a flagged fleet: above it, the sessions browse like people.
+    pub fleet_navigation_max: f64,
     /// Campaign clustering of the anomalies: `dbscan`, `hdbscan` or `off`.
     pub campaign_algorithm: CampaignAlgorithm,
     /// Campaign radius, as the root-mean-square difference per standardised feature
@@ -193,6 +196,7 @@ impl Default for DetectConfig {
             fleet_confidence_max: 0.6,
             fleet_prefix_saturation: 50,
             fleet_resolution: 1.0,
+            fleet_navigation_max: 0.6,
             campaign_algorithm: CampaignAlgorithm::Dbscan,
             campaign_eps: 0.5,
             campaign_min_samples: 5,
@@ -406,6 +410,12 @@ impl DetectConfig {
             "model_history_count",
             self.model_history_count,
             ">= 1",
+        )?;
+        check(
+            unit(self.fleet_navigation_max),
+            "fleet_navigation_max",
+            self.fleet_navigation_max,
+            "0..1",
         )?;
         check(
             self.identity_baseline_trim.is_finite()

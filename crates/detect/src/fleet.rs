@@ -16,8 +16,11 @@
 //! `breadth = min(1, ln(1 + prefixes) / ln(1 + fleet_prefix_saturation))`,
 //!
 //! so it is high when the low-confidence sessions come from many prefixes. A fleet is
-//! flagged (`fleet_campaign_flag`) when its score reaches [`DetectConfig::fleet_threshold`]
-//! and it spans at least [`DetectConfig::fleet_min_ips`] addresses.
+//! flagged (`fleet_campaign_flag`) when its score reaches [`DetectConfig::fleet_threshold`],
+//! it spans at least [`DetectConfig::fleet_min_ips`] addresses, and its sessions behave like
+//! scripts: a mean navigation axis at most [`DetectConfig::fleet_navigation_max`]. Many
+//! residential addresses sharing an unknown stack and browsing like people are a browser
+//! release's users, not a fleet.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -26,7 +29,10 @@ use serde::Serialize;
 use shrike_graph::{louvain, Graph, LouvainOptions};
 use shrike_types::math;
 
-use crate::prep::{BrowserId, Session};
+use crate::prep::{BrowserId, Derived, Session};
+
+/// Index of the navigation axis in [`BrowserId::axes`].
+const NAVIGATION_AXIS: usize = Derived::AxisNavBehavior as usize;
 use crate::DetectConfig;
 
 /// One fleet found in a cycle.
@@ -48,6 +54,9 @@ pub struct Fleet {
     pub asns: Vec<(u32, usize)>,
     /// Mean browser confidence of its sessions.
     pub mean_browser_confidence: f64,
+    /// Mean navigation axis of its sessions (assets, referers, cookies, Accept-Language, no
+    /// fake navigation): a person's browsing scores high, a script low.
+    pub mean_navigation: f64,
     /// The fleet score.
     pub score: f64,
     /// Score and size reach the thresholds.
@@ -202,14 +211,16 @@ pub fn detect_fleets(
         let prefixes: BTreeSet<u128> = members.iter().map(|k| rows[*k].2).collect();
         let mut ja4s: BTreeMap<&str, usize> = BTreeMap::new();
         let mut asns: BTreeMap<u32, usize> = BTreeMap::new();
-        let mut confidence = 0.0;
+        let (mut confidence, mut navigation) = (0.0, 0.0);
         for k in &members {
             let i = rows[*k].0;
             *ja4s.entry(sessions[i].row.key.ja4_str()).or_default() += 1;
             *asns.entry(sessions[i].row.asn).or_default() += 1;
             confidence += browsers[i].confidence;
+            navigation += browsers[i].axes[NAVIGATION_AXIS];
         }
         let mean_confidence = confidence / members.len() as f64;
+        let mean_navigation = navigation / members.len() as f64;
         let breadth = (math::ln(1.0 + prefixes.len() as f64) / saturation).min(1.0);
         let score = breadth * (1.0 - mean_confidence).clamp(0.0, 1.0);
         let fleet = Fleet {
@@ -224,8 +235,13 @@ pub fn detect_fleets(
                 .collect(),
             asns: by_count(asns),
             mean_browser_confidence: mean_confidence,
+            mean_navigation,
             score,
-            flagged: score >= cfg.fleet_threshold && ips.len() >= cfg.fleet_min_ips,
+            // A population that navigates like people (assets, referers, cookies) is a
+            // browser's users, however unknown its stack: not a fleet.
+            flagged: score >= cfg.fleet_threshold
+                && ips.len() >= cfg.fleet_min_ips
+                && mean_navigation <= cfg.fleet_navigation_max,
         };
         fleets.push((fleet, members.iter().map(|k| rows[*k].0).collect()));
     }

@@ -129,3 +129,31 @@ fn prefixes_are_slash_24_and_slash_48() {
         "2001:db8:1234::/48"
     );
 }
+
+/// A browser release the dictionaries do not know yet: its users share one unknown JA4 over
+/// many residential prefixes, at middling confidence, but browse like people.
+#[test]
+fn a_new_browser_release_browsing_like_people_is_no_fleet() {
+    let (s, mut b) = cycle();
+    let all: Vec<usize> = (0..s.len()).collect();
+    let cfg = DetectConfig::default();
+    for (i, session) in s.iter().enumerate() {
+        if session.key().ja4_str() == FLEET {
+            // Assets fetched, referers, cookies, Accept-Language, real navigation.
+            b[i].axes[3] = 0.9;
+        }
+    }
+    let r = detect_fleets(&s, &b, &all, &cfg);
+    let f = r.fleets.iter().find(|f| f.ja4s[0].0 == FLEET).unwrap();
+    assert!((f.mean_navigation - 0.9).abs() < 1e-9);
+    assert!(!f.flagged, "{f:#?}");
+    assert!((0..s.len()).all(|i| !r.flagged(i)));
+    // The same population browsing like a script is a fleet again.
+    for (i, session) in s.iter().enumerate() {
+        if session.key().ja4_str() == FLEET {
+            b[i].axes[3] = 0.2;
+        }
+    }
+    let r = detect_fleets(&s, &b, &all, &cfg);
+    assert!(r.fleets.iter().any(|f| f.flagged && f.ja4s[0].0 == FLEET));
+}

@@ -256,6 +256,7 @@ pub(super) fn fleets(ctx: &mut Ctx<'_>, unknown: &[usize]) {
             "prefixes": fleet.prefixes, "asns": fleet.asns.len(),
             "ja4s": fleet.ja4s.iter().take(5).collect::<Vec<_>>(),
             "mean_browser_confidence": fleet.mean_browser_confidence,
+            "mean_navigation": fleet.mean_navigation,
             "score": fleet.score, "escalated_to_medium": escalated[f],
             "graph": {"nodes": report.graph.0, "edges": report.graph.1,
                       "communities": report.communities, "modularity": report.modularity},
