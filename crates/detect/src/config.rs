@@ -25,6 +25,10 @@ pub struct DetectConfig {
     /// Share of a JA4's sessions classified as browsers above which the whole JA4 cohort
     /// (its NORMAL/LOW sessions) is.
     pub browser_cohort_ratio: f64,
+    /// Lowest navigation axis (assets, referers, cookies, Accept-Language, real navigation;
+    /// 0–1) of a LEGITIMATE_BROWSER session, directly or through its JA4 cohort: identity
+    /// alone does not make a person.
+    pub legit_navigation_min: f64,
     /// Minimum share of sessions where a feature is known for it to be used.
     pub min_valid_feature_ratio: f64,
     /// Hours a model is reused before retraining.
@@ -172,6 +176,7 @@ impl Default for DetectConfig {
             recurrence_weight: 0.02,
             browser_confidence_threshold: 0.7,
             browser_cohort_ratio: 0.8,
+            legit_navigation_min: 0.7,
             min_valid_feature_ratio: 0.5,
             retrain_interval_h: 24.0,
             drift_threshold: 0.3,
@@ -196,7 +201,7 @@ impl Default for DetectConfig {
             fleet_confidence_max: 0.6,
             fleet_prefix_saturation: 50,
             fleet_resolution: 1.0,
-            fleet_navigation_max: 0.6,
+            fleet_navigation_max: 0.7,
             campaign_algorithm: CampaignAlgorithm::Dbscan,
             campaign_eps: 0.5,
             campaign_min_samples: 5,
@@ -410,6 +415,12 @@ impl DetectConfig {
             "model_history_count",
             self.model_history_count,
             ">= 1",
+        )?;
+        check(
+            unit(self.legit_navigation_min),
+            "legit_navigation_min",
+            self.legit_navigation_min,
+            "0..1",
         )?;
         check(
             unit(self.fleet_navigation_max),

@@ -105,3 +105,47 @@ fn without_an_asn_reputation_file_the_baseline_comes_from_browser_identity() {
         .iter()
         .any(|d| d.kind == DecisionKind::SkippedLowData));
 }
+
+/// LEGITIMATE_BROWSER is earned by behaviour too: the same confident browser sessions,
+/// stripped of what a person's browsing shows (assets, referers, cookies), stay calm but
+/// are no longer legitimate browsers, and so never become the trees' human labels.
+#[test]
+fn a_browser_that_does_not_browse_like_a_person_is_not_legitimate() {
+    use shrike_features::FeatureId as F;
+    let dir = tempfile::tempdir().unwrap();
+    let mut sessions = simulated(dir.path(), DictionaryFile::IpAsn);
+    let cfg = DetectConfig {
+        flow_weight: 0.0,
+        trees_weight: 0.0,
+        ..DetectConfig::default()
+    };
+    let out = cycle(&sessions, &cfg, &dir.path().join("models"));
+    let legit: Vec<usize> = (0..sessions.len())
+        .filter(|i| out.verdicts[*i].level == ThreatLevel::LegitimateBrowser)
+        .collect();
+    assert!(legit.len() > 100, "{} legitimate browsers", legit.len());
+    // Every tenth of them browses like a script from now on.
+    let scripted: Vec<usize> = legit.iter().copied().step_by(10).collect();
+    for i in &scripted {
+        let f = &mut sessions[*i].row.features;
+        for (id, v) in [
+            (F::AssetRatio, 0.0),
+            (F::HasReferer, 0.0),
+            (F::HasCookie, 0.0),
+            (F::IsFakeNavigation, 1.0),
+        ] {
+            f[id.index()] = v;
+        }
+    }
+    let out = cycle(&sessions, &cfg, &dir.path().join("models-2"));
+    for i in &scripted {
+        let v = &out.verdicts[*i];
+        assert_ne!(v.level, ThreatLevel::LegitimateBrowser, "{}", v.reason);
+        assert_ne!(
+            v.level.label(),
+            Some(false),
+            "never a human label: {}",
+            v.reason
+        );
+    }
+}

@@ -52,16 +52,21 @@ impl ThreatLevel {
     }
 
     /// The label this verdict gives the supervised trees: `Some(true)` (a bot) for `High`,
-    /// `Critical`, `AnubisDeny` and `KnownBot`, `Some(false)` (a person) for `Normal` and
-    /// `LegitimateBrowser`, `None` for the uncertain middle and unscored sessions.
+    /// `Critical`, `AnubisDeny` and `KnownBot`, `Some(false)` (a person) for
+    /// `LegitimateBrowser` only (a browser by identity that browses like a person), `None`
+    /// for the rest. `Normal` is no label: it says only that the scorers found the session
+    /// calm, so a client that slipped past them once would teach the trees it is a person.
     pub const fn label(self) -> Option<bool> {
         match self {
             ThreatLevel::High
             | ThreatLevel::Critical
             | ThreatLevel::AnubisDeny
             | ThreatLevel::KnownBot => Some(true),
-            ThreatLevel::Normal | ThreatLevel::LegitimateBrowser => Some(false),
-            ThreatLevel::Medium | ThreatLevel::Low | ThreatLevel::Unscored => None,
+            ThreatLevel::LegitimateBrowser => Some(false),
+            ThreatLevel::Normal
+            | ThreatLevel::Medium
+            | ThreatLevel::Low
+            | ThreatLevel::Unscored => None,
         }
     }
 
@@ -99,6 +104,11 @@ mod tests {
             }
         }
         assert_eq!(ThreatLevel::LegitimateBrowser.label(), Some(false));
+        assert_eq!(
+            ThreatLevel::Normal.label(),
+            None,
+            "calm scores are no evidence of a person"
+        );
         assert_eq!(ThreatLevel::Medium.label(), None);
     }
 }

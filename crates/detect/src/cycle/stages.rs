@@ -149,15 +149,23 @@ pub(super) fn findings(ctx: &mut Ctx<'_>, unknown: &[usize]) {
     }
 }
 
-/// Step 9: calm, confidently identified browsers become LEGITIMATE_BROWSER, and so do the
-/// calm sessions of a JA4 whose sessions are mostly browsers.
+/// Step 9: calm, confidently identified browsers that browse like people become
+/// LEGITIMATE_BROWSER, and so do the calm sessions browsing like people of a JA4 whose
+/// sessions are mostly browsers.
 pub(super) fn legitimate_browsers(ctx: &mut Ctx<'_>) {
     let (sessions, cfg) = (ctx.sessions, ctx.cfg);
     let calm = |l: ThreatLevel| matches!(l, ThreatLevel::Normal | ThreatLevel::Low);
+    // Behaviour: assets, referers, cookies, Accept-Language, real navigation.
+    let person: Vec<bool> = ctx
+        .browsers
+        .iter()
+        .map(|b| b.axes[crate::prep::Derived::AxisNavBehavior as usize] >= cfg.legit_navigation_min)
+        .collect();
     let mut legit = vec![false; sessions.len()];
     for (i, v) in ctx.out.verdicts.iter().enumerate() {
         legit[i] = v.model.is_some()
             && calm(v.level)
+            && person[i]
             && v.browser_confidence >= cfg.browser_confidence_threshold
             && !v.browser_family.is_empty();
     }
@@ -178,6 +186,7 @@ pub(super) fn legitimate_browsers(ctx: &mut Ctx<'_>) {
         if !legit[i]
             && v.model.is_some()
             && calm(v.level)
+            && person[i]
             && l > 0
             && l as f64 >= cfg.browser_cohort_ratio * n as f64
         {
