@@ -110,6 +110,10 @@ pub struct DetectConfig {
     /// Weight of the boosted trees in the fixed combination (the seed's `XGB_WEIGHT`); 0
     /// turns the supervised voice off.
     pub trees_weight: f64,
+    /// The flow and the trees vote in a cycle only while their ROC-AUC on its evidence
+    /// labels (bots by strong findings or policy DENY, people by identity and navigation)
+    /// is above this; 0 lets them always vote.
+    pub scorer_min_auc: f64,
     /// Labelled sessions needed to train the trees (the seed's `XGB_MIN_LABELS`).
     pub trees_min_labels: usize,
     /// Labelled sessions used at most (a seeded sample beyond).
@@ -211,6 +215,7 @@ impl Default for DetectConfig {
             flow_weight: 0.3,
             flow_epochs: 30,
             trees_weight: 0.3,
+            scorer_min_auc: 0.5,
             trees_min_labels: 200,
             trees_max_labels: 50_000,
             trees_retrain_interval_h: 6.0,
@@ -415,6 +420,12 @@ impl DetectConfig {
             "model_history_count",
             self.model_history_count,
             ">= 1",
+        )?;
+        check(
+            unit(self.scorer_min_auc),
+            "scorer_min_auc",
+            self.scorer_min_auc,
+            "0..1",
         )?;
         check(
             unit(self.legit_navigation_min),

@@ -59,6 +59,9 @@ named_enum! {
         LabelIssuesRemoved = "LABEL_ISSUES_REMOVED",
         /// The normalizing flow could not be trained or used; the forest scores alone.
         FlowFailed = "FLOW_FAILED",
+        /// A scorer did no better than chance on the cycle's evidence labels and was left
+        /// out of the combination.
+        ScorerMuted = "SCORER_MUTED",
     }
     /// A name that is no [`DecisionKind`].
     error UnknownDecisionKind = "decision kind";
@@ -77,6 +80,7 @@ impl DecisionKind {
                 | DecisionKind::DriftDetected
                 | DecisionKind::SkippedLowData
                 | DecisionKind::BaselineFromIdentity
+                | DecisionKind::ScorerMuted
                 | DecisionKind::DictionaryReloadFailed
         )
     }

@@ -2,12 +2,13 @@
 //! score, brought back to the forest's raw scale, and the adaptive threshold with the
 //! recurrence penalty.
 
+use serde_json::json;
 use shrike_forest::raw_score;
 use shrike_types::math;
 
 use super::score::SetScores;
 use super::trees::MetaInputs;
-use super::{Ctx, Ensemble};
+use super::{Ctx, DecisionKind, Ensemble};
 use crate::supervised::{MetaWeights, TreesModel};
 
 /// The combination of a set's scorers, per scored session (in [`SetScores`] row order).
@@ -24,6 +25,9 @@ pub(super) struct Combined {
     pub threshold: f64,
 }
 
+/// Fewest labels of each class for a scorer to be judged.
+const MIN_EVIDENCE: usize = 10;
+
 fn percentile(values: &[f64], p: f64) -> f64 {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
@@ -31,6 +35,42 @@ fn percentile(values: &[f64], p: f64) -> f64 {
 }
 
 impl Ctx<'_> {
+    /// Whether a scorer's scores (higher: more likely a bot) beat chance on the set's
+    /// sessions with evidence labels: ROC-AUC above `scorer_min_auc`. Too few labels of a
+    /// class: it votes. A scorer that does not is left out of this cycle's combination,
+    /// and a decision says so.
+    fn earns_vote(&mut self, s: &SetScores, scorer: &str, scores: &[f64]) -> bool {
+        let (mut xs, mut ys) = (Vec::new(), Vec::new());
+        for (n, i) in s.scored.iter().enumerate() {
+            match self.evidence[*i] {
+                super::Evidence::Bot => ys.push(true),
+                super::Evidence::Person => ys.push(false),
+                super::Evidence::Unknown => continue,
+            }
+            xs.push(scores[n]);
+        }
+        let bots = ys.iter().filter(|y| **y).count();
+        let people = ys.len() - bots;
+        if bots < MIN_EVIDENCE || people < MIN_EVIDENCE {
+            return true;
+        }
+        let Some(auc) = shrike_forest::dataset::roc_auc(&xs, &ys) else {
+            return true;
+        };
+        if auc > self.cfg.scorer_min_auc {
+            return true;
+        }
+        self.decide(
+            DecisionKind::ScorerMuted,
+            Some(s.set),
+            json!({"scorer": scorer, "roc_auc": auc, "minimum": self.cfg.scorer_min_auc,
+                   "bots": bots, "people": people,
+                   "evidence": "bots: strong cross-layer findings and policy DENY; people: confident browsers that browse like people, with no finding",
+                   "note": "left out of this cycle's combination"}),
+        );
+        false
+    }
+
     /// The set's boosted trees (reused or trained, see [`Ctx::trees`]).
     pub(super) fn trees_for(&mut self, s: &SetScores) -> Option<TreesModel> {
         self.trees(
@@ -49,15 +89,28 @@ impl Ctx<'_> {
     pub(super) fn combine(&mut self, s: &SetScores, trees: Option<&TreesModel>) -> Combined {
         let cfg = self.cfg;
         let trees_p: Option<Vec<f64>> = trees.map(|t| t.gbdt.probabilities(&s.x32, 2));
+        // The flow and the trees vote only while they beat chance on this cycle's evidence.
+        let flow_scores: Option<Vec<f64>> = s
+            .flow_norm
+            .zip(s.flow_nll.as_ref())
+            .map(|(nm, v)| v.iter().map(|x| nm.apply(*x)).collect());
+        let flow_votes = flow_scores
+            .as_deref()
+            .is_none_or(|v| self.earns_vote(s, "flow", v));
+        let trees_votes = trees_p
+            .as_deref()
+            .is_none_or(|p| self.earns_vote(s, "trees", p));
+        let trees = trees.filter(|_| trees_votes);
+        let flow_norm = s.flow_norm.filter(|_| flow_votes);
         let meta: Option<MetaWeights> = trees
             .and_then(|t| t.meta.meta.clone())
-            .filter(|m| m.with_flow == s.flow_norm.is_some());
-        let alpha = if s.flow_norm.is_some() {
+            .filter(|m| m.with_flow == flow_norm.is_some());
+        let alpha = if flow_norm.is_some() {
             cfg.flow_weight
         } else {
             0.0
         };
-        let beta = if trees_p.is_some() {
+        let beta = if trees.is_some() {
             cfg.trees_weight
         } else {
             0.0
@@ -81,7 +134,7 @@ impl Ctx<'_> {
                 trees: beta,
                 bias: 0.0,
                 labels: trees.map_or(0, |t| t.meta.labels),
-                with_flow: s.flow_norm.is_some(),
+                with_flow: flow_norm.is_some(),
                 trees_version,
             },
         };
@@ -89,15 +142,15 @@ impl Ctx<'_> {
             .map(|n| {
                 (
                     s.forest_norm.apply(s.forest[n]),
-                    s.flow_norm
-                        .zip(s.flow_nll.as_ref())
-                        .map(|(nm, v)| nm.apply(v[n])),
+                    flow_scores.as_ref().map(|v| v[n]),
                     trees_p.as_ref().map(|p| p[n]),
                 )
             })
             .collect();
+        // A muted scorer is still reported (its part), but takes no part in the mix.
         let combined: Vec<f64> = parts
             .iter()
+            .map(|(f, fl, t)| (f, fl.filter(|_| flow_votes), t.filter(|_| trees_votes)))
             .map(|(f, fl, t)| match &meta {
                 Some(m) => m.combine(*f, fl.unwrap_or(0.0), t.unwrap_or(0.0)),
                 None => {

@@ -65,8 +65,11 @@ impl Ctx<'_> {
             .iter()
             .map(|f| meta.baseline.get(f).map_or(0.0, |b| b.quantiles[4]))
             .collect();
+        // The anomalies, and the sessions a strong finding will make impersonators: their
+        // statistics follow the evidence in the reason and characterise their campaigns.
+        let impersonator = |n: usize| self.evidence[s.scored[n]] == super::Evidence::Bot;
         let flagged: Vec<usize> = (0..s.scored.len())
-            .filter(|n| c.penalised[*n] < c.threshold)
+            .filter(|n| c.penalised[*n] < c.threshold || impersonator(*n))
             .collect();
         let rows: Vec<f64> = flagged.iter().flat_map(|n| s.row(*n)).copied().collect();
         let mut attributions = s
@@ -79,6 +82,7 @@ impl Ctx<'_> {
             s.flow().and_then(|f| f.contributions(&to_f32(&rows)).ok());
         let mut flagged_at = 0usize;
         for (n, i) in s.scored.iter().enumerate() {
+            let explained = c.penalised[n] < c.threshold || impersonator(n);
             let v = &mut self.out.verdicts[*i];
             let r = c.penalised[n];
             let penalty = c.raw[n] - r;
@@ -89,7 +93,7 @@ impl Ctx<'_> {
             v.level = crate::verdict::level_of_raw(r, cfg);
             v.is_anomaly = r < c.threshold;
             let threshold = c.threshold;
-            if !v.is_anomaly {
+            if !explained {
                 v.reason = format!("[{name}] score {r:.3} (threshold {threshold:.3})");
                 continue;
             }
@@ -143,8 +147,13 @@ impl Ctx<'_> {
                 v.top.extend(top);
             }
             flagged_at += 1;
+            let verdict = if v.is_anomaly {
+                format!("anomaly: score {r:.3} below threshold {threshold:.3}")
+            } else {
+                format!("score {r:.3} (threshold {threshold:.3})")
+            };
             v.reason = format!(
-                "[{name}] anomaly: score {r:.3} below threshold {threshold:.3}{}; {}{}",
+                "[{name}] {verdict}{}; {}{}",
                 if penalty > 0.0 {
                     format!(" (recurrence {}, penalty {penalty:.3})", v.recurrence)
                 } else {

@@ -77,6 +77,22 @@ struct Ctx<'a> {
     out: CycleOutput,
     /// Each scored feature set's sessions and matrix, for campaign clustering.
     scored_sets: Vec<ScoredSet>,
+    /// Each session's cross-layer findings, strongest first.
+    findings: Vec<Vec<crate::findings::Finding>>,
+    /// What the evidence says of each session, independently of the scorers.
+    evidence: Vec<Evidence>,
+}
+
+/// A session's label by evidence the scorers do not produce: the labels every cycle
+/// validates its scorers on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Evidence {
+    /// A strong cross-layer finding, or a policy DENY.
+    Bot,
+    /// A confidently identified browser that browses like a person, with no finding.
+    Person,
+    /// Neither.
+    Unknown,
 }
 
 impl Ctx<'_> {
@@ -196,10 +212,14 @@ pub fn run_cycle(
         now,
         out: CycleOutput::default(),
         scored_sets: Vec::new(),
+        findings: Vec::new(),
+        evidence: Vec::new(),
     };
     ctx.timed("preprocess", |ctx| {
         ctx.browsers = sessions.iter().map(prep::identify_browser).collect();
         ctx.out.verdicts = stages::unscored(sessions, &ctx.browsers, recurrence);
+        ctx.findings = sessions.iter().map(crate::findings::findings_of).collect();
+        ctx.evidence = stages::evidence(ctx);
     });
     // 1. Triage.
     let unknown = ctx.timed("triage", stages::triage);

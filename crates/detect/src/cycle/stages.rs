@@ -45,6 +45,32 @@ pub(super) fn unscored(
         .collect()
 }
 
+/// Each session's evidence label: a bot by a strong finding or a policy DENY, a person by
+/// a confident browser identity, a person's navigation and no finding at all.
+pub(super) fn evidence(ctx: &Ctx<'_>) -> Vec<super::Evidence> {
+    let cfg = ctx.cfg;
+    (0..ctx.sessions.len())
+        .map(|i| {
+            let (s, b, f) = (&ctx.sessions[i], &ctx.browsers[i], &ctx.findings[i]);
+            let strong = f
+                .iter()
+                .any(|f| f.strength == crate::findings::Strength::Strong);
+            if strong || !s.policy.deny.is_empty() {
+                super::Evidence::Bot
+            } else if f.is_empty()
+                && b.confidence >= cfg.browser_confidence_threshold
+                && !b.family.is_empty()
+                && b.axes[crate::prep::Derived::AxisNavBehavior as usize]
+                    >= cfg.legit_navigation_min
+            {
+                super::Evidence::Person
+            } else {
+                super::Evidence::Unknown
+            }
+        })
+        .collect()
+}
+
 /// Step 1: sessions the dictionaries (or an ALLOW rule) name are KNOWN_BOT; returns the
 /// others, which the models score.
 pub(super) fn triage(ctx: &mut Ctx<'_>) -> Vec<usize> {
@@ -106,7 +132,7 @@ pub(super) fn findings(ctx: &mut Ctx<'_>, unknown: &[usize]) {
     let mut by_kind: BTreeMap<crate::findings::FindingKind, usize> = BTreeMap::new();
     let mut impersonators = 0usize;
     for i in unknown {
-        let found = crate::findings::findings_of(&ctx.sessions[*i]);
+        let found = ctx.findings[*i].clone();
         if found.is_empty() {
             continue;
         }
