@@ -36,12 +36,19 @@ impl Ctx<'_> {
         let coherent = |s: &Session| {
             s.get(FeatureId::FingerprintCoherenceScore) >= cfg.fingerprint_coherence_threshold
         };
+        // An impersonator by evidence (a strong finding, a policy DENY) is never a person,
+        // whatever network it comes from.
+        let evidence = &self.evidence;
+        let not_a_bot = |i: usize| evidence[i] != super::Evidence::Bot;
         let isp: Vec<usize> = unknown
             .iter()
             .copied()
             .filter(|i| {
                 let s = &sessions[*i];
-                may_teach(set, s) && s.row.asn_label == AsnLabel::Isp && coherent(s)
+                may_teach(set, s)
+                    && s.row.asn_label == AsnLabel::Isp
+                    && coherent(s)
+                    && not_a_bot(*i)
             })
             .collect();
         if isp.len() >= cfg.min_baseline_sessions || !cfg.identity_baseline {
@@ -60,6 +67,7 @@ impl Ctx<'_> {
                 let (s, b) = (&sessions[*i], &self.browsers[*i]);
                 may_teach(set, s)
                     && coherent(s)
+                    && not_a_bot(*i)
                     && !matches!(s.row.asn_label, AsnLabel::Hosting | AsnLabel::Vpn)
                     && b.confidence >= cfg.browser_confidence_threshold
                     && !b.family.is_empty()
