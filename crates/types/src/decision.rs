@@ -85,20 +85,3 @@ impl DecisionKind {
         )
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_round_trip_through_text_and_serde() {
-        for k in DecisionKind::ALL {
-            assert_eq!(k.as_str().parse::<DecisionKind>(), Ok(k));
-            let json = serde_json::to_string(&k).unwrap();
-            assert_eq!(json, format!("\"{}\"", k.as_str()));
-            assert_eq!(serde_json::from_str::<DecisionKind>(&json).unwrap(), k);
-        }
-        let e = "MODEL_EXPLODED".parse::<DecisionKind>().unwrap_err();
-        assert!(e.to_string().contains("TREES_SKIPPED"), "{e}");
-    }
-}

@@ -66,3 +66,41 @@ macro_rules! named_enum {
 }
 
 pub(crate) use named_enum;
+
+#[cfg(test)]
+mod tests {
+    use crate::{DecisionKind, FeatureSetName, ThreatLevel};
+
+    /// Every value's name parses back in any case, is its serde form, and a name that is
+    /// none of them is refused with the list of allowed ones.
+    fn round_trip<T>(all: &[T], unknown: &str, listed: &str)
+    where
+        T: Copy
+            + PartialEq
+            + std::fmt::Debug
+            + std::fmt::Display
+            + std::str::FromStr
+            + serde::Serialize
+            + serde::de::DeserializeOwned,
+        T::Err: std::fmt::Display + std::fmt::Debug,
+    {
+        for v in all {
+            let name = v.to_string();
+            assert_eq!(name.parse::<T>().unwrap(), *v);
+            assert_eq!(name.to_lowercase().parse::<T>().unwrap(), *v);
+            assert_eq!(format!(" {name} ").parse::<T>().unwrap(), *v);
+            let json = serde_json::to_string(v).unwrap();
+            assert_eq!(json, format!("\"{name}\""));
+            assert_eq!(serde_json::from_str::<T>(&json).unwrap(), *v);
+        }
+        let e = unknown.parse::<T>().unwrap_err().to_string();
+        assert!(e.contains(listed) && e.contains(unknown), "{e}");
+    }
+
+    #[test]
+    fn names_round_trip_through_text_and_serde() {
+        round_trip(&ThreatLevel::ALL, "SEVERE", "LEGITIMATE_BROWSER");
+        round_trip(&DecisionKind::ALL, "MODEL_EXPLODED", "TREES_SKIPPED");
+        round_trip(&FeatureSetName::ALL, "partial", "complete, application");
+    }
+}
