@@ -26,7 +26,7 @@ git worktree add --quiet --detach "$work/base-src" "$base"
 CARGO_TARGET_DIR="$work/base-target" cargo build --quiet --release -p shrike \
     --manifest-path "$work/base-src/Cargo.toml"
 cargo build --quiet --release -p shrike
-declare -A bins=([base]="$work/base-target/release/shrike" [head]="$root/target/release/shrike")
+declare -A bins=([base]="$work/base-target/release/shrike" [head]="${CARGO_TARGET_DIR:-$root/target}/release/shrike")
 
 # Both sides see the same simulated world: the same real-profile directory (or none).
 shared="${SHRIKE_SHARED_DATA:-$root/../shared/data}"
