@@ -29,10 +29,7 @@ use serde::Serialize;
 use shrike_graph::{louvain, Graph, LouvainOptions};
 use shrike_types::math;
 
-use crate::prep::{BrowserId, Derived, Session};
-
-/// Index of the navigation axis in [`BrowserId::axes`].
-const NAVIGATION_AXIS: usize = Derived::AxisNavBehavior as usize;
+use crate::prep::{BrowserId, Session};
 use crate::DetectConfig;
 
 /// One fleet found in a cycle.
@@ -217,7 +214,7 @@ pub fn detect_fleets(
             *ja4s.entry(sessions[i].row.key.ja4_str()).or_default() += 1;
             *asns.entry(sessions[i].row.asn).or_default() += 1;
             confidence += browsers[i].confidence;
-            navigation += browsers[i].axes[NAVIGATION_AXIS];
+            navigation += browsers[i].navigation();
         }
         let mean_confidence = confidence / members.len() as f64;
         let mean_navigation = navigation / members.len() as f64;

@@ -179,6 +179,26 @@ pub struct BrowserId {
     pub family: String,
 }
 
+impl BrowserId {
+    /// The navigation axis (assets fetched, referers, cookies, Accept-Language, no fake
+    /// navigation): high for a person's browsing, low for a script's.
+    pub fn navigation(&self) -> f64 {
+        self.axes[Derived::AxisNavBehavior as usize]
+    }
+
+    /// A browser family identified with at least `threshold` confidence.
+    pub fn identified(&self, threshold: f64) -> bool {
+        self.confidence >= threshold && !self.family.is_empty()
+    }
+
+    /// Identified (`browser_confidence_threshold`) and browsing like a person
+    /// (`legit_navigation_min`): what LEGITIMATE_BROWSER and the evidence of a person ask.
+    pub fn person_like(&self, cfg: &crate::DetectConfig) -> bool {
+        self.identified(cfg.browser_confidence_threshold)
+            && self.navigation() >= cfg.legit_navigation_min
+    }
+}
+
 /// Axis weights (sum 1): dictionary knowledge and HTTP behaviour weigh most.
 pub const AXIS_WEIGHTS: [f64; 6] = [0.25, 0.15, 0.2, 0.15, 0.1, 0.15];
 

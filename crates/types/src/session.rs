@@ -44,16 +44,32 @@ impl SessionKey {
         self.window_start
             .cmp(&other.window_start)
             .then_with(|| {
-                // Formatting is only needed when the addresses differ.
+                // Formatting is only needed when the addresses differ, and needs no heap:
+                // stores list their sessions in this order, so every cycle sorts by it.
                 if self.src_ip == other.src_ip {
                     Ordering::Equal
                 } else {
-                    self.src_ip.to_string().cmp(&other.src_ip.to_string())
+                    let (mut a, mut b) = ([0u8; IP_TEXT_MAX], [0u8; IP_TEXT_MAX]);
+                    ip_text(&self.src_ip, &mut a).cmp(ip_text(&other.src_ip, &mut b))
                 }
             })
             .then_with(|| self.ja4_str().cmp(other.ja4_str()))
             .then_with(|| self.host.cmp(&other.host))
     }
+}
+
+/// Longest text of an address (`ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255` is 45).
+const IP_TEXT_MAX: usize = 48;
+
+/// An address's text, written into `buf`.
+fn ip_text<'b>(ip: &IpAddr, buf: &'b mut [u8; IP_TEXT_MAX]) -> &'b [u8] {
+    use std::io::Write;
+    let n = {
+        let mut cursor = std::io::Cursor::new(&mut buf[..]);
+        write!(cursor, "{ip}").expect("an address's text fits in 48 bytes");
+        cursor.position() as usize
+    };
+    &buf[..n]
 }
 
 #[cfg(test)]
@@ -77,6 +93,7 @@ mod tests {
             key("10.0.0.10", Some(j), "a"),
             key("10.0.0.10", None, "b"),
             key("2001:db8::1", None, "a"),
+            key("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", None, "a"),
             key("10.0.0.10", None, "a"),
         ];
         keys.sort_by(SessionKey::listing_cmp);
@@ -92,6 +109,7 @@ mod tests {
                 format!("10.0.0.10 {j} a").as_str(),
                 "10.0.0.2  a",
                 "2001:db8::1  a",
+                "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff  a",
             ]
         );
     }

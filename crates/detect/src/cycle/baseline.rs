@@ -59,7 +59,7 @@ impl Ctx<'_> {
         }
         // Browser identity instead of the network: a browser family identified with
         // confidence, coherent fingerprints, not from a hosting or VPN network (an unknown
-        // ASN is allowed), no policy DENY.
+        // ASN is allowed), no evidence of a bot (a strong finding, a policy DENY).
         let candidates: Vec<usize> = unknown
             .iter()
             .copied()
@@ -69,9 +69,7 @@ impl Ctx<'_> {
                     && coherent(s)
                     && not_a_bot(*i)
                     && !matches!(s.row.asn_label, AsnLabel::Hosting | AsnLabel::Vpn)
-                    && b.confidence >= cfg.browser_confidence_threshold
-                    && !b.family.is_empty()
-                    && s.policy.deny.is_empty()
+                    && b.identified(cfg.browser_confidence_threshold)
             })
             .collect();
         let (rows, trim) = self.trim(set, candidates.clone());

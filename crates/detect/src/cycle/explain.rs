@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::combine::Combined;
 use super::score::SetScores;
-use super::{to_f32, Ctx};
+use super::Ctx;
 use crate::supervised::TreesModel;
 use crate::verdict::{Contribution, DecisionKind, ThreatLevel};
 
@@ -78,8 +78,14 @@ impl Ctx<'_> {
             .attributions(&rows)
             .unwrap_or_default()
             .into_iter();
-        let flow_terms: Option<Vec<f32>> =
-            s.flow().and_then(|f| f.contributions(&to_f32(&rows)).ok());
+        let flow_terms: Option<Vec<f32>> = s.flow().and_then(|f| {
+            let rows32: Vec<f32> = flagged
+                .iter()
+                .flat_map(|n| &s.x32[n * k..(n + 1) * k])
+                .copied()
+                .collect();
+            f.contributions(&rows32).ok()
+        });
         let mut flagged_at = 0usize;
         for (n, i) in s.scored.iter().enumerate() {
             let explained = c.penalised[n] < c.threshold || impersonator(n);

@@ -57,12 +57,7 @@ pub(super) fn evidence(ctx: &Ctx<'_>) -> Vec<super::Evidence> {
                 .any(|f| f.strength == crate::findings::Strength::Strong);
             if strong || !s.policy.deny.is_empty() {
                 super::Evidence::Bot
-            } else if f.is_empty()
-                && b.confidence >= cfg.browser_confidence_threshold
-                && !b.family.is_empty()
-                && b.axes[crate::prep::Derived::AxisNavBehavior as usize]
-                    >= cfg.legit_navigation_min
-            {
+            } else if f.is_empty() && b.person_like(cfg) {
                 super::Evidence::Person
             } else {
                 super::Evidence::Unknown
@@ -132,7 +127,8 @@ pub(super) fn findings(ctx: &mut Ctx<'_>, unknown: &[usize]) {
     let mut by_kind: BTreeMap<crate::findings::FindingKind, usize> = BTreeMap::new();
     let mut impersonators = 0usize;
     for i in unknown {
-        let found = ctx.findings[*i].clone();
+        // Nothing reads the cycle's copy after this stage: the verdict keeps them.
+        let found = std::mem::take(&mut ctx.findings[*i]);
         if found.is_empty() {
             continue;
         }
@@ -185,15 +181,11 @@ pub(super) fn legitimate_browsers(ctx: &mut Ctx<'_>) {
     let person: Vec<bool> = ctx
         .browsers
         .iter()
-        .map(|b| b.axes[crate::prep::Derived::AxisNavBehavior as usize] >= cfg.legit_navigation_min)
+        .map(|b| b.navigation() >= cfg.legit_navigation_min)
         .collect();
     let mut legit = vec![false; sessions.len()];
     for (i, v) in ctx.out.verdicts.iter().enumerate() {
-        legit[i] = v.model.is_some()
-            && calm(v.level)
-            && person[i]
-            && v.browser_confidence >= cfg.browser_confidence_threshold
-            && !v.browser_family.is_empty();
+        legit[i] = v.model.is_some() && calm(v.level) && ctx.browsers[i].person_like(cfg);
     }
     let mut per_ja4: HashMap<&str, (usize, usize)> = HashMap::new();
     for (i, v) in ctx.out.verdicts.iter().enumerate() {

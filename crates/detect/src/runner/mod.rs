@@ -6,7 +6,7 @@
 //! drives cycles (`shrike detect`, `--every`, the demo, the evaluations) goes through here.
 
 use shrike_dict::{Dictionaries, DictionaryWatch, Reload};
-use shrike_store::{CycleStore, FeedbackLabel, Pruned, Retention, StoreError};
+use shrike_store::{CycleStore, FeedbackLabel, Retention, StoreError};
 use shrike_types::{ThreatLevel, Timestamp, HOUR_MS};
 
 use crate::campaign::{CampaignMemory, KnownCampaign};
@@ -56,10 +56,6 @@ pub struct CycleRun {
     pub output: CycleOutput,
     /// The cycle's id.
     pub id: i64,
-    /// First and last window of the horizon.
-    pub horizon: (Timestamp, Timestamp),
-    /// What retention deleted after the save.
-    pub pruned: Pruned,
 }
 
 /// Runs detection cycles against a store with one configuration and model registry.
@@ -133,8 +129,6 @@ impl CycleRunner<'_> {
             sessions,
             output,
             id,
-            horizon: (start, end),
-            pruned,
         }))
     }
 
