@@ -6,6 +6,8 @@
 use serde::Serialize;
 use shrike_features::FeatureId;
 
+use shrike_dict::engine;
+
 use crate::prep::{ua_family, Session};
 
 /// How much a finding weighs.
@@ -48,23 +50,6 @@ pub struct Finding {
     pub strength: Strength,
     /// The layers and values, in words.
     pub evidence: String,
-}
-
-/// The browser engine whose TLS stack a family uses (`None` for anything else).
-fn engine(family: &str) -> Option<&'static str> {
-    let f = family.to_ascii_lowercase();
-    if ["chrom", "edge", "opera", "brave", "vivaldi", "samsung"]
-        .iter()
-        .any(|k| f.contains(k))
-    {
-        Some("Chromium")
-    } else if f.contains("firefox") {
-        Some("Gecko")
-    } else if f.contains("safari") {
-        Some("WebKit")
-    } else {
-        None
-    }
 }
 
 /// On iOS and iPadOS every browser uses WebKit's network stack, whatever its user agent.

@@ -2,6 +2,7 @@
 //! feature sets, and the cycle's feature matrix with imputation.
 
 use serde::{Deserialize, Serialize};
+use shrike_dict::Basis;
 use shrike_features::{FeatureId, FeatureKind};
 pub use shrike_store::SessionRow;
 pub use shrike_types::FeatureSetName;
@@ -16,6 +17,9 @@ pub struct Session {
     pub row: SessionRow,
     /// What the Anubis policy and the user-agent bot patterns say of it.
     pub policy: PolicyMark,
+    /// How its JA4 named `row.browser_family` (`None` when no family): exactly, or by the
+    /// structure of the ClientHello ([`shrike_dict::stack`]).
+    pub identity: Option<Basis>,
 }
 
 /// What the Anubis policy and the user-agent bot patterns say of a session, from what a
@@ -37,6 +41,7 @@ impl Session {
     /// A session with no policy mark (no dictionaries, or none applied).
     pub fn new(row: SessionRow) -> Session {
         Session {
+            identity: (!row.browser_family.is_empty()).then_some(Basis::Exact),
             row,
             policy: PolicyMark::default(),
         }
@@ -59,7 +64,9 @@ impl Session {
 /// Features computed in preprocessing (seed `preprocessing.py`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Derived {
-    /// 1 when the JA4 is a known browser JA4 (dictionary).
+    /// How surely the JA4 names a browser family: 1 when the dictionary has it, 0.85 when
+    /// its cipher or extension set is one family's, 0.6 by shape with HTTP/2's agreement,
+    /// 0 otherwise ([`Basis::strength`]).
     AxisJa4Known,
     /// Share of browser traits in the JA4's structure: TCP, TLS 1.3, SNI, 8–20 ciphers,
     /// 10–25 extensions, ALPN h2.
@@ -78,7 +85,7 @@ pub enum Derived {
     AxisH2Coherence,
     /// Weighted mean of the six axes.
     BrowserConfidence,
-    /// axis_ja4_known, as 0/1.
+    /// 1 when the JA4 names a browser family (exactly or by structure), else 0.
     IsKnownBrowser,
     /// Seed formula: ja4 known + http_modern ≥ .5 + nav ≥ .5 + tls ≥ .5 + family inferred.
     BrowserConsistencyScore,
@@ -242,10 +249,7 @@ pub fn ua_family(ua: &str) -> &'static str {
 
 /// Whether a family name is a Chromium-based browser (they share one TLS stack, so one JA4).
 fn is_chromium(family: &str) -> bool {
-    let f = family.to_ascii_lowercase();
-    ["chrom", "edge", "opera", "brave", "vivaldi", "samsung"]
-        .iter()
-        .any(|k| f.contains(k))
+    shrike_dict::engine(family) == Some("Chromium")
 }
 
 /// The dictionary's family for a JA4, refined by the user agent where the JA4 cannot tell:
@@ -271,7 +275,7 @@ pub fn identify_browser(s: &Session) -> BrowserId {
     let ja4_known = if s.row.browser_family.is_empty() {
         0.0
     } else {
-        1.0
+        s.identity.map_or(1.0, Basis::strength)
     };
     let ja4_struct = ja4_structure(s.row.key.ja4_str());
     let http_modern = s.get(F::ModernBrowserScore).clamp(0.0, 1.0);
@@ -337,7 +341,7 @@ pub fn derived_value(d: Derived, s: &Session, b: &BrowserId) -> f64 {
         Derived::AxisTlsCoherence => b.axes[4],
         Derived::AxisH2Coherence => b.axes[5],
         Derived::BrowserConfidence => b.confidence,
-        Derived::IsKnownBrowser => b.axes[0],
+        Derived::IsKnownBrowser => f64::from(u8::from(b.axes[0] > 0.0)),
         Derived::BrowserConsistencyScore => {
             b.axes[0].clamp(0.0, 1.0)
                 + half(b.axes[2])

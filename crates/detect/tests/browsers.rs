@@ -10,9 +10,12 @@ use std::path::PathBuf;
 use shrike_detect::findings::{findings_of, Strength};
 use shrike_detect::prep::{identify_browser, Session, SessionRow};
 use shrike_detect::DetectConfig;
+use shrike_detect::Enrich;
+use shrike_dict::import::parse_browser_ja4;
 use shrike_dict::{Dictionaries, DictionaryFile};
 use shrike_features::{FinishOptions, HashKey, SessionFeatures, Sessionizer};
 use shrike_ingest::{JsonLines, Source};
+use shrike_sim::captured::{self, CapturedProfile};
 use shrike_sim::profiles::{load_rama, BrowserProfile};
 
 fn shared_data() -> Option<PathBuf> {
@@ -95,7 +98,7 @@ fn page_view(p: &BrowserProfile, ip: &str) -> Vec<String> {
             "tcp_options": tcp_options,
             "ip_df": true,
             "syn_ack_ms": 21.5,
-            "h2_fingerprint": p.h2_fingerprint,
+            "h2_fingerprint": (!p.h2_fingerprint.is_empty()).then_some(&p.h2_fingerprint),
             "h2_pseudo_order": p.pseudo_order,
             "asn": 3215,
             "country": "FR",
@@ -113,7 +116,9 @@ fn dictionaries(profiles: &[BrowserProfile], with_ja4: bool) -> Dictionaries {
     let mut h2 = String::new();
     let mut ja4 = String::new();
     for p in profiles {
-        writeln!(h2, "\"{}\",{}", p.h2_fingerprint, p.family).unwrap();
+        if !p.h2_fingerprint.is_empty() {
+            writeln!(h2, "\"{}\",{}", p.h2_fingerprint, p.family).unwrap();
+        }
         writeln!(ja4, "{},{}", p.ja4, p.family).unwrap();
     }
     d.load_text(DictionaryFile::BrowserH2, &h2).unwrap();
@@ -269,4 +274,95 @@ fn scripted_clients_are_not_taken_for_browsers() {
         assert_eq!(b.family, "", "{}: {b:?}", f.user_agent);
         assert!(b.confidence < threshold / 2.0, "{}: {b:?}", f.user_agent);
     }
+}
+
+/// Every real capture (rama and curl-impersonate), one version held out at a time: the
+/// dictionaries learn from every other version's captures and from FoxIO's and ja4db's
+/// browser JA4s. Twice: with the version's own rows removed (what the other versions share
+/// with it stays), and with every JA4 it sends removed as well (a release whose ClientHello
+/// changed). Its page view must still be a browser of its family, above the confidence
+/// threshold, with no strong finding: identity by structure, not by exact JA4.
+#[test]
+fn every_real_version_held_out_is_still_its_family() {
+    let Some(data) = shared_data() else {
+        println!("skipped: ../shared/data not found (set SHRIKE_SHARED_DATA)");
+        return;
+    };
+    let captures = captured::load_all(&data);
+    assert!(captures.len() >= 90, "{} captures", captures.len());
+    let mut public = String::new();
+    for file in ["foxio-ja4/ja4plus-mapping.csv", "ja4db/ja4db_verified.json"] {
+        let text = std::fs::read_to_string(data.join(file)).unwrap();
+        for (ja4, family) in parse_browser_ja4(&text).unwrap().rows {
+            writeln!(public, "{ja4},{family}").unwrap();
+        }
+    }
+    let cfg = DetectConfig::default();
+    let mut versions: Vec<String> = captures.iter().map(CapturedProfile::version).collect();
+    versions.sort();
+    versions.dedup();
+    let mut table = String::from("held out | version | capture | JA4 | identified as, by\n");
+    let mut wrong = Vec::new();
+    for ja4_too in [false, true] {
+        for v in &versions {
+            let (held, learned): (Vec<&CapturedProfile>, Vec<&CapturedProfile>) =
+                captures.iter().partition(|c| &c.version() == v);
+            let held_ja4: Vec<&str> = held.iter().map(|c| c.profile.ja4.as_str()).collect();
+            let kept = |ja4: &str| !ja4_too || !held_ja4.contains(&ja4);
+            let mut d = dictionaries(
+                &learned.iter().map(|c| c.profile.clone()).collect::<Vec<_>>(),
+                false,
+            );
+            let rows: String = learned
+                .iter()
+                .map(|c| format!("{},{}\n", c.profile.ja4, c.profile.family))
+                .chain(public.lines().map(|l| format!("{l}\n")))
+                .filter(|l| kept(l.split(',').next().unwrap_or("")))
+                .collect();
+            d.load_text(DictionaryFile::BrowserJa4, &rows).unwrap();
+            let profiles: Vec<BrowserProfile> = held.iter().map(|c| c.profile.clone()).collect();
+            let enrich = Enrich {
+                dict: Some(&d),
+                verifier: None,
+            };
+            for (c, s) in held.iter().zip(sessions(&profiles, &d)) {
+                let s = enrich.session(s.row);
+                let b = identify_browser(&s);
+                // Tor Browser is Firefox ESR underneath, and says so in its user agent.
+                let expected = match c.profile.family.as_str() {
+                    "Tor" => "Firefox",
+                    f => f,
+                };
+                let strong: Vec<_> = findings_of(&s)
+                    .into_iter()
+                    .filter(|f| f.strength == Strength::Strong)
+                    .collect();
+                let by = s.identity.map_or("user agent", |b| b.as_str());
+                let held = if ja4_too { "version and its JA4s" } else { "version" };
+                if b.family != expected
+                    || !b.identified(cfg.browser_confidence_threshold)
+                    || !strong.is_empty()
+                {
+                    wrong.push(format!(
+                        "{held} {v} ({}): {:?} by {by}, confidence {:.2}, {strong:?}",
+                        c.source, b.family, b.confidence
+                    ));
+                }
+                writeln!(
+                    table,
+                    "{held} | {v} | {} | {} | {} by {by} ({:.2})",
+                    c.source, c.profile.ja4, b.family, b.confidence
+                )
+                .unwrap();
+            }
+        }
+    }
+    println!("{table}");
+    assert!(
+        wrong.is_empty(),
+        "{} of {} held-out captures:\n{}",
+        wrong.len(),
+        2 * captures.len(),
+        wrong.join("\n")
+    );
 }

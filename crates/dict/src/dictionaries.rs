@@ -4,11 +4,13 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
 
 use crate::asn::{AsnInfo, AsnLabel, IpAsnTable};
 use crate::cidr::CidrMap;
 use crate::csv::{rows, CsvError};
 use crate::policy::Policy;
+use crate::stack::{engine, Basis, FamilyMatch, H2Word, StackIndex};
 use crate::ua::UaBots;
 
 /// The dictionary files shrike reads, by kind.
@@ -104,6 +106,9 @@ pub struct Dictionaries {
     pub policy: Policy,
     /// User-agent bot patterns (`ua_bots.json`).
     pub ua_bots: UaBots,
+    /// What `browser_ja4` says of each engine's ClientHello structure, learned on the first
+    /// lookup of a JA4 the table lacks (fill `browser_ja4` before looking up).
+    stacks: OnceLock<StackIndex>,
 }
 
 /// `anubis_policy.json`: the flattened Anubis policy `shrike dict import anubis` writes.
@@ -234,9 +239,56 @@ impl Dictionaries {
         self.asn_reputation.get(&asn).copied().unwrap_or_default()
     }
 
-    /// Browser family of a JA4, or `""`.
+    /// Browser family of a JA4, or `""`: the dictionary's, else one its cipher or extension
+    /// set names ([`Dictionaries::browser_match`]). A match by shape alone needs the HTTP/2
+    /// layer ([`Dictionaries::browser_family_with_h2`]).
     pub fn browser_family(&self, ja4: &str) -> &str {
-        self.browser_ja4.get(ja4).map_or("", String::as_str)
+        match self.browser_match(ja4) {
+            Some(m) if m.basis != Basis::Shape => m.family,
+            _ => "",
+        }
+    }
+
+    /// The family of a JA4 and how it was found: exactly, else by structure ([`stack`]).
+    ///
+    /// [`stack`]: crate::stack
+    pub fn browser_match(&self, ja4: &str) -> Option<FamilyMatch<'_>> {
+        if let Some(family) = self.browser_ja4.get(ja4) {
+            return Some(FamilyMatch {
+                family,
+                basis: Basis::Exact,
+            });
+        }
+        self.stacks
+            .get_or_init(|| {
+                StackIndex::learn(
+                    self.browser_ja4
+                        .iter()
+                        .map(|(j, f)| (j.as_str(), f.as_str())),
+                )
+            })
+            .family(ja4)
+    }
+
+    /// [`Dictionaries::browser_match`] with the HTTP/2 layer's word on a match by
+    /// structure: it stands when the session's HTTP/2 SETTINGS are the family's engine's or
+    /// its pseudo-header order is one the family sends; a match by cipher or extension set
+    /// also stands without HTTP/2 (an HTTP/1.1 session), a match by shape does not. An exact
+    /// match always stands: what disagrees with it is a finding, not a doubt.
+    pub fn browser_family_with_h2(
+        &self,
+        ja4: &str,
+        h2_fp: &str,
+        order: &str,
+    ) -> Option<FamilyMatch<'_>> {
+        let m = self.browser_match(ja4)?;
+        let h2 = self.h2_family(h2_fp);
+        let agrees = (!h2.is_empty() && engine(h2) == engine(m.family))
+            || (!order.is_empty() && self.pseudo_order_expected(m.family, order));
+        let silent = h2_fp.is_empty() && order.is_empty();
+        H2Word::from_layers(agrees, silent)
+            .accepts(m.basis)
+            .then_some(m)
     }
 
     /// Browser family of an HTTP/2 fingerprint, or `""`.

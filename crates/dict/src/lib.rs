@@ -2,7 +2,8 @@
 //!
 //! [`Dictionaries`] bundles every dictionary a sessionizer consults:
 //! - `bot_ip.csv` → [`CidrMap`] (IPv4 and IPv6 longest-prefix match) of bot names;
-//! - `bot_ja4.csv`, `browser_ja4.csv` → JA4 to bot name / browser family;
+//! - `bot_ja4.csv`, `browser_ja4.csv` → JA4 to bot name / browser family, and a JA4 the
+//!   table lacks to a family by its structure ([`stack`]);
 //! - `browser_h2.csv` → Akamai HTTP/2 fingerprint to browser family, which also gives each
 //!   family's expected pseudo-header orders;
 //! - `asn_reputation.csv` → [`AsnLabel`] per ASN;
@@ -28,14 +29,16 @@ mod dictionaries;
 pub mod fcrdns;
 pub mod import;
 pub mod policy;
+pub mod stack;
 pub mod ua;
 mod watch;
-mod yaml;
+pub mod yaml;
 
 pub use asn::{AsnInfo, AsnLabel, IpAsnTable};
 pub use cidr::{CidrMap, ParseCidrError};
 pub use csv::CsvError;
 pub use dictionaries::{DictError, Dictionaries, DictionaryFile, POLICY_FILE, UA_BOTS_FILE};
 pub use policy::{Action, Policy, PolicyVerdict};
+pub use stack::{engine, Basis, FamilyMatch, H2Word, StackIndex};
 pub use ua::{UaBots, UaPattern};
 pub use watch::{DictionaryWatch, Reload};

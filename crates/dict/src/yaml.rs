@@ -1,4 +1,5 @@
-//! YAML documents read as JSON values (policy files, device-detector's lists).
+//! YAML documents read as JSON values (policy files, device-detector's lists, browser
+//! signature files).
 
 use saphyr::{LoadableYamlNode, ScalarOwned, YamlOwned};
 use serde_json::{Map, Number, Value};
@@ -6,8 +7,15 @@ use serde_json::{Map, Number, Value};
 /// Parses the first document of `text`; `Null` for an empty file. The error gives the
 /// line and column.
 pub(crate) fn to_json(text: &str) -> Result<Value, String> {
+    Ok(documents(text)?.into_iter().next().unwrap_or(Value::Null))
+}
+
+/// Every document of a multi-document YAML text (`---` separated), as JSON values. Tags
+/// are dropped (`!!binary` data stays its base64 text). The error gives the line and
+/// column.
+pub fn documents(text: &str) -> Result<Vec<Value>, String> {
     let docs = YamlOwned::load_from_str(text).map_err(|e| e.to_string())?;
-    Ok(docs.into_iter().next().map_or(Value::Null, convert))
+    Ok(docs.into_iter().map(convert).collect())
 }
 
 fn scalar(s: ScalarOwned) -> Value {

@@ -456,10 +456,13 @@ fn compute(
     set(F::HasSecChUa, has_ch as f64);
     let ua_ch = w.map_or(-1, |w| w.ua_ch_mismatch);
     set(F::UaChMismatch, ua_ch as f64);
-    let family = dict.browser_family(ja4);
     let h2_fp = w.map_or("", |w| w.h2_fingerprint.as_str());
     let h2_family = dict.h2_family(h2_fp);
     let order = w.map_or("", |w| w.pseudo_order());
+    // The JA4's family, exactly or by structure (a shape alone needs HTTP/2's agreement).
+    let family = dict
+        .browser_family_with_h2(ja4, h2_fp, order)
+        .map_or("", |m| m.family);
     set(
         F::H2SettingsKnown,
         f64::from(!h2_fp.is_empty() && !h2_family.is_empty()),
@@ -468,7 +471,12 @@ fn compute(
         F::H2PseudoOrderMatch,
         f64::from(!order.is_empty() && dict.pseudo_order_expected(family, order)),
     );
-    let h2_coherent = !h2_fp.is_empty() && !family.is_empty() && h2_family == family;
+    // Chromium browsers share one HTTP/2 stack as they share one ClientHello.
+    let h2_coherent = !h2_fp.is_empty()
+        && !family.is_empty()
+        && (h2_family == family
+            || shrike_dict::engine(h2_family)
+                .is_some_and(|e| shrike_dict::engine(family) == Some(e)));
     set(F::H2Ja4Coherence, f64::from(h2_coherent));
     set(
         F::H2SettingsRare,

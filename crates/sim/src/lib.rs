@@ -12,6 +12,7 @@
 //! Chrome's exact JA4 and headers that keep a machine cadence.
 
 pub mod actors;
+pub mod captured;
 mod generate;
 pub mod network;
 pub mod profiles;

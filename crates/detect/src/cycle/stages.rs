@@ -223,8 +223,14 @@ pub(super) fn legitimate_browsers(ctx: &mut Ctx<'_>) {
             } else {
                 &v.browser_family
             };
+            // A family found by structure says so: the analyst sees a release the
+            // dictionaries do not list yet.
+            let by = match sessions[i].identity {
+                Some(b) if b != shrike_dict::Basis::Exact => format!(" by {}", b.as_str()),
+                _ => String::new(),
+            };
             v.reason = format!(
-                "[Legitimate browser] {family} (confidence {:.2})",
+                "[Legitimate browser] {family}{by} (confidence {:.2})",
                 v.browser_confidence
             );
             *families.entry(family.to_string()).or_default() += 1;

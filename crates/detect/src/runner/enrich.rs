@@ -5,7 +5,8 @@ use std::net::IpAddr;
 
 use shrike_dict::fcrdns::Verifier;
 use shrike_dict::policy::DecidedBy;
-use shrike_dict::Dictionaries;
+use shrike_dict::{Dictionaries, H2Word};
+use shrike_features::FeatureId;
 use shrike_store::SessionRow;
 
 use crate::prep::{PolicyMark, Session};
@@ -31,10 +32,23 @@ impl Enrich<'_> {
         };
         let ja4 = row.key.ja4_str();
         row.bot_name = d.bot_name(row.key.src_ip, ja4).unwrap_or("").to_string();
-        row.browser_family = d.browser_family(ja4).to_string();
+        // A match by structure stands on the HTTP/2 layer's word as judged at ingest (the
+        // session keeps the judgement, not the SETTINGS).
+        let on = |f: FeatureId| row.features.get(f.index()) == Some(&1.0);
+        let h2 = H2Word::from_layers(
+            on(FeatureId::H2Ja4Coherence) || on(FeatureId::H2PseudoOrderMatch),
+            !on(FeatureId::H2SettingsKnown) && !on(FeatureId::H2SettingsRare),
+        );
+        let found = d.browser_match(ja4).filter(|m| h2.accepts(m.basis));
+        row.browser_family = found.map_or_else(String::new, |m| m.family.to_string());
+        let identity = found.map(|m| m.basis);
         row.asn_label = d.asn_label(row.asn);
         let policy = policy_mark(d, self.verifier, &mut row);
-        Session { row, policy }
+        Session {
+            row,
+            policy,
+            identity,
+        }
     }
 }
 
@@ -137,11 +151,9 @@ mod tests {
             {"name": "generic-browser", "user_agent_regex": "Mozilla", "action": "WEIGH", "weight": {"adjust": 10}}
         ]}))
         .unwrap();
-        let d = Dictionaries {
-            ua_bots,
-            policy,
-            ..Dictionaries::default()
-        };
+        let mut d = Dictionaries::default();
+        d.ua_bots = ua_bots;
+        d.policy = policy;
         let ua = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
         let v = Verifier::new(Box::new(GoogleOnly), Duration::from_secs(60), 100);
         let on = Enrich {
