@@ -310,7 +310,10 @@ fn every_real_version_held_out_is_still_its_family() {
             let held_ja4: Vec<&str> = held.iter().map(|c| c.profile.ja4.as_str()).collect();
             let kept = |ja4: &str| !ja4_too || !held_ja4.contains(&ja4);
             let mut d = dictionaries(
-                &learned.iter().map(|c| c.profile.clone()).collect::<Vec<_>>(),
+                &learned
+                    .iter()
+                    .map(|c| c.profile.clone())
+                    .collect::<Vec<_>>(),
                 false,
             );
             let rows: String = learned
@@ -338,7 +341,11 @@ fn every_real_version_held_out_is_still_its_family() {
                     .filter(|f| f.strength == Strength::Strong)
                     .collect();
                 let by = s.identity.map_or("user agent", |b| b.as_str());
-                let held = if ja4_too { "version and its JA4s" } else { "version" };
+                let held = if ja4_too {
+                    "version and its JA4s"
+                } else {
+                    "version"
+                };
                 if b.family != expected
                     || !b.identified(cfg.browser_confidence_threshold)
                     || !strong.is_empty()
