@@ -297,10 +297,23 @@ impl Dictionaries {
     }
 
     /// Whether `order` is a pseudo-header order real browsers of `family` send.
+    ///
+    /// Browsers of one engine share its HTTP/2 stack (Edge sends what Chrome sends), so an
+    /// order any family of the engine sends is expected of all of them.
     pub fn pseudo_order_expected(&self, family: &str, order: &str) -> bool {
-        self.family_pseudo_orders
+        if self
+            .family_pseudo_orders
             .get(family)
             .is_some_and(|s| s.contains(order))
+        {
+            return true;
+        }
+        let Some(e) = engine(family) else {
+            return false;
+        };
+        self.family_pseudo_orders
+            .iter()
+            .any(|(f, orders)| engine(f) == Some(e) && orders.contains(order))
     }
 }
 

@@ -32,6 +32,10 @@ pub enum ImportKind {
     /// HTTP/2 fingerprints of real browsers → browser_h2.csv (with each family's
     /// pseudo-header orders): rama's embed_profiles.json.
     BrowserH2,
+    /// Real browser captures → browser_ja4.csv and browser_h2.csv: rama's
+    /// embed_profiles.json or a curl-impersonate signature file (YAML, one document per
+    /// browser build). What shrike learns each engine's ClientHello structure from.
+    BrowserProfiles,
     /// IP ranges → AS number, country and organisation, for producers that send none →
     /// ip_asn.csv (replaced whole): iptoasn.com's ip2asn-*.tsv (plain or .gz) or a
     /// MaxMind-format .mmdb ASN database (GeoLite2-ASN and alike).
@@ -224,6 +228,75 @@ fn import_browser_h2(a: &ImportArgs, dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn import_browser_profiles(a: &ImportArgs, dir: &Path) -> anyhow::Result<()> {
+    use shrike_sim::captured;
+    let text = read_text(&a.file)?;
+    let captures = if text.trim_start().starts_with('[') {
+        captured::rama(&a.file)
+    } else {
+        let stem = a.file.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+        captured::curl_impersonate(&text, stem)
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("{}", a.file.display()))?
+    };
+    if captures.is_empty() {
+        anyhow::bail!(
+            "{}: no browser capture (rama's embed_profiles.json or a curl-impersonate signature file)",
+            a.file.display()
+        );
+    }
+    // Tor Browser is Firefox ESR underneath and says Firefox in its user agent.
+    let family = |f: &str| {
+        if f == "Tor" {
+            "Firefox".to_string()
+        } else {
+            f.to_string()
+        }
+    };
+    let set = |pick: &dyn Fn(&captured::CapturedProfile) -> &str| -> Vec<(String, String)> {
+        let rows: std::collections::BTreeSet<(String, String)> = captures
+            .iter()
+            .filter(|c| !pick(c).is_empty())
+            .map(|c| (pick(c).to_string(), family(&c.profile.family)))
+            .collect();
+        rows.into_iter().collect()
+    };
+    let mut report = Vec::new();
+    for (kind, header, rows) in [
+        (
+            DictionaryFile::BrowserJa4,
+            "ja4,browser_family",
+            set(&|c| c.profile.ja4.as_str()),
+        ),
+        (
+            DictionaryFile::BrowserH2,
+            "h2_fingerprint,browser_family",
+            set(&|c| c.profile.h2_fingerprint.as_str()),
+        ),
+    ] {
+        let (target, old) = existing(dir, kind)?;
+        let (text, replaced) = merge_keyed_rows(&old, header, &rows)
+            .with_context(|| format!("{}", target.display()))?;
+        install(kind, &target, &text)?;
+        report.push(format!(
+            "{}: {} rows (replacing {replaced})",
+            target.display(),
+            rows.len()
+        ));
+    }
+    let mut versions: Vec<String> = captures.iter().map(|c| c.version()).collect();
+    versions.sort();
+    versions.dedup();
+    println!(
+        "{} captures ({}) from {}\n  {}",
+        captures.len(),
+        versions.join(", "),
+        a.file.display(),
+        report.join("\n  ")
+    );
+    Ok(())
+}
+
 fn import_ip_asn(a: &ImportArgs, dir: &Path) -> anyhow::Result<()> {
     let kind = DictionaryFile::IpAsn;
     let bytes =
@@ -368,6 +441,7 @@ pub fn run(config: Config, cmd: DictCommand) -> anyhow::Result<ExitCode> {
         ImportKind::BrowserJa4 => import_browser_ja4(&a, &dir, &read_text(&a.file)?)?,
         // The profile reader takes the path.
         ImportKind::BrowserH2 => import_browser_h2(&a, &dir)?,
+        ImportKind::BrowserProfiles => import_browser_profiles(&a, &dir)?,
         ImportKind::IpAsn => import_ip_asn(&a, &dir)?,
         // Imports are resolved from the path.
         ImportKind::Anubis => import_anubis(&a, &dir)?,

@@ -264,6 +264,70 @@ fn browser_h2_fingerprints_and_pseudo_orders_come_from_real_profiles() {
 }
 
 #[test]
+fn browser_profiles_teach_each_engine_and_a_new_release_is_still_its_family() {
+    let Some(data) = shared() else {
+        return;
+    };
+    let sigs = data.join("curl-impersonate-signatures");
+    let dir = tempfile::tempdir().unwrap();
+    let import = |file: &Path| {
+        let o = shrike(
+            &[
+                "dict",
+                "import",
+                "browser-profiles",
+                file.to_str().unwrap(),
+                "--dict-dir",
+                "d",
+            ],
+            dir.path(),
+        );
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    // The original project's layout: several builds per file, named extensions.
+    let t = import(&sigs.join("firefox.yaml"));
+    assert!(t.contains("7 captures (Firefox 100, Firefox 102"), "{t}");
+    // The fork's layout: one build per file, with its SETTINGS frame.
+    let t = import(&sigs.join("lexiforest/chrome_133.0.6943.55.yaml"));
+    assert!(t.contains("1 captures (Chrome 133)"), "{t}");
+    let d = Dictionaries::load_dir(&dir.path().join("d")).unwrap();
+    assert_eq!(
+        d.browser_family("t13d1516h2_8daaf6152771_d8a2da3f94cd"),
+        "Chrome"
+    );
+    assert_eq!(
+        d.h2_family("1:65536;2:0;4:6291456;6:262144|15663105|0|m,a,s,p"),
+        "Chrome"
+    );
+    // Chrome 150 and Firefox 133, never imported: their cipher and extension sets are
+    // their engines'.
+    let m = d
+        .browser_match("t13d1516h2_8daaf6152771_806a8c22fdea")
+        .unwrap();
+    assert_eq!(
+        (m.family, m.basis),
+        ("Chrome", shrike_dict::Basis::CipherSet)
+    );
+    let m = d
+        .browser_match("t13d1716h2_5b57614c22b0_eeeea6562960")
+        .unwrap();
+    assert_eq!(
+        (m.family, m.basis),
+        ("Firefox", shrike_dict::Basis::CipherSet)
+    );
+    // Not a capture: a clear error, nothing written.
+    refused_import(
+        dir.path(),
+        "browser-profiles",
+        "x.yaml",
+        "name: x\nbrowser: {name: lynx}\n",
+        "not a curl-impersonate browser signature",
+        "browser_ja4.csv",
+    );
+}
+
+#[test]
 fn iptoasn_tsv_gz_becomes_the_address_table() {
     use std::io::Write;
     // iptoasn.com's documented ip2asn-combined.tsv layout, gzip-compressed as published.
