@@ -7,6 +7,7 @@ use serde::Serialize;
 use shrike_features::FeatureId;
 
 use shrike_dict::engine;
+use shrike_fingerprint::{syn_os, SynOs};
 
 use crate::prep::{ua_family, Session};
 
@@ -39,6 +40,9 @@ pub enum FindingKind {
     /// HTTP/2 SETTINGS no known browser sends, under a browser's JA4 (a new release is
     /// possible: weak).
     H2SettingsUnknown,
+    /// The TCP SYN is another operating system's than the user agent's (a corporate proxy,
+    /// a VPN or a residential proxy shows its own stack: weak).
+    TcpOsUserAgent,
 }
 
 /// One disagreement between layers, with the evidence an analyst reads.
@@ -126,8 +130,39 @@ pub fn findings_of(s: &Session) -> Vec<Finding> {
             format!("{ja4_family} JA4 with HTTP/2 SETTINGS no known browser sends"),
         );
     }
+    let ttl = s.get(F::AvgTtl);
+    let syn = syn_os(&s.row.tcp_fingerprint, (ttl > 0.0).then_some(ttl));
+    if let (Some(syn), Some(claimed)) = (syn, ua_os(ua)) {
+        if syn != claimed {
+            add(
+                FindingKind::TcpOsUserAgent,
+                Strength::Weak,
+                format!(
+                    "{} TCP SYN (TTL {ttl:.0}) under a {} user agent",
+                    syn.as_str(),
+                    claimed.as_str()
+                ),
+            );
+        }
+    }
     out.sort_by_key(|f| std::cmp::Reverse(f.strength));
     out
+}
+
+/// The operating system family whose TCP stack the user agent's platform uses.
+fn ua_os(ua: &str) -> Option<SynOs> {
+    if ua.contains("Windows NT") {
+        Some(SynOs::Windows)
+    } else if ["iPhone", "iPad", "Macintosh"]
+        .iter()
+        .any(|k| ua.contains(k))
+    {
+        Some(SynOs::Apple)
+    } else if ["Android", "Linux", "CrOS"].iter().any(|k| ua.contains(k)) {
+        Some(SynOs::Linux)
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]
@@ -214,5 +249,37 @@ mod tests {
             ],
         );
         assert!(findings_of(&s).iter().all(|f| f.strength == Strength::Weak));
+    }
+
+    #[test]
+    fn a_syn_of_another_os_than_the_user_agent_is_weak_evidence() {
+        let with_syn = |ua: &str, fp: &str, ttl: f32| {
+            let mut s = session(ua, "Chrome", &[(FeatureId::AvgTtl, ttl)]);
+            s.row.tcp_fingerprint = fp.into();
+            findings_of(&s)
+        };
+        let linux = "64240_2-4-8-1-3_1460_7";
+        let f = with_syn(CHROME_WIN, linux, 52.0);
+        assert_eq!(f.len(), 1);
+        assert_eq!(
+            (f[0].kind, f[0].strength),
+            (FindingKind::TcpOsUserAgent, Strength::Weak)
+        );
+        assert_eq!(
+            f[0].evidence,
+            "Linux TCP SYN (TTL 52) under a Windows user agent"
+        );
+        // Windows' own stack, an Android phone on Linux's, an iPhone on Apple's: nothing.
+        assert_eq!(
+            with_syn(CHROME_WIN, "64240_2-1-3-1-1-4_1460_8", 116.0),
+            vec![]
+        );
+        let android = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/134.0.0.0 Mobile Safari/537.36";
+        assert_eq!(with_syn(android, linux, 50.0), vec![]);
+        let apple = "65535_2-1-3-1-1-8-4-0-0_1460_6";
+        assert_eq!(with_syn(CHROME_IOS, apple, 55.0), vec![]);
+        // No SYN, or one no signature knows: no guess.
+        assert_eq!(with_syn(CHROME_WIN, "", 0.0), vec![]);
+        assert_eq!(with_syn(CHROME_WIN, "1024_2_1460_00", 50.0), vec![]);
     }
 }

@@ -14,4 +14,4 @@ pub mod tcp;
 
 pub use h2::{akamai_fingerprint, H2Settings};
 pub use ja4::{is_grease, ja4_from_raw, ClientHello, Ja4Parts, Protocol};
-pub use tcp::tcp_fingerprint;
+pub use tcp::{syn_os, tcp_fingerprint, SynOs};
