@@ -126,6 +126,10 @@ pub struct DetectConfig {
     pub label_issue_folds: usize,
     /// Labels from which the logistic-regression meta-learner replaces the fixed weights.
     pub meta_min_labels: usize,
+    /// With the meta-learner (calibrated on trusted evidence labels), a session it gives at
+    /// least this bot probability is an anomaly even outside the percentile budget
+    /// (`anomaly_percentile`): a campaign larger than the budget is still flagged whole.
+    pub meta_alert_probability: f64,
 }
 
 /// Where campaigns are clustered.
@@ -222,6 +226,7 @@ impl Default for DetectConfig {
             label_history_days: 7.0,
             label_issue_folds: 3,
             meta_min_labels: 1000,
+            meta_alert_probability: 0.9,
         }
     }
 }
@@ -596,6 +601,12 @@ impl DetectConfig {
             "meta_min_labels",
             self.meta_min_labels,
             ">= 10",
+        )?;
+        check(
+            self.meta_alert_probability > 0.5 && self.meta_alert_probability <= 1.0,
+            "meta_alert_probability",
+            self.meta_alert_probability,
+            "in (0.5, 1]",
         )?;
         Ok(())
     }

@@ -111,13 +111,20 @@ pub fn findings_of(s: &Session) -> Vec<Finding> {
             format!("{ja4_family} JA4 with an HTTP/2 pseudo-header order {ja4_family} never sends"),
         );
     }
-    if let (Some(tls), Some(claimed)) = (engine(ja4_family), engine(ua_family(ua))) {
-        if tls != claimed && !is_apple_mobile(ua) {
+    // On iOS and iPadOS the stack is WebKit's whatever browser the user agent names.
+    let claimed = if is_apple_mobile(ua) {
+        Some("WebKit")
+    } else {
+        engine(ua_family(ua))
+    };
+    if let (Some(tls), Some(claimed)) = (engine(ja4_family), claimed) {
+        if tls != claimed {
             add(
                 FindingKind::UaTlsEngine,
                 Strength::Strong,
                 format!(
-                    "{ja4_family} ClientHello ({tls}) under a {} user agent ({claimed})",
+                    "{ja4_family} ClientHello ({tls}) under a{} {} user agent ({claimed})",
+                    if is_apple_mobile(ua) { "n iOS" } else { "" },
                     ua_family(ua)
                 ),
             );
@@ -205,6 +212,10 @@ mod tests {
         assert_eq!(findings_of(&s), vec![]);
         // Chrome on iOS sends Safari's ClientHello: no engine disagreement.
         assert_eq!(findings_of(&session(CHROME_IOS, "Safari", &[])), vec![]);
+        // But Chrome's own ClientHello cannot come from an iPhone.
+        let f = findings_of(&session(CHROME_IOS, "Chrome", &[]));
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(f[0].evidence.contains("(WebKit)"), "{}", f[0].evidence);
         // Edge and Opera share Chrome's ClientHello.
         let edge = CHROME_WIN.replace("Safari/537.36", "Safari/537.36 Edg/134.0.0.0");
         assert_eq!(findings_of(&session(&edge, "Chrome", &[])), vec![]);
@@ -277,7 +288,9 @@ mod tests {
         let android = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/134.0.0.0 Mobile Safari/537.36";
         assert_eq!(with_syn(android, linux, 50.0), vec![]);
         let apple = "65535_2-1-3-1-1-8-4-0-0_1460_6";
-        assert_eq!(with_syn(CHROME_IOS, apple, 55.0), vec![]);
+        let mut s = session(CHROME_IOS, "Safari", &[(FeatureId::AvgTtl, 55.0)]);
+        s.row.tcp_fingerprint = apple.into();
+        assert_eq!(findings_of(&s), vec![]);
         // No SYN, or one no signature knows: no guess.
         assert_eq!(with_syn(CHROME_WIN, "", 0.0), vec![]);
         assert_eq!(with_syn(CHROME_WIN, "1024_2_1460_00", 50.0), vec![]);

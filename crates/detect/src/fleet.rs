@@ -7,12 +7,13 @@
 //! rotates its JA4 over the same proxies lands in one community) and attach each prefix to
 //! the JA4 it mostly serves.
 //!
-//! Inside a community, browsers are set apart: a fleet is the community's sessions whose
-//! browser confidence is below [`DetectConfig::fleet_confidence_max`] (a residential proxy
-//! network rides the same ISP networks as humans, but its clients do not look like real
-//! browsers). Its score is
+//! Inside a community, people are set apart: a fleet is the community's sessions that do
+//! not look like a person's browser, by their stack (browser confidence below
+//! [`DetectConfig::fleet_confidence_max`]) or by their browsing (navigation axis below
+//! [`DetectConfig::legit_navigation_min`]: a real Chrome's stack driven through residential
+//! proxies, a few pages per address and no assets). Its score is
 //!
-//! `fleet_score = breadth × (1 − mean browser confidence)`, with
+//! `fleet_score = breadth × (1 − mean min(browser confidence, navigation))`, with
 //! `breadth = min(1, ln(1 + prefixes) / ln(1 + fleet_prefix_saturation))`,
 //!
 //! so it is high when the low-confidence sessions come from many prefixes. A fleet is
@@ -188,10 +189,12 @@ pub fn detect_fleets(
     report.communities = communities.count;
     report.modularity = communities.modularity;
 
-    // The low-confidence sessions of each community.
+    // The sessions of each community that do not look like a person's browser: a
+    // low-confidence stack, or a real browser's stack driven like a script.
     let mut groups: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
     for (k, (i, _, _)) in rows.iter().enumerate() {
-        if browsers[*i].confidence < cfg.fleet_confidence_max {
+        let b = &browsers[*i];
+        if b.confidence < cfg.fleet_confidence_max || b.navigation() < cfg.legit_navigation_min {
             groups
                 .entry(communities.of[ja4_node[k] as usize])
                 .or_default()
@@ -208,18 +211,22 @@ pub fn detect_fleets(
         let prefixes: BTreeSet<u128> = members.iter().map(|k| rows[*k].2).collect();
         let mut ja4s: BTreeMap<&str, usize> = BTreeMap::new();
         let mut asns: BTreeMap<u32, usize> = BTreeMap::new();
-        let (mut confidence, mut navigation) = (0.0, 0.0);
+        let (mut confidence, mut navigation, mut person) = (0.0, 0.0, 0.0);
         for k in &members {
             let i = rows[*k].0;
             *ja4s.entry(sessions[i].row.key.ja4_str()).or_default() += 1;
             *asns.entry(sessions[i].row.asn).or_default() += 1;
             confidence += browsers[i].confidence;
             navigation += browsers[i].navigation();
+            // How much a session looks like a person's: the lower of its stack's and its
+            // browsing's likeness.
+            person += browsers[i].confidence.min(browsers[i].navigation());
         }
         let mean_confidence = confidence / members.len() as f64;
         let mean_navigation = navigation / members.len() as f64;
         let breadth = (math::ln(1.0 + prefixes.len() as f64) / saturation).min(1.0);
-        let score = breadth * (1.0 - mean_confidence).clamp(0.0, 1.0);
+        let mean_person = person / members.len() as f64;
+        let score = breadth * (1.0 - mean_person).clamp(0.0, 1.0);
         let fleet = Fleet {
             id: 0,
             community,

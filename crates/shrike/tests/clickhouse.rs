@@ -288,7 +288,7 @@ fn clickhouse_store_detects_exports_and_serves_like_the_embedded_store() {
         "/api/threats?ip=1&limit=20&offset=5",
         "/api/threats?anomalies=true&min_score=0.5&limit=20",
         "/api/threats?campaign=2&limit=20",
-        "/api/threats?fleet=1&host=shop.example&limit=20",
+        "/api/threats?fleet=0&host=shop.example&limit=20",
         "/api/fleets",
         "/api/tactics",
         "/api/campaigns",

@@ -7,6 +7,14 @@ use shrike_types::Rng;
 use crate::network::{self, Network};
 use crate::profiles::{BrowserProfile, Os};
 
+/// The engine whose stack a family uses (Chromium browsers share one).
+fn engine(family: &str) -> &str {
+    match family {
+        "Chrome" | "Edge" => "Chromium",
+        f => f,
+    }
+}
+
 /// Ground truth for one actor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Class {
@@ -52,13 +60,26 @@ pub enum Family {
     ResidentialProxyFleet,
     /// Large-scale AI crawler with an honest UA.
     AiCrawler,
-    /// Chrome JA4 and headers, machine cadence.
+    /// Chrome JA4 and headers, machine cadence: headless Chrome with stealth patches (a real
+    /// stack and coherent hints, scripted behaviour).
     ChromeImpersonator,
+    /// A real browser's ClientHello driven by a library's HTTP/2 stack (Go's net/http2 or
+    /// okhttp), browsing like a person: only the layers disagree.
+    LibraryH2,
+    /// A real browser's TLS and HTTP/2 under the user agent (and client hints) of a browser
+    /// of another engine, browsing like a person.
+    UaSwap,
+    /// Many residential addresses presenting a real Chrome's ClientHello, HTTP/2 and hints,
+    /// a few product pages each.
+    ChromeProxyRotation,
+    /// A person whose browser version is in no dictionary the simulation writes (real
+    /// captures other than the ones the dictionaries are built from).
+    HumanUnlistedBrowser,
 }
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 11] = [
+    pub const ALL: [Family; 15] = [
         Family::Human,
         Family::HumanVpn,
         Family::Googlebot,
@@ -70,6 +91,10 @@ impl Family {
         Family::ResidentialProxyFleet,
         Family::AiCrawler,
         Family::ChromeImpersonator,
+        Family::LibraryH2,
+        Family::UaSwap,
+        Family::ChromeProxyRotation,
+        Family::HumanUnlistedBrowser,
     ];
 
     /// snake_case name.
@@ -86,13 +111,17 @@ impl Family {
             Family::ResidentialProxyFleet => "residential_proxy_fleet",
             Family::AiCrawler => "ai_crawler",
             Family::ChromeImpersonator => "chrome_impersonator",
+            Family::LibraryH2 => "library_h2",
+            Family::UaSwap => "ua_swap",
+            Family::ChromeProxyRotation => "chrome_proxy_rotation",
+            Family::HumanUnlistedBrowser => "human_unlisted_browser",
         }
     }
 
     /// Ground-truth class.
     pub fn class(self) -> Class {
         match self {
-            Family::Human | Family::HumanVpn => Class::Human,
+            Family::Human | Family::HumanVpn | Family::HumanUnlistedBrowser => Class::Human,
             Family::Googlebot | Family::Bingbot => Class::GoodBot,
             _ => Class::BadBot,
         }
@@ -108,6 +137,12 @@ pub const GO_JA4: &str = "t13d190900_9dc949149365_97f8aa674fd9";
 pub const PYTHON_JA4: &str = "t13d181100_85036bcba153_d41ae481755e";
 /// The crawler stack used by the simulated Googlebot and Bingbot.
 pub const CRAWLER_JA4: &str = "t13d1812h2_e8a523a41297_ef7df7f74e48";
+/// HTTP/2 stacks of libraries (Akamai layout): Go's net/http2 (4 MiB stream window, 10 MiB
+/// header list, 1 GiB connection window, `:authority` first) and okhttp 4.
+pub const LIBRARY_H2: [(&str, &str); 2] = [
+    ("2:0;4:4194304;6:10485760|1073741824|0|a,m,p,s", "a,m,p,s"),
+    ("4:16777216|16711681|0|m,p,a,s", "m,p,a,s"),
+];
 /// The uTLS-style client of the residential proxy fleet.
 pub const FLEET_JA4: &str = "t13d1715h2_5b57614c22b0_7121afd63204";
 
@@ -170,6 +205,7 @@ impl Actor {
         family: Family,
         rng: &mut Rng,
         browsers: &[BrowserProfile],
+        unlisted: &[BrowserProfile],
         n_hosts: usize,
     ) -> Actor {
         let chrome: Vec<&BrowserProfile> = browsers
@@ -252,6 +288,37 @@ impl Actor {
             Family::ChromeImpersonator => {
                 let nets: &[Network] = if rng.chance(0.5) { network::ISPS } else { network::HOSTING };
                 (vec![one(rng, nets)], Client::browser(any_chrome), vec![host])
+            }
+            Family::LibraryH2 => {
+                let mut c = Client::browser(rng.pick(browsers));
+                let (fp, order) = *rng.pick(&LIBRARY_H2);
+                c.h2 = Some((fp.into(), order.into()));
+                (vec![one(rng, network::ISPS)], c, vec![host])
+            }
+            Family::UaSwap => {
+                let p = rng.pick(browsers);
+                let others: Vec<&BrowserProfile> = browsers
+                    .iter()
+                    .filter(|q| engine(&q.family) != engine(&p.family))
+                    .collect();
+                let mut c = Client::browser(p);
+                if !others.is_empty() {
+                    // The user agent and its hints are another engine's; the TCP, TLS and
+                    // HTTP/2 stacks stay the machine's.
+                    let q = *rng.pick(&others);
+                    c.ua = q.user_agent.clone();
+                    c.sec_ch_ua = q.sec_ch_ua.clone();
+                    c.nav_headers = q.nav_headers.clone();
+                }
+                (vec![one(rng, network::ISPS)], c, vec![host])
+            }
+            Family::ChromeProxyRotation => {
+                let ips = (0..rng.range(20, 60)).map(|_| one(rng, network::ISPS)).collect();
+                (ips, Client::browser(any_chrome), vec![host])
+            }
+            Family::HumanUnlistedBrowser => {
+                let pool = if unlisted.is_empty() { browsers } else { unlisted };
+                (vec![one(rng, network::ISPS)], Client::browser(rng.pick(pool)), vec![host])
             }
         };
         Actor {

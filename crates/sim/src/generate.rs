@@ -129,7 +129,11 @@ impl Generator {
             },
             ip_df: true,
             syn_ack_ms: (20.0 + a.hops as f64 * 2.5 + rng.normal() * 3.0).max(1.0),
-            h2_fingerprint: c.h2.as_ref().filter(|_| h2).map(|h| h.0.clone()),
+            h2_fingerprint: c
+                .h2
+                .as_ref()
+                .filter(|h| h2 && !h.0.is_empty())
+                .map(|h| h.0.clone()),
             h2_pseudo_order: c.h2.as_ref().filter(|_| h2).map(|h| h.1.clone()),
             asn: net.asn,
             asn_org: net.org,
@@ -153,7 +157,11 @@ impl Generator {
         let mut out = Vec::new();
         let host = *rng.pick(&a.hosts);
         match a.family {
-            Family::Human | Family::HumanVpn => self.human(a, host, start, rng, &mut out),
+            Family::Human
+            | Family::HumanVpn
+            | Family::HumanUnlistedBrowser
+            | Family::LibraryH2
+            | Family::UaSwap => self.human(a, host, start, rng, &mut out),
             Family::Googlebot | Family::Bingbot | Family::AiCrawler => {
                 self.crawler(a, start, rng, &mut out)
             }
@@ -161,7 +169,9 @@ impl Generator {
             Family::CredentialStuffing => self.stuffer(a, host, start, rng, &mut out),
             Family::HeadlessChrome => self.headless(a, host, start, rng, &mut out),
             Family::VulnScanner => self.scanner(a, start, rng, &mut out),
-            Family::ResidentialProxyFleet => self.fleet(a, host, start, rng, &mut out),
+            Family::ResidentialProxyFleet | Family::ChromeProxyRotation => {
+                self.fleet(a, host, start, rng, &mut out)
+            }
             Family::ChromeImpersonator => self.impersonator(a, host, start, rng, &mut out),
         }
         // Some visits reach the site by a path where the sensor's TCP/TLS data are not

@@ -72,6 +72,8 @@ pub struct SimSummary {
     pub records_per_class: Vec<(Class, u64)>,
     /// Whether real browser profiles were used.
     pub real_profiles: usize,
+    /// Real captures of versions left out of the dictionaries (`human_unlisted_browser`).
+    pub unlisted_profiles: usize,
 }
 
 /// A simulation failure (I/O only).
@@ -118,6 +120,26 @@ pub fn simulate(cfg: &SimConfig, out: &Path) -> Result<SimSummary, SimError> {
         }
         None => (profiles::builtin(), 0),
     };
+    // Real captures (curl-impersonate's) of versions the dictionaries below are not built
+    // from: the browsers of people whose release no list has yet.
+    let unlisted: Vec<profiles::BrowserProfile> = match cfg
+        .profiles
+        .as_deref()
+        .filter(|_| real > 0)
+        .and_then(|p| p.parent()?.parent())
+    {
+        Some(data) => {
+            let listed: BTreeSet<&str> = browsers.iter().map(|b| b.ja4.as_str()).collect();
+            captured::load_all(data)
+                .into_iter()
+                .map(|c| c.profile)
+                // Only whole profiles: a capture without its SETTINGS frame would make a
+                // browser speak HTTP/2 with no HTTP/2 fingerprint, which no real one does.
+                .filter(|p| !listed.contains(p.ja4.as_str()) && !p.h2_fingerprint.is_empty())
+                .collect()
+        }
+        None => Vec::new(),
+    };
     let mut rng = Rng::seed_from_u64(cfg.seed);
     let hosts = cfg.hosts.max(1);
     let log_path = out.join("traffic.jsonl");
@@ -130,6 +152,7 @@ pub fn simulate(cfg: &SimConfig, out: &Path) -> Result<SimSummary, SimError> {
         BTreeSet::new();
     let mut summary = SimSummary {
         real_profiles: real,
+        unlisted_profiles: unlisted.len(),
         ..SimSummary::default()
     };
     let mut per_family = std::collections::BTreeMap::new();
@@ -143,17 +166,25 @@ pub fn simulate(cfg: &SimConfig, out: &Path) -> Result<SimSummary, SimError> {
         for _ in 0..cfg.humans_per_hour {
             let fam = if rng.chance(0.06) {
                 Family::HumanVpn
+            } else if !unlisted.is_empty() && rng.chance(0.1) {
+                Family::HumanUnlistedBrowser
             } else {
                 Family::Human
             };
-            actors.push(actors::Actor::new(fam, &mut rng, &browsers, hosts));
+            actors.push(actors::Actor::new(
+                fam, &mut rng, &browsers, &unlisted, hosts,
+            ));
         }
         for fam in [Family::Googlebot, Family::Bingbot] {
-            actors.push(actors::Actor::new(fam, &mut rng, &browsers, hosts));
+            actors.push(actors::Actor::new(
+                fam, &mut rng, &browsers, &unlisted, hosts,
+            ));
         }
         for fam in Family::ALL.iter().filter(|f| f.class() == Class::BadBot) {
             for _ in 0..cfg.bots_per_family_per_hour {
-                actors.push(actors::Actor::new(*fam, &mut rng, &browsers, hosts));
+                actors.push(actors::Actor::new(
+                    *fam, &mut rng, &browsers, &unlisted, hosts,
+                ));
             }
         }
         for a in &actors {

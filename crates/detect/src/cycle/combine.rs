@@ -23,6 +23,9 @@ pub(super) struct Combined {
     pub penalised: Vec<f64>,
     /// The effective threshold.
     pub threshold: f64,
+    /// Whether each session is an anomaly: its penalised score below the threshold, or a
+    /// meta-learner's bot probability of at least `meta_alert_probability`.
+    pub alert: Vec<bool>,
 }
 
 /// Fewest labels of each class for a scorer to be judged.
@@ -183,6 +186,12 @@ impl Ctx<'_> {
                 r - math::ln_1p((recurrence - 1) as f64) * cfg.recurrence_weight
             })
             .collect();
+        let by_probability = meta.is_some();
+        let alert: Vec<bool> = penalised
+            .iter()
+            .zip(&combined)
+            .map(|(r, p)| *r < threshold || (by_probability && *p >= cfg.meta_alert_probability))
+            .collect();
         let name = s.set.as_str();
         let m = &mut self.out.metrics;
         m.thresholds.insert(name.into(), threshold);
@@ -194,6 +203,7 @@ impl Ctx<'_> {
             raw,
             penalised,
             threshold,
+            alert,
         }
     }
 }

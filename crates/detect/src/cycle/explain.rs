@@ -69,7 +69,7 @@ impl Ctx<'_> {
         // statistics follow the evidence in the reason and characterise their campaigns.
         let impersonator = |n: usize| self.evidence[s.scored[n]] == super::Evidence::Bot;
         let flagged: Vec<usize> = (0..s.scored.len())
-            .filter(|n| c.penalised[*n] < c.threshold || impersonator(*n))
+            .filter(|n| c.alert[*n] || impersonator(*n))
             .collect();
         let rows: Vec<f64> = flagged.iter().flat_map(|n| s.row(*n)).copied().collect();
         let mut attributions = s
@@ -88,7 +88,7 @@ impl Ctx<'_> {
         });
         let mut flagged_at = 0usize;
         for (n, i) in s.scored.iter().enumerate() {
-            let explained = c.penalised[n] < c.threshold || impersonator(n);
+            let explained = c.alert[n] || impersonator(n);
             let v = &mut self.out.verdicts[*i];
             let r = c.penalised[n];
             let penalty = c.raw[n] - r;
@@ -97,7 +97,11 @@ impl Ctx<'_> {
             v.anomaly_score = c.combined[n];
             (v.forest_score, v.flow_score, v.trees_prob) = c.parts[n];
             v.level = crate::verdict::level_of_raw(r, cfg);
-            v.is_anomaly = r < c.threshold;
+            v.is_anomaly = c.alert[n];
+            if v.is_anomaly && v.level.severity() < ThreatLevel::Medium.severity() {
+                // Flagged by the meta-learner's probability outside the percentile budget.
+                v.level = ThreatLevel::Medium;
+            }
             let threshold = c.threshold;
             if !explained {
                 v.reason = format!("[{name}] score {r:.3} (threshold {threshold:.3})");

@@ -355,6 +355,32 @@ fn sim(config: Config, a: EvalSimArgs) -> anyhow::Result<ExitCode> {
         r.precision = f64::NAN;
         rows.push(r);
     }
+    // Every family's verdicts: what share is flagged, made LEGITIMATE_BROWSER, or named by
+    // a cross-layer finding (the layers that disagree lead its reason).
+    let mut by_family: BTreeMap<(&str, &str), [usize; 4]> = BTreeMap::new();
+    for (i, s) in sessions.iter().enumerate() {
+        let Some((class, family)) = labels.get(s.key()) else {
+            continue;
+        };
+        let v = &out.verdicts[i];
+        let c = by_family
+            .entry((class.as_str(), family.as_str()))
+            .or_default();
+        c[0] += 1;
+        c[1] += usize::from(flagged(v));
+        c[2] += usize::from(v.level == ThreatLevel::LegitimateBrowser);
+        c[3] += usize::from(v.reason.starts_with("[Impersonation]"));
+    }
+    println!("\nclass       family                     sessions  flagged  legitimate_browser  impersonation_named");
+    for ((class, family), [n, f, l, named]) in &by_family {
+        let pct = |k: &usize| 100.0 * *k as f64 / (*n).max(1) as f64;
+        println!(
+            "{class:<11} {family:<26} {n:>8} {:>7.1}% {:>18.1}% {:>19.1}%",
+            pct(f),
+            pct(l),
+            pct(named)
+        );
+    }
     let ensemble = out
         .metrics
         .ensemble
