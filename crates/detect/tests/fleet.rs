@@ -22,9 +22,12 @@ fn session(ip: String, ja4: &'static str, asn: u32) -> Session {
     Session::new(row)
 }
 
-fn browser(confidence: f64) -> BrowserId {
+/// A browser identification with its confidence and its navigation axis.
+fn browser(confidence: f64, navigation: f64) -> BrowserId {
+    let mut axes = [0.0; 6];
+    axes[3] = navigation;
     BrowserId {
-        axes: [0.0; 6],
+        axes,
         confidence,
         family: String::new(),
     }
@@ -42,18 +45,18 @@ fn cycle() -> (Vec<Session>, Vec<BrowserId>) {
             CHROME,
             isps[(i % 4) as usize],
         ));
-        b.push(browser(0.9 + 0.05 * ((i % 3) as f64) / 2.0));
+        b.push(browser(0.9 + 0.05 * ((i % 3) as f64) / 2.0, 0.9));
     }
     for i in 0..40u32 {
         let ip = format!("80.{}.{}.{}", 10 + i % 9, 100 + i, 20 + i % 11);
         // Two sessions per address (two hosts).
         for _ in 0..2 {
             s.push(session(ip.clone(), FLEET, isps[(i % 4) as usize]));
-            b.push(browser(0.45));
+            b.push(browser(0.45, 0.3));
         }
     }
     s.push(session("203.0.113.9".into(), PYTHON, 16509));
-    b.push(browser(0.1));
+    b.push(browser(0.1, 0.0));
     (s, b)
 }
 
@@ -70,8 +73,9 @@ fn a_fleet_on_residential_networks_is_found_and_humans_are_left_alone() {
     assert_eq!(f.ja4s, vec![(FLEET.to_string(), 80)]);
     assert_eq!(f.asns.len(), 4);
     assert!((f.mean_browser_confidence - 0.45).abs() < 1e-9);
-    // 40 /24 prefixes out of a saturation of 50: breadth ln 41 / ln 51.
-    let expected = (math::ln(41.0) / math::ln(51.0)) * 0.55;
+    // 40 /24 prefixes out of a saturation of 50: breadth ln 41 / ln 51; each session is as
+    // much a person's as the lower of its confidence (0.45) and its navigation (0.3).
+    let expected = (math::ln(41.0) / math::ln(51.0)) * 0.7;
     assert!(
         (f.score - expected).abs() < 1e-9,
         "{} vs {expected}",
@@ -156,4 +160,34 @@ fn a_new_browser_release_browsing_like_people_is_no_fleet() {
     }
     let r = detect_fleets(&s, &b, &all, &cfg);
     assert!(r.fleets.iter().any(|f| f.flagged && f.ja4s[0].0 == FLEET));
+}
+
+/// A real Chrome's stack (the humans' own JA4, high confidence) driven through residential
+/// proxies like a script: the script-like sessions of the Chrome community are the fleet,
+/// and the people sharing its JA4 stay out of it.
+#[test]
+fn a_real_browser_stack_driven_like_a_script_is_a_fleet_without_its_users() {
+    let (mut s, mut b) = cycle();
+    let isps = [3215u32, 12322, 5410, 3320];
+    let first = s.len();
+    for i in 0..40u32 {
+        s.push(session(
+            format!("81.{}.{}.{}", 10 + i % 9, 100 + i, 20 + i % 11),
+            CHROME,
+            isps[(i % 4) as usize],
+        ));
+        b.push(browser(0.92, 0.2));
+    }
+    let all: Vec<usize> = (0..s.len()).collect();
+    let r = detect_fleets(&s, &b, &all, &DetectConfig::default());
+    for (i, session) in s.iter().enumerate() {
+        let scripted = i >= first || session.key().ja4_str() == FLEET;
+        assert_eq!(r.flagged(i), scripted, "session {i}");
+    }
+    let f = r
+        .fleets
+        .iter()
+        .find(|f| f.flagged && f.ja4s[0].0 == CHROME)
+        .expect("the Chrome-stack fleet");
+    assert_eq!((f.ips, f.sessions), (40, 40));
 }
