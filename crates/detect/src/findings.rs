@@ -9,7 +9,8 @@ use shrike_features::FeatureId;
 use shrike_dict::engine;
 use shrike_fingerprint::{syn_os, SynOs};
 
-use crate::prep::{ua_family, Session};
+use crate::prep::{ua_family, BrowserId, Session};
+use crate::DetectConfig;
 
 /// How much a finding weighs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -154,6 +155,31 @@ pub fn findings_of(s: &Session) -> Vec<Finding> {
     }
     out.sort_by_key(|f| std::cmp::Reverse(f.strength));
     out
+}
+
+/// A session's label by evidence the scorers do not produce: what every cycle validates its
+/// scorers on, and what the trees learn from (never a previous verdict).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Evidence {
+    /// A strong cross-layer finding, or a policy DENY.
+    Bot,
+    /// A confidently identified browser that browses like a person, with no finding.
+    Person,
+    /// Neither.
+    Unknown,
+}
+
+/// The evidence of one session, from its findings ([`findings_of`]), its browser
+/// identification and the policy.
+pub fn evidence(s: &Session, b: &BrowserId, findings: &[Finding], cfg: &DetectConfig) -> Evidence {
+    let strong = findings.iter().any(|f| f.strength == Strength::Strong);
+    if strong || !s.policy.deny.is_empty() {
+        Evidence::Bot
+    } else if findings.is_empty() && b.person_like(cfg) {
+        Evidence::Person
+    } else {
+        Evidence::Unknown
+    }
 }
 
 /// The operating system family whose TCP stack the user agent's platform uses.

@@ -15,7 +15,7 @@
 
 use serde::{Deserialize, Serialize};
 use shrike_gbdt::{Gbdt, GbdtError, GbdtParams};
-use shrike_types::{math, Rng, ThreatLevel};
+use shrike_types::{math, Rng};
 
 use crate::prep::Session;
 
@@ -23,9 +23,13 @@ use crate::prep::Session;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LabelSource {
-    /// The level an earlier cycle gave the session ([`ThreatLevel::label`]).
-    Level(ThreatLevel),
-    /// An analyst's feedback (it overrides the level).
+    /// A known bot: the dictionaries or an Anubis ALLOW rule name it.
+    KnownBot,
+    /// Evidence the scorers do not produce ([`crate::findings::Evidence`]): a strong
+    /// cross-layer finding or a policy DENY (bot), or a confidently identified browser
+    /// browsing like a person with no finding (human).
+    Evidence,
+    /// An analyst's feedback (it overrides the evidence).
     Analyst,
 }
 

@@ -142,7 +142,7 @@ fn a_browser_that_does_not_browse_like_a_person_is_not_legitimate() {
         let v = &out.verdicts[*i];
         assert_ne!(v.level, ThreatLevel::LegitimateBrowser, "{}", v.reason);
         assert_ne!(
-            v.level.label(),
+            shrike_detect::runner::trusted_label(&sessions[*i], None, &cfg).map(|l| l.0),
             Some(false),
             "never a human label: {}",
             v.reason

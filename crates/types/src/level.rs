@@ -51,25 +51,6 @@ impl ThreatLevel {
         }
     }
 
-    /// The label this verdict gives the supervised trees: `Some(true)` (a bot) for `High`,
-    /// `Critical`, `AnubisDeny` and `KnownBot`, `Some(false)` (a person) for
-    /// `LegitimateBrowser` only (a browser by identity that browses like a person), `None`
-    /// for the rest. `Normal` is no label: it says only that the scorers found the session
-    /// calm, so a client that slipped past them once would teach the trees it is a person.
-    pub const fn label(self) -> Option<bool> {
-        match self {
-            ThreatLevel::High
-            | ThreatLevel::Critical
-            | ThreatLevel::AnubisDeny
-            | ThreatLevel::KnownBot => Some(true),
-            ThreatLevel::LegitimateBrowser => Some(false),
-            ThreatLevel::Normal
-            | ThreatLevel::Medium
-            | ThreatLevel::Low
-            | ThreatLevel::Unscored => None,
-        }
-    }
-
     /// A known good bot or a legitimate browser: never blocked, whatever else says so.
     pub const fn is_protected(self) -> bool {
         matches!(self, ThreatLevel::KnownBot | ThreatLevel::LegitimateBrowser)
@@ -81,21 +62,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn labels_and_protection_do_not_overlap() {
+    fn protected_levels_are_never_severe() {
         for l in ThreatLevel::ALL {
             if l.is_protected() {
                 assert_eq!(l.severity(), 0, "{l}");
             }
-            if l.severity() >= 3 {
-                assert_eq!(l.label(), Some(true), "{l}");
-            }
         }
-        assert_eq!(ThreatLevel::LegitimateBrowser.label(), Some(false));
-        assert_eq!(
-            ThreatLevel::Normal.label(),
-            None,
-            "calm scores are no evidence of a person"
+        assert!(
+            !ThreatLevel::Normal.is_protected(),
+            "calm scores protect nothing"
         );
-        assert_eq!(ThreatLevel::Medium.label(), None);
     }
 }

@@ -83,17 +83,7 @@ struct Ctx<'a> {
     evidence: Vec<Evidence>,
 }
 
-/// A session's label by evidence the scorers do not produce: the labels every cycle
-/// validates its scorers on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Evidence {
-    /// A strong cross-layer finding, or a policy DENY.
-    Bot,
-    /// A confidently identified browser that browses like a person, with no finding.
-    Person,
-    /// Neither.
-    Unknown,
-}
+use crate::findings::Evidence;
 
 impl Ctx<'_> {
     /// Runs a stage and records its wall time under `name` in the cycle's metrics: the one

@@ -51,17 +51,7 @@ pub(super) fn evidence(ctx: &Ctx<'_>) -> Vec<super::Evidence> {
     let cfg = ctx.cfg;
     (0..ctx.sessions.len())
         .map(|i| {
-            let (s, b, f) = (&ctx.sessions[i], &ctx.browsers[i], &ctx.findings[i]);
-            let strong = f
-                .iter()
-                .any(|f| f.strength == crate::findings::Strength::Strong);
-            if strong || !s.policy.deny.is_empty() {
-                super::Evidence::Bot
-            } else if f.is_empty() && b.person_like(cfg) {
-                super::Evidence::Person
-            } else {
-                super::Evidence::Unknown
-            }
+            crate::findings::evidence(&ctx.sessions[i], &ctx.browsers[i], &ctx.findings[i], cfg)
         })
         .collect()
 }

@@ -12,6 +12,7 @@ use shrike_types::{ThreatLevel, Timestamp, HOUR_MS};
 use crate::campaign::{CampaignMemory, KnownCampaign};
 use crate::config::DetectConfig;
 use crate::cycle::run_cycle;
+use crate::findings::Evidence;
 use crate::prep::Session;
 use crate::registry::Registry;
 use crate::supervised::{LabelSource, Labelled};
@@ -209,9 +210,37 @@ pub fn load_sessions(
     Ok(Some((sessions, start, end)))
 }
 
-/// The labelled history the boosted trees learn from: sessions of the last
-/// `label_history_days` before `now` whose latest level is a label, or that an analyst
-/// labelled (the analyst wins); a seeded sample of `trees_max_labels` at most.
+/// A session's label for the trees, from what does not come from the trees or from an
+/// earlier verdict: an analyst's feedback, a known bot, or the session's evidence
+/// ([`crate::findings::evidence`]). `None`: no trusted label. The level a cycle gave the
+/// session is deliberately no input.
+pub fn trusted_label(
+    session: &Session,
+    feedback: Option<FeedbackLabel>,
+    cfg: &DetectConfig,
+) -> Option<(bool, LabelSource)> {
+    if let Some(f) = feedback {
+        return Some((f == FeedbackLabel::Bot, LabelSource::Analyst));
+    }
+    if !session.row.bot_name.is_empty() {
+        return Some((true, LabelSource::KnownBot));
+    }
+    let b = crate::prep::identify_browser(session);
+    let findings = crate::findings::findings_of(session);
+    match crate::findings::evidence(session, &b, &findings, cfg) {
+        Evidence::Bot => Some((true, LabelSource::Evidence)),
+        Evidence::Person => Some((false, LabelSource::Evidence)),
+        Evidence::Unknown => None,
+    }
+}
+
+/// The labelled history the boosted trees learn from: the sessions scored in the last
+/// `label_history_days` before `now`, each labelled by an analyst (who wins), by the
+/// dictionaries (a known bot), or by evidence read again from the session with the
+/// dictionaries in service ([`crate::findings::evidence`]: a strong finding or a DENY, or a
+/// confident browser browsing like a person); sessions with none of these are left out,
+/// whatever level an earlier cycle gave them. A seeded sample of `trees_max_labels` at
+/// most.
 pub fn load_labels(
     store: &dyn CycleStore,
     cfg: &DetectConfig,
@@ -224,9 +253,12 @@ pub fn load_labels(
     let from = Timestamp::from_millis(
         now.millis() - (cfg.label_history_days * 24.0 * HOUR_MS as f64) as i64,
     );
+    // Every session scored in the history: its label comes from evidence read again now,
+    // never from the verdict an earlier cycle gave it (a client that passed once as a
+    // browser must not teach the trees it is a person).
     let levels: Vec<ThreatLevel> = ThreatLevel::ALL
         .into_iter()
-        .filter(|l| l.label().is_some())
+        .filter(|l| *l != ThreatLevel::Unscored)
         .collect();
     let enrich = Enrich {
         dict,
@@ -234,13 +266,12 @@ pub fn load_labels(
     };
     let mut out: Vec<Labelled> = Vec::new();
     for row in store.labelled_sessions(from, now, &levels)? {
-        let (bot, source) = match (row.feedback, row.level.and_then(|l| Some((l.label()?, l)))) {
-            (Some(f), _) => (f == FeedbackLabel::Bot, LabelSource::Analyst),
-            (None, Some((bot, level))) => (bot, LabelSource::Level(level)),
-            (None, None) => continue,
+        let session = enrich.session(row.session);
+        let Some((bot, source)) = trusted_label(&session, row.feedback, cfg) else {
+            continue;
         };
         out.push(Labelled {
-            session: enrich.session(row.session),
+            session,
             bot,
             source,
         });
@@ -259,4 +290,88 @@ pub fn load_labels(
         out = keep;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use shrike_features::FeatureId;
+    use shrike_store::SessionRow;
+    use shrike_types::{SessionKey, Timestamp};
+
+    use super::*;
+
+    const CHROME_WIN: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/134.0.0.0 Safari/537.36";
+
+    /// A Chrome session that browses like a person: confident identity, assets, referers,
+    /// cookies, Accept-Language.
+    fn chrome(ip: &str) -> Session {
+        let mut row = SessionRow::new(SessionKey {
+            window_start: Timestamp::from_millis(0),
+            src_ip: ip.parse().unwrap(),
+            ja4: Some(
+                shrike_types::Ja4::parse("t13d1516h2_8daaf6152771_02713d6af862".into()).unwrap(),
+            ),
+            host: "shop.example".into(),
+        });
+        row.user_agent = CHROME_WIN.into();
+        row.browser_family = "Chrome".into();
+        row.correlated = true;
+        for (f, v) in [
+            (FeatureId::AssetRatio, 0.5),
+            (FeatureId::HasReferer, 1.0),
+            (FeatureId::HasCookie, 1.0),
+            (FeatureId::HasAcceptLanguage, 1.0),
+            (FeatureId::IsFakeNavigation, 0.0),
+            (FeatureId::ModernBrowserScore, 1.0),
+            (FeatureId::UaChMismatch, 0.0),
+            (FeatureId::SecChMobileMismatch, 0.0),
+            (FeatureId::H2SettingsKnown, 1.0),
+            (FeatureId::H2Ja4Coherence, 1.0),
+            (FeatureId::H2PseudoOrderMatch, 1.0),
+        ] {
+            row.features[f.index()] = v;
+        }
+        Session::new(row)
+    }
+
+    #[test]
+    fn labels_come_from_evidence_never_from_an_earlier_verdict() {
+        let cfg = DetectConfig::default();
+        // A person: a negative by evidence.
+        let person = chrome("198.51.100.1");
+        assert_eq!(
+            trusted_label(&person, None, &cfg),
+            Some((false, LabelSource::Evidence))
+        );
+        // An impersonator an earlier cycle let through as LEGITIMATE_BROWSER (its hints
+        // contradict its user agent, the scores were calm): a positive now, never a
+        // negative, since the level is no input.
+        let mut impersonator = chrome("198.51.100.2");
+        impersonator.row.features[FeatureId::UaChMismatch.index()] = 1.0;
+        assert_eq!(
+            trusted_label(&impersonator, None, &cfg),
+            Some((true, LabelSource::Evidence))
+        );
+        // A real stack driven like a script, with no finding: no label at all (neither a
+        // person's browsing nor evidence of a bot), whatever the scores said of it.
+        let mut scripted = chrome("198.51.100.3");
+        for f in [
+            FeatureId::AssetRatio,
+            FeatureId::HasReferer,
+            FeatureId::HasCookie,
+        ] {
+            scripted.row.features[f.index()] = 0.0;
+        }
+        assert_eq!(trusted_label(&scripted, None, &cfg), None);
+        // The analyst wins, and a known bot is a bot.
+        assert_eq!(
+            trusted_label(&impersonator, Some(FeedbackLabel::Human), &cfg),
+            Some((false, LabelSource::Analyst))
+        );
+        scripted.row.bot_name = "Googlebot".into();
+        assert_eq!(
+            trusted_label(&scripted, None, &cfg),
+            Some((true, LabelSource::KnownBot))
+        );
+    }
 }
