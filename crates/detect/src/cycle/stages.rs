@@ -132,6 +132,8 @@ pub(super) fn findings(ctx: &mut Ctx<'_>, unknown: &[usize]) {
                 .collect::<Vec<_>>()
                 .join("; ")
         };
+        // The evidence leads the reason, the statistics follow it.
+        let mut lead = Vec::new();
         if !strong.is_empty() {
             impersonators += 1;
             for f in &strong {
@@ -141,15 +143,15 @@ pub(super) fn findings(ctx: &mut Ctx<'_>, unknown: &[usize]) {
             if v.level.severity() < ThreatLevel::High.severity() {
                 v.level = ThreatLevel::High;
             }
-            v.reason = if v.reason.is_empty() {
-                format!("[Impersonation] {}", text(&strong))
-            } else {
-                format!("[Impersonation] {} | {}", text(&strong), v.reason)
-            };
+            lead.push(format!("[Impersonation] {}", text(&strong)));
         }
         if !weak.is_empty() {
-            v.reason = format!("{} | unusual: {}", v.reason, text(&weak));
+            lead.push(format!("[Unusual] {}", text(&weak)));
         }
+        if !v.reason.is_empty() {
+            lead.push(std::mem::take(&mut v.reason));
+        }
+        v.reason = lead.join(" | ");
         v.findings = found;
     }
     if impersonators > 0 {
@@ -223,6 +225,11 @@ pub(super) fn legitimate_browsers(ctx: &mut Ctx<'_>) {
                 "[Legitimate browser] {family}{by} (confidence {:.2})",
                 v.browser_confidence
             );
+            // What was unusual still shows (a proxy's TCP stack, say).
+            let unusual: Vec<&str> = v.findings.iter().map(|f| f.evidence.as_str()).collect();
+            if !unusual.is_empty() {
+                v.reason = format!("{} | [Unusual] {}", v.reason, unusual.join("; "));
+            }
             *families.entry(family.to_string()).or_default() += 1;
         }
     }
