@@ -17,7 +17,9 @@
 //! `breadth = min(1, ln(1 + prefixes) / ln(1 + fleet_prefix_saturation))`,
 //!
 //! so it is high when the low-confidence sessions come from many prefixes. A fleet is
-//! flagged (`fleet_campaign_flag`) when its score reaches [`DetectConfig::fleet_threshold`],
+//! flagged (`fleet_campaign_flag`) when its score reaches [`DetectConfig::fleet_threshold`]
+//! (or its breadth does, when its mean navigation is below a person's,
+//! [`DetectConfig::legit_navigation_min`]),
 //! it spans at least [`DetectConfig::fleet_min_ips`] addresses, and its sessions behave like
 //! scripts: a mean navigation axis at most [`DetectConfig::fleet_navigation_max`]. Many
 //! residential addresses sharing an unknown stack and browsing like people are a browser
@@ -242,10 +244,14 @@ pub fn detect_fleets(
             mean_navigation,
             score,
             // A population that navigates like people (assets, referers, cookies) is a
-            // browser's users, however unknown its stack: not a fleet.
-            flagged: score >= cfg.fleet_threshold
-                && ips.len() >= cfg.fleet_min_ips
-                && mean_navigation <= cfg.fleet_navigation_max,
+            // browser's users, however unknown its stack: not a fleet. One whose members
+            // all browse below a person's navigation is one on breadth alone, whatever
+            // stack it borrows.
+            flagged: ips.len() >= cfg.fleet_min_ips
+                && mean_navigation <= cfg.fleet_navigation_max
+                && (score >= cfg.fleet_threshold
+                    || (mean_navigation < cfg.legit_navigation_min
+                        && breadth >= cfg.fleet_threshold)),
         };
         fleets.push((fleet, members.iter().map(|k| rows[*k].0).collect()));
     }

@@ -74,7 +74,7 @@ pub enum Derived {
     /// modern_browser_score (Sec-Fetch, br/zstd, HTTP/2, Accept-Language, modern UA).
     AxisHttpModern,
     /// Share of navigation traits: assets fetched, referer, cookie, Accept-Language, no
-    /// fake navigation.
+    /// fake navigation, and think time (gaps that vary as a person's, from 10 requests).
     AxisNavBehavior,
     /// Share of agreeing TLS traits: UA and client hints agree, ALPN agrees with the HTTP
     /// version, SNI equals the host.
@@ -188,7 +188,7 @@ pub struct BrowserId {
 
 impl BrowserId {
     /// The navigation axis (assets fetched, referers, cookies, Accept-Language, no fake
-    /// navigation): high for a person's browsing, low for a script's.
+    /// navigation, think time): high for a person's browsing, low for a script's.
     pub fn navigation(&self) -> f64 {
         self.axes[Derived::AxisNavBehavior as usize]
     }
@@ -269,6 +269,21 @@ fn known(v: f64) -> Option<f64> {
     (v >= 0.0).then_some(v)
 }
 
+/// Requests from which a session's cadence says whether someone reads between them.
+pub const THINK_TIME_MIN_HITS: f64 = 10.0;
+/// Coefficient of variation of the gaps between requests below which they are a machine's
+/// clock, not a person's reading: a person's page views come in bursts (the page and its
+/// assets) between pauses, a script's at a steady period.
+pub const MACHINE_CADENCE_CV: f64 = 0.25;
+
+/// The think-time trait of the navigation axis: 1 when the gaps between requests vary as a
+/// person's do, 0 when they are a steady period, unknown below
+/// [`THINK_TIME_MIN_HITS`] requests.
+fn think_time(s: &Session) -> Option<f64> {
+    (s.get(FeatureId::Hits) >= THINK_TIME_MIN_HITS)
+        .then(|| f64::from(u8::from(s.get(FeatureId::CadenceCv) >= MACHINE_CADENCE_CV)))
+}
+
 /// The six axes, the confidence and the family of a session.
 pub fn identify_browser(s: &Session) -> BrowserId {
     use FeatureId as F;
@@ -285,6 +300,7 @@ pub fn identify_browser(s: &Session) -> BrowserId {
         known(s.get(F::HasCookie)),
         known(s.get(F::HasAcceptLanguage)),
         known(s.get(F::IsFakeNavigation)).map(|v| 1.0 - v),
+        think_time(s),
     ];
     let mean = |xs: &[Option<f64>]| {
         let k: Vec<f64> = xs.iter().flatten().copied().collect();

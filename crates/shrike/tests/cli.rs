@@ -433,7 +433,8 @@ fn demo_scores_every_population_then_detect_reuses_its_model_and_skips_thin_data
     );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     // Campaigns clustered in the flow's latent space: the payloads say so, and each
-    // large campaign is still one tool (one TLS stack: one dominant JA4).
+    // large campaign is still one operator's tooling: one JA4 carries at least half of it
+    // (the simulated scrapers run two tools, Python's and Go's, with one behaviour).
     let o = support::command(dir.path())
         .args(["detect", "--store", store])
         .env("SHRIKE_CAMPAIGN_SPACE", "flow")
@@ -451,10 +452,7 @@ fn demo_scores_every_population_then_detect_reuses_its_model_and_skips_thin_data
         assert_eq!(c["space"], "flow", "{c}");
         let sessions = c["sessions"].as_u64().unwrap();
         let top = c["ja4s"][0][1].as_u64().unwrap();
-        assert!(
-            sessions < 20 || top * 10 >= sessions * 9,
-            "mixed campaign: {c}"
-        );
+        assert!(sessions < 20 || top * 2 >= sessions, "mixed campaign: {c}");
     }
     // Anubis's default policy in service: the headless browsers and the AI crawlers it
     // denies are scored and reported as ANUBIS_DENY, by rule.
