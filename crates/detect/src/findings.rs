@@ -38,6 +38,8 @@ pub enum FindingKind {
     H2PseudoOrder,
     /// The user agent names a browser engine other than the one whose ClientHello the JA4 is.
     UaTlsEngine,
+    /// HTTP/2 SETTINGS a browser of another engine sends, under a browser's JA4.
+    H2SettingsEngine,
     /// HTTP/2 SETTINGS no known browser sends, under a browser's JA4 (a new release is
     /// possible: weak).
     H2SettingsUnknown,
@@ -130,6 +132,13 @@ pub fn findings_of(s: &Session) -> Vec<Finding> {
                 ),
             );
         }
+    }
+    if on(F::H2SettingsKnown) && !ja4_family.is_empty() && s.get(F::H2Ja4Coherence) == 0.0 {
+        add(
+            FindingKind::H2SettingsEngine,
+            Strength::Strong,
+            format!("{ja4_family} JA4 with HTTP/2 SETTINGS of another browser engine"),
+        );
     }
     if h2 && !ja4_family.is_empty() && on(F::H2SettingsRare) {
         add(
@@ -232,7 +241,34 @@ mod tests {
             "Chrome",
             &[
                 (FeatureId::H2SettingsKnown, 1.0),
+                (FeatureId::H2Ja4Coherence, 1.0),
                 (FeatureId::H2PseudoOrderMatch, 1.0),
+            ],
+        );
+        assert_eq!(findings_of(&s), vec![]);
+        // Firefox's SETTINGS under Chrome's JA4: no real browser sends them.
+        let s = session(
+            CHROME_WIN,
+            "Chrome",
+            &[
+                (FeatureId::H2SettingsKnown, 1.0),
+                (FeatureId::H2Ja4Coherence, 0.0),
+                (FeatureId::H2PseudoOrderMatch, 1.0),
+            ],
+        );
+        let f = findings_of(&s);
+        assert_eq!(
+            f.iter().map(|f| (f.kind, f.strength)).collect::<Vec<_>>(),
+            vec![(FindingKind::H2SettingsEngine, Strength::Strong)]
+        );
+        // Compared with a family the JA4 no longer has (-1: unknown): no finding.
+        let s = session(
+            CHROME_WIN,
+            "Chrome",
+            &[
+                (FeatureId::H2SettingsKnown, 1.0),
+                (FeatureId::H2Ja4Coherence, -1.0),
+                (FeatureId::H2PseudoOrderMatch, -1.0),
             ],
         );
         assert_eq!(findings_of(&s), vec![]);

@@ -40,7 +40,18 @@ impl Enrich<'_> {
             !on(FeatureId::H2SettingsKnown) && !on(FeatureId::H2SettingsRare),
         );
         let found = d.browser_match(ja4).filter(|m| h2.accepts(m.basis));
-        row.browser_family = found.map_or_else(String::new, |m| m.family.to_string());
+        let family = found.map_or("", |m| m.family);
+        if shrike_dict::engine(family) != shrike_dict::engine(&row.browser_family) {
+            // The HTTP/2 features compare the session with the family its JA4 had at
+            // ingest; the dictionaries in service name another: those comparisons are
+            // unknown now, not disagreements.
+            for f in [FeatureId::H2Ja4Coherence, FeatureId::H2PseudoOrderMatch] {
+                if let Some(v) = row.features.get_mut(f.index()) {
+                    *v = -1.0;
+                }
+            }
+        }
+        row.browser_family = family.to_string();
         let identity = found.map(|m| m.basis);
         row.asn_label = d.asn_label(row.asn);
         let policy = policy_mark(d, self.verifier, &mut row);
@@ -185,5 +196,36 @@ mod tests {
         assert_eq!(s.policy.deny, "headless");
         let s = on.session(row("66.249.66.1", "TelegramBot (like TwitterBot)"));
         assert_eq!(s.row.bot_name, "anubis:telegram");
+    }
+
+    #[test]
+    fn http2_comparisons_with_a_family_the_ja4_no_longer_has_become_unknown() {
+        const CHROME: &str = "t13d1516h2_8daaf6152771_02713d6af862";
+        let mut d = Dictionaries::default();
+        d.load_text(
+            shrike_dict::DictionaryFile::BrowserJa4,
+            &format!("{CHROME},Chrome\n"),
+        )
+        .unwrap();
+        let mut r = row(
+            "198.51.100.7",
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/134.0.0.0 Safari/537.36",
+        );
+        r.key.ja4 = Some(shrike_types::Ja4::parse(CHROME.into()).unwrap());
+        // Ingested before the dictionary knew the JA4: no family, so no agreement.
+        r.features[FeatureId::H2SettingsKnown.index()] = 1.0;
+        let on = Enrich {
+            dict: Some(&d),
+            verifier: None,
+        };
+        let s = on.session(r.clone());
+        assert_eq!(s.row.browser_family, "Chrome");
+        assert_eq!(s.get(FeatureId::H2Ja4Coherence), -1.0);
+        assert_eq!(s.get(FeatureId::H2PseudoOrderMatch), -1.0);
+        assert!(crate::findings::findings_of(&s).is_empty());
+        // Ingested with the same family: the comparisons stand.
+        r.browser_family = "Chrome".into();
+        let s = on.session(r);
+        assert_eq!(s.get(FeatureId::H2Ja4Coherence), 0.0);
     }
 }
