@@ -107,7 +107,8 @@ pub struct Dictionaries {
     /// User-agent bot patterns (`ua_bots.json`).
     pub ua_bots: UaBots,
     /// What `browser_ja4` says of each engine's ClientHello structure, learned on the first
-    /// lookup of a JA4 the table lacks (fill `browser_ja4` before looking up).
+    /// lookup of a JA4 the table lacks, and again after `load_text` adds browser JA4s (a
+    /// caller editing the public map directly must do so before looking up).
     stacks: OnceLock<StackIndex>,
 }
 
@@ -173,6 +174,8 @@ impl Dictionaries {
                     self.browser_ja4
                         .entry(f[0].to_ascii_lowercase())
                         .or_insert_with(|| f[1].clone());
+                    // What is learned from the table is learned again from the new rows.
+                    self.stacks = OnceLock::new();
                 }
                 DictionaryFile::BrowserH2 => {
                     let order = f[0].rsplit('|').next().unwrap_or("").to_string();

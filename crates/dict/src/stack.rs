@@ -354,4 +354,17 @@ mod tests {
         assert_eq!(engine("Edge"), engine("Chrome"));
         assert_ne!(engine("Firefox"), engine("Safari"));
     }
+
+    #[test]
+    fn rows_loaded_after_a_lookup_are_learned() {
+        use crate::{Dictionaries, DictionaryFile};
+        let mut d = Dictionaries::default();
+        d.load_text(DictionaryFile::BrowserJa4, &format!("{SAFARI_18},Safari\n"))
+            .unwrap();
+        let firefox_133 = "t13d1716h2_5b57614c22b0_eeeea6562960";
+        assert_eq!(d.browser_family(firefox_133), "");
+        d.load_text(DictionaryFile::BrowserJa4, &format!("{FIREFOX_117},Firefox\n"))
+            .unwrap();
+        assert_eq!(d.browser_family(firefox_133), "Firefox");
+    }
 }
