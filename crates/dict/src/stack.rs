@@ -363,8 +363,11 @@ mod tests {
             .unwrap();
         let firefox_133 = "t13d1716h2_5b57614c22b0_eeeea6562960";
         assert_eq!(d.browser_family(firefox_133), "");
-        d.load_text(DictionaryFile::BrowserJa4, &format!("{FIREFOX_117},Firefox\n"))
-            .unwrap();
+        d.load_text(
+            DictionaryFile::BrowserJa4,
+            &format!("{FIREFOX_117},Firefox\n"),
+        )
+        .unwrap();
         assert_eq!(d.browser_family(firefox_133), "Firefox");
     }
 }
