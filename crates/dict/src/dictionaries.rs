@@ -246,10 +246,9 @@ impl Dictionaries {
     /// set names ([`Dictionaries::browser_match`]). A match by shape alone needs the HTTP/2
     /// layer ([`Dictionaries::browser_family_with_h2`]).
     pub fn browser_family(&self, ja4: &str) -> &str {
-        match self.browser_match(ja4) {
-            Some(m) if m.basis != Basis::Shape => m.family,
-            _ => "",
-        }
+        self.browser_match(ja4)
+            .filter(|m| H2Word::Silent.accepts(m.basis))
+            .map_or("", |m| m.family)
     }
 
     /// The family of a JA4 and how it was found: exactly, else by structure ([`stack`]).

@@ -276,9 +276,8 @@ fn lookup<'a>(map: &'a HashMap<String, Option<String>>, key: &str) -> Option<&'a
 fn resolve(m: HashMap<&str, HashMap<&str, u32>>) -> HashMap<String, Option<String>> {
     m.into_iter()
         .map(|(hash, families)| {
-            let engines_agree = families
-                .keys()
-                .all(|f| engine(f) == families.keys().next().and_then(|g| engine(g)));
+            let first = families.keys().next().and_then(|f| engine(f));
+            let engines_agree = families.keys().all(|f| engine(f) == first);
             let family = engines_agree
                 .then(|| {
                     families

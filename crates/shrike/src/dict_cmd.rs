@@ -232,7 +232,7 @@ fn import_browser_profiles(a: &ImportArgs, dir: &Path) -> anyhow::Result<()> {
     use shrike_sim::captured;
     let text = read_text(&a.file)?;
     let captures = if text.trim_start().starts_with('[') {
-        captured::rama(&a.file)
+        captured::rama(&text)
     } else {
         let stem = a.file.file_stem().and_then(|s| s.to_str()).unwrap_or("");
         captured::curl_impersonate(&text, stem)

@@ -7,14 +7,6 @@ use shrike_types::Rng;
 use crate::network::{self, Network};
 use crate::profiles::{BrowserProfile, Os};
 
-/// The engine whose stack a family uses (Chromium browsers share one).
-fn engine(family: &str) -> &str {
-    match family {
-        "Chrome" | "Edge" => "Chromium",
-        f => f,
-    }
-}
-
 /// Ground truth for one actor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Class {
@@ -299,7 +291,7 @@ impl Actor {
                 let p = rng.pick(browsers);
                 let others: Vec<&BrowserProfile> = browsers
                     .iter()
-                    .filter(|q| engine(&q.family) != engine(&p.family))
+                    .filter(|q| shrike_dict::engine(&q.family) != shrike_dict::engine(&p.family))
                     .collect();
                 let mut c = Client::browser(p);
                 if !others.is_empty() {

@@ -9,7 +9,7 @@ use std::path::Path;
 use serde_json::Value;
 use shrike_fingerprint::{akamai_fingerprint, h2::pseudo_order, ClientHello, H2Settings, Protocol};
 
-use crate::profiles::{load_rama, BrowserProfile};
+use crate::profiles::{parse_rama, BrowserProfile};
 
 /// One capture of a real browser.
 #[derive(Debug, Clone)]
@@ -49,9 +49,9 @@ pub fn ua_major(family: &str, ua: &str) -> String {
     .unwrap_or_default()
 }
 
-/// rama's profiles with their versions.
-pub fn rama(path: &Path) -> Vec<CapturedProfile> {
-    load_rama(path)
+/// rama's profiles (`embed_profiles.json`'s text) with their versions.
+pub fn rama(text: &str) -> Vec<CapturedProfile> {
+    parse_rama(text)
         .unwrap_or_default()
         .into_iter()
         .map(|p| CapturedProfile {
@@ -89,10 +89,19 @@ pub fn curl_impersonate(text: &str, file: &str) -> Result<Vec<CapturedProfile>, 
     Ok(out)
 }
 
-/// Every capture under `data` (a `../shared/data` layout): rama's profiles and every
-/// curl-impersonate signature file, each build once (the fork repeats the original's).
+/// Every capture under `data` (a `../shared/data` layout): rama's profiles and
+/// [`curl_impersonate_all`].
 pub fn load_all(data: &Path) -> Vec<CapturedProfile> {
-    let mut out = rama(&data.join("rama-ua-profiles/embed_profiles.json"));
+    let text = std::fs::read_to_string(data.join("rama-ua-profiles/embed_profiles.json"));
+    let mut out = text.map(|t| rama(&t)).unwrap_or_default();
+    out.extend(curl_impersonate_all(data));
+    out
+}
+
+/// Every curl-impersonate signature file under `data` (a `../shared/data` layout), each
+/// build once (the fork repeats the original's).
+pub fn curl_impersonate_all(data: &Path) -> Vec<CapturedProfile> {
+    let mut out = Vec::new();
     let sigs = data.join("curl-impersonate-signatures");
     let mut files: Vec<_> = [sigs.join("lexiforest"), sigs.clone()]
         .iter()

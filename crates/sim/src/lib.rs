@@ -130,7 +130,7 @@ pub fn simulate(cfg: &SimConfig, out: &Path) -> Result<SimSummary, SimError> {
     {
         Some(data) => {
             let listed: BTreeSet<&str> = browsers.iter().map(|b| b.ja4.as_str()).collect();
-            captured::load_all(data)
+            captured::curl_impersonate_all(data)
                 .into_iter()
                 .map(|c| c.profile)
                 // Only whole profiles: a capture without its SETTINGS frame would make a

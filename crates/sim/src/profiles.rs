@@ -213,8 +213,12 @@ fn h2_from_rama(s: &Value) -> Option<(String, String)> {
 
 /// Reads rama's `embed_profiles.json`. Profiles that cannot be read whole are skipped.
 pub fn load_rama(path: &Path) -> Option<Vec<BrowserProfile>> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let all: Vec<Value> = serde_json::from_str(&text).ok()?;
+    parse_rama(&std::fs::read_to_string(path).ok()?)
+}
+
+/// [`load_rama`] on the file's text.
+pub fn parse_rama(text: &str) -> Option<Vec<BrowserProfile>> {
+    let all: Vec<Value> = serde_json::from_str(text).ok()?;
     let mut out = Vec::new();
     for p in &all {
         let Some(ua) = p.get("uastr").and_then(Value::as_str) else {
