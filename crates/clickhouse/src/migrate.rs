@@ -35,6 +35,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(4, "004_dictionaries.sql"),
     migration!(5, "005_features_view.sql"),
     migration!(6, "006_outputs.sql"),
+    migration!(7, "007_session_h2.sql"),
 ];
 
 /// Retention of the tables (days).

@@ -273,7 +273,7 @@ impl ChStore {
                 "SELECT toUnixTimestamp(window_start) * 1000 AS w, src_ip, ja4, host, hits, \
                  asn_label, bot_name, browser_family, features, \
                  toUnixTimestamp64Milli(first_seen) AS f, toUnixTimestamp64Milli(last_seen) AS l, \
-                 asn, user_agent, correlated, country, asn_org, tcp_fingerprint \
+                 asn, user_agent, correlated, country, asn_org, tcp_fingerprint, h2_fingerprint \
                  FROM {}.sessions FINAL \
                  WHERE window_start >= toDateTime64({{from:Int64}} / 1000, 3, 'UTC') \
                    AND window_start <= toDateTime64({{to:Int64}} / 1000, 3, 'UTC') \
@@ -304,6 +304,7 @@ impl ChStore {
                     last_seen: Timestamp::from_millis(int(r, "l")?),
                     asn_org: text(r, "asn_org"),
                     tcp_fingerprint: text(r, "tcp_fingerprint"),
+                    h2_fingerprint: text(r, "h2_fingerprint"),
                 })
             })
             .collect()
@@ -336,7 +337,7 @@ impl ChStore {
                     "src_ip": s.key.src_ip.to_string(), "ja4": s.key.ja4_str(), "host": s.key.host,
                     "first_seen": ch_time(s.first_seen), "last_seen": ch_time(s.last_seen),
                     "hits": s.hits, "asn": s.asn, "asn_org": s.asn_org, "country": s.country,
-                    "tcp_fingerprint": s.tcp_fingerprint, "asn_label": s.asn_label.as_str(),
+                    "tcp_fingerprint": s.tcp_fingerprint, "h2_fingerprint": s.h2_fingerprint, "asn_label": s.asn_label.as_str(),
                     "bot_name": s.bot_name, "browser_family": s.browser_family,
                     "correlated": s.correlated, "user_agent": s.user_agent,
                     "features": s.features.iter().map(|v| if v.is_finite() { *v } else { 0.0 }).collect::<Vec<f32>>(),

@@ -18,10 +18,10 @@ fn migrations_apply_once_and_build_every_object() {
     };
     let client = engine.client();
     let first = migrate(&client, &Retention::default()).unwrap();
-    assert_eq!(first.applied, vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(first.applied, vec![1, 2, 3, 4, 5, 6, 7]);
     let again = migrate(&client, &Retention::default()).unwrap();
     assert!(again.applied.is_empty());
-    assert_eq!(again.version, 6);
+    assert_eq!(again.version, 7);
     let db = &engine.url.database;
     let tables = client
         .query(
@@ -183,8 +183,20 @@ fn the_feature_view_matches_the_rust_sessionizer() {
             r.key
         );
         assert_eq!(
-            (c.asn, &c.country, &c.browser_family, &c.tcp_fingerprint),
-            (r.asn, &r.country, &r.browser_family, &r.tcp_fingerprint),
+            (
+                c.asn,
+                &c.country,
+                &c.browser_family,
+                &c.tcp_fingerprint,
+                &c.h2_fingerprint
+            ),
+            (
+                r.asn,
+                &r.country,
+                &r.browser_family,
+                &r.tcp_fingerprint,
+                &r.h2_fingerprint
+            ),
             "{:?}",
             r.key
         );

@@ -7,7 +7,7 @@ use serde::Serialize;
 use shrike_features::FeatureId;
 
 use shrike_dict::engine;
-use shrike_fingerprint::{syn_os, SynOs};
+use shrike_fingerprint::{h2_library, syn_os, SynOs};
 
 use crate::prep::{ua_family, BrowserId, Session};
 use crate::DetectConfig;
@@ -40,6 +40,9 @@ pub enum FindingKind {
     UaTlsEngine,
     /// HTTP/2 SETTINGS a browser of another engine sends, under a browser's JA4.
     H2SettingsEngine,
+    /// An HTTP/2 library's default SETTINGS (Go, curl, okhttp, Python h2), under a
+    /// browser's JA4.
+    H2SettingsLibrary,
     /// HTTP/2 SETTINGS no known browser sends, under a browser's JA4 (a new release is
     /// possible: weak).
     H2SettingsUnknown,
@@ -140,7 +143,17 @@ pub fn findings_of(s: &Session) -> Vec<Finding> {
             format!("{ja4_family} JA4 with HTTP/2 SETTINGS of another browser engine"),
         );
     }
-    if h2 && !ja4_family.is_empty() && on(F::H2SettingsRare) {
+    let library = (!ja4_family.is_empty())
+        .then(|| h2_library(&s.row.h2_fingerprint))
+        .flatten();
+    if let Some(library) = library {
+        let settings = s.row.h2_fingerprint.split('|').next().unwrap_or("");
+        add(
+            FindingKind::H2SettingsLibrary,
+            Strength::Strong,
+            format!("{ja4_family} JA4 with {library}'s HTTP/2 SETTINGS ({settings})"),
+        );
+    } else if h2 && !ja4_family.is_empty() && on(F::H2SettingsRare) {
         add(
             FindingKind::H2SettingsUnknown,
             Strength::Weak,
@@ -322,6 +335,33 @@ mod tests {
             ],
         );
         assert!(findings_of(&s).iter().all(|f| f.strength == Strength::Weak));
+    }
+
+    #[test]
+    fn a_library_http2_stack_under_a_browser_ja4_is_named() {
+        // httpx keeps Chrome's pseudo-header order: only its SETTINGS give it away.
+        let mut s = session(
+            CHROME_WIN,
+            "Chrome",
+            &[
+                (FeatureId::H2SettingsRare, 1.0),
+                (FeatureId::H2PseudoOrderMatch, 1.0),
+            ],
+        );
+        s.row.h2_fingerprint = "1:4096;2:0;4:65535;5:16384;3:100;6:65536|16777216|0|m,a,s,p".into();
+        let f = findings_of(&s);
+        assert_eq!(
+            f.iter().map(|f| (f.kind, f.strength)).collect::<Vec<_>>(),
+            vec![(FindingKind::H2SettingsLibrary, Strength::Strong)],
+            "named instead of 'unknown'"
+        );
+        assert_eq!(
+            f[0].evidence,
+            "Chrome JA4 with Python h2 (httpx)'s HTTP/2 SETTINGS (1:4096;2:0;4:65535;5:16384;3:100;6:65536)"
+        );
+        // The same SETTINGS from a client that claims no browser stack: nothing to contradict.
+        s.row.browser_family.clear();
+        assert_eq!(findings_of(&s), vec![]);
     }
 
     #[test]

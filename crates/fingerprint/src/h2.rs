@@ -47,9 +47,88 @@ pub fn akamai_fingerprint(h: &H2Settings) -> String {
     )
 }
 
+/// HTTP/2 client libraries by the SETTINGS frame that opens their connections: what a
+/// library sends by default and no browser sends. Values from the libraries' published
+/// captures: Akamai's *Passive Fingerprinting of HTTP/2 Clients* (Black Hat EU 2017: Go,
+/// curl 7, nghttp2, okhttp) and later captures of curl 8 and Python's h2 under httpx.
+/// Each rule is a SETTINGS list (`id:value` in wire order); a rule ending in `*` matches
+/// any list it begins.
+const LIBRARIES: &[(&str, &str)] = &[
+    // 4 MiB stream window, 10 MiB header list (connection window 1 GiB).
+    ("Go net/http2", "2:0;4:4194304;6:10485760"),
+    // MAX_CONCURRENT_STREAMS first: curl 7 (`3:100;4:1073741824;2:0`), curl 8
+    // (`3:100;4:10485760;2:0`), and nghttp2's own client (`3:100;4:65535`).
+    ("curl (nghttp2)", "3:100;4:*"),
+    // A 16 MiB stream window alone (connection window 16711681).
+    ("okhttp", "4:16777216"),
+    // Every setting, defaults included, then httpx's own (connection window 16 MiB).
+    (
+        "Python h2 (httpx)",
+        "1:4096;2:0;4:65535;5:16384;3:100;6:65536",
+    ),
+];
+
+/// The HTTP/2 library whose default SETTINGS the fingerprint (Akamai layout, or its
+/// SETTINGS field alone) opens with, if any. SETTINGS pairs may be joined by `;` or `,`.
+pub fn library(fingerprint: &str) -> Option<&'static str> {
+    let settings = fingerprint
+        .split('|')
+        .next()
+        .unwrap_or("")
+        .replace(',', ";");
+    if settings.is_empty() {
+        return None;
+    }
+    LIBRARIES.iter().find_map(|(name, rule)| {
+        let hit = match rule.strip_suffix('*') {
+            Some(prefix) => settings.starts_with(prefix),
+            None => settings == *rule,
+        };
+        hit.then_some(*name)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn libraries_are_named_by_their_opening_settings() {
+        let cases = [
+            (
+                "2:0;4:4194304;6:10485760|1073741824|0|a,m,p,s",
+                Some("Go net/http2"),
+            ),
+            (
+                "3:100;4:1073741824;2:0|1073676289|0|m,p,s,a",
+                Some("curl (nghttp2)"),
+            ),
+            (
+                "3:100;4:10485760;2:0|1048510465|0|m,s,a,p",
+                Some("curl (nghttp2)"),
+            ),
+            ("4:16777216|16711681|0|m,p,a,s", Some("okhttp")),
+            (
+                "1:4096;2:0;4:65535;5:16384;3:100;6:65536|16777216|0|m,a,s,p",
+                Some("Python h2 (httpx)"),
+            ),
+            // Comma-joined SETTINGS (tls.peet.ws's layout).
+            (
+                "2:0,4:4194304,6:10485760|1073741824|0|a,m,p,s",
+                Some("Go net/http2"),
+            ),
+            // Browsers: Chrome, Firefox, Safari, the old Edge (MAX_CONCURRENT_STREAMS first
+            // but 1024).
+            ("1:65536;2:0;4:6291456;6:262144|15663105|0|m,a,s,p", None),
+            ("1:65536;2:0;4:131072;5:16384|12517377|0|m,p,a,s", None),
+            ("2:0;4:2097152;3:100;5:16384;9:1|10485760|0|m,s,p,a", None),
+            ("3:1024;4:10485760|10420225|0", None),
+            ("", None),
+        ];
+        for (fp, want) in cases {
+            assert_eq!(library(fp), want, "{fp}");
+        }
+    }
 
     #[test]
     fn chrome_fingerprint() {

@@ -12,6 +12,6 @@ pub mod h2;
 pub mod ja4;
 pub mod tcp;
 
-pub use h2::{akamai_fingerprint, H2Settings};
+pub use h2::{akamai_fingerprint, library as h2_library, H2Settings};
 pub use ja4::{is_grease, ja4_from_raw, ClientHello, Ja4Parts, Protocol};
 pub use tcp::{syn_os, tcp_fingerprint, SynOs};

@@ -38,7 +38,7 @@ impl CycleStore for SqliteStore {
             .prepare(
                 "SELECT window_start_ms, src_ip, ja4, host, hits, asn_label, bot_name, browser_family, features,
                         first_seen_ms, asn, user_agent, correlated, country, last_seen_ms,
-                        asn_org, tcp_fingerprint
+                        asn_org, tcp_fingerprint, h2_fingerprint
                  FROM sessions WHERE window_start_ms >= ?1 AND window_start_ms <= ?2
                  ORDER BY window_start_ms, src_ip, ja4, host",
             )
@@ -67,6 +67,7 @@ impl CycleStore for SqliteStore {
                     last_seen: Timestamp::from_millis(r.get(14)?),
                     asn_org: r.get(15)?,
                     tcp_fingerprint: r.get(16)?,
+                    h2_fingerprint: r.get(17)?,
                 })
             })
             .map_err(self.err())?;

@@ -66,6 +66,8 @@ pub struct SessionRow {
     pub asn_org: String,
     /// SYN fingerprint (JA4T layout) of the first request ("" when unknown).
     pub tcp_fingerprint: String,
+    /// Akamai HTTP/2 fingerprint of the address in the window ("" when unknown).
+    pub h2_fingerprint: String,
 }
 
 impl SessionRow {
@@ -87,6 +89,7 @@ impl SessionRow {
             country: String::new(),
             asn_org: String::new(),
             tcp_fingerprint: String::new(),
+            h2_fingerprint: String::new(),
         }
     }
 }
@@ -109,6 +112,7 @@ impl From<shrike_features::SessionFeatures> for SessionRow {
             last_seen: f.last_seen,
             asn_org: f.asn_org,
             tcp_fingerprint: f.tcp_fingerprint,
+            h2_fingerprint: f.h2_fingerprint,
         }
     }
 }
