@@ -62,8 +62,12 @@ pub struct Verdict {
     pub level: ThreatLevel,
     /// Raw score after the recurrence penalty (negative = anomalous); 0 when unscored.
     pub raw_score: f64,
-    /// The combined score in [0, 1] (higher: more anomalous): the meta-learner's
-    /// probability, or the fixed-weight mix of the normalised scores.
+    /// The verdict's score in [0, 1], what threats are ranked and exports filtered by: the
+    /// combined score `c` of the scorers (the meta-learner's probability, or the
+    /// fixed-weight mix of the normalised scores) placed in the half of the verdict,
+    /// `0.5 + c / 2` when the session is flagged (an anomaly, an impersonator, a flagged
+    /// fleet's member, a policy DENY), `c / 2` when not. So every flagged session ranks
+    /// above every unflagged one, and within each half the scorers' order stands.
     pub anomaly_score: f64,
     /// Isolation score min-max normalised over the cycle's sessions of the same model.
     pub forest_score: f64,

@@ -5,8 +5,10 @@
 //! `<set>:model` (the human baseline and the model, [`model`]), `<set>:score` (forest and
 //! flow, [`score`]), `<set>:trees` ([`trees`]), `<set>:combine` (the ensemble and the
 //! threshold, [`combine`]), `<set>:explain` (levels, reasons and explanations of the
-//! anomalies, Anubis DENY, [`explain`]); then `levels` (legitimate browsers), `campaigns`
-//! and `fleets` ([`stages`]). A stage that cannot go on logs a [`Decision`] and the cycle
+//! anomalies, Anubis DENY, [`explain`]); then `findings` (impersonators by cross-layer
+//! evidence), `levels` (legitimate browsers), `campaigns` and `fleets` ([`stages`]); last,
+//! untimed, each verdict's score is placed in the half of its verdict
+//! ([`Verdict::anomaly_score`]). A stage that cannot go on logs a [`Decision`] and the cycle
 //! continues without it.
 
 use std::collections::HashMap;
@@ -225,6 +227,8 @@ pub fn run_cycle(
     ctx.timed("campaigns", |ctx| stages::campaigns(ctx, memory));
     // 12. Fleets: flagged members that look calm on their own become MEDIUM anomalies.
     ctx.timed("fleets", |ctx| stages::fleets(ctx, &unknown));
+    // The verdict's score agrees with the verdict.
+    stages::verdict_scores(&mut ctx);
     stages::log_anomalies(&mut ctx);
     stages::summarise(&mut ctx);
     ctx.out

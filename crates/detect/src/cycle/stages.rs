@@ -296,6 +296,18 @@ pub(super) fn fleets(ctx: &mut Ctx<'_>, unknown: &[usize]) {
     ctx.out.fleets = report.fleets;
 }
 
+/// Each scored session's verdict score: its combined score in the upper half when the
+/// verdict flags it, whatever flagged it (the scorers, a strong finding, a fleet, a DENY),
+/// in the lower half when not (see [`Verdict::anomaly_score`]). Until now the verdict's
+/// score was the scorers' alone, so an impersonator or a fleet's member the scorers found
+/// typical ranked among the people.
+pub(super) fn verdict_scores(ctx: &mut Ctx<'_>) {
+    for v in ctx.out.verdicts.iter_mut().filter(|v| v.model.is_some()) {
+        let flagged = v.is_anomaly || v.level == ThreatLevel::AnubisDeny;
+        v.anomaly_score = v.anomaly_score.clamp(0.0, 1.0) / 2.0 + if flagged { 0.5 } else { 0.0 };
+    }
+}
+
 /// Campaigns among the anomalies; HIGH members of large campaigns become CRITICAL.
 pub(super) fn campaigns(ctx: &mut Ctx<'_>, memory: &CampaignMemory) {
     let sets = std::mem::take(&mut ctx.scored_sets);

@@ -324,14 +324,28 @@ fn sim(config: Config, a: EvalSimArgs) -> anyhow::Result<ExitCode> {
     let mut ens_row = row("ensemble (cycle verdicts)", &ens, &y, alerts);
     ens_row.precision = tp as f64 / (tp + fp).max(1) as f64;
     ens_row.recall = tp as f64 / pos.max(1) as f64;
-    // The same sessions in the first cycle, before any trees: the unsupervised scorers alone.
+    // The same sessions in the first cycle, before any trees: the verdict's score, and the
+    // unsupervised scorers' combination alone (the verdict's score out of its half).
     let first_score: Vec<f64> = keep.iter().map(|k| first[k.0].anomaly_score).collect();
+    let first_scorers: Vec<f64> = keep
+        .iter()
+        .map(|k| {
+            let v = &first[k.0];
+            2.0 * v.anomaly_score - if flagged(v) { 1.0 } else { 0.0 }
+        })
+        .collect();
     let mut rows = vec![
         row("forest", &pick(&|v| v.forest_score), &y, alerts),
         row("flow", &pick(&|v| v.flow_score.unwrap_or(0.0)), &y, alerts),
         row("trees", &pick(&|v| v.trees_prob.unwrap_or(0.0)), &y, alerts),
         ens_row,
         row("ensemble, first cycle (no trees)", &first_score, &y, alerts),
+        row(
+            "scorers alone, first cycle (forest and flow)",
+            &first_scorers,
+            &y,
+            alerts,
+        ),
     ];
     // Per bot family: that family's sessions against every negative.
     let families: BTreeMap<&str, ()> = keep
