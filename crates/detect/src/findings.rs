@@ -70,6 +70,13 @@ fn is_apple_mobile(ua: &str) -> bool {
 }
 
 /// The findings of one session, strongest first.
+///
+/// Client hints and the HTTP/2 fingerprint are the address's in the window, joined to its
+/// sessions. When the address sent several JA4s in the window ([`Session::shared_address`]:
+/// people behind one NAT or a carrier's CGNAT), those layers may be another client's, so
+/// what they contradict is weak evidence, not an impersonation; the layers of the session's
+/// own requests (its user agent against its ClientHello, ALPN, the TCP SYN) keep their
+/// strength.
 pub fn findings_of(s: &Session) -> Vec<Finding> {
     use FeatureId as F;
     let on = |f: FeatureId| s.get(f) == 1.0;
@@ -83,23 +90,32 @@ pub fn findings_of(s: &Session) -> Vec<Finding> {
             evidence,
         })
     };
+    // What an address-level layer contradicts, on an address several clients share.
+    let (address_level, shared) = if s.shared_address {
+        (
+            Strength::Weak,
+            " (the address sent several ClientHellos this hour)",
+        )
+    } else {
+        (Strength::Strong, "")
+    };
     if on(F::UaChMismatch) {
         add(
             FindingKind::UaClientHints,
-            Strength::Strong,
+            address_level,
             match ua_family(ua) {
-                "" => "the user agent and its Sec-CH-UA client hints disagree".to_string(),
-                family => {
-                    format!("the {family} user agent and its Sec-CH-UA client hints disagree")
-                }
+                "" => format!("the user agent and its Sec-CH-UA client hints disagree{shared}"),
+                family => format!(
+                    "the {family} user agent and its Sec-CH-UA client hints disagree{shared}"
+                ),
             },
         );
     }
     if on(F::SecChMobileMismatch) {
         add(
             FindingKind::ClientHintsPlatform,
-            Strength::Strong,
-            "Sec-CH-UA-Platform or -Mobile contradicts the user agent's platform".into(),
+            address_level,
+            format!("Sec-CH-UA-Platform or -Mobile contradicts the user agent's platform{shared}"),
         );
     }
     if on(F::AlpnHttpMismatch) {
@@ -113,8 +129,10 @@ pub fn findings_of(s: &Session) -> Vec<Finding> {
     if h2 && !ja4_family.is_empty() && s.get(F::H2PseudoOrderMatch) == 0.0 {
         add(
             FindingKind::H2PseudoOrder,
-            Strength::Strong,
-            format!("{ja4_family} JA4 with an HTTP/2 pseudo-header order {ja4_family} never sends"),
+            address_level,
+            format!(
+                "{ja4_family} JA4 with an HTTP/2 pseudo-header order {ja4_family} never sends{shared}"
+            ),
         );
     }
     // On iOS and iPadOS the stack is WebKit's whatever browser the user agent names.
@@ -139,8 +157,8 @@ pub fn findings_of(s: &Session) -> Vec<Finding> {
     if on(F::H2SettingsKnown) && !ja4_family.is_empty() && s.get(F::H2Ja4Coherence) == 0.0 {
         add(
             FindingKind::H2SettingsEngine,
-            Strength::Strong,
-            format!("{ja4_family} JA4 with HTTP/2 SETTINGS of another browser engine"),
+            address_level,
+            format!("{ja4_family} JA4 with HTTP/2 SETTINGS of another browser engine{shared}"),
         );
     }
     let library = (!ja4_family.is_empty())
@@ -150,14 +168,14 @@ pub fn findings_of(s: &Session) -> Vec<Finding> {
         let settings = s.row.h2_fingerprint.split('|').next().unwrap_or("");
         add(
             FindingKind::H2SettingsLibrary,
-            Strength::Strong,
-            format!("{ja4_family} JA4 with {library}'s HTTP/2 SETTINGS ({settings})"),
+            address_level,
+            format!("{ja4_family} JA4 with {library}'s HTTP/2 SETTINGS ({settings}){shared}"),
         );
     } else if h2 && !ja4_family.is_empty() && on(F::H2SettingsRare) {
         add(
             FindingKind::H2SettingsUnknown,
             Strength::Weak,
-            format!("{ja4_family} JA4 with HTTP/2 SETTINGS no known browser sends"),
+            format!("{ja4_family} JA4 with HTTP/2 SETTINGS no known browser sends{shared}"),
         );
     }
     let ttl = s.get(F::AvgTtl);
@@ -359,9 +377,76 @@ mod tests {
             f[0].evidence,
             "Chrome JA4 with Python h2 (httpx)'s HTTP/2 SETTINGS (1:4096;2:0;4:65535;5:16384;3:100;6:65536)"
         );
+        // Behind an address that sent several ClientHellos this hour, the HTTP/2 fingerprint
+        // may be another client's: weak evidence, which says why.
+        s.shared_address = true;
+        let f = findings_of(&s);
+        assert_eq!(
+            f.iter().map(|f| (f.kind, f.strength)).collect::<Vec<_>>(),
+            vec![(FindingKind::H2SettingsLibrary, Strength::Weak)]
+        );
+        assert!(f[0]
+            .evidence
+            .ends_with("(the address sent several ClientHellos this hour)"));
         // The same SETTINGS from a client that claims no browser stack: nothing to contradict.
+        s.shared_address = false;
         s.row.browser_family.clear();
         assert_eq!(findings_of(&s), vec![]);
+    }
+
+    #[test]
+    fn an_address_shared_by_several_clients_keeps_its_sessions_own_layers_strong() {
+        let mut s = session(
+            FIREFOX,
+            "Chrome",
+            &[
+                (FeatureId::UaChMismatch, 1.0),
+                (FeatureId::H2PseudoOrderMatch, 0.0),
+            ],
+        );
+        s.row.features[FeatureId::H2SettingsKnown.index()] = 1.0;
+        s.row.features[FeatureId::H2Ja4Coherence.index()] = 1.0;
+        s.shared_address = true;
+        let kinds: Vec<(FindingKind, Strength)> = findings_of(&s)
+            .iter()
+            .map(|f| (f.kind, f.strength))
+            .collect();
+        // The user agent against the ClientHello is the session's own: strong. The hints
+        // and the pseudo-header order are the address's: weak.
+        assert_eq!(
+            kinds,
+            vec![
+                (FindingKind::UaTlsEngine, Strength::Strong),
+                (FindingKind::UaClientHints, Strength::Weak),
+                (FindingKind::H2PseudoOrder, Strength::Weak),
+            ]
+        );
+    }
+
+    #[test]
+    fn addresses_that_sent_several_ja4s_in_a_window_are_marked() {
+        let at = |ip: &str, ja4: &str, hour: i64| {
+            let mut s = session(CHROME_WIN, "Chrome", &[]);
+            s.row.key.src_ip = ip.parse().unwrap();
+            s.row.key.ja4 = Some(shrike_types::Ja4::parse(ja4.to_string().into()).unwrap());
+            s.row.key.window_start = Timestamp::from_millis(hour * 3_600_000);
+            s
+        };
+        let (chrome, firefox) = (
+            "t13d1516h2_8daaf6152771_02713d6af862",
+            "t13d1715h2_5b57614c22b0_3d5424432f57",
+        );
+        let mut v = vec![
+            at("198.51.100.1", chrome, 0),
+            at("198.51.100.1", firefox, 0),
+            at("198.51.100.1", chrome, 1),
+            at("198.51.100.2", chrome, 0),
+        ];
+        v.push(v[3].clone()); // the same JA4 on another host: one client
+        v[4].row.key.host = "blog.example".into();
+        crate::prep::mark_shared_addresses(&mut v);
+        let marks: Vec<bool> = v.iter().map(|s| s.shared_address).collect();
+        assert_eq!(marks, vec![true, true, false, false, false]);
     }
 
     #[test]

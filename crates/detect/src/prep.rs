@@ -20,6 +20,38 @@ pub struct Session {
     /// How its JA4 named `row.browser_family` (`None` when no family): exactly, or by the
     /// structure of the ClientHello ([`shrike_dict::stack`]).
     pub identity: Option<Basis>,
+    /// Another JA4 came from the same address in the same window (a household or office
+    /// behind one NAT, a carrier's CGNAT): the address-level layers joined to the session
+    /// (client hints, the HTTP/2 fingerprint) may be another client's. See
+    /// [`mark_shared_addresses`].
+    pub shared_address: bool,
+}
+
+/// Marks the sessions whose address sent more than one JA4 in their window
+/// ([`Session::shared_address`]); `sessions` should hold whole windows (a cycle's horizon,
+/// a labelled history).
+pub fn mark_shared_addresses(sessions: &mut [Session]) {
+    let mut first: std::collections::HashMap<(i64, std::net::IpAddr), &str> =
+        std::collections::HashMap::new();
+    let mut shared: std::collections::HashSet<(i64, std::net::IpAddr)> =
+        std::collections::HashSet::new();
+    for s in sessions.iter() {
+        let k = s.key();
+        let at = (k.window_start.millis(), k.src_ip);
+        match first.get(&at) {
+            Some(ja4) if *ja4 != k.ja4_str() => {
+                shared.insert(at);
+            }
+            Some(_) => {}
+            None => {
+                first.insert(at, k.ja4_str());
+            }
+        }
+    }
+    for s in sessions.iter_mut() {
+        let k = s.key();
+        s.shared_address = shared.contains(&(k.window_start.millis(), k.src_ip));
+    }
 }
 
 /// What the Anubis policy and the user-agent bot patterns say of a session, from what a
@@ -44,6 +76,7 @@ impl Session {
             identity: (!row.browser_family.is_empty()).then_some(Basis::Exact),
             row,
             policy: PolicyMark::default(),
+            shared_address: false,
         }
     }
 
@@ -284,6 +317,42 @@ fn think_time(s: &Session) -> Option<f64> {
         .then(|| f64::from(u8::from(s.get(FeatureId::CadenceCv) >= MACHINE_CADENCE_CV)))
 }
 
+/// What in a session's browsing is a script's rather than a person's, in words: the
+/// navigation traits ([`BrowserId::navigation`]) it fails. Empty when it fails none.
+pub fn script_traits(s: &Session) -> Vec<String> {
+    use FeatureId as F;
+    let mut out = Vec::new();
+    if s.get(F::AssetRatio) <= 0.0 {
+        out.push("no assets".to_string());
+    }
+    for (f, what) in [
+        (F::HasReferer, "no referer"),
+        (F::HasCookie, "no cookie"),
+        (F::HasAcceptLanguage, "no Accept-Language"),
+    ] {
+        if s.get(f) == 0.0 {
+            out.push(what.to_string());
+        }
+    }
+    if s.get(F::IsFakeNavigation) == 1.0 {
+        out.push("navigation headers on a request for no document".to_string());
+    }
+    if think_time(s) == Some(0.0) {
+        let hits = s.get(F::Hits);
+        let span = s
+            .row
+            .last_seen
+            .millis()
+            .saturating_sub(s.row.first_seen.millis());
+        let period = span as f64 / 1000.0 / (hits - 1.0).max(1.0);
+        out.push(format!(
+            "a steady {period:.1} s period over {hits:.0} requests (gaps' CV {:.2})",
+            s.get(F::CadenceCv)
+        ));
+    }
+    out
+}
+
 /// The six axes, the confidence and the family of a session.
 pub fn identify_browser(s: &Session) -> BrowserId {
     use FeatureId as F;
@@ -435,6 +504,49 @@ pub fn columns_of(x: &[f64], n: usize) -> Vec<Vec<f64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_scripts_browsing_is_named_trait_by_trait() {
+        let mut row = SessionRow::new(shrike_types::SessionKey {
+            window_start: shrike_types::Timestamp::from_millis(0),
+            src_ip: "198.51.100.9".parse().unwrap(),
+            ja4: None,
+            host: "shop.example".into(),
+        });
+        // 14 requests over 26 s at a steady period, with referers and Accept-Language but
+        // no assets and no cookie.
+        row.last_seen = shrike_types::Timestamp::from_millis(26_000);
+        for (f, v) in [
+            (FeatureId::Hits, 14.0),
+            (FeatureId::CadenceCv, 0.04),
+            (FeatureId::AssetRatio, 0.0),
+            (FeatureId::HasReferer, 1.0),
+            (FeatureId::HasCookie, 0.0),
+            (FeatureId::HasAcceptLanguage, 1.0),
+            (FeatureId::IsFakeNavigation, 0.0),
+        ] {
+            row.features[f.index()] = v;
+        }
+        let s = Session::new(row);
+        assert_eq!(
+            script_traits(&s),
+            vec![
+                "no assets",
+                "no cookie",
+                "a steady 2.0 s period over 14 requests (gaps' CV 0.04)"
+            ]
+        );
+        // Unknown traits (-1) and a person's bursty cadence name nothing.
+        let mut person = s.clone();
+        for (f, v) in [
+            (FeatureId::CadenceCv, 1.3),
+            (FeatureId::AssetRatio, 0.4),
+            (FeatureId::HasCookie, -1.0),
+        ] {
+            person.row.features[f.index()] = v;
+        }
+        assert!(script_traits(&person).is_empty());
+    }
 
     #[test]
     fn ja4_structure_scores_browser_traits() {

@@ -36,6 +36,9 @@ named_enum! {
         /// ClientHello under another engine's user agent, client hints against the user
         /// agent...): reported as impersonators whatever their scores.
         ImpersonationDetected = "IMPERSONATION_DETECTED",
+        /// Flagged sessions of a confidently identified browser stack that browse like a
+        /// script (no assets, a steady period...): their reasons name what.
+        ScriptedBrowserStack = "SCRIPTED_BROWSER_STACK",
         /// Legitimate browsers of the cycle.
         LegitimateBrowser = "LEGITIMATE_BROWSER",
         /// A flagged fleet.

@@ -227,6 +227,8 @@ pub fn run_cycle(
     ctx.timed("campaigns", |ctx| stages::campaigns(ctx, memory));
     // 12. Fleets: flagged members that look calm on their own become MEDIUM anomalies.
     ctx.timed("fleets", |ctx| stages::fleets(ctx, &unknown));
+    // A browser's stack driven like a script says so.
+    stages::behaviour(&mut ctx);
     // The verdict's score agrees with the verdict.
     stages::verdict_scores(&mut ctx);
     stages::log_anomalies(&mut ctx);

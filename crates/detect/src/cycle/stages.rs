@@ -296,6 +296,47 @@ pub(super) fn fleets(ctx: &mut Ctx<'_>, unknown: &[usize]) {
     ctx.out.fleets = report.fleets;
 }
 
+/// Flagged sessions whose layers agree on a browser (identified with confidence, no strong
+/// finding) but whose browsing is a script's: the disagreement is between the stack and
+/// the behaviour, and the reason leads with it ("[Behaviour] Chrome stack driven like a
+/// script: no assets, a steady 2.0 s period over 14 requests").
+pub(super) fn behaviour(ctx: &mut Ctx<'_>) {
+    let cfg = ctx.cfg;
+    let mut named = 0usize;
+    for (i, v) in ctx.out.verdicts.iter_mut().enumerate() {
+        let b = &ctx.browsers[i];
+        let strong = v
+            .findings
+            .iter()
+            .any(|f| f.strength == crate::findings::Strength::Strong);
+        if !v.is_anomaly
+            || strong
+            || !b.identified(cfg.browser_confidence_threshold)
+            || b.navigation() >= cfg.legit_navigation_min
+        {
+            continue;
+        }
+        let traits = crate::prep::script_traits(&ctx.sessions[i]);
+        if traits.is_empty() {
+            continue;
+        }
+        v.reason = format!(
+            "[Behaviour] {} stack driven like a script: {} | {}",
+            b.family,
+            traits.join(", "),
+            v.reason
+        );
+        named += 1;
+    }
+    if named > 0 {
+        ctx.decide(
+            DecisionKind::ScriptedBrowserStack,
+            None,
+            json!({"sessions": named, "note": "flagged sessions of a confidently identified browser stack whose browsing is a script's; the reason names what"}),
+        );
+    }
+}
+
 /// Each scored session's verdict score: its combined score in the upper half when the
 /// verdict flags it, whatever flagged it (the scorers, a strong finding, a fleet, a DENY),
 /// in the lower half when not (see [`Verdict::anomaly_score`]). Until now the verdict's

@@ -59,6 +59,7 @@ impl Enrich<'_> {
             row,
             policy,
             identity,
+            shared_address: false,
         }
     }
 }

@@ -207,6 +207,7 @@ pub fn load_sessions(
         .collect();
     // One order whatever the store (clustering labels follow it).
     sessions.sort_by(|a, b| a.key().listing_cmp(b.key()));
+    crate::prep::mark_shared_addresses(&mut sessions);
     Ok(Some((sessions, start, end)))
 }
 
@@ -264,10 +265,16 @@ pub fn load_labels(
         dict,
         verifier: None,
     };
+    let rows = store.labelled_sessions(from, now, &levels)?;
+    let feedback: Vec<Option<FeedbackLabel>> = rows.iter().map(|r| r.feedback).collect();
+    let mut sessions: Vec<Session> = rows
+        .into_iter()
+        .map(|r| enrich.session(r.session))
+        .collect();
+    crate::prep::mark_shared_addresses(&mut sessions);
     let mut out: Vec<Labelled> = Vec::new();
-    for row in store.labelled_sessions(from, now, &levels)? {
-        let session = enrich.session(row.session);
-        let Some((bot, source)) = trusted_label(&session, row.feedback, cfg) else {
+    for (session, feedback) in sessions.into_iter().zip(feedback) {
+        let Some((bot, source)) = trusted_label(&session, feedback, cfg) else {
             continue;
         };
         out.push(Labelled {

@@ -334,19 +334,31 @@ fn sim(config: Config, a: EvalSimArgs) -> anyhow::Result<ExitCode> {
             2.0 * v.anomaly_score - if flagged(v) { 1.0 } else { 0.0 }
         })
         .collect();
-    let mut rows = vec![
-        row("forest", &pick(&|v| v.forest_score), &y, alerts),
-        row("flow", &pick(&|v| v.flow_score.unwrap_or(0.0)), &y, alerts),
+    let with_flow = keep.iter().any(|k| out.verdicts[k.0].flow_score.is_some());
+    let mut rows = vec![row("forest", &pick(&|v| v.forest_score), &y, alerts)];
+    if with_flow {
+        rows.push(row(
+            "flow",
+            &pick(&|v| v.flow_score.unwrap_or(0.0)),
+            &y,
+            alerts,
+        ));
+    }
+    rows.extend([
         row("trees", &pick(&|v| v.trees_prob.unwrap_or(0.0)), &y, alerts),
         ens_row,
         row("ensemble, first cycle (no trees)", &first_score, &y, alerts),
         row(
-            "scorers alone, first cycle (forest and flow)",
+            if with_flow {
+                "scorers alone, first cycle (forest and flow)"
+            } else {
+                "scorers alone, first cycle (forest)"
+            },
             &first_scorers,
             &y,
             alerts,
         ),
-    ];
+    ]);
     // Per bot family: that family's sessions against every negative.
     let families: BTreeMap<&str, ()> = keep
         .iter()
@@ -369,9 +381,10 @@ fn sim(config: Config, a: EvalSimArgs) -> anyhow::Result<ExitCode> {
         r.precision = f64::NAN;
         rows.push(r);
     }
-    // Every family's verdicts: what share is flagged, made LEGITIMATE_BROWSER, or named by
-    // a cross-layer finding (the layers that disagree lead its reason).
-    let mut by_family: BTreeMap<(&str, &str), [usize; 4]> = BTreeMap::new();
+    // Every family's verdicts: what share is flagged, made LEGITIMATE_BROWSER, named by a
+    // cross-layer finding (the layers that disagree lead its reason), or named as a
+    // browser's stack driven like a script (the behaviour leads its reason).
+    let mut by_family: BTreeMap<(&str, &str), [usize; 5]> = BTreeMap::new();
     for (i, s) in sessions.iter().enumerate() {
         let Some((class, family)) = labels.get(s.key()) else {
             continue;
@@ -384,15 +397,17 @@ fn sim(config: Config, a: EvalSimArgs) -> anyhow::Result<ExitCode> {
         c[1] += usize::from(flagged(v));
         c[2] += usize::from(v.level == ThreatLevel::LegitimateBrowser);
         c[3] += usize::from(v.reason.starts_with("[Impersonation]"));
+        c[4] += usize::from(v.reason.starts_with("[Behaviour]"));
     }
-    println!("\nclass       family                     sessions  flagged  legitimate_browser  impersonation_named");
-    for ((class, family), [n, f, l, named]) in &by_family {
+    println!("\nclass       family                     sessions  flagged  legitimate_browser  impersonation_named  behaviour_named");
+    for ((class, family), [n, f, l, named, behaviour]) in &by_family {
         let pct = |k: &usize| 100.0 * *k as f64 / (*n).max(1) as f64;
         println!(
-            "{class:<11} {family:<26} {n:>8} {:>7.1}% {:>18.1}% {:>19.1}%",
+            "{class:<11} {family:<26} {n:>8} {:>7.1}% {:>18.1}% {:>19.1}% {:>15.1}%",
             pct(f),
             pct(l),
-            pct(named)
+            pct(named),
+            pct(behaviour)
         );
     }
     let ensemble = out
@@ -538,6 +553,9 @@ fn fit_and_score(
         },
     )?;
     let f32s = |x: &[f64]| -> Vec<f32> { x.iter().map(|v| *v as f32).collect() };
+    // The flow is always trained and measured (a reference row); it votes only when
+    // `flow_weight` puts it in the ensemble, as in the cycle.
+    let with_flow = cfg.flow_weight > 0.0;
     let flow = FlowParams {
         epochs: cfg.flow_epochs,
         seed: cfg.seed,
@@ -579,10 +597,18 @@ fn fit_and_score(
             ..GbdtParams::default()
         };
         let oof = out_of_fold(&f32s(&xtr), k, &y32, 3, &quick, cfg.seed)?;
+        // The flow is an input only when it is in the ensemble (flow_weight > 0).
         let mx: Vec<f64> = (0..ytr.len())
-            .flat_map(|i| [fnorm(forest_tr[i]), flnorm(flow_tr[i]), oof[i]])
+            .flat_map(|i| {
+                let mut r = vec![fnorm(forest_tr[i])];
+                if with_flow {
+                    r.push(flnorm(flow_tr[i]));
+                }
+                r.push(oof[i]);
+                r
+            })
             .collect();
-        Some(LogReg::fit(&mx, 3, &ytr, 1e-3))
+        Some(LogReg::fit(&mx, 2 + usize::from(with_flow), &ytr, 1e-3))
     } else {
         None
     };
@@ -596,7 +622,8 @@ fn fit_and_score(
     let (a, b) = (cfg.flow_weight, cfg.trees_weight);
     let ens_te: Vec<f64> = (0..test.len())
         .map(|i| match &meta {
-            Some(m) => m.predict(&[forest_te[i], flow_te[i], trees_te[i]]),
+            Some(m) if with_flow => m.predict(&[forest_te[i], flow_te[i], trees_te[i]]),
+            Some(m) => m.predict(&[forest_te[i], trees_te[i]]),
             None => (1.0 - b) * ((1.0 - a) * forest_te[i] + a * flow_te[i]) + b * trees_te[i],
         })
         .collect();
@@ -606,9 +633,13 @@ fn fit_and_score(
     let what = format!(
         "{k} application features vary; ensemble {}",
         match &meta {
-            Some(m) => format!(
+            Some(m) if with_flow => format!(
                 "meta-learner (forest {:.2}, flow {:.2}, trees {:.2}, bias {:.2})",
                 m.weights[0], m.weights[1], m.weights[2], m.bias
+            ),
+            Some(m) => format!(
+                "meta-learner (forest {:.2}, trees {:.2}, bias {:.2}; the flow not in it)",
+                m.weights[0], m.weights[1], m.bias
             ),
             None => format!(
                 "fixed weights below {} labels (forest {:.2}, flow {:.2}, trees {:.2})",
@@ -684,7 +715,16 @@ fn offline(
     let alerts = ens.iter().filter(|v| **v >= 0.5).count();
     let rows = vec![
         row("forest", &col(0), &y, alerts),
-        row("flow", &col(1), &y, alerts),
+        row(
+            if cfg.flow_weight > 0.0 {
+                "flow"
+            } else {
+                "flow (reference, not in the ensemble)"
+            },
+            &col(1),
+            &y,
+            alerts,
+        ),
         row("trees", &col(2), &y, alerts),
         row("ensemble", &ens, &y, alerts),
     ];
