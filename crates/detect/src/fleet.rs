@@ -116,7 +116,9 @@ enum Node<'a> {
     Prefix(u128),
 }
 
-fn prefix_bits(ip: IpAddr) -> u128 {
+/// An address with its host bits cleared: /24 for IPv4 (mapped into the IPv6 space), /48
+/// for IPv6.
+pub(crate) fn prefix_bits(ip: IpAddr) -> u128 {
     match ip {
         IpAddr::V4(v4) => u128::from(u32::from(v4) & 0xffff_ff00) | (0xffff << 32),
         IpAddr::V6(v6) => u128::from(v6) & !((1u128 << 80) - 1),

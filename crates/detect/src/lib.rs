@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod campaign;
+pub mod cohort;
 pub mod config;
 pub mod cycle;
 pub mod drift;

@@ -158,6 +158,9 @@ pub struct CycleOutput {
     pub drift_reports: BTreeMap<String, drift::DriftReport>,
     /// Fleets found in the cycle, flagged first.
     pub fleets: Vec<crate::fleet::Fleet>,
+    /// The cycle's largest stack cohorts (JA4, and JA4 with an HTTP/2 fingerprint), the
+    /// largest first: at most [`crate::cycle::COHORTS_KEPT`].
+    pub cohorts: Vec<crate::cohort::Cohort>,
     /// Campaigns found in the cycle.
     pub campaigns: Vec<crate::campaign::Campaign>,
 }

@@ -41,6 +41,9 @@ named_enum! {
         ScriptedBrowserStack = "SCRIPTED_BROWSER_STACK",
         /// Legitimate browsers of the cycle.
         LegitimateBrowser = "LEGITIMATE_BROWSER",
+        /// The largest stack cohorts of the horizon (JA4 × HTTP/2 fingerprint): each
+        /// stack's population.
+        StackCohorts = "STACK_COHORTS",
         /// A flagged fleet.
         FleetDetected = "FLEET_DETECTED",
         /// A campaign of the cycle.

@@ -6,7 +6,8 @@
 //! flow, [`score`]), `<set>:trees` ([`trees`]), `<set>:combine` (the ensemble and the
 //! threshold, [`combine`]), `<set>:explain` (levels, reasons and explanations of the
 //! anomalies, Anubis DENY, [`explain`]); then `findings` (impersonators by cross-layer
-//! evidence), `levels` (legitimate browsers), `campaigns` and `fleets` ([`stages`]); last,
+//! evidence), `levels` (legitimate browsers), `campaigns`, `cohorts` (each stack's
+//! population, [`crate::cohort`]) and `fleets` ([`stages`]); last,
 //! untimed, each verdict's score is placed in the half of its verdict
 //! ([`Verdict::anomaly_score`]). A stage that cannot go on logs a [`Decision`] and the cycle
 //! continues without it.
@@ -86,6 +87,9 @@ struct Ctx<'a> {
 }
 
 use crate::findings::Evidence;
+
+/// Stack cohorts a cycle keeps in its output (the largest).
+pub const COHORTS_KEPT: usize = 200;
 
 impl Ctx<'_> {
     /// Runs a stage and records its wall time under `name` in the cycle's metrics: the one
@@ -225,6 +229,8 @@ pub fn run_cycle(
     ctx.timed("levels", stages::legitimate_browsers);
     // 11. Campaigns.
     ctx.timed("campaigns", |ctx| stages::campaigns(ctx, memory));
+    // Stack cohorts: each JA4's and each JA4 × HTTP/2 stack's population.
+    ctx.timed("cohorts", |ctx| stages::cohorts(ctx, &unknown));
     // 12. Fleets: flagged members that look calm on their own become MEDIUM anomalies.
     ctx.timed("fleets", |ctx| stages::fleets(ctx, &unknown));
     // A browser's stack driven like a script says so.

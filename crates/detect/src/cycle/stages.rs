@@ -242,6 +242,20 @@ pub(super) fn legitimate_browsers(ctx: &mut Ctx<'_>) {
     }
 }
 
+/// The stack cohorts of the sessions triage did not settle ([`crate::cohort`]): the
+/// largest are kept in the output, and a decision lists the ten largest JA4 × HTTP/2
+/// stacks.
+pub(super) fn cohorts(ctx: &mut Ctx<'_>, unknown: &[usize]) {
+    let mut all = crate::cohort::cohorts(ctx.sessions, &ctx.browsers, unknown, ctx.cfg);
+    all.truncate(super::COHORTS_KEPT);
+    let top: Vec<&crate::cohort::Cohort> = all.iter().filter(|c| c.h2.is_some()).take(10).collect();
+    if !top.is_empty() {
+        let payload = json!({"stacks": top, "note": "the largest JA4 × HTTP/2 stacks of the horizon: their populations (addresses, ASNs, user agents, share browsing like people, requests per address)"});
+        ctx.decide(DecisionKind::StackCohorts, None, payload);
+    }
+    ctx.out.cohorts = all;
+}
+
 /// Fleet detection over the sessions triage did not settle; marks members and escalates
 /// the flagged fleets' calm, scored members.
 pub(super) fn fleets(ctx: &mut Ctx<'_>, unknown: &[usize]) {
@@ -271,6 +285,16 @@ pub(super) fn fleets(ctx: &mut Ctx<'_>, unknown: &[usize]) {
             fleet.mean_browser_confidence,
             fleet.score
         );
+        // Beside the fleet, its main JA4's whole population.
+        let what = match fleet.ja4s.first().and_then(|(ja4, _)| {
+            ctx.out
+                .cohorts
+                .iter()
+                .find(|c| c.h2.is_none() && c.ja4 == *ja4)
+        }) {
+            Some(c) => format!("{what}; {}", c.summary()),
+            None => what,
+        };
         if matches!(v.level, ThreatLevel::Normal | ThreatLevel::Low) {
             v.level = ThreatLevel::Medium;
             v.is_anomaly = true;
