@@ -16,6 +16,59 @@ use crate::Stats;
 /// How far into a direction shrike looks for a ClientHello behind an unknown prelude
 /// (SOCKS, a proxy protocol header...).
 const PRELUDE_SEARCH: usize = 4096;
+/// Requests one connection keeps (HTTP/1 or HTTP/2); beyond this the client direction is
+/// no longer read and the connection is counted in [`Stats::bounded_connections`].
+pub const MAX_REQUESTS: usize = 10_000;
+/// Bytes of request heads one connection keeps (targets, header names, the values records
+/// read); beyond this likewise. HPACK makes a few bytes on the wire decode into kilobytes,
+/// so this, not the capture's size, bounds what a connection holds.
+pub const MAX_HELD: usize = 4 << 20;
+/// Header names kept per request, and bytes kept of each name and of each value read.
+const MAX_NAMES: usize = 64;
+const MAX_NAME: usize = 64;
+const MAX_VALUE: usize = 1024;
+
+/// `s` cut to at most `max` bytes on a character boundary.
+fn cut(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut at = max;
+        while !s.is_char_boundary(at) {
+            at -= 1;
+        }
+        s.truncate(at);
+    }
+    s
+}
+
+/// What a connection keeps of a request's headers: at most [`MAX_NAMES`] names, each cut
+/// to [`MAX_NAME`] bytes, with the values records read ([`record::value_read`]) cut to
+/// [`MAX_VALUE`] and the others emptied (a cookie's value is never needed, only that it
+/// was sent).
+fn slim(headers: Vec<(String, String)>) -> Vec<(String, String)> {
+    headers
+        .into_iter()
+        .take(MAX_NAMES)
+        .map(|(n, v)| {
+            let v = if crate::record::value_read(&n) {
+                cut(v, MAX_VALUE)
+            } else {
+                String::new()
+            };
+            (cut(n, MAX_NAME), v)
+        })
+        .collect()
+}
+
+/// Bytes a kept request holds.
+fn held(r: &Request) -> usize {
+    r.target.len()
+        + r.method.len()
+        + r.authority.as_ref().map_or(0, String::len)
+        + r.headers
+            .iter()
+            .map(|(n, v)| n.len() + v.len())
+            .sum::<usize>()
+}
 
 /// The client's SYN, as the record's `tcp_*` and `ip_*` fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -194,6 +247,8 @@ pub struct TcpConn {
     pub tls: Option<TlsSide>,
     /// Requests in order.
     pub requests: Vec<Request>,
+    /// Bytes the requests hold ([`MAX_HELD`] at most).
+    held: usize,
     /// Next request an HTTP/1 response answers.
     next_response: usize,
     /// Akamai fingerprint and pseudo-header order (cleartext HTTP/2).
@@ -228,6 +283,7 @@ impl TcpConn {
             sapp: ServerApp::Wait,
             tls: None,
             requests: Vec::new(),
+            held: 0,
             next_response: 0,
             h2: None,
             fin_client: false,
@@ -244,9 +300,24 @@ impl TcpConn {
         self.c2s.close();
         self.s2c.close();
         self.requests = Vec::new();
+        self.held = 0;
         self.tls = None;
         self.capp = ClientApp::Done;
         self.sapp = ServerApp::Done;
+    }
+
+    /// Keeps a request, slimmed, unless the connection is at a bound ([`MAX_REQUESTS`],
+    /// [`MAX_HELD`]); returns whether it was kept.
+    fn keep(&mut self, mut r: Request) -> bool {
+        r.headers = slim(std::mem::take(&mut r.headers));
+        r.target = cut(std::mem::take(&mut r.target), MAX_VALUE * 8);
+        let size = held(&r);
+        if self.requests.len() >= MAX_REQUESTS || self.held + size > MAX_HELD {
+            return false;
+        }
+        self.held += size;
+        self.requests.push(r);
+        true
     }
 
     /// Both sides closed, or reset.
@@ -410,11 +481,10 @@ impl TcpConn {
                         }
                         Head::Done(head, used) => {
                             buf.drain(..used);
-                            stats.http1_requests += 1;
                             let connect = head.method == "CONNECT";
                             *body = head.body();
                             let authority = head.header("host").map(str::to_owned);
-                            self.requests.push(Request {
+                            let kept = self.keep(Request {
                                 ts_us: ts,
                                 ip_total_len: ip_len,
                                 method: head.method,
@@ -424,6 +494,13 @@ impl TcpConn {
                                 headers: head.headers,
                                 ..Request::default()
                             });
+                            if !kept {
+                                // The requests read so far stay; nothing more is read.
+                                stats.bounded_connections += 1;
+                                self.capp = ClientApp::Done;
+                                continue;
+                            }
+                            stats.http1_requests += 1;
                             if connect {
                                 // A tunnel: what follows is another protocol (usually TLS).
                                 self.capp = ClientApp::Detect;
@@ -440,15 +517,23 @@ impl TcpConn {
                             shrike_fingerprint::h2::pseudo_order(&d.fingerprint.pseudo_headers),
                         ));
                     }
-                    let failed = d.failed;
+                    let (mut failed, mut bounded) = (d.failed, d.oversized);
                     for e in events {
                         if let Event::Request(r) = e {
+                            if !self.keep(h2_request(r, ts, ip_len)) {
+                                (failed, bounded) = (true, true);
+                                break;
+                            }
                             stats.h2_requests += 1;
-                            self.requests.push(h2_request(r, ts, ip_len));
                         }
                     }
                     if failed {
-                        stats.opaque_streams += 1;
+                        // The requests read so far stay; nothing more is read of it.
+                        if bounded {
+                            stats.bounded_connections += 1;
+                        } else {
+                            stats.opaque_streams += 1;
+                        }
                         self.capp = ClientApp::Done;
                     }
                     return;

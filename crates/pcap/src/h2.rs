@@ -10,6 +10,14 @@ pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// Largest header block accepted (HEADERS + CONTINUATION).
 const MAX_BLOCK: usize = 256 * 1024;
+/// Largest HPACK dynamic table a size update may ask for. A server advertises its own
+/// (4 KiB by default, 64 KiB at most among common servers) and ends the connection of a
+/// client that asks for more; the decoder here refuses the same way.
+pub const MAX_TABLE: usize = 64 * 1024;
+/// Largest decoded header list of one request (RFC 7541 sizes: name + value + 32 per field).
+/// One-byte references to a large table entry make a small block decode into a huge list;
+/// a list beyond this ends the connection's reading (its earlier requests are kept).
+pub const MAX_HEADER_LIST: usize = 32 * 1024;
 
 /// One request seen on a stream.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -43,6 +51,9 @@ pub struct H2Direction {
     skip: usize,
     /// The connection is broken (HPACK error, oversized block): stop reading it.
     pub failed: bool,
+    /// It broke because a header list or the table went beyond the bounds
+    /// ([`MAX_TABLE`], [`MAX_HEADER_LIST`]).
+    pub oversized: bool,
 }
 
 impl H2Direction {
@@ -51,7 +62,11 @@ impl H2Direction {
         H2Direction {
             client,
             preface_left: if client { PREFACE.len() } else { 0 },
-            decoder: loona_hpack::Decoder::new(),
+            decoder: {
+                let mut d = loona_hpack::Decoder::new();
+                d.set_max_allowed_table_size(MAX_TABLE);
+                d
+            },
             fingerprint: H2Settings::default(),
             settings_seen: false,
             window_seen: false,
@@ -59,6 +74,7 @@ impl H2Direction {
             block: None,
             skip: 0,
             failed: false,
+            oversized: false,
         }
     }
 
@@ -187,14 +203,29 @@ impl H2Direction {
             return;
         };
         let mut headers = Vec::new();
+        // Sizes are counted before anything is copied: references into the table are
+        // borrowed, so a block of them costs a callback each once over the bounds.
+        let mut list = 0usize;
+        let mut over = false;
         let decoded = self.decoder.decode_with_cb(&block, |n, v| {
+            list += n.len() + v.len() + 32;
+            if over || list > MAX_HEADER_LIST {
+                over = true;
+                return;
+            }
             headers.push((
                 String::from_utf8_lossy(&n).into_owned(),
                 String::from_utf8_lossy(&v).into_owned(),
             ));
         });
-        if decoded.is_err() {
+        if let Err(e) = decoded {
             // The dynamic table is now unknown: nothing after this can be decoded.
+            self.oversized = matches!(e, loona_hpack::decoder::DecoderError::InvalidMaxDynamicSize);
+            self.failed = true;
+            return;
+        }
+        if over {
+            self.oversized = true;
             self.failed = true;
             return;
         }
@@ -228,6 +259,113 @@ mod tests {
         f.extend_from_slice(&stream.to_be_bytes());
         f.extend_from_slice(payload);
         f
+    }
+
+    /// A client's preface, SETTINGS and one ordinary request on stream 1.
+    fn opening(enc: &mut loona_hpack::Encoder<'_>) -> Vec<u8> {
+        let mut wire = PREFACE.to_vec();
+        wire.extend(frame(4, 0, 0, &[]));
+        let block = enc.encode([
+            (&b":method"[..], &b"GET"[..]),
+            (b":path", b"/"),
+            (b":authority", b"example.org"),
+            (b":scheme", b"http"),
+        ]);
+        wire.extend(frame(1, 0x05, 1, &block));
+        wire
+    }
+
+    fn read(wire: &[u8]) -> (H2Direction, Vec<Event>) {
+        let mut d = H2Direction::new(true);
+        let mut out = Vec::new();
+        let mut buf = wire.to_vec();
+        d.feed(&mut buf, &mut out);
+        (d, out)
+    }
+
+    /// A header block of `n` one-byte references to dynamic-table entry 62, after a
+    /// literal of `value_len` bytes added to the table.
+    fn bomb(value_len: usize, n: usize) -> Vec<u8> {
+        // Literal with incremental indexing, new name: 0x40, name, value (no Huffman).
+        let mut block = vec![0x40, 1, b'x'];
+        // The value length as an HPACK integer with a 7-bit prefix.
+        let mut len = value_len;
+        if len < 127 {
+            block.push(len as u8);
+        } else {
+            block.push(127);
+            len -= 127;
+            while len >= 128 {
+                block.push((len % 128 + 128) as u8);
+                len /= 128;
+            }
+            block.push(len as u8);
+        }
+        block.extend(std::iter::repeat_n(b'a', value_len));
+        block.extend(std::iter::repeat_n(0x80 | 62, n));
+        block
+    }
+
+    #[test]
+    fn a_header_list_that_decodes_beyond_the_bound_ends_the_connection_not_the_process() {
+        let mut enc = loona_hpack::Encoder::new();
+        let mut wire = opening(&mut enc);
+        // 4,000 bytes in the default 4 KiB table, then 200,000 one-byte references to it:
+        // 800 MB decoded from a 200 KB block.
+        let block = bomb(4000, 200_000);
+        let mut first = true;
+        for chunk in block.chunks(16_000) {
+            let (ty, flags) = match (first, chunk.as_ptr_range().end == block.as_ptr_range().end) {
+                (true, _) => (1, 0),
+                (false, true) => (9, 0x04),
+                (false, false) => (9, 0),
+            };
+            first = false;
+            wire.extend(frame(ty, flags, 3, chunk));
+        }
+        let (d, out) = read(&wire);
+        assert!(d.failed && d.oversized);
+        // The request before the bomb is kept.
+        assert_eq!(out.len(), 1, "{out:?}");
+    }
+
+    #[test]
+    fn a_table_larger_than_any_server_allows_ends_the_connection() {
+        let mut enc = loona_hpack::Encoder::new();
+        let mut wire = opening(&mut enc);
+        // A dynamic table size update to 2^20 (0x20 prefix, 5-bit integer), then a field.
+        let mut block = vec![0x3f];
+        let mut v = (1usize << 20) - 31;
+        while v >= 128 {
+            block.push((v % 128 + 128) as u8);
+            v /= 128;
+        }
+        block.push(v as u8);
+        block.push(0x82); // :method GET
+        wire.extend(frame(1, 0x05, 3, &block));
+        let (d, out) = read(&wire);
+        assert!(d.failed && d.oversized);
+        assert_eq!(out.len(), 1);
+    }
+
+    #[test]
+    fn ordinary_requests_stay_below_every_bound() {
+        let mut enc = loona_hpack::Encoder::new();
+        let mut wire = opening(&mut enc);
+        let ua = vec![b'u'; 2000];
+        for stream in (3..2000).step_by(2) {
+            let block = enc.encode([
+                (&b":method"[..], &b"GET"[..]),
+                (b":path", b"/a"),
+                (b":authority", b"example.org"),
+                (b":scheme", b"http"),
+                (b"user-agent", &ua[..]),
+            ]);
+            wire.extend(frame(1, 0x05, stream, &block));
+        }
+        let (d, out) = read(&wire);
+        assert!(!d.failed);
+        assert_eq!(out.len(), 1000);
     }
 
     #[test]

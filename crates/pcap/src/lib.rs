@@ -84,6 +84,11 @@ pub struct Stats {
     pub h2_requests: u64,
     /// Connection directions shrike could not read (not TLS, HTTP or h2c; a broken h2 stream).
     pub opaque_streams: u64,
+    /// Connections whose reading stopped at a bound on attacker-sized state: an HPACK
+    /// table or decoded header list too large ([`h2::MAX_TABLE`], [`h2::MAX_HEADER_LIST`]),
+    /// more than 10,000 requests, or more than 4 MiB of request heads kept on one
+    /// connection. Their earlier requests are kept.
+    pub bounded_connections: u64,
     /// Gaps in TCP streams (segments missing from the capture).
     pub gaps: u64,
     /// Records emitted.

@@ -77,6 +77,7 @@ fn request_fields(r: &mut RequestRecord<'static>, q: &Request, index: u32) {
         r.host = owned(&host_of(a).to_ascii_lowercase());
     }
     let mut names = Vec::with_capacity(q.headers.len());
+    // The names and values read here are the ones `conn` keeps ([`value_read`]).
     let (mut cookie, mut xff) = (false, false);
     for (n, v) in &q.headers {
         names.push(Cow::Owned(n.clone()));
@@ -112,6 +113,28 @@ fn request_fields(r: &mut RequestRecord<'static>, q: &Request, index: u32) {
     r.header_names = Some(names);
     r.has_cookie = Some(cookie);
     r.has_xff = Some(xff);
+}
+
+/// Whether a record reads this header's value (the others count by name, or by presence
+/// as cookies and X-Forwarded-For do): what a connection keeps of each request head.
+pub(crate) fn value_read(name: &str) -> bool {
+    matches!(
+        name.to_ascii_lowercase().as_str(),
+        "host"
+            | "user-agent"
+            | "referer"
+            | "accept"
+            | "accept-language"
+            | "accept-encoding"
+            | "content-type"
+            | "sec-ch-ua"
+            | "sec-ch-ua-mobile"
+            | "sec-ch-ua-platform"
+            | "sec-fetch-site"
+            | "sec-fetch-mode"
+            | "sec-fetch-dest"
+            | "sec-fetch-user"
+    )
 }
 
 /// The records of one finished TCP connection (none when it carried neither TLS nor HTTP).

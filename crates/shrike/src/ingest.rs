@@ -462,6 +462,12 @@ fn print_capture(label: &str, s: &shrike_pcap::Stats) {
         skipped,
         s.gaps
     );
+    if s.bounded_connections > 0 {
+        println!(
+            "  {} connections stopped at a bound (an HTTP/2 header table or header list too large, or too many requests): their earlier requests were kept",
+            s.bounded_connections
+        );
+    }
     if let Some(why) = &s.cut_short {
         println!("  the capture ends early ({why}): what came before was read");
     }
