@@ -54,6 +54,9 @@ pub struct StoreConfig {
     pub fleet_retention_hours: Option<u32>,
     /// Campaigns (and their member addresses) kept this many hours after last seen.
     pub campaign_retention_hours: Option<u32>,
+    /// Seconds a writing run (`ingest`, a `detect` cycle) waits for another to finish
+    /// with the store before it gives up.
+    pub lock_wait_secs: Option<u64>,
 }
 
 /// `[ingest]`.
@@ -128,9 +131,29 @@ pub struct Settings {
     pub fleet_retention_hours: u32,
     /// Hours of data time that campaigns are kept after last seen.
     pub campaign_retention_hours: u32,
+    /// How long a writing run waits for the store's writer lock.
+    pub lock_wait: std::time::Duration,
 }
 
 impl Settings {
+    /// The embedded store's writer lock for one writing run (`what` names it for whoever
+    /// waits), waiting up to `store.lock_wait_secs`; `None` with ClickHouse, whose tables
+    /// take concurrent inserts.
+    pub fn writer_lock(&self, what: &str) -> anyhow::Result<Option<shrike_store::WriterLock>> {
+        if self.clickhouse.is_some() {
+            return Ok(None);
+        }
+        let lock =
+            shrike_store::WriterLock::acquire(&self.store_path, what, self.lock_wait, |holder| {
+                eprintln!(
+                    "waiting for another shrike writer on {} ({holder}), up to {} s",
+                    self.store_path.display(),
+                    self.lock_wait.as_secs()
+                )
+            })?;
+        Ok(Some(lock))
+    }
+
     /// The SQLite file, for a command that only works on the embedded store; an error
     /// naming the commands that do support ClickHouse otherwise.
     pub fn embedded_store(&self, command: &str) -> anyhow::Result<&Path> {
@@ -304,7 +327,14 @@ impl Config {
         if !(1..=87_600).contains(&campaign_retention_hours) {
             bail!("store.campaign_retention_hours = {campaign_retention_hours} is invalid (allowed: 1 to 87600)");
         }
+        let lock_wait_secs = env("SHRIKE_LOCK_WAIT_SECS", "0 to 86400")?
+            .or(store.lock_wait_secs)
+            .unwrap_or(600);
+        if lock_wait_secs > 86_400 {
+            bail!("store.lock_wait_secs = {lock_wait_secs} is invalid (allowed: 0 to 86400)");
+        }
         Ok(Settings {
+            lock_wait: std::time::Duration::from_secs(lock_wait_secs),
             store_path,
             clickhouse,
             max_reject_ratio,

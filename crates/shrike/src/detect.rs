@@ -120,7 +120,10 @@ pub fn run(config: Config, args: DetectArgs) -> anyhow::Result<ExitCode> {
             dictionaries,
         );
     }
-    match runner(&cfg, &registry, &settings).run(store.as_mut(), at, dictionaries.as_mut())? {
+    let lock = settings.writer_lock("shrike detect")?;
+    let run = runner(&cfg, &registry, &settings).run(store.as_mut(), at, dictionaries.as_mut())?;
+    drop(lock);
+    match run {
         None => {
             eprintln!(
                 "error: the store {} has no sessions: run `shrike ingest` first",
@@ -159,12 +162,20 @@ fn run_every(
     let mut cycles = 0u64;
     loop {
         let started = Instant::now();
-        match runner(cfg, registry, settings).run(store, None, dictionaries.as_mut()) {
+        // The writer lock is held for each cycle, not between them: ingests run meanwhile.
+        let cycle = settings
+            .writer_lock("shrike detect --every")
+            .and_then(|lock| {
+                let run = runner(cfg, registry, settings).run(store, None, dictionaries.as_mut());
+                drop(lock);
+                Ok(run?)
+            });
+        match cycle {
             Ok(Some(run)) => print_summary(&run.output, run.id),
             Ok(None) => tracing::warn!("the store has no sessions yet: nothing to score"),
             // A failed cycle (a locked or full disk, say) is reported; the next one retries.
             Err(e) => {
-                tracing::error!(error = %crate::render_error(&e.into()), "detection cycle failed")
+                tracing::error!(error = %crate::render_error(&e), "detection cycle failed")
             }
         }
         cycles += 1;

@@ -568,6 +568,8 @@ pub fn run(config: Config, args: IngestArgs) -> anyhow::Result<ExitCode> {
         return crate::ingest_ch::run(&settings, url, &args);
     }
     let dict = dictionaries(&settings)?;
+    // One writer at a time: the stored states are read, merged and written back.
+    let _lock = settings.writer_lock("shrike ingest")?;
     let mut store = SqliteStore::open(&settings.store_path)?;
     let format = args.format.as_deref().and_then(Format::parse);
     let mut exceeded = false;

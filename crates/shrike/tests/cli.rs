@@ -710,3 +710,66 @@ fn feedback_is_added_listed_and_removed() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("no feedback #1"));
 }
+
+/// Requests and sessions of a store: `(sessions, sum of hits)`.
+fn hits(store: &Path) -> (i64, i64) {
+    let c = rusqlite::Connection::open(store).unwrap();
+    c.query_row(
+        "SELECT count(*), coalesce(sum(hits), 0) FROM sessions",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .unwrap()
+}
+
+#[test]
+fn two_ingests_at_once_store_what_two_in_a_row_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let o = shrike(
+        &[
+            "simulate",
+            "--hours",
+            "2",
+            "--humans-per-hour",
+            "40",
+            "--out",
+            "sim",
+        ],
+        d,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    // Two halves of one log, as two files (every other line: both span the same hours,
+    // so their sessions must be merged).
+    let whole = std::fs::read_to_string(d.join("sim/traffic.jsonl")).unwrap();
+    let (mut a, mut b) = (String::new(), String::new());
+    for (i, line) in whole.lines().enumerate() {
+        let half = if i % 2 == 0 { &mut a } else { &mut b };
+        half.push_str(line);
+        half.push('\n');
+    }
+    std::fs::write(d.join("a.jsonl"), &a).unwrap();
+    std::fs::write(d.join("b.jsonl"), &b).unwrap();
+    for f in ["a.jsonl", "b.jsonl"] {
+        let o = shrike(&["ingest", f, "--store", "sequential.db"], d);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    // Both at once on a new store: schema creation and the merge must not race.
+    let spawn = |f: &str| {
+        support::command(d)
+            .args(["ingest", f, "--store", "concurrent.db"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (first, second) = (spawn("a.jsonl"), spawn("b.jsonl"));
+    for child in [first, second] {
+        let o = child.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let requests = whole.lines().count() as i64;
+    let sequential = hits(&d.join("sequential.db"));
+    assert_eq!(sequential.1, requests);
+    assert_eq!(hits(&d.join("concurrent.db")), sequential);
+}

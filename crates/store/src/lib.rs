@@ -19,7 +19,9 @@
 mod cycle;
 mod dashboard;
 mod feedback;
+mod lock;
 pub use feedback::{join_labels, LabelKey, LabelRow};
+pub use lock::{LockError, WriterLock};
 mod migrations;
 mod outputs;
 mod rows;

@@ -79,6 +79,10 @@ impl SqliteStore {
             source,
         };
         let conn = Connection::open(path).map_err(sql)?;
+        // First, so that every statement after it (the switch to WAL included) waits for a
+        // concurrent opener instead of failing.
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(sql)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(sql)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
@@ -89,8 +93,6 @@ impl SqliteStore {
         // writes a score per session, and index pages would otherwise be read again and
         // again from the file.
         conn.pragma_update(None, "cache_size", -65536)
-            .map_err(sql)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(sql)?;
         let mut store = SqliteStore {
             conn,
@@ -123,7 +125,18 @@ impl SqliteStore {
             source,
         };
         for (i, m) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-            let tx = self.conn.transaction().map_err(sql)?;
+            // Another process opening the same new store may be migrating too: take the
+            // write lock first, then read the version again inside it.
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(sql)?;
+            let now: i64 = tx
+                .pragma_query_value(None, "user_version", |r| r.get(0))
+                .map_err(sql)?;
+            if now > i as i64 {
+                continue; // applied meanwhile
+            }
             tx.execute_batch(m).map_err(sql)?;
             tx.pragma_update(None, "user_version", (i + 1) as i64)
                 .map_err(sql)?;
