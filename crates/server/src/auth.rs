@@ -81,6 +81,59 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Whether a request's `Host` may be answered. A page on another site can point its own
+/// host name at 127.0.0.1 (DNS rebinding) and then read a loopback server as its own
+/// origin; its requests still carry its host name. So the server answers only to loopback
+/// names (`localhost` and `*.localhost`), address literals, and the names it is published
+/// under (`serve.public_names`); with a token and no public name configured, any host is
+/// answered: the token, which no other origin can read, is the guard. A request without a
+/// Host header (HTTP/1.0 tools) is answered.
+pub fn host_allowed(host: Option<&str>, public_names: &[String], token: bool) -> bool {
+    let Some(host) = host else {
+        return true;
+    };
+    if token && public_names.is_empty() {
+        return true;
+    }
+    let host = host.trim();
+    // Strip the port: `[::1]:8080`, `127.0.0.1:8080`, `name:8080`.
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((inside, _)) => return inside.parse::<std::net::Ipv6Addr>().is_ok(),
+            None => return false,
+        }
+    } else {
+        host.rsplit_once(':').map_or(host, |(n, port)| {
+            if port.chars().all(|c| c.is_ascii_digit()) {
+                n
+            } else {
+                host
+            }
+        })
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name.parse::<std::net::IpAddr>().is_ok()
+        || name == "localhost"
+        || name.ends_with(".localhost")
+        || public_names
+            .iter()
+            .any(|p| p.trim_end_matches('.').eq_ignore_ascii_case(&name))
+}
+
+/// Refuses a request whose `Host` the server does not answer to ([`host_allowed`]) with
+/// 421 Misdirected Request.
+pub async fn check_host(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let host = req
+        .headers()
+        .get(axum::http::header::HOST)
+        .map(|v| v.to_str().unwrap_or("\u{fffd}"));
+    let settings = state.settings();
+    if host_allowed(host, &settings.public_names, state.token().is_some()) {
+        return next.run(req).await;
+    }
+    ApiError::MisdirectedHost.into_response()
+}
+
 /// Middleware: when a token is configured, every request but `/healthz` must present it
 /// (the dashboard's page and assets too: a browser asks once, then sends it with every
 /// call of the page).
@@ -117,6 +170,33 @@ mod tests {
             Err(BindError::TokenTooShort)
         );
         assert_eq!(check_bind(any, Some("0123456789abcdef")), Ok(()));
+    }
+
+    #[test]
+    fn only_loopback_names_literals_and_public_names_are_answered() {
+        let public = vec!["shrike.example.org".to_string()];
+        for (host, ok) in [
+            (Some("127.0.0.1:8080"), true),
+            (Some("localhost:8080"), true),
+            (Some("LOCALHOST"), true),
+            (Some("app.localhost:8080"), true),
+            (Some("[::1]:8080"), true),
+            (Some("192.0.2.7"), true),
+            (Some("shrike.example.org:443"), true),
+            (Some("shrike.example.org."), true),
+            (None, true),
+            // A rebinding page's own name.
+            (Some("attacker.example"), false),
+            (Some("attacker.example:8080"), false),
+            (Some("localhost.attacker.example"), false),
+            (Some("[not-an-address]"), false),
+        ] {
+            assert_eq!(host_allowed(host, &public, false), ok, "{host:?}");
+        }
+        // With a token and no public name, the token guards.
+        assert!(host_allowed(Some("attacker.example"), &[], true));
+        // With a token and public names, the names are checked too.
+        assert!(!host_allowed(Some("attacker.example"), &public, true));
     }
 
     #[test]

@@ -16,6 +16,12 @@ pub enum ApiError {
     /// The bearer token is missing or wrong.
     #[error("a valid bearer token is required")]
     Unauthorized,
+    /// The `Host` header names no host this server answers to (loopback names, address
+    /// literals, `serve.public_names`): a DNS-rebinding page, or a name to add.
+    #[error(
+        "this server does not answer to that Host; add it to serve.public_names if it is yours"
+    )]
+    MisdirectedHost,
     /// Nothing there (no cycle yet, unknown id...).
     #[error("{0}")]
     NotFound(String),
@@ -35,6 +41,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::MisdirectedHost => StatusCode::MISDIRECTED_REQUEST,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Map(_) => StatusCode::UNPROCESSABLE_ENTITY,

@@ -133,6 +133,10 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
+            auth::check_host,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
             ops::access_log,
         ))
         .layer(middleware::from_fn(harden))

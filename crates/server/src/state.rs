@@ -33,6 +33,9 @@ pub struct ServeSettings {
     pub map_seed: u64,
     /// Largest number of (IP, JA4) rows the cluster map reads.
     pub map_max_rows: usize,
+    /// Host names the server answers to besides loopback names and address literals
+    /// (`serve.public_names`); see [`crate::auth::host_allowed`].
+    pub public_names: Vec<String>,
 }
 
 /// The token is never printed.
@@ -46,6 +49,7 @@ impl std::fmt::Debug for ServeSettings {
             .field("map_threads", &self.map_threads)
             .field("map_seed", &self.map_seed)
             .field("map_max_rows", &self.map_max_rows)
+            .field("public_names", &self.public_names)
             .finish()
     }
 }
@@ -74,6 +78,7 @@ impl ServeSettings {
             map_threads: 0,
             map_seed: 42,
             map_max_rows: 2_000_000,
+            public_names: Vec::new(),
         }
     }
 }

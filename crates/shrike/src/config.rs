@@ -38,6 +38,8 @@ pub struct ServeConfig {
     pub map_ttl_minutes: Option<u32>,
     /// Most (IP, JA4) pairs on the cluster map (1000..=20000000, default 2000000).
     pub map_max_rows: Option<usize>,
+    /// Host names the dashboard is reached by, besides loopback names and addresses.
+    pub public_names: Option<Vec<String>>,
 }
 
 /// `[store]`.

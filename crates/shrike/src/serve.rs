@@ -70,6 +70,15 @@ pub fn settings(
         }
         s.map_max_rows = n;
     }
+    if let Some(names) = file.public_names {
+        if let Some(bad) = names
+            .iter()
+            .find(|n| n.is_empty() || n.contains([':', '/', ' ', '[', ']']))
+        {
+            bail!("serve.public_names has {bad:?}, which is invalid (allowed: host names without port or scheme, e.g. \"shrike.example.org\")");
+        }
+        s.public_names = names;
+    }
     shrike_server::check_bind(listen, s.token.as_deref())?;
     Ok((listen, s))
 }

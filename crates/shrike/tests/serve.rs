@@ -368,6 +368,43 @@ fn feedback_is_validated_stored_listed_and_removed() {
 }
 
 #[test]
+fn a_page_that_rebinds_its_name_to_loopback_is_refused() {
+    // Without a token, on loopback: a page on attacker.example whose name now resolves to
+    // 127.0.0.1 sends its own Host.
+    let api = Api::new(None);
+    let with = |host: &str, req: axum::http::request::Builder| {
+        api.send(req.header("host", host).body(Body::empty()).unwrap())
+    };
+    for uri in ["/", "/api/threats?limit=1", "/api/feedback"] {
+        let (status, body, _) = with("attacker.example", Request::get(uri));
+        assert_eq!(status, StatusCode::MISDIRECTED_REQUEST, "{uri}");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap_or("")
+                .contains("serve.public_names"),
+            "{body}"
+        );
+        assert_eq!(
+            with("127.0.0.1:8080", Request::get(uri)).0,
+            StatusCode::OK,
+            "{uri}"
+        );
+        assert_eq!(
+            with("localhost:8080", Request::get(uri)).0,
+            StatusCode::OK,
+            "{uri}"
+        );
+    }
+    // Nor can it write: feedback trains the trees.
+    let (status, _, _) = with(
+        "attacker.example:8080",
+        Request::post("/api/feedback").header("content-type", "application/json"),
+    );
+    assert_eq!(status, StatusCode::MISDIRECTED_REQUEST);
+}
+
+#[test]
 fn a_token_guards_everything_but_healthz() {
     let token = "s3cret-token-0123456789";
     let api = Api::new(Some(token));
