@@ -185,10 +185,72 @@ pub async fn serve(
         }
     });
     ready(bound);
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(io)
+    let s = state.settings();
+    let limits = (
+        s.max_connections,
+        s.header_read_timeout,
+        s.connection_lifetime,
+    );
+    accept_loop(listener, router(state), limits, shutdown).await;
+    Ok(())
+}
+
+/// Accepts connections until `shutdown`: at most `max_connections` at once (a new one
+/// beyond is closed at once), each given `header_read_timeout` to send a request's head
+/// and closed after `connection_lifetime` ([`ServeSettings`]). Connections in flight when
+/// `shutdown` resolves are given a few seconds to finish.
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: (usize, Duration, Duration),
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+    let (max_connections, header_read_timeout, lifetime) = limits;
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(max_connections));
+    let mut refused = 0u64;
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            _ = &mut shutdown => break,
+            a = listener.accept() => a,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors, say: wait rather than spin.
+                tracing::warn!(error = %e, "cannot accept a connection");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = std::sync::Arc::clone(&slots).try_acquire_owned() else {
+            refused += 1;
+            if refused.is_power_of_two() {
+                tracing::warn!(%peer, refused, limit = max_connections, "too many connections: closed a new one");
+            }
+            drop(stream);
+            continue;
+        };
+        let service = TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_read_timeout)
+                .keep_alive(true);
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            let _ = tokio::time::timeout(lifetime, conn).await;
+            drop(slot);
+        });
+    }
+    // Let the requests in flight finish (the slots come back as their connections end).
+    let _ = tokio::time::timeout(
+        Duration::from_secs(5),
+        slots.acquire_many(max_connections as u32),
+    )
+    .await;
 }
 
 /// Runs [`serve`] on its own multi-threaded runtime until Ctrl-C or SIGTERM.

@@ -36,6 +36,13 @@ pub struct ServeSettings {
     /// Host names the server answers to besides loopback names and address literals
     /// (`serve.public_names`); see [`crate::auth::host_allowed`].
     pub public_names: Vec<String>,
+    /// Connections served at once; a new one beyond is closed at once.
+    pub max_connections: usize,
+    /// Time a client has to send a request's head, the next one's on a kept-alive
+    /// connection included: a slow sender cannot hold a slot.
+    pub header_read_timeout: Duration,
+    /// Longest a connection stays open, busy or idle.
+    pub connection_lifetime: Duration,
 }
 
 /// The token is never printed.
@@ -50,13 +57,17 @@ impl std::fmt::Debug for ServeSettings {
             .field("map_seed", &self.map_seed)
             .field("map_max_rows", &self.map_max_rows)
             .field("public_names", &self.public_names)
+            .field("max_connections", &self.max_connections)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("connection_lifetime", &self.connection_lifetime)
             .finish()
     }
 }
 
 impl ServeSettings {
     /// Defaults for a store: no token, 64 KiB bodies, maps fresh for 30 minutes (the seed's
-    /// TTL), seed 42, at most two million map rows.
+    /// TTL), seed 42, at most two million map rows, 512 connections, 10 s to send a request
+    /// head, connections closed after two minutes.
     pub fn new(store_path: PathBuf) -> Self {
         let label = store_path.display().to_string();
         Self::with_store(
@@ -79,6 +90,9 @@ impl ServeSettings {
             map_seed: 42,
             map_max_rows: 2_000_000,
             public_names: Vec::new(),
+            max_connections: 512,
+            header_read_timeout: Duration::from_secs(10),
+            connection_lifetime: Duration::from_secs(120),
         }
     }
 }

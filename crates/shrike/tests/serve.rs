@@ -245,6 +245,14 @@ fn api_answers_match_the_store_and_reject_bad_parameters() {
     assert!(h["cycles"][0]["stage_ms"]
         .as_array()
         .is_some_and(|s| !s.is_empty()));
+    let hits = |api: &Api| -> u64 {
+        let (_, _, text) = api.send(Request::get("/metrics").body(Body::empty()).unwrap());
+        text.lines()
+            .find_map(|l| l.strip_prefix("shrike_cache_hits_total "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no cache hits in {text}"))
+    };
+    let before = hits(&api);
     let (s, e) = api.get("/api/exports?format=nginx&min_level=HIGH");
     assert_eq!(s, StatusCode::OK);
     assert!(
@@ -252,12 +260,23 @@ fn api_answers_match_the_store_and_reject_bad_parameters() {
         "{}",
         e["text"]
     );
+    // The same export again is served from the cache, byte for byte.
+    let (_, again) = api.get("/api/exports?format=nginx&min_level=HIGH");
+    assert_eq!(again, e);
+    assert_eq!(hits(&api), before + 1);
+    let (s, _, file) = api.send(
+        Request::get("/api/exports?format=nginx&min_level=HIGH&download=true")
+            .body(Body::empty())
+            .unwrap(),
+    );
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(file, e["text"].as_str().unwrap());
 
     let (s, _, text) = api.send(Request::get("/metrics").body(Body::empty()).unwrap());
     assert_eq!(s, StatusCode::OK);
     assert!(
         text.contains(
-            "shrike_http_requests_total{route=\"/api/exports\",method=\"GET\",status=\"200\"} 1"
+            "shrike_http_requests_total{route=\"/api/exports\",method=\"GET\",status=\"200\"} 3"
         ),
         "{text}"
     );

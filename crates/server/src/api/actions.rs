@@ -159,8 +159,14 @@ pub async fn exports(State(state): State<AppState>, q: Query) -> ApiResult<Respo
     let fleet = q.opt_int("fleet", 0, i64::MAX)?;
     let max_age = q.opt_int("max_age_hours", 1, 24 * 365)?;
     let download = q.boolean("download")?;
-    let (cycle, clock, p) = state
-        .with_store(move |s| {
+    // Cached like the other reads: the plan depends only on the stored cycle (its clock is
+    // data time) and the parameters, so it is built once per store generation.
+    let key = format!(
+        "exports:{format_name}:{}:{min_score:?}:{campaign:?}:{fleet:?}:{max_age:?}",
+        min_level.as_str()
+    );
+    let body = state
+        .cached(key, move |s| {
             let Some((cycle, clock)) = s.latest_cycle()? else {
                 return Err(ApiError::NotFound("no detection cycle yet".into()));
             };
@@ -174,23 +180,34 @@ pub async fn exports(State(state): State<AppState>, q: Query) -> ApiResult<Respo
                 ..Filters::default()
             };
             let p = plan(&sessions, &filters).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-            Ok((cycle, clock, p))
+            let text = render(
+                &p,
+                format,
+                &RenderOptions {
+                    cycle_clock: clock,
+                    cycle,
+                    set_name: "shrike".into(),
+                    duration: "24h".into(),
+                    ja4_header: "X-JA4".into(),
+                },
+            );
+            Ok(json!({
+                "cycle": cycle,
+                "format": format_name,
+                "candidates": p.candidates,
+                "addresses": p.addresses,
+                "ja4s": p.ja4s,
+                "held_back": p.held_back,
+                "text": text,
+            }))
         })
         .await?;
-    let text = render(
-        &p,
-        format,
-        &RenderOptions {
-            cycle_clock: clock,
-            cycle,
-            set_name: "shrike".into(),
-            duration: "24h".into(),
-            ja4_header: "X-JA4".into(),
-        },
-    );
     if download {
+        let v: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
         let name = format!(
-            "attachment; filename=\"shrike-cycle{cycle}.{}\"",
+            "attachment; filename=\"shrike-cycle{}.{}\"",
+            v["cycle"],
             match format {
                 Format::Json | Format::Crowdsec => "json",
                 Format::Csv => "csv",
@@ -198,6 +215,7 @@ pub async fn exports(State(state): State<AppState>, q: Query) -> ApiResult<Respo
                 _ => "conf",
             }
         );
+        let text = v["text"].as_str().unwrap_or_default().to_string();
         return Ok((
             [
                 (
@@ -210,14 +228,5 @@ pub async fn exports(State(state): State<AppState>, q: Query) -> ApiResult<Respo
         )
             .into_response());
     }
-    Ok(Json(json!({
-        "cycle": cycle,
-        "format": format_name,
-        "candidates": p.candidates,
-        "addresses": p.addresses,
-        "ja4s": p.ja4s,
-        "held_back": p.held_back,
-        "text": text,
-    }))
-    .into_response())
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
