@@ -18,6 +18,9 @@ pub const EMPTY_SHA256_12: &str = "e3b0c44298fc";
 /// One finding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Finding {
+    /// An IPv4-mapped IPv6 client address (`::ffff:a.b.c.d`, what a dual-stack socket
+    /// reports for an IPv4 client) was rewritten as the IPv4 address it is.
+    MappedAddressNormalised,
     /// An empty-list hash written as SHA-256("") was rewritten `000000000000`.
     EmptyHashNormalised,
     /// The connection negotiated a TLS version above the highest the JA4 says was offered.
@@ -36,6 +39,7 @@ impl Finding {
     /// Counter key.
     pub const fn key(self) -> &'static str {
         match self {
+            Finding::MappedAddressNormalised => "normalised:ipv4_mapped_address",
             Finding::EmptyHashNormalised => "normalised:empty_list_hash",
             Finding::NegotiatedAboveOffered => "impossible:tls_version_above_ja4",
             Finding::QuicWithoutHttp3 => "impossible:quic_ja4_without_http3",
@@ -97,6 +101,14 @@ fn tls_rank(v: TlsVersion) -> u8 {
 
 /// Normalises and checks one record, counting what it finds.
 pub fn check(r: &mut RequestRecord<'_>, counts: &mut QualityCounts) {
+    // One client, one address: an IPv4 client seen through a dual-stack socket is the
+    // IPv4 address, for sessions, dictionaries and the /24 an export may block.
+    if let Some(std::net::IpAddr::V6(v6)) = r.src_ip {
+        if let Some(v4) = v6.to_ipv4_mapped() {
+            r.src_ip = Some(std::net::IpAddr::V4(v4));
+            counts.add(Finding::MappedAddressNormalised);
+        }
+    }
     let Some(ja4) = r.ja4.as_ref() else { return };
     let s = ja4.as_str();
     if s[11..23] == *EMPTY_SHA256_12 || s[24..36] == *EMPTY_SHA256_12 {
@@ -157,6 +169,28 @@ mod tests {
             ja4: Some(Ja4::parse(Cow::Owned(ja4.to_string())).unwrap()),
             ..RequestRecord::default()
         }
+    }
+
+    #[test]
+    fn an_ipv4_mapped_client_is_its_ipv4_address() {
+        let mut c = QualityCounts::default();
+        let mut r = RequestRecord {
+            src_ip: Some("::ffff:203.0.113.7".parse().unwrap()),
+            ..RequestRecord::default()
+        };
+        check(&mut r, &mut c);
+        assert_eq!(r.src_ip, Some("203.0.113.7".parse().unwrap()));
+        // A real IPv6 client stays as it is.
+        let mut r = RequestRecord {
+            src_ip: Some("2001:db8::7".parse().unwrap()),
+            ..RequestRecord::default()
+        };
+        check(&mut r, &mut c);
+        assert_eq!(r.src_ip, Some("2001:db8::7".parse().unwrap()));
+        assert_eq!(
+            c.iter().collect::<Vec<_>>(),
+            [("normalised:ipv4_mapped_address", 1)]
+        );
     }
 
     #[test]
