@@ -7,8 +7,12 @@
 //!   when there is one;
 //! - `<set>-<version>.json`: its [`ModelMeta`];
 //! - `<set>.current`: the current version's id, replaced by write + fsync + rename;
-//! - `trees-<set>.gbdt` and `trees-<set>.json`: the boosted trees and their [`TreesMeta`]
-//!   (one current model per set, retrained on its own interval, as the predecessor kept it).
+//! - `trees-<set>-<version>.gbdt`: the boosted trees, and `trees-<set>.json` their
+//!   [`TreesMeta`], which names the version: written after the trees, by write + fsync +
+//!   rename, it is the switch, so a crash between the two writes leaves the previous pair
+//!   in service (one current model per set, retrained on its own interval, as the
+//!   predecessor kept it). A registry written before versioned trees has
+//!   `trees-<set>.gbdt`, still read.
 //!
 //! Versions are `YYYYmmddTHHMMSS-<n>` from the injected clock, so they sort by age.
 
@@ -180,16 +184,21 @@ impl Registry {
         self.dir.join(format!("{}-{version}.flow", set.as_str()))
     }
 
-    fn trees_files(&self, set: FeatureSetName) -> (PathBuf, PathBuf) {
-        (
-            self.dir.join(format!("trees-{}.gbdt", set.as_str())),
-            self.dir.join(format!("trees-{}.json", set.as_str())),
-        )
+    /// The metadata file of a set's trees (the switch).
+    fn trees_meta_file(&self, set: FeatureSetName) -> PathBuf {
+        self.dir.join(format!("trees-{}.json", set.as_str()))
+    }
+
+    /// The trees file of one version (`None` for an id that is no plain version).
+    fn trees_file(&self, set: FeatureSetName, version: &str) -> Option<PathBuf> {
+        let v = version.trim_start_matches("trees-");
+        (!v.is_empty() && !v.contains(['/', '\\', '.']))
+            .then(|| self.dir.join(format!("trees-{}-{v}.gbdt", set.as_str())))
     }
 
     /// The boosted trees of a set: `Ok(None)` when none were saved.
     pub fn trees(&self, set: FeatureSetName) -> Result<Option<TreesModel>, RegistryError> {
-        let (bin, json) = self.trees_files(set);
+        let json = self.trees_meta_file(set);
         let meta_text = match std::fs::read_to_string(&json) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -200,6 +209,19 @@ impl Registry {
                 path: json.clone(),
                 why: e.to_string(),
             })?;
+        let versioned =
+            self.trees_file(set, &meta.version)
+                .ok_or_else(|| RegistryError::Corrupt {
+                    path: json.clone(),
+                    why: format!("invalid trees version {:?}", meta.version),
+                })?;
+        // Before versioned trees: one file per set.
+        let legacy = self.dir.join(format!("trees-{}.gbdt", set.as_str()));
+        let bin = if !versioned.exists() && legacy.exists() {
+            legacy
+        } else {
+            versioned
+        };
         let bytes = std::fs::read(&bin).map_err(io(&bin))?;
         let gbdt = Gbdt::from_bytes(&bytes).map_err(|e| RegistryError::Corrupt {
             path: bin.clone(),
@@ -218,12 +240,31 @@ impl Registry {
         Ok(Some(TreesModel { meta, gbdt }))
     }
 
-    /// Saves a set's boosted trees (model first, then the metadata that makes it current).
+    /// Saves a set's boosted trees: the version's trees file first, then the metadata that
+    /// names it and makes it current; then the set's older trees files are removed.
     pub fn save_trees(&self, model: &TreesModel) -> Result<(), RegistryError> {
-        let (bin, json) = self.trees_files(model.meta.set);
+        let set = model.meta.set;
+        let bin =
+            self.trees_file(set, &model.meta.version)
+                .ok_or_else(|| RegistryError::Corrupt {
+                    path: self.trees_meta_file(set),
+                    why: format!("invalid trees version {:?}", model.meta.version),
+                })?;
         write_atomic(&bin, &model.gbdt.to_bytes())?;
         let meta = serde_json::to_vec_pretty(&model.meta).unwrap_or_default();
-        write_atomic(&json, &meta)
+        write_atomic(&self.trees_meta_file(set), &meta)?;
+        // Best effort: a file left behind is only disk space.
+        let prefix = format!("trees-{}", set.as_str());
+        if let Ok(entries) = std::fs::read_dir(&self.dir) {
+            for e in entries.flatten() {
+                let path = e.path();
+                let name = e.file_name().to_string_lossy().into_owned();
+                if path != bin && name.starts_with(&prefix) && name.ends_with(".gbdt") {
+                    let _ = std::fs::remove_file(path);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The current version of a set: `Ok(None)` without a pointer, an error when the
@@ -347,5 +388,66 @@ impl Registry {
             let _ = std::fs::remove_file(self.flow_file(set, v));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::supervised::TreesMeta;
+
+    fn trees(version: &str, n_trees: usize) -> TreesModel {
+        let x: Vec<f32> = (0..40).map(|i| i as f32).collect();
+        let y: Vec<f32> = (0..40).map(|i| f32::from(u8::from(i >= 20))).collect();
+        let gbdt = shrike_gbdt::GbdtParams {
+            n_trees,
+            threads: 1,
+            ..shrike_gbdt::GbdtParams::default()
+        }
+        .fit(&x, 1, &y)
+        .unwrap();
+        TreesModel {
+            meta: TreesMeta {
+                version: version.into(),
+                set: FeatureSetName::Complete,
+                trained_at: String::new(),
+                trained_at_ms: 0,
+                features: vec!["hits".into()],
+                labels: 40,
+                analyst_labels: 0,
+                removed: [0, 0],
+                positives: 20,
+                negatives: 20,
+                scale_pos_weight: 1.0,
+                oof_auc: None,
+                train_ms: 0,
+                meta: None,
+            },
+            gbdt,
+        }
+    }
+
+    #[test]
+    fn trees_switch_with_their_metadata_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = Registry::open(dir.path()).unwrap();
+        let set = FeatureSetName::Complete;
+        assert!(r.trees(set).unwrap().is_none());
+        let first = trees("trees-20240501T000000-1", 3);
+        r.save_trees(&first).unwrap();
+        // A crash after the next version's trees were written, before its metadata: the
+        // first pair stays in service, whole.
+        let second = trees("trees-20240502T000000-1", 7);
+        let bin = r.trees_file(set, &second.meta.version).unwrap();
+        write_atomic(&bin, &second.gbdt.to_bytes()).unwrap();
+        let loaded = r.trees(set).unwrap().unwrap();
+        assert_eq!(loaded.meta.version, first.meta.version);
+        assert_eq!(loaded.gbdt.to_bytes(), first.gbdt.to_bytes());
+        // The save completed: the second pair, and the first trees file is gone.
+        r.save_trees(&second).unwrap();
+        let loaded = r.trees(set).unwrap().unwrap();
+        assert_eq!(loaded.meta.version, second.meta.version);
+        assert_eq!(loaded.gbdt.to_bytes(), second.gbdt.to_bytes());
+        assert!(!r.trees_file(set, &first.meta.version).unwrap().exists());
     }
 }
