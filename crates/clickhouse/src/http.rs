@@ -232,7 +232,8 @@ fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
         if size == 0 {
             return Some(out);
         }
-        if b.len() < size + 2 {
+        // A size near usize::MAX must not wrap around.
+        if size.checked_add(2).is_none_or(|n| b.len() < n) {
             return None;
         }
         out.extend_from_slice(&b[..size]);
@@ -251,6 +252,7 @@ mod tests {
             Some(&b"Wikipedia"[..])
         );
         assert_eq!(dechunk(b"9\r\nshort\r\n"), None);
+        assert_eq!(dechunk(b"ffffffffffffffff\r\nx\r\n"), None);
         let mut s = String::new();
         encode_component("SELECT 1 & 'a'=b", &mut s);
         assert_eq!(s, "SELECT%201%20%26%20%27a%27%3Db");

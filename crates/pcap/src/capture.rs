@@ -315,14 +315,16 @@ impl<R: Read> CaptureReader<R> {
                             why: "packet on an interface that was never described",
                         });
                     };
-                    if 20 + cap > body.len() {
+                    if cap > body.len().saturating_sub(20) {
                         return Err(CaptureError::Malformed {
                             offset: at,
                             why: "captured length beyond the block",
                         });
                     }
-                    let ts_us = ((ts as u128 * 1_000_000) / ifc.units as u128) as i64
-                        + ifc.offset_s * 1_000_000;
+                    // A hostile if_tsoffset or resolution saturates instead of overflowing.
+                    let ts_us = i64::try_from((ts as u128 * 1_000_000) / ifc.units as u128)
+                        .unwrap_or(i64::MAX)
+                        .saturating_add(ifc.offset_s.saturating_mul(1_000_000));
                     return Ok(Some(Packet {
                         ts_us,
                         link_type: ifc.link_type,
@@ -433,6 +435,55 @@ mod tests {
         assert!(matches!(
             r.next_packet(),
             Err(CaptureError::Truncated { offset: 43 })
+        ));
+    }
+
+    /// A little-endian pcapng block.
+    fn block(kind: u32, body: &[u8]) -> Vec<u8> {
+        let len = (12 + body.len().div_ceil(4) * 4) as u32;
+        let mut b = kind.to_le_bytes().to_vec();
+        b.extend_from_slice(&len.to_le_bytes());
+        b.extend_from_slice(body);
+        b.resize(len as usize - 4, 0);
+        b.extend_from_slice(&len.to_le_bytes());
+        b
+    }
+
+    #[test]
+    fn hostile_pcapng_values_saturate_or_are_refused_without_a_panic() {
+        let mut shb = 0x1a2b_3c4du32.to_le_bytes().to_vec();
+        shb.extend_from_slice(&[1, 0, 0, 0]);
+        shb.extend_from_slice(&(-1i64).to_le_bytes());
+        // An interface whose time offset is i64::MAX seconds and resolution 10^-127.
+        let mut idb = vec![1, 0, 0, 0];
+        idb.extend_from_slice(&65535u32.to_le_bytes());
+        idb.extend_from_slice(&[9, 0, 1, 0, 127, 0, 0, 0]);
+        idb.extend_from_slice(&[14, 0, 8, 0]);
+        idb.extend_from_slice(&i64::MAX.to_le_bytes());
+        idb.extend_from_slice(&[0, 0, 0, 0]);
+        let epb = |ts: u64, cap: u32, data: &[u8]| {
+            let mut b = 0u32.to_le_bytes().to_vec();
+            b.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
+            b.extend_from_slice(&(ts as u32).to_le_bytes());
+            b.extend_from_slice(&cap.to_le_bytes());
+            b.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            b.extend_from_slice(data);
+            block(6, &b)
+        };
+        let mut f = block(0x0a0d_0d0a, &shb);
+        f.extend(block(1, &idb));
+        f.extend(epb(u64::MAX, 3, b"abc"));
+        let mut r = CaptureReader::new(&f[..]).unwrap();
+        let p = r.next_packet().unwrap().unwrap();
+        assert_eq!((p.data, p.ts_us), (&b"abc"[..], i64::MAX));
+        // A captured length near u32::MAX is refused, not added to.
+        let mut f = block(0x0a0d_0d0a, &shb);
+        f.extend(block(1, &idb));
+        f.extend(epb(0, u32::MAX, b"abc"));
+        let mut r = CaptureReader::new(&f[..]).unwrap();
+        assert!(matches!(
+            r.next_packet(),
+            Err(CaptureError::Malformed { .. })
         ));
     }
 
