@@ -30,7 +30,6 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::net::IpAddr;
 
-use ahash::AHashMap;
 use shrike_fingerprint::Protocol;
 use shrike_types::RequestRecord;
 
@@ -98,7 +97,7 @@ pub struct Stats {
     pub cut_short: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct FlowKey {
     a: (IpAddr, u16),
     b: (IpAddr, u16),
@@ -141,6 +140,14 @@ enum Flow {
 }
 
 impl Flow {
+    /// When it began: first packet's time, and for TCP the packet's index.
+    fn first(&self) -> (i64, u64) {
+        match self {
+            Flow::Tcp(c) => (c.first_ts, c.first_packet),
+            Flow::Quic(q) => (q.first_ts, 0),
+        }
+    }
+
     fn last_ts(&self) -> i64 {
         match self {
             Flow::Tcp(c) => c.last_ts,
@@ -161,7 +168,7 @@ fn is_service_port(p: u16) -> bool {
 /// Turns packets into request records.
 pub struct Extractor {
     options: Options,
-    flows: AHashMap<FlowKey, Flow>,
+    flows: shrike_types::hashing::Map<FlowKey, Flow>,
     stats: Stats,
     next_sweep_us: i64,
     out: Vec<RequestRecord<'static>>,
@@ -174,7 +181,7 @@ impl Extractor {
     pub fn new(options: Options) -> Self {
         Extractor {
             options,
-            flows: AHashMap::new(),
+            flows: shrike_types::hashing::map(),
             stats: Stats::default(),
             next_sweep_us: i64::MIN,
             out: Vec::new(),
@@ -208,10 +215,7 @@ impl Extractor {
     /// Ends the capture: every open connection is emitted. Returns the counters.
     pub fn finish(&mut self) -> Stats {
         let mut flows: Vec<(FlowKey, Flow)> = self.flows.drain().collect();
-        flows.sort_by_key(|(_, f)| match f {
-            Flow::Tcp(c) => (c.first_ts, c.first_packet),
-            Flow::Quic(q) => (q.first_ts, 0),
-        });
+        flows.sort_by_key(|(k, f)| (f.first(), *k));
         for (_, f) in flows {
             self.emit(f);
         }
@@ -222,13 +226,19 @@ impl Extractor {
         let idle = self.options.idle_timeout_s as i64 * 1_000_000;
         let linger = self.options.linger_s as i64 * 1_000_000;
         self.next_sweep_us = now.saturating_add(idle.min(linger).max(4_000_000) / 4);
-        let stale: Vec<FlowKey> = self
+        let mut stale: Vec<(i64, u64, FlowKey)> = self
             .flows
             .iter()
             .filter(|(_, f)| now - f.last_ts() > if f.retired() { linger } else { idle })
-            .map(|(k, _)| *k)
+            .map(|(k, f)| {
+                let (ts, packet) = f.first();
+                (ts, packet, *k)
+            })
             .collect();
-        for k in stale {
+        // The map's order changes from run to run (its hash is seeded): records come out
+        // in the order the connections began.
+        stale.sort_unstable();
+        for (_, _, k) in stale {
             if let Some(f) = self.flows.remove(&k) {
                 self.emit(f);
             }

@@ -18,6 +18,7 @@
 mod clock;
 mod decision;
 mod feature_set;
+pub mod hashing;
 mod level;
 pub mod math;
 mod named;

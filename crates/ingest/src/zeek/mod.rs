@@ -17,7 +17,7 @@
 
 mod rows;
 
-use ahash::AHashMap as HashMap;
+use shrike_types::hashing::Map as HashMap;
 use std::borrow::Cow;
 use std::io::{self, BufRead};
 use std::path::{Path, PathBuf};
@@ -295,7 +295,7 @@ fn read_side(
 
 /// conn.log: uid → JA4T.
 fn read_conn(lines: &mut LogLines) -> io::Result<(HashMap<String, String>, Side)> {
-    let mut ja4t = HashMap::new();
+    let mut ja4t = shrike_types::hashing::map();
     let side = read_side(lines, ZeekLog::Conn, |_, r, uid, _| {
         if let (Some(t), Some(uid)) = (r.ja4t, uid) {
             ja4t.insert(uid.into_owned(), t.into_owned());
@@ -307,7 +307,7 @@ fn read_conn(lines: &mut LogLines) -> io::Result<(HashMap<String, String>, Side)
 /// ssl.log: its connections in file order, and uid → index.
 fn read_ssl(lines: &mut LogLines) -> io::Result<(Vec<Tls>, HashMap<String, usize>, Side)> {
     let mut ssl = Vec::new();
-    let mut by_uid = HashMap::new();
+    let mut by_uid = shrike_types::hashing::map();
     let side = read_side(lines, ZeekLog::Ssl, |_, r, uid, _| {
         let t = Tls::new(&r, uid);
         if let Some(u) = &t.uid {
@@ -417,14 +417,14 @@ where
             sides.push(side);
             map
         }
-        None => HashMap::new(),
+        None => shrike_types::hashing::map(),
     };
     let (ssl, ssl_by_uid) = match ssl {
         Some((v, by_uid, side)) => {
             sides.push(side);
             (v, by_uid)
         }
-        None => (Vec::new(), HashMap::new()),
+        None => (Vec::new(), shrike_types::hashing::map()),
     };
     let mut side_rejects = RejectCounts::default();
     let (mut side_unknown, mut side_lines, mut side_bytes) = (0, 0, 0);

@@ -4,9 +4,9 @@
 //! principal axes, a convex hull per cluster, a name from the centroid and the TCP
 //! statistics, a risk score and colour, and edges to each cluster's two nearest.
 
-use ahash::{AHashMap as HashMap, AHashSet as HashSet};
 use serde::Serialize;
 use shrike_cluster::{convex_hull, kmeans, pca_2d, standardize, KmeansParams};
+use shrike_types::hashing::{map, set, Map as HashMap, Set as HashSet};
 use shrike_types::{math, ThreatLevel};
 
 /// One (IP, JA4) pair, its traffic aggregated over the map's window.
@@ -377,10 +377,10 @@ impl<'a> Acc<'a> {
             y: 0.0,
             score: 0.0,
             hits: 0,
-            ips: HashSet::new(),
-            threats: HashMap::new(),
-            countries: HashMap::new(),
-            orgs: HashMap::new(),
+            ips: set(),
+            threats: map(),
+            countries: map(),
+            orgs: map(),
         }
     }
 
@@ -546,11 +546,11 @@ pub fn compute(
         .filter(|n| n.risk_score > 0.25)
         .map(|n| n.ip_count)
         .sum();
-    let total_ips = rows
-        .iter()
-        .map(|r| r.ip.as_str())
-        .collect::<HashSet<_>>()
-        .len();
+    let total_ips = {
+        let mut ips: HashSet<&str> = set();
+        ips.extend(rows.iter().map(|r| r.ip.as_str()));
+        ips.len()
+    };
     let stats = MapStats {
         total_clusters: nodes.len(),
         total_ips,
@@ -579,7 +579,7 @@ pub fn compute(
 /// pair.
 fn knn_edges(nodes: &[MapNode], centroids: &[f64], dims: usize) -> Vec<MapEdge> {
     let c = |n: &MapNode| &centroids[n.cluster_idx * dims..(n.cluster_idx + 1) * dims];
-    let mut seen = HashSet::new();
+    let mut seen = set();
     let mut edges = Vec::new();
     for a in nodes {
         let mut d: Vec<(f64, &MapNode)> = nodes
