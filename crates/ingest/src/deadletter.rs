@@ -1,8 +1,12 @@
 //! The dead-letter file: every refused line, byte for byte, with its line number and reason.
 //!
-//! One JSON object per line: `{"line":12,"reason":"invalid_ip","detail":"...","raw":"..."}`.
-//! `raw` holds the line when it is UTF-8; otherwise `raw_base64` holds its bytes, so nothing
-//! is lost and the file can be replayed after the producer is fixed.
+//! One JSON object per line:
+//! `{"run":"batch 7","source":"access.log","line":12,"reason":"invalid_ip","detail":"...","raw":"..."}`.
+//! `run` and `source` say which ingest refused it (runs append to one file); `raw` holds
+//! the line when it is UTF-8; otherwise `raw_base64` holds its bytes, so nothing is lost
+//! and the file can be replayed after the producer is fixed. [`DeadLetterWriter::flush`]
+//! syncs the file to disk: the ingest flushes before it commits, so a committed run's
+//! refused lines survive a crash.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -15,6 +19,8 @@ pub struct DeadLetterWriter {
     path: Option<PathBuf>,
     out: Option<io::BufWriter<std::fs::File>>,
     written: u64,
+    /// The run and the source each entry names.
+    run: Option<(String, String)>,
 }
 
 fn base64(bytes: &[u8]) -> String {
@@ -42,7 +48,15 @@ impl DeadLetterWriter {
             path: Some(path.to_path_buf()),
             out: None,
             written: 0,
+            run: None,
         }
+    }
+
+    /// Names the run (for example the store's ingest batch) and the source (the input's
+    /// label) in every entry.
+    pub fn for_run(mut self, run: impl Into<String>, source: impl Into<String>) -> Self {
+        self.run = Some((run.into(), source.into()));
+        self
     }
 
     /// Counts rejects without writing them anywhere (tests, benchmarks).
@@ -51,6 +65,7 @@ impl DeadLetterWriter {
             path: None,
             out: None,
             written: 0,
+            run: None,
         }
     }
 
@@ -71,6 +86,10 @@ impl DeadLetterWriter {
             self.out = Some(io::BufWriter::new(f));
         }
         let mut obj = serde_json::Map::new();
+        if let Some((run, source)) = &self.run {
+            obj.insert("run".into(), run.as_str().into());
+            obj.insert("source".into(), source.as_str().into());
+        }
         obj.insert("line".into(), line_no.into());
         obj.insert("reason".into(), reject.reason.key().into());
         obj.insert("detail".into(), reject.detail.clone().into());
@@ -83,10 +102,13 @@ impl DeadLetterWriter {
         out.write_all(b"\n")
     }
 
-    /// Flushes buffered entries.
+    /// Writes buffered entries and syncs the file to disk.
     pub fn flush(&mut self) -> io::Result<()> {
         match &mut self.out {
-            Some(o) => o.flush(),
+            Some(o) => {
+                o.flush()?;
+                o.get_ref().sync_data()
+            }
             None => Ok(()),
         }
     }
@@ -104,6 +126,30 @@ impl DeadLetterWriter {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn entries_name_their_run_and_source_and_are_on_disk_after_a_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rejected.jsonl");
+        let mut w = super::DeadLetterWriter::to_file(&path).for_run("batch 7", "access.log");
+        let reject = crate::Reject {
+            reason: crate::RejectReason::MissingField("src_ip"),
+            detail: "no address".into(),
+        };
+        w.write(3, &reject, b"{\"time\":1}").unwrap();
+        w.write(4, &reject, &[0xff, 0xfe]).unwrap();
+        w.flush().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0]["run"], "batch 7");
+        assert_eq!(lines[0]["source"], "access.log");
+        assert_eq!(lines[0]["raw"], "{\"time\":1}");
+        assert_eq!(lines[1]["raw_base64"], "//4=");
+    }
+
     #[test]
     fn base64_matches_rfc4648_vectors() {
         for (i, o) in [

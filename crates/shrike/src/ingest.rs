@@ -329,7 +329,8 @@ pub fn ingest_planned(
         ..IngestOptions::default()
     };
     let sink = || SessionSink(Sessionizer::new(key, batch));
-    let dead_letter = DeadLetterWriter::to_file(&settings.dead_letter);
+    let dead_letter =
+        DeadLetterWriter::to_file(&settings.dead_letter).for_run(format!("batch {batch}"), &label);
     let (report, dead) = match format.source() {
         Some(source) => {
             shrike_ingest::run(input, source.as_ref(), &opts, dead_letter, sink, progress)?

@@ -161,7 +161,8 @@ fn ingest_planned(
         expired: 0,
         failed: None,
     };
-    let dead_letter = DeadLetterWriter::to_file(&settings.dead_letter);
+    let dead_letter = DeadLetterWriter::to_file(&settings.dead_letter)
+        .for_run(format!("batch {batch}"), label.as_str());
     let (report, dead) = match format.source() {
         Some(source) => {
             shrike_ingest::run(&p.input, source.as_ref(), &opts, dead_letter, sink, &|_| {})?
