@@ -37,6 +37,10 @@ pub use capture::{is_capture, CaptureError, CaptureReader, Packet};
 use conn::{TcpConn, TlsSide};
 use decode::{flags, Decoded, Transport};
 
+/// Connections tracked at once; beyond this the least recently active eighth is closed
+/// and emitted (counted in [`Stats::evicted_connections`]).
+pub const MAX_FLOWS: usize = 200_000;
+
 /// How a capture is read.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -88,6 +92,9 @@ pub struct Stats {
     /// more than 10,000 requests, or more than 4 MiB of request heads kept on one
     /// connection. Their earlier requests are kept.
     pub bounded_connections: u64,
+    /// Connections closed early because the table held [`MAX_FLOWS`] (a flood of
+    /// connections, or a capture of a very busy link): their records were emitted then.
+    pub evicted_connections: u64,
     /// Gaps in TCP streams (segments missing from the capture).
     pub gaps: u64,
     /// Records emitted.
@@ -245,6 +252,27 @@ impl Extractor {
         }
     }
 
+    /// Closes the least recently active eighth of the table, emitted in the order those
+    /// connections began. O(n) once per n/8 new connections.
+    fn evict(&mut self) {
+        let mut by_activity: Vec<(i64, FlowKey)> =
+            self.flows.iter().map(|(k, f)| (f.last_ts(), *k)).collect();
+        let n = (by_activity.len() / 8).max(1);
+        by_activity.select_nth_unstable(n - 1);
+        let mut old: Vec<((i64, u64), FlowKey)> = by_activity[..n]
+            .iter()
+            .filter_map(|(_, k)| self.flows.get(k).map(|f| (f.first(), *k)))
+            .collect();
+        old.sort_unstable();
+        for (_, k) in old {
+            if let Some(f) = self.flows.remove(&k) {
+                // A closed connection lingering for late retransmissions is no loss.
+                self.stats.evicted_connections += u64::from(!f.retired());
+                self.emit(f);
+            }
+        }
+    }
+
     fn emit(&mut self, f: Flow) {
         let before = self.out.len();
         match f {
@@ -291,6 +319,9 @@ impl Extractor {
                             self.emit(old);
                         }
                     }
+                }
+                if self.flows.len() >= MAX_FLOWS && !self.flows.contains_key(&key) {
+                    self.evict();
                 }
                 let stats = &mut self.stats;
                 let flow = self.flows.entry(key).or_insert_with(|| {
@@ -382,6 +413,9 @@ impl Extractor {
                 let mut crypto = Vec::new();
                 if !quic::decrypt_initials(payload, &h.dcid, quic::Side::Client, &mut crypto) {
                     return;
+                }
+                if self.flows.len() >= MAX_FLOWS {
+                    self.evict();
                 }
                 self.stats.quic_connections += 1;
                 let mut q = Box::new(QuicConn {

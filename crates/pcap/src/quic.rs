@@ -250,6 +250,29 @@ fn one_packet(
     Some(end)
 }
 
+/// CRYPTO pieces one direction of a connection keeps: a ClientHello spans a few Initials,
+/// so more pieces, bytes, or an offset beyond these are a sender's, not a handshake's.
+pub const MAX_CRYPTO_PIECES: usize = 256;
+/// Bytes of CRYPTO pieces kept per direction.
+pub const MAX_CRYPTO_BYTES: usize = 256 * 1024;
+/// Largest CRYPTO offset kept.
+pub const MAX_CRYPTO_OFFSET: u64 = 64 * 1024;
+
+/// Keeps a CRYPTO piece unless it repeats one already held or goes beyond the bounds.
+fn keep_piece(crypto: &mut Vec<(u64, Vec<u8>)>, off: u64, data: &[u8]) {
+    let held: usize = crypto.iter().map(|(_, d)| d.len()).sum();
+    if crypto.len() >= MAX_CRYPTO_PIECES
+        || off >= MAX_CRYPTO_OFFSET
+        || held + data.len() > MAX_CRYPTO_BYTES
+        || crypto
+            .iter()
+            .any(|(o, d)| *o == off && d.len() >= data.len())
+    {
+        return;
+    }
+    crypto.push((off, data.to_vec()));
+}
+
 /// Collects CRYPTO frames from a decrypted Initial payload (PADDING, PING, ACK and
 /// CONNECTION_CLOSE are skipped; anything else ends the walk).
 fn crypto_frames(b: &[u8], crypto: &mut Vec<(u64, Vec<u8>)>) {
@@ -279,7 +302,7 @@ fn crypto_frames(b: &[u8], crypto: &mut Vec<(u64, Vec<u8>)>) {
                 let len = varint(b, &mut at)? as usize;
                 let data = b.get(at..at.checked_add(len)?)?;
                 at += len;
-                crypto.push((off, data.to_vec()));
+                keep_piece(crypto, off, data);
                 Some(())
             })(),
             0x1c | 0x1d => (|| {
@@ -321,6 +344,22 @@ pub fn assemble(pieces: &mut [(u64, Vec<u8>)], limit: usize) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn crypto_pieces_are_bounded_and_repeats_cost_nothing() {
+        let mut c = Vec::new();
+        for _ in 0..10_000 {
+            keep_piece(&mut c, 0, b"hello");
+        }
+        assert_eq!(c.len(), 1);
+        for off in 0..10_000u64 {
+            keep_piece(&mut c, off * 5 + 5, b"world");
+        }
+        assert_eq!(c.len(), MAX_CRYPTO_PIECES);
+        keep_piece(&mut c, MAX_CRYPTO_OFFSET, b"x");
+        assert_eq!(c.len(), MAX_CRYPTO_PIECES);
+        assert_eq!(&assemble(&mut c, 10)[..], b"helloworld");
+    }
 
     fn hex(s: &str) -> Vec<u8> {
         (0..s.len())

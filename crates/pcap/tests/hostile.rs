@@ -137,6 +137,29 @@ fn crafted_captures_are_read_with_their_attacks_bounded() {
     assert!(stats.gaps >= 1, "{stats:?}");
     assert_eq!(stats.packets, 3 + 2 * 260_000);
 
+    // 4. A flood of 250,000 SYNs, each from its own port, never answered: the connection
+    //    table stops at its bound and closes the least recently active.
+    let mut w = PcapWriter::new();
+    for i in 0..250_000u32 {
+        let client = (
+            Ipv4Addr::from(0xc633_6400 + i / 50_000),
+            1024 + (i % 50_000) as u16,
+        );
+        w.tcp(
+            T0 + i64::from(i),
+            client,
+            SERVER,
+            0x02,
+            i,
+            0,
+            &shrike_pcap::write::LINUX_SYN_OPTIONS,
+            &[],
+        );
+    }
+    let (_, stats) = read(&w);
+    assert_eq!(stats.tcp_connections, 250_000);
+    assert!(stats.evicted_connections >= 50_000, "{stats:?}");
+
     if let Some(mb) = peak_mb() {
         assert!(mb < 512, "peak resident memory {mb} MB");
     }

@@ -463,6 +463,13 @@ fn print_capture(label: &str, s: &shrike_pcap::Stats) {
         skipped,
         s.gaps
     );
+    if s.evicted_connections > 0 {
+        println!(
+            "  {} connections closed early: the connection table was full ({} at once); their records were emitted then",
+            s.evicted_connections,
+            shrike_pcap::MAX_FLOWS
+        );
+    }
     if s.bounded_connections > 0 {
         println!(
             "  {} connections stopped at a bound (an HTTP/2 header table or header list too large, or too many requests): their earlier requests were kept",
