@@ -37,6 +37,9 @@ pub enum Target {
     /// A log line in each line format: shrike JSON Lines, combined, nginx JSON,
     /// Cloudflare.
     LogLine,
+    /// Zeek logs, TSV or JSON: the input up to a line `#--ssl--` is `http.log`, what
+    /// follows `ssl.log`, joined as an ingest joins them (through files on disk).
+    Zeek,
     /// YAML documents (Anubis policies), and each mapping as a policy rule with its CEL.
     Policy,
     /// A CEL expression.
@@ -47,7 +50,7 @@ pub enum Target {
 
 impl Target {
     /// Every target.
-    pub const ALL: [Target; 11] = [
+    pub const ALL: [Target; 12] = [
         Target::Capture,
         Target::Packet,
         Target::Stream,
@@ -56,6 +59,7 @@ impl Target {
         Target::Http1,
         Target::H2,
         Target::LogLine,
+        Target::Zeek,
         Target::Policy,
         Target::Cel,
         Target::UaPatterns,
@@ -72,6 +76,7 @@ impl Target {
             Target::Http1 => "http1",
             Target::H2 => "h2",
             Target::LogLine => "log_line",
+            Target::Zeek => "zeek",
             Target::Policy => "policy",
             Target::Cel => "cel",
             Target::UaPatterns => "ua_patterns",
@@ -161,6 +166,7 @@ pub fn run(target: Target, data: &[u8]) {
                 }
             }
         }
+        Target::Zeek => zeek(data),
         Target::Policy => {
             if let Ok(text) = std::str::from_utf8(data) {
                 if let Ok(docs) = shrike_dict::yaml::documents(text) {
@@ -193,4 +199,39 @@ pub fn run(target: Target, data: &[u8]) {
             }
         }
     }
+}
+
+/// Counts what a Zeek ingest produces.
+struct Count(u64);
+
+impl shrike_ingest::RecordSink for Count {
+    fn accept(&mut self, _line: u64, record: &shrike_types::RequestRecord<'_>) {
+        self.0 += 1;
+        black_box(record);
+    }
+}
+
+fn zeek(data: &[u8]) {
+    let (http, ssl) = match data.windows(9).position(|w| w == b"#--ssl--\n") {
+        Some(i) => (&data[..i], &data[i + 9..]),
+        None => (data, &[][..]),
+    };
+    let Ok(dir) = tempfile::tempdir() else { return };
+    let path = dir.path().join("http.log");
+    if std::fs::write(&path, http).is_err()
+        || std::fs::write(dir.path().join("ssl.log"), ssl).is_err()
+    {
+        return;
+    }
+    let options = shrike_ingest::IngestOptions {
+        workers: 1,
+        ..shrike_ingest::IngestOptions::default()
+    };
+    let _ = black_box(shrike_ingest::run_zeek(
+        &shrike_ingest::Input::File(path),
+        &options,
+        shrike_ingest::DeadLetterWriter::discard(),
+        || Count(0),
+        &|_| {},
+    ));
 }
