@@ -17,7 +17,9 @@ fn start(dir: &std::path::Path) -> (SocketAddr, tokio::sync::oneshot::Sender<()>
     shrike_store::SqliteStore::open(&db).unwrap();
     let mut settings = ServeSettings::new(db);
     settings.max_connections = 2;
-    settings.header_read_timeout = Duration::from_millis(300);
+    // Long enough that the slow heads still hold their slots while the third connection
+    // comes, on a loaded machine too.
+    settings.header_read_timeout = Duration::from_secs(2);
     let state = AppState::new(settings, Arc::new(SystemClock)).unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -86,13 +88,13 @@ fn slow_clients_are_closed_and_cannot_take_every_slot() {
     let _ = third.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
     let (closed, answer) = closed_within(&mut third, Duration::from_secs(5));
     assert!(closed && answer.is_empty(), "{answer}");
-    // The stalled heads time out (300 ms) and their connections close...
+    // The stalled heads time out (2 s) and their connections close...
     let started = Instant::now();
     for s in &mut slow {
-        let (closed, _) = closed_within(s, Duration::from_secs(5));
+        let (closed, _) = closed_within(s, Duration::from_secs(10));
         assert!(closed, "a stalled head kept its connection");
     }
-    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(started.elapsed() < Duration::from_secs(10));
     // ...and the server answers again.
     assert!(healthz(addr).starts_with("HTTP/1.1 200"));
     let _ = stop.send(());
