@@ -320,6 +320,11 @@ impl TcpConn {
         true
     }
 
+    /// Bytes its kept requests hold.
+    pub fn held(&self) -> usize {
+        self.held
+    }
+
     /// Both sides closed, or reset.
     pub fn finished(&self) -> bool {
         self.reset || (self.fin_client && self.fin_server)

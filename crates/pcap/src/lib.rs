@@ -40,6 +40,11 @@ use decode::{flags, Decoded, Transport};
 /// Connections tracked at once; beyond this the least recently active eighth is closed
 /// and emitted (counted in [`Stats::evicted_connections`]).
 pub const MAX_FLOWS: usize = 200_000;
+/// Bytes of request heads all open connections may hold together; beyond this the
+/// connections holding the most are closed and emitted until a quarter is freed (counted
+/// in [`Stats::evicted_connections`]). Each connection holds at most 4 MiB; this bounds
+/// many of them at once.
+pub const MAX_HELD_TOTAL: usize = 128 << 20;
 
 /// How a capture is read.
 #[derive(Debug, Clone)]
@@ -93,7 +98,8 @@ pub struct Stats {
     /// connection. Their earlier requests are kept.
     pub bounded_connections: u64,
     /// Connections closed early because the table held [`MAX_FLOWS`] (a flood of
-    /// connections, or a capture of a very busy link): their records were emitted then.
+    /// connections, or a capture of a very busy link) or the open connections held
+    /// [`MAX_HELD_TOTAL`] bytes of request heads: their records were emitted then.
     pub evicted_connections: u64,
     /// Gaps in TCP streams (segments missing from the capture).
     pub gaps: u64,
@@ -176,6 +182,8 @@ fn is_service_port(p: u16) -> bool {
 pub struct Extractor {
     options: Options,
     flows: shrike_types::hashing::Map<FlowKey, Flow>,
+    /// Bytes of request heads the open connections hold ([`MAX_HELD_TOTAL`] at most).
+    held_total: usize,
     stats: Stats,
     next_sweep_us: i64,
     out: Vec<RequestRecord<'static>>,
@@ -189,6 +197,7 @@ impl Extractor {
         Extractor {
             options,
             flows: shrike_types::hashing::map(),
+            held_total: 0,
             stats: Stats::default(),
             next_sweep_us: i64::MIN,
             out: Vec::new(),
@@ -252,6 +261,39 @@ impl Extractor {
         }
     }
 
+    /// Closes the connections holding the most request bytes, emitted in the order they
+    /// began, until the total is three quarters of [`MAX_HELD_TOTAL`].
+    fn shed(&mut self) {
+        let mut by_held: Vec<(usize, FlowKey)> = self
+            .flows
+            .iter()
+            .filter_map(|(k, f)| match f {
+                Flow::Tcp(c) if !c.emitted && c.held() > 0 => Some((c.held(), *k)),
+                _ => None,
+            })
+            .collect();
+        by_held.sort_unstable_by(|a, b| b.cmp(a));
+        let mut freed = 0usize;
+        let need = self.held_total.saturating_sub(MAX_HELD_TOTAL / 4 * 3);
+        let mut shed: Vec<((i64, u64), FlowKey)> = Vec::new();
+        for (held, k) in by_held {
+            if freed >= need {
+                break;
+            }
+            freed += held;
+            if let Some(f) = self.flows.get(&k) {
+                shed.push((f.first(), k));
+            }
+        }
+        shed.sort_unstable();
+        for (_, k) in shed {
+            if let Some(f) = self.flows.remove(&k) {
+                self.stats.evicted_connections += 1;
+                self.emit(f);
+            }
+        }
+    }
+
     /// Closes the least recently active eighth of the table, emitted in the order those
     /// connections began. O(n) once per n/8 new connections.
     fn evict(&mut self) {
@@ -274,6 +316,9 @@ impl Extractor {
     }
 
     fn emit(&mut self, f: Flow) {
+        if let Flow::Tcp(c) = &f {
+            self.held_total -= c.held();
+        }
         let before = self.out.len();
         match f {
             Flow::Tcp(c) if c.emitted => {}
@@ -349,12 +394,18 @@ impl Extractor {
                 });
                 let Flow::Tcp(c) = flow else { return };
                 let from_client = c.client == src;
+                let held = c.held();
                 c.segment(&d.ip, &t, from_client, ts, &mut self.stats);
+                self.held_total = self.held_total + c.held() - held;
                 if c.finished() && !c.emitted {
                     let before = self.out.len();
+                    self.held_total -= c.held();
                     record::tcp_records(c, &mut self.out);
                     self.stats.records += (self.out.len() - before) as u64;
                     c.retire();
+                }
+                if self.held_total > MAX_HELD_TOTAL {
+                    self.shed();
                 }
             }
             Transport::Udp {

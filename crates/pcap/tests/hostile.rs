@@ -160,6 +160,56 @@ fn crafted_captures_are_read_with_their_attacks_bounded() {
     assert_eq!(stats.tcp_connections, 250_000);
     assert!(stats.evicted_connections >= 50_000, "{stats:?}");
 
+    // 5. Many connections that each fill their own bound: 60 h2c connections, each with a
+    //    64 KiB table holding a long path, user agent, referer and accept values, then
+    //    requests of one-byte references to them (12 KB kept per request from 9 bytes).
+    //    The open connections' total is capped: those holding the most are closed early.
+    let mut w = PcapWriter::new();
+    let mut ts = T0;
+    for n in 0..60u16 {
+        let client = (CLIENT.0, 20_000 + n);
+        let mut c = TcpWriter::open(&mut w, ts, client, SERVER);
+        let mut wire = h2::PREFACE.to_vec();
+        wire.extend(frame(4, 0, 0, &[]));
+        let mut fill = Vec::new();
+        integer(0x20, 5, 64 * 1024, &mut fill);
+        // Literals with incremental indexing, names from the static table: :path (4),
+        // user-agent (58), referer (51), accept (19), accept-language (17).
+        for (name, len) in [
+            (4u8, 8000usize),
+            (58, 1000),
+            (51, 1000),
+            (19, 1000),
+            (17, 1000),
+        ] {
+            integer(0x40, 6, usize::from(name), &mut fill);
+            integer(0, 7, len, &mut fill);
+            fill.extend(std::iter::repeat_n(b'v', len));
+        }
+        fill.extend_from_slice(&[0x82, 0x86]);
+        wire.extend(frame(1, 0x05, 1, &fill));
+        // Entries 62..=66 are the five literals, newest first.
+        for k in 0..400u32 {
+            let refs = [
+                0x82,
+                0x86,
+                0x80 | 62,
+                0x80 | 63,
+                0x80 | 64,
+                0x80 | 65,
+                0x80 | 66,
+            ];
+            wire.extend(frame(1, 0x05, 3 + 2 * k, &refs));
+        }
+        for chunk in wire.chunks(1400) {
+            ts += 10;
+            c.client(&mut w, ts, chunk);
+        }
+    }
+    let (_, stats) = read(&w);
+    assert!(stats.evicted_connections >= 1, "{stats:?}");
+    assert!(stats.h2_requests > 10_000, "{stats:?}");
+
     if let Some(mb) = peak_mb() {
         assert!(mb < 512, "peak resident memory {mb} MB");
     }

@@ -465,9 +465,10 @@ fn print_capture(label: &str, s: &shrike_pcap::Stats) {
     );
     if s.evicted_connections > 0 {
         println!(
-            "  {} connections closed early: the connection table was full ({} at once); their records were emitted then",
+            "  {} connections closed early: the connection table was full ({} at once) or the open connections held too many request bytes ({} MiB); their records were emitted then",
             s.evicted_connections,
-            shrike_pcap::MAX_FLOWS
+            shrike_pcap::MAX_FLOWS,
+            shrike_pcap::MAX_HELD_TOTAL >> 20
         );
     }
     if s.bounded_connections > 0 {
