@@ -147,19 +147,7 @@ fn session_features(db: &Path) -> Vec<(String, Vec<f32>)> {
 fn a_log_that_grew_is_read_from_where_the_last_run_stopped() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let o = shrike(
-        &[
-            "simulate",
-            "--hours",
-            "3",
-            "--humans-per-hour",
-            "40",
-            "--out",
-            "sim",
-        ],
-        d,
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    support::simulate(d, "3", "40");
     let whole = std::fs::read(d.join("sim/traffic.jsonl")).unwrap();
     let lines = whole.iter().filter(|b| **b == b'\n').count();
     // Cut on the line boundary nearest the middle of the file.
@@ -726,19 +714,7 @@ fn hits(store: &Path) -> (i64, i64) {
 fn two_ingests_at_once_store_what_two_in_a_row_store() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let o = shrike(
-        &[
-            "simulate",
-            "--hours",
-            "2",
-            "--humans-per-hour",
-            "40",
-            "--out",
-            "sim",
-        ],
-        d,
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    support::simulate(d, "2", "40");
     // Two halves of one log, as two files (every other line: both span the same hours,
     // so their sessions must be merged).
     let whole = std::fs::read_to_string(d.join("sim/traffic.jsonl")).unwrap();

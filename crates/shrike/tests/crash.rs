@@ -97,19 +97,7 @@ fn killed(d: &Path, args: &[&str], after: Duration) -> bool {
 fn a_killed_ingest_or_detect_loses_nothing_and_a_rerun_stores_the_uninterrupted_result() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let o = shrike(
-        &[
-            "simulate",
-            "--hours",
-            "2",
-            "--humans-per-hour",
-            "30",
-            "--out",
-            "sim",
-        ],
-        d,
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    support::simulate(d, "2", "30");
     let log = "sim/traffic.jsonl";
 
     // The uninterrupted run, timed: the kills fall within these durations.

@@ -23,6 +23,24 @@ pub fn shrike(args: &[&str], cwd: &Path) -> Output {
     command(cwd).args(args).output().unwrap()
 }
 
+/// Simulates `hours` of traffic with `humans_per_hour` people into `cwd/sim` (the
+/// built-in world, seeded), asserting that it worked.
+pub fn simulate(cwd: &Path, hours: &str, humans_per_hour: &str) {
+    let o = shrike(
+        &[
+            "simulate",
+            "--hours",
+            hours,
+            "--humans-per-hour",
+            humans_per_hour,
+            "--out",
+            "sim",
+        ],
+        cwd,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+}
+
 /// `../shared/data` (or `SHRIKE_SHARED_DATA`) when it holds `sub`; otherwise prints one
 /// line saying the test is skipped and returns `None`.
 pub fn shared_data(sub: &str) -> Option<std::path::PathBuf> {
