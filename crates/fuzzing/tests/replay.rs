@@ -7,8 +7,12 @@ use std::path::{Path, PathBuf};
 
 use shrike_fuzzing::{run, Target};
 
+/// `fuzz/` of the checkout under test: cargo sets `CARGO_MANIFEST_DIR` when it runs the
+/// test, which stays right when one target directory serves two checkouts.
 fn fuzz_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz")
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+        .join("../../fuzz")
 }
 
 fn files(dir: &Path) -> Vec<PathBuf> {
