@@ -73,16 +73,24 @@ fn slow_clients_are_closed_and_cannot_take_every_slot() {
     let (addr, stop) = start(dir.path());
     assert!(healthz(addr).starts_with("HTTP/1.1 200"));
 
-    // Two clients send half a head and stall: they hold both slots...
-    let mut slow: Vec<TcpStream> = (0..2)
-        .map(|_| {
-            let mut s = TcpStream::connect(addr).unwrap();
-            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
-                .unwrap();
-            s
-        })
-        .collect();
-    std::thread::sleep(Duration::from_millis(50));
+    // Two clients send half a head and stall: they hold both slots. The healthz connection
+    // above frees its slot a moment after its client has seen the end of the answer, so a
+    // slow client that came in that moment was refused: it is replaced until both hold.
+    let mut slow: Vec<TcpStream> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while slow.len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the slow clients never held both slots"
+        );
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            .unwrap();
+        let (closed, _) = closed_within(&mut s, Duration::from_millis(200));
+        if !closed {
+            slow.push(s);
+        }
+    }
     // ...so a third connection is closed at once, without an answer.
     let mut third = TcpStream::connect(addr).unwrap();
     let _ = third.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
