@@ -64,6 +64,11 @@ impl Sessionizer {
         self.key
     }
 
+    /// The input batch this sessionizer numbers its records in.
+    pub fn batch(&self) -> u32 {
+        self.batch as u32
+    }
+
     fn identity(&self, window: i64, ip: &IpAddr, ja4: &str, host: &str) -> u128 {
         let mut buf = Vec::with_capacity(32 + ja4.len() + host.len());
         buf.extend_from_slice(&window.to_le_bytes());

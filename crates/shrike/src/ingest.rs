@@ -351,38 +351,40 @@ pub fn ingest_planned(
     for s in sinks {
         merged.merge(s.0);
     }
-    // Extend stored sessions of the horizon with the new data, then recompute features.
-    let newest = merged.newest();
-    let oldest_new = merged.session_states().map(|(k, _)| k.window_start).min();
-    let mut all = Sessionizer::new(key, batch);
-    if let (Some(oldest), Some(_)) = (oldest_new, newest) {
-        let since =
-            Timestamp::from_millis(oldest.millis() - settings.horizon_hours as i64 * HOUR_MS);
-        store.load_states(&mut all, since)?;
-    }
-    all.merge(merged);
-    let features = all.finish(
-        dict,
-        &FinishOptions {
-            at: None,
-            horizon_hours: settings.horizon_hours,
-        },
-    );
-    let span = plan.span(report.lines);
+    // Extend stored sessions of the horizon with the new data and recompute their
+    // features, in the store's write transaction.
+    let since = match (
+        merged.session_states().map(|(k, _)| k.window_start).min(),
+        merged.newest(),
+    ) {
+        (Some(oldest), Some(_)) => Some(Timestamp::from_millis(
+            oldest.millis() - settings.horizon_hours as i64 * HOUR_MS,
+        )),
+        _ => None,
+    };
     let src = IngestedSource {
         fingerprint: plan.fingerprint.clone(),
         label,
         records: report.records,
         rejected: report.rejects.total(),
-        span,
+        span: plan.span(report.lines),
     };
-    store.save_ingest(&all, &features, &src, SystemClock.now())?;
+    let finish = |all: &Sessionizer| {
+        all.finish(
+            dict,
+            &FinishOptions {
+                at: None,
+                horizon_hours: settings.horizon_hours,
+            },
+        )
+    };
+    let written = store.merge_ingest(merged, since, finish, &src, SystemClock.now())?;
     if dead.written() > 0 {
         tracing::warn!(file = %settings.dead_letter.display(), lines = dead.written(), "rejected lines kept in the dead-letter file");
     }
     Ok(IngestOutcome {
         report,
-        sessions_written: Some(features.len()),
+        sessions_written: Some(written),
         skipped: false,
         continued_from: plan.continued_from,
     })

@@ -711,36 +711,43 @@ fn hits(store: &Path) -> (i64, i64) {
 }
 
 #[test]
-fn two_ingests_at_once_store_what_two_in_a_row_store() {
+fn two_ingests_and_a_cycle_at_once_store_what_they_store_in_a_row() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     support::simulate(d, "2", "40");
-    // Two halves of one log, as two files (every other line: both span the same hours,
+    // Three parts of one log, as three files (every third line: all span the same hours,
     // so their sessions must be merged).
     let whole = std::fs::read_to_string(d.join("sim/traffic.jsonl")).unwrap();
-    let (mut a, mut b) = (String::new(), String::new());
+    let mut parts = [String::new(), String::new(), String::new()];
     for (i, line) in whole.lines().enumerate() {
-        let half = if i % 2 == 0 { &mut a } else { &mut b };
-        half.push_str(line);
-        half.push('\n');
+        parts[i % 3].push_str(line);
+        parts[i % 3].push('\n');
     }
-    std::fs::write(d.join("a.jsonl"), &a).unwrap();
-    std::fs::write(d.join("b.jsonl"), &b).unwrap();
-    for f in ["a.jsonl", "b.jsonl"] {
+    for (name, part) in ["a.jsonl", "b.jsonl", "c.jsonl"].iter().zip(&parts) {
+        std::fs::write(d.join(name), part).unwrap();
+    }
+    for f in ["c.jsonl", "a.jsonl", "b.jsonl"] {
         let o = shrike(&["ingest", f, "--store", "sequential.db"], d);
         assert!(o.status.success(), "{}", text(&o));
     }
-    // Both at once on a new store: schema creation and the merge must not race.
-    let spawn = |f: &str| {
+    // Two ingests at once on a new store: schema creation and the merge must not race.
+    let spawn = |args: &[&str]| {
         support::command(d)
-            .args(["ingest", f, "--store", "concurrent.db"])
+            .args(args)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap()
     };
-    let (first, second) = (spawn("a.jsonl"), spawn("b.jsonl"));
-    for child in [first, second] {
+    let o = shrike(&["ingest", "c.jsonl", "--store", "concurrent.db"], d);
+    assert!(o.status.success(), "{}", text(&o));
+    // ...and a detection cycle beside them, on the sessions stored so far.
+    let children = [
+        spawn(&["ingest", "a.jsonl", "--store", "concurrent.db"]),
+        spawn(&["detect", "--store", "concurrent.db"]),
+        spawn(&["ingest", "b.jsonl", "--store", "concurrent.db"]),
+    ];
+    for child in children {
         let o = child.wait_with_output().unwrap();
         assert!(o.status.success(), "{}", text(&o));
     }
@@ -748,4 +755,38 @@ fn two_ingests_at_once_store_what_two_in_a_row_store() {
     let sequential = hits(&d.join("sequential.db"));
     assert_eq!(sequential.1, requests);
     assert_eq!(hits(&d.join("concurrent.db")), sequential);
+    // Session by session: the same requests, first and last seen.
+    let per_session = |store: &str| -> Vec<(i64, String, String, String, i64, i64, i64)> {
+        let c = rusqlite::Connection::open(d.join(store)).unwrap();
+        let mut q = c
+            .prepare(
+                "SELECT window_start_ms, src_ip, ja4, host, hits, first_seen_ms, last_seen_ms
+                 FROM sessions ORDER BY window_start_ms, src_ip, ja4, host",
+            )
+            .unwrap();
+        let rows = q
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
+            })
+            .unwrap();
+        rows.map(Result::unwrap).collect()
+    };
+    assert_eq!(per_session("concurrent.db"), per_session("sequential.db"));
+    let c = rusqlite::Connection::open(d.join("concurrent.db")).unwrap();
+    let cycles: i64 = c
+        .query_row("SELECT count(*) FROM cycles", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(cycles, 1, "the cycle ran and was recorded");
+    let ok: String = c
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
 }

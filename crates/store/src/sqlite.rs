@@ -184,40 +184,42 @@ impl SqliteStore {
 
     /// Merges into `s` every stored state whose window starts at or after `since`.
     pub fn load_states(&self, s: &mut Sessionizer, since: Timestamp) -> Result<(), StoreError> {
-        let corrupt = |what: String| StoreError::Corrupt {
-            path: self.path.clone(),
-            what,
+        load_states(&self.conn, &self.path, s, since)
+    }
+
+    /// Merges a run's new sessions into the store in one write transaction: the stored
+    /// states from `since` on are read, `new` is merged into them, `finish` computes the
+    /// features of the merged sessions, and states, features and the source record are
+    /// written, before any other writer can read or write (`BEGIN IMMEDIATE`). Two runs
+    /// merging into one store thus store what the same runs one after the other store,
+    /// whether or not they hold the [`crate::WriterLock`]. `since` is `None` when `new`
+    /// holds nothing (no stored state is read). Returns the number of sessions written.
+    pub fn merge_ingest(
+        &mut self,
+        new: Sessionizer,
+        since: Option<Timestamp>,
+        finish: impl FnOnce(&Sessionizer) -> Vec<SessionFeatures>,
+        source: &IngestedSource,
+        now: Timestamp,
+    ) -> Result<usize, StoreError> {
+        let path = self.path.clone();
+        let sql = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
         };
-        let mut q = self
+        let tx = self
             .conn
-            .prepare("SELECT window_start_ms, src_ip, ja4, host, state FROM session_states WHERE window_start_ms >= ?1")
-            .map_err(self.err())?;
-        let mut rows = q.query(params![since.millis()]).map_err(self.err())?;
-        while let Some(r) = rows.next().map_err(self.err())? {
-            let key = crate::outputs::session_key(r, 0).map_err(self.err())?;
-            let state: Vec<u8> = r.get(4).map_err(self.err())?;
-            s.absorb_session_state(&key, &state)
-                .map_err(|e| corrupt(e.to_string()))?;
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql)?;
+        let mut all = Sessionizer::new(new.hash_key(), new.batch());
+        if let Some(since) = since {
+            load_states(&tx, &path, &mut all, since)?;
         }
-        let mut q = self
-            .conn
-            .prepare("SELECT window_start_ms, src_ip, state FROM ip_window_states WHERE window_start_ms >= ?1")
-            .map_err(self.err())?;
-        let mut rows = q.query(params![since.millis()]).map_err(self.err())?;
-        while let Some(r) = rows.next().map_err(self.err())? {
-            let ip: String = r.get(1).map_err(self.err())?;
-            let ip: IpAddr = ip
-                .parse()
-                .map_err(|_| corrupt(format!("ip_window_states.src_ip {ip}")))?;
-            let state: Vec<u8> = r.get(2).map_err(self.err())?;
-            s.absorb_ip_window_state(
-                Timestamp::from_millis(r.get(0).map_err(self.err())?),
-                ip,
-                &state,
-            )
-            .map_err(|e| corrupt(e.to_string()))?;
-        }
-        Ok(())
+        all.merge(new);
+        let features = finish(&all);
+        write_all(&tx, &all, &features, source, now).map_err(sql)?;
+        tx.commit().map_err(sql)?;
+        Ok(features.len())
     }
 
     /// Writes, in one transaction: the states of `s` (which must hold the merged state of
@@ -270,6 +272,47 @@ impl SqliteStore {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Merges into `s` every stored state of `conn` whose window starts at or after `since`.
+fn load_states(
+    conn: &Connection,
+    path: &Path,
+    s: &mut Sessionizer,
+    since: Timestamp,
+) -> Result<(), StoreError> {
+    let err = |source| StoreError::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    };
+    let corrupt = |what: String| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        what,
+    };
+    let mut q = conn
+        .prepare("SELECT window_start_ms, src_ip, ja4, host, state FROM session_states WHERE window_start_ms >= ?1")
+        .map_err(err)?;
+    let mut rows = q.query(params![since.millis()]).map_err(err)?;
+    while let Some(r) = rows.next().map_err(err)? {
+        let key = crate::outputs::session_key(r, 0).map_err(err)?;
+        let state: Vec<u8> = r.get(4).map_err(err)?;
+        s.absorb_session_state(&key, &state)
+            .map_err(|e| corrupt(e.to_string()))?;
+    }
+    let mut q = conn
+        .prepare("SELECT window_start_ms, src_ip, state FROM ip_window_states WHERE window_start_ms >= ?1")
+        .map_err(err)?;
+    let mut rows = q.query(params![since.millis()]).map_err(err)?;
+    while let Some(r) = rows.next().map_err(err)? {
+        let ip: String = r.get(1).map_err(err)?;
+        let ip: IpAddr = ip
+            .parse()
+            .map_err(|_| corrupt(format!("ip_window_states.src_ip {ip}")))?;
+        let state: Vec<u8> = r.get(2).map_err(err)?;
+        s.absorb_ip_window_state(Timestamp::from_millis(r.get(0).map_err(err)?), ip, &state)
+            .map_err(|e| corrupt(e.to_string()))?;
+    }
+    Ok(())
 }
 
 fn write_all(
