@@ -320,9 +320,9 @@ impl TcpConn {
         true
     }
 
-    /// Bytes its kept requests hold.
+    /// Bytes it holds: its kept requests and both directions' reassembly buffers.
     pub fn held(&self) -> usize {
-        self.held
+        self.held + self.c2s.held() + self.s2c.held()
     }
 
     /// Both sides closed, or reset.

@@ -40,10 +40,11 @@ use decode::{flags, Decoded, Transport};
 /// Connections tracked at once; beyond this the least recently active eighth is closed
 /// and emitted (counted in [`Stats::evicted_connections`]).
 pub const MAX_FLOWS: usize = 200_000;
-/// Bytes of request heads all open connections may hold together; beyond this the
+/// Bytes all open connections may hold together, request heads and reassembly buffers
+/// (segments waiting for a gap, bytes waiting for their parser); beyond this the
 /// connections holding the most are closed and emitted until a quarter is freed (counted
-/// in [`Stats::evicted_connections`]). Each connection holds at most 4 MiB; this bounds
-/// many of them at once.
+/// in [`Stats::evicted_connections`]). Each connection holds at most 4 MiB of heads and
+/// 512 KiB per direction of buffers; this bounds many of them at once.
 pub const MAX_HELD_TOTAL: usize = 128 << 20;
 
 /// How a capture is read.
@@ -182,7 +183,7 @@ fn is_service_port(p: u16) -> bool {
 pub struct Extractor {
     options: Options,
     flows: shrike_types::hashing::Map<FlowKey, Flow>,
-    /// Bytes of request heads the open connections hold ([`MAX_HELD_TOTAL`] at most).
+    /// Bytes the open connections hold ([`MAX_HELD_TOTAL`] at most).
     held_total: usize,
     stats: Stats,
     next_sweep_us: i64,
@@ -261,7 +262,7 @@ impl Extractor {
         }
     }
 
-    /// Closes the connections holding the most request bytes, emitted in the order they
+    /// Closes the connections holding the most bytes, emitted in the order they
     /// began, until the total is three quarters of [`MAX_HELD_TOTAL`].
     fn shed(&mut self) {
         let mut by_held: Vec<(usize, FlowKey)> = self

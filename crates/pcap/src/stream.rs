@@ -115,6 +115,11 @@ impl Stream {
         progressed
     }
 
+    /// Bytes this direction holds: early segments and in-order bytes not yet consumed.
+    pub fn held(&self) -> usize {
+        self.pending_bytes + self.buf.len()
+    }
+
     /// Stops reading this direction and frees its buffers.
     pub fn close(&mut self) {
         self.closed = true;

@@ -210,6 +210,33 @@ fn crafted_captures_are_read_with_their_attacks_bounded() {
     assert!(stats.evicted_connections >= 1, "{stats:?}");
     assert!(stats.h2_requests > 10_000, "{stats:?}");
 
+    // 6. Many connections that each keep their reassembly buffer full: the first byte of
+    //    each is missing, and 250 KB after it wait for it (under the per-direction bound).
+    //    The buffers count towards the same total: those holding the most are closed early.
+    let mut w = PcapWriter::new();
+    let mut ts = T0;
+    let payload = [b'x'; 1400];
+    for n in 0..600u16 {
+        let client = (CLIENT.0, 30_000 + n);
+        let c = TcpWriter::open(&mut w, ts, client, SERVER);
+        for k in 0..180u32 {
+            ts += 1;
+            w.tcp(
+                ts,
+                c.client,
+                c.server,
+                0x18,
+                c.cseq.wrapping_add(1 + k * 1400),
+                c.sseq,
+                &[],
+                &payload,
+            );
+        }
+    }
+    let (_, stats) = read(&w);
+    assert_eq!(stats.tcp_connections, 600);
+    assert!(stats.evicted_connections >= 1, "{stats:?}");
+
     if let Some(mb) = peak_mb() {
         assert!(mb < 512, "peak resident memory {mb} MB");
     }
