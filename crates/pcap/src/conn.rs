@@ -13,9 +13,10 @@ use crate::stream::{Stream, MAX_BUFFERED};
 use crate::tls::{self, RecordReader, Records, ServerHello};
 use crate::Stats;
 
-/// How far into a direction shrike looks for a ClientHello behind an unknown prelude
-/// (SOCKS, a proxy protocol header...).
-const PRELUDE_SEARCH: usize = 4096;
+/// How far into a direction shrike looks for a TLS hello behind an unknown prelude: a
+/// STARTTLS exchange (SMTP, IMAP, POP3, FTP, XMPP, LDAP, PostgreSQL), SOCKS, a PROXY
+/// protocol header. The search is incremental: each byte is looked at once.
+const PRELUDE_SEARCH: usize = 64 * 1024;
 /// Requests one connection keeps (HTTP/1 or HTTP/2); beyond this the client direction is
 /// no longer read and the connection is counted in [`Stats::bounded_connections`].
 pub const MAX_REQUESTS: usize = 10_000;
@@ -202,9 +203,17 @@ pub struct Request {
 }
 
 enum ClientApp {
-    Detect,
+    /// Not known yet: `scanned` bytes of the direction were searched for a hello already,
+    /// and its first line was found not to be an HTTP request line (`not_http`).
+    Detect {
+        scanned: usize,
+        not_http: bool,
+    },
     Tls(RecordReader),
-    Http1 { body: Body, chunk_left: u64 },
+    Http1 {
+        body: Body,
+        chunk_left: u64,
+    },
     H2(Box<H2Direction>),
     Done,
 }
@@ -243,6 +252,8 @@ pub struct TcpConn {
     s2c: Stream,
     capp: ClientApp,
     sapp: ServerApp,
+    /// Bytes of the server direction searched for a ServerHello behind a prelude.
+    server_scanned: usize,
     /// TLS hello and answer.
     pub tls: Option<TlsSide>,
     /// Requests in order.
@@ -279,8 +290,12 @@ impl TcpConn {
             handshake_ms: None,
             c2s: Stream::default(),
             s2c: Stream::default(),
-            capp: ClientApp::Detect,
+            capp: ClientApp::Detect {
+                scanned: 0,
+                not_http: false,
+            },
             sapp: ServerApp::Wait,
+            server_scanned: 0,
             tls: None,
             requests: Vec::new(),
             held: 0,
@@ -395,12 +410,29 @@ impl TcpConn {
         loop {
             let buf = &mut self.c2s.buf;
             match &mut self.capp {
-                ClientApp::Detect => {
+                ClientApp::Detect { scanned, not_http } => {
                     if buf.len() < 6 {
                         return; // too few bytes to tell any protocol
                     }
+                    let from = *scanned;
+                    *scanned = buf.len().saturating_sub(5);
                     if tls::starts_client_hello(buf) {
                         self.capp = ClientApp::Tls(RecordReader::default());
+                        if matches!(self.sapp, ServerApp::Wait) {
+                            self.sapp = ServerApp::Tls(RecordReader::default());
+                        }
+                    } else if let v2 @ (tls::Sslv2::More | tls::Sslv2::Hello(..)) =
+                        tls::sslv2_client_hello(buf)
+                    {
+                        // Old clients' and scanners' SSL 2.0-format hello; the server's
+                        // answer is read as TLS records.
+                        let tls::Sslv2::Hello(h, used) = v2 else {
+                            return;
+                        };
+                        buf.drain(..used);
+                        stats.tls_hellos += 1;
+                        self.tls = Some(TlsSide::from_hello(&h, ts, ip_len));
+                        self.capp = ClientApp::Done;
                         if matches!(self.sapp, ServerApp::Wait) {
                             self.sapp = ServerApp::Tls(RecordReader::default());
                         }
@@ -409,7 +441,15 @@ impl TcpConn {
                         self.sapp = ServerApp::H2(Box::new(H2Direction::new(false)));
                     } else if h2::PREFACE.starts_with(buf) {
                         return;
-                    } else if http1::looks_like_request(buf) {
+                    } else if buf.starts_with(b"SSH-") {
+                        // Never TLS: not worth holding.
+                        stats.opaque_streams += 1;
+                        self.capp = ClientApp::Done;
+                    } else if !*not_http && {
+                        let line = http1::request_line(buf);
+                        *not_http = line == Some(false);
+                        line == Some(true)
+                    } {
                         self.capp = ClientApp::Http1 {
                             body: Body::None,
                             chunk_left: 0,
@@ -421,11 +461,13 @@ impl TcpConn {
                                 current: None,
                             };
                         }
-                    } else if let Some(at) = after_prelude(buf, 1) {
-                        // SOCKS, a PROXY protocol header or another prelude before TLS.
+                    } else if let Some(at) = after_prelude(buf, 1, from) {
+                        // A STARTTLS exchange, SOCKS, a PROXY protocol header or another
+                        // prelude before TLS.
                         buf.drain(..at);
                         self.capp = ClientApp::Tls(RecordReader::default());
                         self.sapp = ServerApp::Tls(RecordReader::default());
+                        self.server_scanned = 0;
                     } else if buf.len() >= PRELUDE_SEARCH {
                         stats.opaque_streams += 1;
                         self.capp = ClientApp::Done;
@@ -508,7 +550,10 @@ impl TcpConn {
                             stats.http1_requests += 1;
                             if connect {
                                 // A tunnel: what follows is another protocol (usually TLS).
-                                self.capp = ClientApp::Detect;
+                                self.capp = ClientApp::Detect {
+                                    scanned: 0,
+                                    not_http: false,
+                                };
                             }
                         }
                     }
@@ -567,8 +612,11 @@ impl TcpConn {
                 }
                 ServerApp::Tls(r) => {
                     if buf.first().is_some_and(|b| *b != 22) {
-                        // A proxy's answer (SOCKS, CONNECT) before the ServerHello.
-                        match after_prelude(buf, 2) {
+                        // A proxy's answer (SOCKS, CONNECT) or the server's side of a
+                        // STARTTLS exchange before the ServerHello.
+                        let from = self.server_scanned;
+                        self.server_scanned = buf.len().saturating_sub(5);
+                        match after_prelude(buf, 2, from) {
                             Some(at) => {
                                 buf.drain(..at);
                             }
@@ -681,9 +729,10 @@ impl TcpConn {
 }
 
 /// Where a TLS handshake record of message type `ty` starts behind an unknown prelude
-/// (SOCKS, a PROXY protocol header, a CONNECT answer), within [`PRELUDE_SEARCH`] bytes.
-fn after_prelude(buf: &[u8], ty: u8) -> Option<usize> {
-    (1..buf.len().min(PRELUDE_SEARCH)).find(|i| tls::starts_handshake(&buf[*i..], ty))
+/// (a STARTTLS exchange, SOCKS, a PROXY protocol header, a CONNECT answer), within
+/// [`PRELUDE_SEARCH`] bytes; the offsets before `from` were searched already.
+fn after_prelude(buf: &[u8], ty: u8, from: usize) -> Option<usize> {
+    (from.max(1)..buf.len().min(PRELUDE_SEARCH)).find(|i| tls::starts_handshake(&buf[*i..], ty))
 }
 
 fn h2_request(r: h2::H2Request, ts: i64, ip_len: u32) -> Request {

@@ -113,6 +113,37 @@ pub fn looks_like_request(b: &[u8]) -> bool {
     n >= 3 && b.get(n) == Some(&b' ')
 }
 
+/// Longest request line waited for before the bytes are judged not HTTP.
+const MAX_REQUEST_LINE: usize = 8192;
+
+/// Whether the bytes start an HTTP/1 request line: `Some(true)` for a method, a target and
+/// `HTTP/1.x`; `Some(false)` for anything else, such as the commands of the protocols that
+/// upgrade to TLS in the stream (SMTP's `EHLO`, FTP's `AUTH TLS`); `None` while the first
+/// line is incomplete and could still be one (up to 8 KiB).
+pub fn request_line(b: &[u8]) -> Option<bool> {
+    if !looks_like_request(b) {
+        let word = b.iter().take_while(|c| c.is_ascii_uppercase()).count();
+        // A method still arriving (all upper case so far) may yet become one.
+        return if word == b.len() && word < 17 {
+            None
+        } else {
+            Some(false)
+        };
+    }
+    let head = &b[..b.len().min(MAX_REQUEST_LINE)];
+    match head.iter().position(|c| *c == b'\n') {
+        Some(end) => {
+            let line = b[..end].strip_suffix(b"\r").unwrap_or(&b[..end]);
+            let version = line.rsplit(|c| *c == b' ').next().unwrap_or(b"");
+            Some(
+                line.iter().filter(|c| **c == b' ').count() >= 2 && version.starts_with(b"HTTP/1."),
+            )
+        }
+        None if b.len() < MAX_REQUEST_LINE => None,
+        None => Some(false),
+    }
+}
+
 /// Parses a request head at the start of `buf`.
 pub fn request_head(buf: &[u8]) -> Head<RequestHead> {
     if !looks_like_request(buf) && buf.len() >= 17 {

@@ -207,6 +207,55 @@ impl RecordReader {
     }
 }
 
+/// What the start of a direction says of an SSL 2.0-format ClientHello, the compatible
+/// hello old clients and scanners send before any TLS record.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Sslv2 {
+    /// Not one.
+    No,
+    /// Its header is there; more bytes are needed.
+    More,
+    /// A complete one: the hello, and the bytes it took.
+    Hello(Box<Hello>, usize),
+}
+
+/// Reads an SSL 2.0-format ClientHello at the start of `b`: a 2-byte record header with the
+/// high bit set, message type 1, the highest version the client offers (SSL 2.0 to
+/// TLS 1.3), then 3-byte cipher specs, a session id and a 16 to 32-byte challenge. Its JA4
+/// is what the reference tools give it: that version, with neither ciphers, extensions nor
+/// ALPN (the hello has no extensions, and its cipher specs are not TLS cipher suites).
+pub fn sslv2_client_hello(b: &[u8]) -> Sslv2 {
+    if b.len() < 11 || b[0] & 0x80 == 0 || b[2] != 1 {
+        return Sslv2::No;
+    }
+    let len = usize::from(u16::from_be_bytes([b[0] & 0x7f, b[1]]));
+    let version = u16::from_be_bytes([b[3], b[4]]);
+    let field = |at: usize| usize::from(u16::from_be_bytes([b[at], b[at + 1]]));
+    let (specs, session, challenge) = (field(5), field(7), field(9));
+    let valid = matches!(version, 0x0002 | 0x0300..=0x0304)
+        && specs > 0
+        && specs % 3 == 0
+        && matches!(session, 0 | 16)
+        && (16..=32).contains(&challenge)
+        && len == 9 + specs + session + challenge;
+    if !valid {
+        return Sslv2::No;
+    }
+    if b.len() < 2 + len {
+        return Sslv2::More;
+    }
+    let hello = ClientHello {
+        protocol: Protocol::Tcp,
+        legacy_version: version,
+        supported_versions: Vec::new(),
+        ciphers: Vec::new(),
+        extensions: Vec::new(),
+        alpn: Vec::new(),
+        signature_algorithms: Vec::new(),
+    };
+    Sslv2::Hello(Box::new(Hello { hello, sni: None }), 2 + len)
+}
+
 /// Whether the bytes start a TLS handshake record holding a ClientHello.
 pub fn starts_client_hello(b: &[u8]) -> bool {
     starts_handshake(b, 1)
@@ -221,6 +270,32 @@ pub fn starts_handshake(b: &[u8], ty: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The SSL 2.0-format hello of Arkime's `https2-301-get.pcap` (an OpenSSL 0.9.8
+    /// client), cut to its first two cipher specs: FoxIO's reference prints
+    /// `t10i000000_000000000000_000000000000` for it.
+    #[test]
+    fn an_sslv2_format_hello_gets_the_reference_ja4() {
+        let mut b = vec![0x80, 0, 1, 0x03, 0x01, 0, 6, 0, 0, 0, 32];
+        b.extend_from_slice(&[0x00, 0x00, 0x39, 0x00, 0x00, 0x38]);
+        b.extend_from_slice(&[0x5a; 32]);
+        b[1] = (b.len() - 2) as u8;
+        assert_eq!(sslv2_client_hello(&b[..20]), Sslv2::More);
+        let Sslv2::Hello(h, used) = sslv2_client_hello(&b) else {
+            panic!("not read")
+        };
+        assert_eq!(used, b.len());
+        let ja4 = h.hello.ja4();
+        assert_eq!(ja4.ja4, "t10i000000_000000000000_000000000000");
+        assert_eq!(ja4.ja4_r, "t10i000000__");
+        // A TLS record, and bytes whose lengths disagree, are not one.
+        assert_eq!(
+            sslv2_client_hello(&crate::write::client_hello_record("a.example", 0)),
+            Sslv2::No
+        );
+        b[10] = 8;
+        assert_eq!(sslv2_client_hello(&b), Sslv2::No);
+    }
 
     #[test]
     fn parses_a_hello_split_over_two_feeds() {

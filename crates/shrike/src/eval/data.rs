@@ -12,7 +12,7 @@ use anyhow::Context;
 use super::{offline, print_rows, sessions_of, EvalDataArgs, Item};
 use crate::config::Config;
 
-fn data_dir(arg: &Option<PathBuf>, name: &str) -> Option<PathBuf> {
+pub(super) fn data_dir(arg: &Option<PathBuf>, name: &str) -> Option<PathBuf> {
     let dir = arg.clone().unwrap_or_else(|| {
         std::env::var_os("SHRIKE_SHARED_DATA")
             .map(PathBuf::from)

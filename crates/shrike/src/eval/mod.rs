@@ -40,6 +40,7 @@ use crate::simulate::SimulateArgs;
 use crate::CommonOpts;
 
 mod data;
+mod ja4;
 use data::{csic, web_bots};
 
 /// `shrike eval` datasets.
@@ -51,6 +52,8 @@ pub enum EvalCommand {
     WebBots(EvalDataArgs),
     /// CSIC 2010 (normal vs attack requests).
     Csic(EvalDataArgs),
+    /// JA4 read from captures against a reference tool's output for the same captures.
+    Ja4(ja4::EvalJa4Args),
 }
 
 /// Arguments of `shrike eval sim`.
@@ -213,6 +216,7 @@ pub fn run(config: Config, cmd: EvalCommand) -> anyhow::Result<ExitCode> {
         EvalCommand::Sim(a) => sim(config, a),
         EvalCommand::WebBots(a) => web_bots(config, a),
         EvalCommand::Csic(a) => csic(config, a),
+        EvalCommand::Ja4(a) => ja4::run(a),
     }
 }
 
