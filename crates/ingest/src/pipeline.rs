@@ -108,9 +108,13 @@ impl<S> IngestReport<S> {
         (sinks, counters)
     }
 
-    /// Fraction of non-blank lines that were rejected.
+    /// Fraction of non-blank lines that were rejected. For a capture, `lines` counts its
+    /// packets: a capture is judged on what it could not read (a cut-short end, records
+    /// with impossible times) against every packet it held, not against the records it
+    /// gave, so a capture of TLS connections without a request is not "all rejected".
     pub fn reject_ratio(&self) -> f64 {
-        let considered = self.records + self.rejects.total();
+        let considered =
+            (self.records + self.rejects.total()).max(self.lines.saturating_sub(self.blank_lines));
         if considered == 0 {
             0.0
         } else {

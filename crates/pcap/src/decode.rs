@@ -1,5 +1,10 @@
 //! Packet decoding: link layer → IP → TCP/UDP, through the tunnels seen in front of web
-//! servers (802.1Q/QinQ, MPLS, PPPoE, IP-in-IP, GRE, ERSPAN, VXLAN, Geneve).
+//! servers (802.1Q/QinQ, MPLS, PPPoE, IP-in-IP, GRE with PPTP's PPP, ERSPAN, VXLAN,
+//! Geneve, CAPWAP, GTP-U).
+//!
+//! Link types: Ethernet, BSD and OpenBSD loopback, raw IP (and its IPv4 and IPv6
+//! variants), Linux cooked v1 and v2, PPP (with or without HDLC framing), PPPoE, Cisco
+//! HDLC, Linux NFLOG, and IEEE 802.11 data frames (bare or behind radiotap).
 //!
 //! Decoding borrows from the packet; nothing is copied. The innermost IP packet is the one
 //! reported (the client's, inside any tunnel).
@@ -112,6 +117,10 @@ const MAX_DEPTH: u8 = 4;
 const VXLAN_PORTS: [u16; 2] = [4789, 8472];
 const VXLAN_GPE_PORT: u16 = 4790;
 const GENEVE_PORT: u16 = 6081;
+/// CAPWAP's data channel (RFC 5415), from wireless LAN controllers' access points.
+const CAPWAP_DATA_PORT: u16 = 5247;
+/// GTP-U (3GPP TS 29.281), mobile networks' user plane.
+const GTP_U_PORT: u16 = 2152;
 
 fn be16(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
@@ -151,8 +160,135 @@ pub fn decode(link_type: u32, data: &[u8]) -> Result<Decoded<'_>, Skip> {
             data.get(20..).ok_or(Skip::Truncated)?,
             0,
         ),
+        // PPP, and PPP in HDLC-like framing.
+        9 | 50 => ppp(data, 0),
+        // PPPoE without Ethernet: the 6-byte session header, then PPP.
+        51 => ppp(data.get(6..).ok_or(Skip::Truncated)?, 0),
+        // Cisco HDLC: address, control, then an EtherType.
+        104 => ether_payload(
+            be16(data, 2).ok_or(Skip::Truncated)?,
+            data.get(4..).ok_or(Skip::Truncated)?,
+            0,
+        ),
+        105 => ieee80211(data, 0),
+        // Radiotap: its own length (little-endian) at offset 2, then the 802.11 frame.
+        127 => {
+            let len = data.get(2..4).ok_or(Skip::Truncated)?;
+            let len = usize::from(u16::from_le_bytes([len[0], len[1]]));
+            ieee80211(data.get(len..).ok_or(Skip::Truncated)?, 0)
+        }
+        239 => nflog(data),
         _ => Err(Skip::LinkType),
     }
+}
+
+/// A PPP frame: the optional HDLC address and control bytes (`ff 03`), then the protocol
+/// (one byte when compressed: an odd first byte).
+fn ppp(b: &[u8], depth: u8) -> Result<Decoded<'_>, Skip> {
+    let b = b.strip_prefix(&[0xff, 0x03]).unwrap_or(b);
+    let (proto, rest) = match b.first() {
+        Some(p) if p & 1 == 1 => (u16::from(*p), &b[1..]),
+        Some(_) => (be16(b, 0).ok_or(Skip::Truncated)?, &b[2..]),
+        None => return Err(Skip::Truncated),
+    };
+    match proto {
+        0x0021 => ipv4(rest, depth),
+        0x0057 => ipv6(rest, depth),
+        _ => Err(Skip::NotIp),
+    }
+}
+
+/// Linux NFLOG: a 4-byte header (address family, version, group), then type-length-value
+/// attributes in host byte order, 4-byte aligned; the packet is the payload attribute (9).
+fn nflog(b: &[u8]) -> Result<Decoded<'_>, Skip> {
+    let mut at = 4;
+    while let Some(tl) = b.get(at..at + 4) {
+        let len = usize::from(u16::from_le_bytes([tl[0], tl[1]]));
+        let ty = u16::from_le_bytes([tl[2], tl[3]]);
+        if len < 4 {
+            return Err(Skip::Truncated);
+        }
+        let value = b.get(at + 4..at + len).ok_or(Skip::Truncated)?;
+        if ty == 9 {
+            return raw_ip(value, 0);
+        }
+        at += len.div_ceil(4) * 4;
+    }
+    Err(Skip::NotIp)
+}
+
+/// An IEEE 802.11 data frame: its header (24 bytes, 30 with four addresses, plus QoS and
+/// HT control), then LLC/SNAP and an EtherType. Protected frames and frames without data
+/// are not IP to shrike.
+fn ieee80211(b: &[u8], depth: u8) -> Result<Decoded<'_>, Skip> {
+    let (fc0, fc1) = match b {
+        // The protocol version (low bits of the first byte) is 0: some access points send
+        // the frame control field byte-swapped over CAPWAP.
+        [a, c, ..] if a & 3 != 0 && c & 3 == 0 => (*c, *a),
+        [a, c, ..] => (*a, *c),
+        _ => return Err(Skip::Truncated),
+    };
+    let (ty, subtype) = ((fc0 >> 2) & 3, fc0 >> 4);
+    if ty != 2 || subtype & 0x04 != 0 || fc1 & 0x40 != 0 {
+        return Err(Skip::NotIp);
+    }
+    let mut off = if fc1 & 0x03 == 0x03 { 30 } else { 24 };
+    if subtype & 0x08 != 0 {
+        off += 2;
+        if fc1 & 0x80 != 0 {
+            off += 4;
+        }
+    }
+    let llc = b.get(off..off + 8).ok_or(Skip::Truncated)?;
+    if llc[..6] != [0xaa, 0xaa, 0x03, 0, 0, 0] {
+        return Err(Skip::NotIp);
+    }
+    ether_payload(be16(llc, 6).unwrap_or(0), &b[off + 8..], depth)
+}
+
+/// A CAPWAP data packet (RFC 5415): a header of HLEN 4-byte words, then an IEEE 802.11
+/// frame (T set, wireless binding 1) or an Ethernet frame. Fragments are not reassembled.
+fn capwap(b: &[u8], depth: u8) -> Option<Result<Decoded<'_>, Skip>> {
+    let word = be32(b, 0)?;
+    if word >> 24 != 0 {
+        return None; // a DTLS-protected packet, or not CAPWAP
+    }
+    let hlen = ((word >> 19) & 0x1f) as usize * 4;
+    let (wbid, native, fragment) = ((word >> 9) & 0x1f, word >> 8 & 1 == 1, word >> 7 & 1 == 1);
+    if hlen < 8 || fragment {
+        return None;
+    }
+    let inner = b.get(hlen..)?;
+    Some(match (native, wbid) {
+        (true, 1) => ieee80211(inner, depth),
+        (true, _) => Err(Skip::NotIp),
+        (false, _) => ethernet(inner, depth),
+    })
+}
+
+/// The user's packet in a GTP-U G-PDU: version 1, message type 255, an 8-byte header, 4
+/// more bytes when a sequence number, N-PDU number or extension header is flagged, then
+/// the chain of extension headers (a length in 4-byte units, the last byte naming the
+/// next).
+fn gtp_u(b: &[u8]) -> Option<&[u8]> {
+    let flags = *b.first()?;
+    if flags >> 5 != 1 || flags & 0x10 == 0 || *b.get(1)? != 0xff {
+        return None;
+    }
+    let mut off = 8;
+    if flags & 0x07 != 0 {
+        let mut next = *b.get(11)?;
+        off = 12;
+        while next != 0 {
+            let units = usize::from(*b.get(off)?);
+            if units == 0 {
+                return None;
+            }
+            off += units * 4;
+            next = *b.get(off - 1)?;
+        }
+    }
+    b.get(off..)
 }
 
 fn raw_ip(data: &[u8], depth: u8) -> Result<Decoded<'_>, Skip> {
@@ -339,6 +475,16 @@ fn transport(ip: IpInfo, proto: u8, b: &[u8], depth: u8) -> Result<Decoded<'_>, 
                         _ => Err(Skip::OtherProtocol),
                     };
                 }
+                if dport == GTP_U_PORT || sport == GTP_U_PORT {
+                    if let Some(inner) = gtp_u(payload) {
+                        return raw_ip(inner, depth + 1);
+                    }
+                }
+                if dport == CAPWAP_DATA_PORT || sport == CAPWAP_DATA_PORT {
+                    if let Some(inner) = capwap(payload, depth + 1) {
+                        return inner;
+                    }
+                }
                 if dport == GENEVE_PORT && payload.len() >= 8 {
                     let opt = (payload[0] & 0x3f) as usize * 4;
                     let ty = be16(payload, 2).unwrap_or(0);
@@ -380,8 +526,12 @@ fn gre(b: &[u8], depth: u8) -> Result<Decoded<'_>, Skip> {
     if seq {
         off += 4;
     }
+    if fl & 0x0007 == 1 && fl & 0x0080 != 0 {
+        off += 4; // PPTP's enhanced GRE (version 1): an acknowledgment number
+    }
     let rest = b.get(off..).ok_or(Skip::Truncated)?;
     match ty {
+        0x880b => ppp(rest, depth),
         0x6558 => ethernet(rest, depth),
         // ERSPAN type II (8-byte header; type I has no sequence number and no header).
         0x88be if seq => ethernet(rest.get(8..).ok_or(Skip::Truncated)?, depth),

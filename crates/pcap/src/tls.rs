@@ -90,8 +90,10 @@ pub fn client_hello(body: &[u8], protocol: Protocol) -> Option<Hello> {
         signature_algorithms: Vec::new(),
     };
     let mut sni = None;
-    // A hello without extensions is valid (old clients).
-    let mut ext = Cursor(c.vec16().unwrap_or(&[]));
+    // A hello without extensions is valid (old clients); an extension block that does not
+    // fit the message is not (a hello cut short or interleaved with another protocol's
+    // framing would give a wrong fingerprint).
+    let mut ext = Cursor(if c.0.is_empty() { &[] } else { c.vec16()? });
     while !ext.0.is_empty() {
         let ty = ext.u16()?;
         let data = ext.vec16()?;

@@ -1,16 +1,253 @@
-//! Writing classic pcap files of Ethernet/IPv4/TCP packets: for tests that need a capture
-//! shaped a particular way (segments out of order, a hello split in two) and for the
-//! `shrike bench pcap` workload.
+//! Writing classic pcap files of IPv4/TCP packets: for tests that need a capture shaped a
+//! particular way (segments out of order, a hello split in two, a link type, a tunnel) and
+//! for the `shrike bench pcap` workload.
 
 use std::net::Ipv4Addr;
 
 /// A TCP endpoint.
 pub type Endpoint = (Ipv4Addr, u16);
 
-/// Builds a classic pcap (microsecond, little-endian, Ethernet) in memory.
+/// How each IPv4 packet is framed: the capture's link type and, over Ethernet, a tunnel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// Ethernet (link type 1).
+    Ethernet,
+    /// Ethernet with two 802.1Q tags (QinQ).
+    Vlan,
+    /// Raw IP (link type 101).
+    RawIp,
+    /// BSD loopback (link type 0, the address family in host order).
+    Loopback,
+    /// PPP with HDLC address and control bytes (link type 9).
+    Ppp,
+    /// Linux cooked capture v1 (link type 113).
+    LinuxSll,
+    /// Linux cooked capture v2 (link type 276).
+    LinuxSll2,
+    /// Linux NFLOG (link type 239): the packet in a payload attribute, after a prefix one.
+    Nflog,
+    /// IEEE 802.11 data frame (QoS, to the access point) behind radiotap (link type 127).
+    Radiotap,
+    /// Ethernet, outer IPv4, GRE (EtherType IPv4).
+    Gre,
+    /// Ethernet, outer IPv4, PPTP's enhanced GRE (version 1, with sequence and
+    /// acknowledgment numbers), then PPP.
+    PptpGre,
+    /// Ethernet, outer IPv4, IPv4 (IP-in-IP).
+    IpInIp,
+    /// Ethernet, outer IPv4, UDP 4789, VXLAN, inner Ethernet.
+    Vxlan,
+    /// Ethernet, outer IPv4, UDP 6081, Geneve with an option, inner Ethernet.
+    Geneve,
+    /// Ethernet, outer IPv4, UDP 5247, CAPWAP data (16-byte header), an 802.11 frame whose
+    /// frame control is byte-swapped.
+    Capwap,
+    /// Ethernet, outer IPv4, UDP 2152, GTP-U with a sequence number and a PDU session
+    /// container extension header.
+    GtpU,
+}
+
+impl Framing {
+    /// Every framing.
+    pub const ALL: [Framing; 16] = [
+        Framing::Ethernet,
+        Framing::Vlan,
+        Framing::RawIp,
+        Framing::Loopback,
+        Framing::Ppp,
+        Framing::LinuxSll,
+        Framing::LinuxSll2,
+        Framing::Nflog,
+        Framing::Radiotap,
+        Framing::Gre,
+        Framing::PptpGre,
+        Framing::IpInIp,
+        Framing::Vxlan,
+        Framing::Geneve,
+        Framing::Capwap,
+        Framing::GtpU,
+    ];
+
+    fn link_type(self) -> u32 {
+        match self {
+            Framing::RawIp => 101,
+            Framing::Loopback => 0,
+            Framing::Ppp => 9,
+            Framing::LinuxSll => 113,
+            Framing::LinuxSll2 => 276,
+            Framing::Nflog => 239,
+            Framing::Radiotap => 127,
+            _ => 1,
+        }
+    }
+
+    /// The frame carrying the IPv4 packet `ip`.
+    fn frame(self, ip: &[u8]) -> Vec<u8> {
+        const ETH: [u8; 12] = [0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1];
+        let eth = |ty: u16, payload: &[u8]| {
+            let mut f = ETH.to_vec();
+            f.extend_from_slice(&ty.to_be_bytes());
+            f.extend_from_slice(payload);
+            f
+        };
+        let udp = |port: u16, payload: &[u8]| {
+            let mut u = 40000u16.to_be_bytes().to_vec();
+            u.extend_from_slice(&port.to_be_bytes());
+            u.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+            u.extend_from_slice(&[0, 0]);
+            u.extend_from_slice(payload);
+            u
+        };
+        let outer = |proto: u8, payload: &[u8]| {
+            eth(
+                0x0800,
+                &ipv4(proto, [10, 255, 0, 1], [10, 255, 0, 2], 0, payload),
+            )
+        };
+        let llc_ip = |header: &[u8]| {
+            let mut f = header.to_vec();
+            f.extend_from_slice(&[0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00]);
+            f.extend_from_slice(ip);
+            f
+        };
+        // A QoS data frame to the access point: frame control (byte-swapped over CAPWAP, as
+        // Cisco's access points send it), duration, three addresses, sequence control, QoS
+        // control.
+        let dot11 = |swapped: bool| {
+            let mut h = if swapped {
+                vec![0x01, 0x88, 0, 0]
+            } else {
+                vec![0x88, 0x01, 0, 0]
+            };
+            h.extend_from_slice(&[0x02, 0, 0, 0, 0, 9]);
+            h.extend_from_slice(&[0x02, 0, 0, 0, 0, 1]);
+            h.extend_from_slice(&[0x02, 0, 0, 0, 0, 2]);
+            h.extend_from_slice(&[0x10, 0, 0, 0]);
+            llc_ip(&h)
+        };
+        match self {
+            Framing::Ethernet => eth(0x0800, ip),
+            Framing::Vlan => {
+                let mut p = vec![0x00, 0x64, 0x81, 0x00, 0x00, 0x05, 0x08, 0x00];
+                p.extend_from_slice(ip);
+                eth(0x88a8, &p)
+            }
+            Framing::RawIp => ip.to_vec(),
+            Framing::Loopback => {
+                let mut f = 2u32.to_le_bytes().to_vec();
+                f.extend_from_slice(ip);
+                f
+            }
+            Framing::Ppp => {
+                let mut f = vec![0xff, 0x03, 0x00, 0x21];
+                f.extend_from_slice(ip);
+                f
+            }
+            Framing::LinuxSll => {
+                let mut f = vec![0, 0, 0, 1, 0, 6, 0x02, 0, 0, 0, 0, 1, 0, 0, 0x08, 0x00];
+                f.extend_from_slice(ip);
+                f
+            }
+            Framing::LinuxSll2 => {
+                let mut f = vec![0x08, 0x00, 0, 0, 0, 0, 0, 2, 0, 1, 0, 6];
+                f.extend_from_slice(&[0x02, 0, 0, 0, 0, 1, 0, 0]);
+                f.extend_from_slice(ip);
+                f
+            }
+            Framing::Nflog => {
+                let mut f = vec![2, 0, 0, 5];
+                // A prefix attribute (type 10, "shrike\0", padded), then the payload (9).
+                f.extend_from_slice(&11u16.to_le_bytes());
+                f.extend_from_slice(&10u16.to_le_bytes());
+                f.extend_from_slice(b"shrike\0\0");
+                f.extend_from_slice(&((4 + ip.len()) as u16).to_le_bytes());
+                f.extend_from_slice(&9u16.to_le_bytes());
+                f.extend_from_slice(ip);
+                f.extend(std::iter::repeat_n(0u8, (4 - ip.len() % 4) % 4));
+                f
+            }
+            Framing::Radiotap => {
+                let mut f = vec![0, 0, 8, 0, 0, 0, 0, 0];
+                f.extend_from_slice(&dot11(false));
+                f
+            }
+            Framing::Gre => {
+                let mut g = vec![0, 0, 0x08, 0x00];
+                g.extend_from_slice(ip);
+                outer(47, &g)
+            }
+            Framing::PptpGre => {
+                // Key present (payload length, call id), sequence and acknowledgment numbers.
+                let mut g = vec![0x30, 0x81, 0x88, 0x0b];
+                g.extend_from_slice(&((ip.len() + 2) as u16).to_be_bytes());
+                g.extend_from_slice(&[0x40, 0x00, 0, 0, 0, 7, 0, 0, 0, 6]);
+                g.extend_from_slice(&[0x00, 0x21]);
+                g.extend_from_slice(ip);
+                outer(47, &g)
+            }
+            Framing::IpInIp => outer(4, ip),
+            Framing::Vxlan => {
+                let mut v = vec![0x08, 0, 0, 0, 0, 0, 0x2a, 0];
+                v.extend_from_slice(&eth(0x0800, ip));
+                outer(17, &udp(4789, &v))
+            }
+            Framing::Geneve => {
+                // One 4-byte option (length 1 word).
+                let mut g = vec![0x01, 0, 0x65, 0x58, 0, 0, 0x2a, 0];
+                g.extend_from_slice(&[0x01, 0x02, 0x03, 0x00]);
+                g.extend_from_slice(&eth(0x0800, ip));
+                outer(17, &udp(6081, &g))
+            }
+            Framing::Capwap => {
+                // HLEN 4 words, wireless binding 1 (802.11), T set: native frames.
+                let mut c = vec![0x00, 0x20, 0x03, 0x00];
+                c.extend_from_slice(&[0; 12]);
+                c.extend_from_slice(&dot11(true));
+                outer(17, &udp(5247, &c))
+            }
+            Framing::GtpU => {
+                // Version 1, PT, E and S flags; G-PDU; length; TEID; sequence; N-PDU; next
+                // extension 0x85 (PDU session container, 1 word), then none.
+                let mut g = vec![0x36, 0xff];
+                g.extend_from_slice(&((ip.len() + 8) as u16).to_be_bytes());
+                g.extend_from_slice(&[0, 0, 0, 1, 0, 1, 0, 0x85]);
+                g.extend_from_slice(&[1, 0x00, 0x09, 0x00]);
+                g.extend_from_slice(ip);
+                outer(17, &udp(2152, &g))
+            }
+        }
+    }
+}
+
+/// An IPv4 header (no options) and its payload.
+fn ipv4(proto: u8, src: [u8; 4], dst: [u8; 4], id: u16, payload: &[u8]) -> Vec<u8> {
+    let total = 20 + payload.len();
+    let mut b = vec![
+        0x45,
+        0,
+        (total >> 8) as u8,
+        total as u8,
+        (id >> 8) as u8,
+        id as u8,
+        0x40,
+        0,
+        64,
+        proto,
+        0,
+        0,
+    ];
+    b.extend_from_slice(&src);
+    b.extend_from_slice(&dst);
+    b.extend_from_slice(payload);
+    b
+}
+
+/// Builds a classic pcap (microsecond, little-endian) in memory, Ethernet unless made
+/// [`PcapWriter::with_framing`].
 #[derive(Debug, Clone)]
 pub struct PcapWriter {
     bytes: Vec<u8>,
+    framing: Framing,
 }
 
 impl Default for PcapWriter {
@@ -25,13 +262,18 @@ pub const LINUX_SYN_OPTIONS: [u8; 20] = [
 ];
 
 impl PcapWriter {
-    /// An empty capture (file header only).
+    /// An empty Ethernet capture (file header only).
     pub fn new() -> Self {
+        Self::with_framing(Framing::Ethernet)
+    }
+
+    /// An empty capture whose packets are framed so.
+    pub fn with_framing(framing: Framing) -> Self {
         let mut bytes = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0];
         bytes.extend_from_slice(&[0; 8]);
         bytes.extend_from_slice(&262_144u32.to_le_bytes());
-        bytes.extend_from_slice(&1u32.to_le_bytes());
-        PcapWriter { bytes }
+        bytes.extend_from_slice(&framing.link_type().to_le_bytes());
+        PcapWriter { bytes, framing }
     }
 
     /// The file bytes so far.
@@ -59,46 +301,44 @@ impl PcapWriter {
     ) {
         let opt_len = options.len().div_ceil(4) * 4;
         let tcp_len = 20 + opt_len;
-        let total = 20 + tcp_len + payload.len();
-        let frame = 14 + total;
+        let mut tcp = Vec::with_capacity(tcp_len + payload.len());
+        tcp.extend_from_slice(&src.1.to_be_bytes());
+        tcp.extend_from_slice(&dst.1.to_be_bytes());
+        tcp.extend_from_slice(&seq.to_be_bytes());
+        tcp.extend_from_slice(&ack.to_be_bytes());
+        tcp.push(((tcp_len / 4) as u8) << 4);
+        tcp.push(flags);
+        tcp.extend_from_slice(&64240u16.to_be_bytes());
+        tcp.extend_from_slice(&[0, 0, 0, 0]);
+        tcp.extend_from_slice(options);
+        tcp.extend(std::iter::repeat_n(1u8, opt_len - options.len()));
+        tcp.extend_from_slice(payload);
+        let ip = ipv4(
+            6,
+            src.0.octets(),
+            dst.0.octets(),
+            (seq as u16) ^ 0x5a5a,
+            &tcp,
+        );
+        let frame = if self.framing == Framing::Ethernet {
+            // The common case, without a second copy.
+            let mut f = Vec::with_capacity(14 + ip.len());
+            f.extend_from_slice(&[0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00]);
+            f.extend_from_slice(&ip);
+            f
+        } else {
+            self.framing.frame(&ip)
+        };
         let ts = ts_us.max(0) as u64;
         self.bytes
             .extend_from_slice(&((ts / 1_000_000) as u32).to_le_bytes());
         self.bytes
             .extend_from_slice(&((ts % 1_000_000) as u32).to_le_bytes());
-        self.bytes.extend_from_slice(&(frame as u32).to_le_bytes());
-        self.bytes.extend_from_slice(&(frame as u32).to_le_bytes());
         self.bytes
-            .extend_from_slice(&[0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00]);
-        let id = (seq as u16) ^ 0x5a5a;
-        self.bytes.extend_from_slice(&[
-            0x45,
-            0,
-            (total >> 8) as u8,
-            total as u8,
-            (id >> 8) as u8,
-            id as u8,
-            0x40,
-            0,
-            64,
-            6,
-            0,
-            0,
-        ]);
-        self.bytes.extend_from_slice(&src.0.octets());
-        self.bytes.extend_from_slice(&dst.0.octets());
-        self.bytes.extend_from_slice(&src.1.to_be_bytes());
-        self.bytes.extend_from_slice(&dst.1.to_be_bytes());
-        self.bytes.extend_from_slice(&seq.to_be_bytes());
-        self.bytes.extend_from_slice(&ack.to_be_bytes());
-        self.bytes.push(((tcp_len / 4) as u8) << 4);
-        self.bytes.push(flags);
-        self.bytes.extend_from_slice(&64240u16.to_be_bytes());
-        self.bytes.extend_from_slice(&[0, 0, 0, 0]);
-        self.bytes.extend_from_slice(options);
+            .extend_from_slice(&(frame.len() as u32).to_le_bytes());
         self.bytes
-            .extend(std::iter::repeat_n(1u8, opt_len - options.len()));
-        self.bytes.extend_from_slice(payload);
+            .extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        self.bytes.extend_from_slice(&frame);
     }
 }
 

@@ -506,7 +506,7 @@ pub(crate) fn summarise_within_limit(label: &str, o: &IngestOutcome, settings: &
     let over = summarise(label, o, settings.max_reject_ratio);
     if over {
         eprintln!(
-            "error: {label} rejected {:.2}% of its lines, above the limit of {:.2}% (--max-reject-ratio); see {}",
+            "error: {label} rejected {:.2}% of its lines (of its packets for a capture), above the limit of {:.2}% (--max-reject-ratio); see {}",
             o.report.reject_ratio() * 100.0,
             settings.max_reject_ratio * 100.0,
             settings.dead_letter.display()

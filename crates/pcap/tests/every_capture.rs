@@ -1,0 +1,188 @@
+//! A ClientHello is found wherever a capture carries one: under every link type and tunnel
+//! shrike decodes, and after the STARTTLS exchange of every protocol that upgrades in the
+//! stream. Each capture is one the pcap writer makes; the expected JA4 is what FoxIO's
+//! reference tool (`ja4.py`, on tshark 4.0) prints for the same captures. Set
+//! `SHRIKE_WRITE_CAPTURES=<dir>` to write them out and run the reference on them.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+
+use shrike_pcap::write::{client_hello_record, Framing, PcapWriter, TcpWriter};
+use shrike_pcap::{read_capture, Options, Stats};
+use shrike_types::RequestRecord;
+
+const CLIENT: (Ipv4Addr, u16) = (Ipv4Addr::new(192, 0, 2, 10), 50_000);
+const SERVER: (Ipv4Addr, u16) = (Ipv4Addr::new(198, 51, 100, 7), 443);
+const T0: i64 = 1_714_564_800_000_000;
+/// The reference's JA4 for [`client_hello_record`] (`ja4.py` on the written captures).
+const EXPECTED: &str = "t13d0205h2_62ed6f6ca7ad_e0b9a5db47b5";
+
+fn read(w: &PcapWriter) -> (Vec<RequestRecord<'static>>, Stats) {
+    let mut out = Vec::new();
+    let stats = read_capture(w.bytes(), Options::default(), |r| out.push(r)).unwrap();
+    (out, stats)
+}
+
+fn keep(name: &str, w: &PcapWriter) {
+    if let Some(dir) = std::env::var_os("SHRIKE_WRITE_CAPTURES") {
+        let dir = std::path::PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.pcap")), w.bytes()).unwrap();
+    }
+}
+
+/// A TLS connection: handshake, the ClientHello in two segments, a server answer, FIN.
+fn tls_connection(w: &mut PcapWriter, client: (Ipv4Addr, u16), server: (Ipv4Addr, u16)) {
+    let mut c = TcpWriter::open(w, T0, client, server);
+    let hello = client_hello_record("shop.example", 1500);
+    c.client(w, T0 + 60_000, &hello[..1000]);
+    c.client(w, T0 + 60_001, &hello[1000..]);
+    c.server(w, T0 + 80_000, &[0x15, 3, 3, 0, 2, 2, 40]);
+    c.close(w, T0 + 90_000);
+}
+
+#[test]
+fn every_link_type_and_tunnel_gives_the_inner_client_and_its_ja4() {
+    let mut seen = BTreeMap::new();
+    for framing in Framing::ALL {
+        let mut w = PcapWriter::with_framing(framing);
+        tls_connection(&mut w, CLIENT, SERVER);
+        keep(&format!("framing-{framing:?}"), &w);
+        let (records, stats) = read(&w);
+        assert!(stats.skipped.is_empty(), "{framing:?}: {stats:?}");
+        assert_eq!(records.len(), 1, "{framing:?}: {stats:?}");
+        let r = &records[0];
+        assert_eq!(r.src_ip, Some(IpAddr::V4(CLIENT.0)), "{framing:?}");
+        assert_eq!((r.src_port, r.dst_port), (Some(CLIENT.1), Some(443)));
+        assert_eq!(r.tcp_ttl, Some(64), "{framing:?}: the inner SYN's fields");
+        seen.insert(format!("{framing:?}"), r.ja4.as_ref().unwrap().to_string());
+    }
+    for (framing, ja4) in &seen {
+        assert_eq!(ja4, EXPECTED, "{framing}");
+    }
+}
+
+/// The client's and server's lines before the ClientHello, for each protocol that
+/// upgrades to TLS in the stream.
+fn starttls(protocol: &str) -> (u16, Vec<(bool, Vec<u8>)>) {
+    let s = |b: &[u8]| (false, b.to_vec());
+    let c = |b: &[u8]| (true, b.to_vec());
+    match protocol {
+        "smtp" => (
+            25,
+            vec![
+                s(b"220 mx.example ESMTP\r\n"),
+                c(b"EHLO client.example\r\n"),
+                s(b"250-mx.example\r\n250-SIZE 35882577\r\n250 STARTTLS\r\n"),
+                c(b"STARTTLS\r\n"),
+                s(b"220 2.0.0 Ready to start TLS\r\n"),
+            ],
+        ),
+        "imap" => (
+            143,
+            vec![
+                s(b"* OK [CAPABILITY IMAP4rev1 STARTTLS] ready\r\n"),
+                c(b"a001 CAPABILITY\r\n"),
+                s(b"* CAPABILITY IMAP4rev1 STARTTLS\r\na001 OK done\r\n"),
+                c(b"a002 STARTTLS\r\n"),
+                s(b"a002 OK Begin TLS negotiation now\r\n"),
+            ],
+        ),
+        "pop3" => (
+            110,
+            vec![
+                s(b"+OK POP3 ready\r\n"),
+                c(b"CAPA\r\n"),
+                s(b"+OK\r\nSTLS\r\n.\r\n"),
+                c(b"STLS\r\n"),
+                s(b"+OK Begin TLS\r\n"),
+            ],
+        ),
+        "ftp" => (
+            21,
+            vec![
+                s(b"220 FTP server ready\r\n"),
+                c(b"AUTH TLS\r\n"),
+                s(b"234 AUTH TLS successful\r\n"),
+            ],
+        ),
+        "xmpp" => (
+            5222,
+            vec![
+                c(b"<?xml version='1.0'?><stream:stream to='chat.example' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"),
+                s(b"<?xml version='1.0'?><stream:stream from='chat.example' id='1' version='1.0'><stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls></stream:features>"),
+                c(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"),
+                s(b"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"),
+            ],
+        ),
+        "ldap" => {
+            // ExtendedRequest for StartTLS (OID 1.3.6.1.4.1.1466.20037), and its success.
+            let oid = b"1.3.6.1.4.1.1466.20037";
+            let mut req = vec![0x30, (oid.len() + 7) as u8, 0x02, 0x01, 0x01, 0x77];
+            req.push((oid.len() + 2) as u8);
+            req.push(0x80);
+            req.push(oid.len() as u8);
+            req.extend_from_slice(oid);
+            let resp = [
+                0x30, 0x0c, 0x02, 0x01, 0x01, 0x78, 0x07, 0x0a, 0x01, 0x00, 0x04, 0x00, 0x04, 0x00,
+            ];
+            (389, vec![c(&req), s(&resp)])
+        }
+        "postgres" => (
+            5432,
+            vec![c(&[0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]), s(b"S")],
+        ),
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
+fn a_client_hello_after_starttls_is_read_for_every_protocol() {
+    for protocol in ["smtp", "imap", "pop3", "ftp", "xmpp", "ldap", "postgres"] {
+        let (port, lines) = starttls(protocol);
+        let server = (SERVER.0, port);
+        let mut w = PcapWriter::new();
+        let mut c = TcpWriter::open(&mut w, T0, CLIENT, server);
+        let mut ts = T0 + 50_000;
+        for (from_client, line) in &lines {
+            ts += 1000;
+            if *from_client {
+                c.client(&mut w, ts, line);
+            } else {
+                c.server(&mut w, ts, line);
+            }
+        }
+        c.client(&mut w, ts + 1000, &client_hello_record("mail.example", 0));
+        c.close(&mut w, ts + 5000);
+        keep(&format!("starttls-{protocol}"), &w);
+        let (records, stats) = read(&w);
+        assert_eq!(stats.tls_hellos, 1, "{protocol}: {stats:?}");
+        assert_eq!(records.len(), 1, "{protocol}: one TLS-only record");
+        let r = &records[0];
+        assert_eq!(r.dst_port, Some(port));
+        assert_eq!(r.tls_sni.as_deref(), Some("mail.example"), "{protocol}");
+        assert_eq!(
+            r.ja4.as_ref().map(|j| j.to_string()).as_deref(),
+            Some(EXPECTED),
+            "{protocol}"
+        );
+    }
+}
+
+/// An HTTP request line is what decides HTTP/1: a client whose first line is another
+/// protocol's command, then TLS, is read as TLS, and an HTTP request still as HTTP.
+#[test]
+fn only_an_http_request_line_makes_a_connection_http() {
+    let mut w = PcapWriter::new();
+    let mut c = TcpWriter::open(&mut w, T0, CLIENT, (SERVER.0, 8080));
+    c.client(
+        &mut w,
+        T0 + 50_000,
+        b"GET /a HTTP/1.1\r\nHost: shop.example\r\n\r\n",
+    );
+    c.close(&mut w, T0 + 60_000);
+    let (records, _) = read(&w);
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].path.as_deref(), Some("/a"));
+    assert!(records[0].ja4.is_none());
+}
