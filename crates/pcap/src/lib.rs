@@ -430,12 +430,29 @@ impl Extractor {
             Some(Flow::Quic(q)) => {
                 q.last_ts = ts;
                 if q.client == src && q.tls.is_none() {
-                    if quic::decrypt_initials(
+                    let mut read = quic::decrypt_initials(
                         payload,
                         &q.dcid,
                         quic::Side::Client,
                         &mut q.client_crypto,
-                    ) {
+                    );
+                    if !read {
+                        // After a Retry the client's Initials are sent to, and protected
+                        // with keys from, the connection ID the server chose.
+                        if let Some(h) = quic::initial_header(payload).filter(|h| h.dcid != q.dcid)
+                        {
+                            read = quic::decrypt_initials(
+                                payload,
+                                &h.dcid,
+                                quic::Side::Client,
+                                &mut q.client_crypto,
+                            );
+                            if read {
+                                q.dcid = h.dcid;
+                            }
+                        }
+                    }
+                    if read {
                         quic_hello(q, ts, d.ip.total_len, &mut self.stats);
                     }
                 } else if q.client != src

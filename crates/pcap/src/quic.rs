@@ -250,6 +250,69 @@ fn one_packet(
     Some(end)
 }
 
+/// Builds a protected Initial packet of `version` (as an endpoint of `side` would send it):
+/// the long header with `dcid` and `scid`, a 4-byte packet number, `frames` followed by
+/// PADDING to `pad_to` bytes of payload, sealed with the Initial keys derived from
+/// `key_dcid` and header protection applied. For captures written by tests.
+#[allow(clippy::too_many_arguments)]
+pub fn protect_initial(
+    version: u32,
+    key_dcid: &[u8],
+    dcid: &[u8],
+    scid: &[u8],
+    pn: u32,
+    frames: &[u8],
+    pad_to: usize,
+    side: Side,
+) -> Option<Vec<u8>> {
+    let ver = self::version(version)?;
+    let keys = Keys::derive(ver, key_dcid, side);
+    let mut plain = frames.to_vec();
+    plain.resize(plain.len().max(pad_to), 0);
+    let length = 4 + plain.len() + 16;
+    if length >= 1 << 14 || dcid.len() > 20 || scid.len() > 20 {
+        return None;
+    }
+    let mut header = vec![0xc0 | (ver.initial_type << 4) | 0x03];
+    header.extend_from_slice(&version.to_be_bytes());
+    header.push(dcid.len() as u8);
+    header.extend_from_slice(dcid);
+    header.push(scid.len() as u8);
+    header.extend_from_slice(scid);
+    header.push(0); // no token
+    header.extend_from_slice(&(0x4000 | length as u16).to_be_bytes());
+    let pn_offset = header.len();
+    header.extend_from_slice(&pn.to_be_bytes());
+    let mut nonce = keys.iv;
+    for (i, b) in u64::from(pn).to_be_bytes().iter().enumerate() {
+        nonce[4 + i] ^= b;
+    }
+    let tag = keys
+        .aead
+        .encrypt_in_place_detached(Nonce::from_slice(&nonce), &header, &mut plain)
+        .ok()?;
+    let mut packet = header;
+    packet.extend_from_slice(&plain);
+    packet.extend_from_slice(&tag);
+    let mut sample = aes::Block::clone_from_slice(&packet[pn_offset + 4..pn_offset + 20]);
+    keys.hp.encrypt_block(&mut sample);
+    packet[0] ^= sample[0] & 0x0f;
+    for i in 0..4 {
+        packet[pn_offset + i] ^= sample[1 + i];
+    }
+    Some(packet)
+}
+
+/// A CRYPTO frame carrying `data` at `offset` of the handshake stream.
+pub fn crypto_frame(offset: u64, data: &[u8]) -> Vec<u8> {
+    let mut f = vec![0x06];
+    for v in [offset, data.len() as u64] {
+        f.extend_from_slice(&(0x8000_0000 | v as u32).to_be_bytes());
+    }
+    f.extend_from_slice(data);
+    f
+}
+
 /// CRYPTO pieces one direction of a connection keeps: a ClientHello spans a few Initials,
 /// so more pieces, bytes, or an offset beyond these are a sender's, not a handshake's.
 pub const MAX_CRYPTO_PIECES: usize = 256;

@@ -286,7 +286,32 @@ impl PcapWriter {
         self.bytes
     }
 
-    /// Appends one Ethernet/IPv4/TCP packet.
+    /// Appends one IPv4/UDP packet, framed like the others.
+    pub fn udp(&mut self, ts_us: i64, src: Endpoint, dst: Endpoint, payload: &[u8]) {
+        let mut udp = Vec::with_capacity(8 + payload.len());
+        udp.extend_from_slice(&src.1.to_be_bytes());
+        udp.extend_from_slice(&dst.1.to_be_bytes());
+        udp.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+        udp.extend_from_slice(&[0, 0]);
+        udp.extend_from_slice(payload);
+        let ip = ipv4(17, src.0.octets(), dst.0.octets(), 0, &udp);
+        self.record(ts_us, &self.framing.frame(&ip));
+    }
+
+    fn record(&mut self, ts_us: i64, frame: &[u8]) {
+        let ts = ts_us.max(0) as u64;
+        self.bytes
+            .extend_from_slice(&((ts / 1_000_000) as u32).to_le_bytes());
+        self.bytes
+            .extend_from_slice(&((ts % 1_000_000) as u32).to_le_bytes());
+        self.bytes
+            .extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        self.bytes
+            .extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        self.bytes.extend_from_slice(frame);
+    }
+
+    /// Appends one IPv4/TCP packet.
     #[allow(clippy::too_many_arguments)]
     pub fn tcp(
         &mut self,
@@ -329,16 +354,7 @@ impl PcapWriter {
         } else {
             self.framing.frame(&ip)
         };
-        let ts = ts_us.max(0) as u64;
-        self.bytes
-            .extend_from_slice(&((ts / 1_000_000) as u32).to_le_bytes());
-        self.bytes
-            .extend_from_slice(&((ts % 1_000_000) as u32).to_le_bytes());
-        self.bytes
-            .extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        self.bytes
-            .extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        self.bytes.extend_from_slice(&frame);
+        self.record(ts_us, &frame);
     }
 }
 

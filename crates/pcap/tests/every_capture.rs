@@ -186,3 +186,122 @@ fn only_an_http_request_line_makes_a_connection_http() {
     assert_eq!(records[0].path.as_deref(), Some("/a"));
     assert!(records[0].ja4.is_none());
 }
+
+mod quic {
+    use super::*;
+    use shrike_pcap::quic::{crypto_frame, protect_initial, Side};
+
+    const V1: u32 = 1;
+    const V2: u32 = 0x6b33_43cf;
+    const UDP_SERVER: (Ipv4Addr, u16) = (Ipv4Addr::new(198, 51, 100, 7), 443);
+
+    /// The ClientHello as QUIC carries it: the handshake message, no record header.
+    fn hello() -> Vec<u8> {
+        client_hello_record("video.example", 1500)[5..].to_vec()
+    }
+
+    fn initial(version: u32, key_dcid: &[u8], dcid: &[u8], pn: u32, frames: &[u8]) -> Vec<u8> {
+        protect_initial(version, key_dcid, dcid, b"cli", pn, frames, 0, Side::Client).unwrap()
+    }
+
+    fn ja4s(w: &PcapWriter) -> Vec<String> {
+        let (records, _) = read(w);
+        records
+            .iter()
+            .filter_map(|r| r.ja4.as_ref().map(|j| j.to_string()))
+            .collect()
+    }
+
+    /// Three CRYPTO pieces in two datagrams, the later ones first: a datagram of two
+    /// coalesced Initials (the third piece with a PING, then the first), then one with the
+    /// second piece.
+    fn split_hello(w: &mut PcapWriter, version: u32, dcid: &[u8], client: (Ipv4Addr, u16)) {
+        let h = hello();
+        let (a, b) = (600, 1200);
+        let mut third = crypto_frame(b as u64, &h[b..]);
+        third.push(0x01);
+        let mut datagram = initial(version, dcid, dcid, 0, &third);
+        datagram.extend(initial(version, dcid, dcid, 1, &crypto_frame(0, &h[..a])));
+        w.udp(T0, client, UDP_SERVER, &datagram);
+        let second = initial(version, dcid, dcid, 2, &crypto_frame(a as u64, &h[a..b]));
+        w.udp(T0 + 100, client, UDP_SERVER, &second);
+    }
+
+    #[test]
+    fn split_coalesced_and_out_of_order_initials_of_v1_and_v2() {
+        for (name, version) in [("v1", V1), ("v2", V2)] {
+            let mut w = PcapWriter::new();
+            split_hello(
+                &mut w,
+                version,
+                &[0x83, 0x94, 0xc8, 0xf0, 1, 2, 3, 4],
+                CLIENT,
+            );
+            keep(&format!("quic-{name}-split"), &w);
+            assert_eq!(ja4s(&w), [QUIC_EXPECTED], "{name}");
+        }
+    }
+
+    #[test]
+    fn after_a_retry_the_new_connection_id_gives_the_keys() {
+        let mut w = PcapWriter::new();
+        let h = hello();
+        let first = [9u8, 9, 9, 9, 9, 9, 9, 9];
+        // The first flight's first datagram only (the second was lost), then a Retry with
+        // the server's connection ID, then the whole hello again under the new one.
+        w.udp(
+            T0,
+            CLIENT,
+            UDP_SERVER,
+            &initial(V1, &first, &first, 0, &crypto_frame(0, &h[..600])),
+        );
+        let new = [0x5e, 0x4f, 0x3d, 0x2c, 0x1b, 0x0a, 0x99, 0x88];
+        let mut retry = vec![0xf0, 0, 0, 0, 1, 3];
+        retry.extend_from_slice(b"cli");
+        retry.push(new.len() as u8);
+        retry.extend_from_slice(&new);
+        retry.extend_from_slice(b"token-from-the-server");
+        retry.extend_from_slice(&[0x42; 16]); // integrity tag
+        w.udp(T0 + 20_000, UDP_SERVER, CLIENT, &retry);
+        let frames = crypto_frame(0, &h);
+        w.udp(
+            T0 + 40_000,
+            CLIENT,
+            UDP_SERVER,
+            &initial(V1, &new, &new, 1, &frames),
+        );
+        keep("quic-retry", &w);
+        assert_eq!(ja4s(&w), [QUIC_EXPECTED]);
+    }
+
+    #[test]
+    fn after_version_negotiation_the_supported_version_is_read() {
+        let mut w = PcapWriter::new();
+        let dcid = [7u8; 8];
+        // A version shrike does not know (a reserved, greased one): not a connection yet.
+        let mut unknown = vec![0xc3, 0x1a, 0x2a, 0x3a, 0x4a, 8];
+        unknown.extend_from_slice(&dcid);
+        unknown.extend_from_slice(&[3, b'c', b'l', b'i', 0, 0x44, 0xd0]);
+        unknown.extend(std::iter::repeat_n(0x5a, 1232));
+        w.udp(T0, CLIENT, UDP_SERVER, &unknown);
+        let mut vn = vec![0x80, 0, 0, 0, 0, 3];
+        vn.extend_from_slice(b"cli");
+        vn.push(8);
+        vn.extend_from_slice(&dcid);
+        vn.extend_from_slice(&V1.to_be_bytes());
+        vn.extend_from_slice(&V2.to_be_bytes());
+        w.udp(T0 + 20_000, UDP_SERVER, CLIENT, &vn);
+        let frames = crypto_frame(0, &hello());
+        w.udp(
+            T0 + 40_000,
+            CLIENT,
+            UDP_SERVER,
+            &initial(V1, &dcid, &dcid, 0, &frames),
+        );
+        keep("quic-version-negotiation", &w);
+        assert_eq!(ja4s(&w), [QUIC_EXPECTED]);
+    }
+
+    /// The reference's JA4 for the QUIC captures above.
+    const QUIC_EXPECTED: &str = "q13d0205h2_62ed6f6ca7ad_e0b9a5db47b5";
+}
