@@ -1,4 +1,5 @@
-//! QUIC Initial packets (RFC 9000/9001, QUIC v2 RFC 9369, drafts 29–32): header protection
+//! QUIC Initial packets (RFC 9000/9001, QUIC v2 RFC 9369, IETF drafts 23–32, Facebook's
+//! mvfst drafts, Google's TLS-based T050 and T051): header protection
 //! removal and AEAD decryption with the keys every observer can derive from the client's
 //! first Destination Connection ID, then CRYPTO frame reassembly into the TLS handshake.
 
@@ -18,6 +19,18 @@ const SALT_V1: [u8; 20] = [
 const SALT_V2: [u8; 20] = [
     0x0d, 0xed, 0xe3, 0xde, 0xf7, 0x00, 0xa6, 0xdb, 0x81, 0x93, 0x81, 0xbe, 0x6e, 0x26, 0x9d, 0xcb,
     0xf9, 0xbd, 0x2e, 0xd9,
+];
+const SALT_DRAFT23: [u8; 20] = [
+    0xc3, 0xee, 0xf7, 0x12, 0xc7, 0x2e, 0xbb, 0x5a, 0x11, 0xa7, 0xd2, 0x43, 0x2b, 0xb4, 0x63, 0x65,
+    0xbe, 0xf9, 0xf5, 0x02,
+];
+const SALT_T050: [u8; 20] = [
+    0x7f, 0xf5, 0x79, 0xe5, 0xac, 0xd0, 0x72, 0x91, 0x55, 0x80, 0x30, 0x4c, 0x43, 0xa2, 0x36, 0x7c,
+    0x60, 0x48, 0x83, 0x10,
+];
+const SALT_T051: [u8; 20] = [
+    0x7a, 0x4e, 0xde, 0xf4, 0xe7, 0xcc, 0xee, 0x5f, 0xa4, 0x50, 0x6c, 0x19, 0x12, 0x4f, 0xc8, 0xcc,
+    0xda, 0x6e, 0x03, 0x3d,
 ];
 const SALT_DRAFT29: [u8; 20] = [
     0xaf, 0xbf, 0xec, 0x28, 0x99, 0x93, 0xd2, 0x4c, 0x9e, 0x97, 0x86, 0xf1, 0x9c, 0x61, 0x11, 0xe0,
@@ -46,6 +59,23 @@ fn version(v: u32) -> Option<Version> {
         }),
         0xff00_001d..=0xff00_0020 => Some(Version {
             salt: &SALT_DRAFT29,
+            initial_type: 0,
+            v2_labels: false,
+        }),
+        // IETF drafts 23 to 28, and mvfst's draft-27 based versions.
+        0xff00_0017..=0xff00_001c | 0xface_b002 | 0xface_b00e => Some(Version {
+            salt: &SALT_DRAFT23,
+            initial_type: 0,
+            v2_labels: false,
+        }),
+        // Google QUIC with the TLS handshake ("T050", "T051").
+        0x5430_3530 => Some(Version {
+            salt: &SALT_T050,
+            initial_type: 0,
+            v2_labels: false,
+        }),
+        0x5430_3531 => Some(Version {
+            salt: &SALT_T051,
             initial_type: 0,
             v2_labels: false,
         }),
@@ -246,7 +276,8 @@ fn one_packet(
         return Some(end);
     }
     *any = true;
-    crypto_frames(&plain, crypto);
+    // Google's T05x number the CRYPTO frame 0x08 (IETF's STREAM).
+    crypto_frames(&plain, crypto, v >> 8 == 0x54_3035);
     Some(end)
 }
 
@@ -337,8 +368,10 @@ fn keep_piece(crypto: &mut Vec<(u64, Vec<u8>)>, off: u64, data: &[u8]) {
 }
 
 /// Collects CRYPTO frames from a decrypted Initial payload (PADDING, PING, ACK and
-/// CONNECTION_CLOSE are skipped; anything else ends the walk).
-fn crypto_frames(b: &[u8], crypto: &mut Vec<(u64, Vec<u8>)>) {
+/// CONNECTION_CLOSE are skipped; anything else ends the walk). `google`: the frame is
+/// numbered 0x08, as Google's TLS-based versions do.
+fn crypto_frames(b: &[u8], crypto: &mut Vec<(u64, Vec<u8>)>, google: bool) {
+    let crypto_type = if google { 0x08 } else { 0x06 };
     let mut at = 0;
     while at < b.len() {
         let Some(ty) = varint(b, &mut at) else { return };
@@ -360,7 +393,7 @@ fn crypto_frames(b: &[u8], crypto: &mut Vec<(u64, Vec<u8>)>) {
                 }
                 Some(())
             })(),
-            0x06 => (|| {
+            t if t == crypto_type => (|| {
                 let off = varint(b, &mut at)?;
                 let len = varint(b, &mut at)? as usize;
                 let data = b.get(at..at.checked_add(len)?)?;

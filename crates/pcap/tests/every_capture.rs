@@ -302,6 +302,27 @@ mod quic {
         assert_eq!(ja4s(&w), [QUIC_EXPECTED]);
     }
 
+    /// Versions from before RFC 9000 still seen in captures: IETF draft 27, Facebook's mvfst
+    /// (draft-27 based) and Google's T051, whose CRYPTO frame is numbered 0x08.
+    #[test]
+    fn drafts_and_google_tls_versions_are_read() {
+        for version in [0xff00_001b, 0xface_b002, 0x5430_3531] {
+            let dcid = [3u8; 8];
+            let mut frames = crypto_frame(0, &hello());
+            if version == 0x5430_3531 {
+                frames[0] = 0x08;
+            }
+            let mut w = PcapWriter::new();
+            w.udp(
+                T0,
+                CLIENT,
+                UDP_SERVER,
+                &initial(version, &dcid, &dcid, 0, &frames),
+            );
+            assert_eq!(ja4s(&w), [QUIC_EXPECTED], "{version:08x}");
+        }
+    }
+
     /// The reference's JA4 for the QUIC captures above.
     const QUIC_EXPECTED: &str = "q13d0205h2_62ed6f6ca7ad_e0b9a5db47b5";
 }
