@@ -1,5 +1,6 @@
-//! QUIC Initial packets (RFC 9000/9001, QUIC v2 RFC 9369, IETF drafts 23–32, Facebook's
-//! mvfst drafts, Google's TLS-based T050 and T051): header protection
+//! QUIC Initial packets (RFC 9000/9001, QUIC v2 RFC 9369, IETF drafts 23–34, Facebook's
+//! mvfst drafts, Google's TLS-based T050 and T051, and the versions that force version
+//! negotiation): header protection
 //! removal and AEAD decryption with the keys every observer can derive from the client's
 //! first Destination Connection ID, then CRYPTO frame reassembly into the TLS handshake.
 
@@ -19,6 +20,10 @@ const SALT_V1: [u8; 20] = [
 const SALT_V2: [u8; 20] = [
     0x0d, 0xed, 0xe3, 0xde, 0xf7, 0x00, 0xa6, 0xdb, 0x81, 0x93, 0x81, 0xbe, 0x6e, 0x26, 0x9d, 0xcb,
     0xf9, 0xbd, 0x2e, 0xd9,
+];
+const SALT_DRAFT22: [u8; 20] = [
+    0x7f, 0xbc, 0xdb, 0x0e, 0x7c, 0x66, 0xbb, 0xe9, 0x19, 0x3a, 0x96, 0xcd, 0x21, 0x51, 0x9e, 0xbd,
+    0x7a, 0x02, 0x64, 0x4a,
 ];
 const SALT_DRAFT23: [u8; 20] = [
     0xc3, 0xee, 0xf7, 0x12, 0xc7, 0x2e, 0xbb, 0x5a, 0x11, 0xa7, 0xd2, 0x43, 0x2b, 0xb4, 0x63, 0x65,
@@ -47,7 +52,8 @@ struct Version {
 
 fn version(v: u32) -> Option<Version> {
     match v {
-        V1 => Some(Version {
+        // Drafts 33 and 34 are v1.
+        V1 | 0xff00_0021 | 0xff00_0022 => Some(Version {
             salt: &SALT_V1,
             initial_type: 0,
             v2_labels: false,
@@ -59,6 +65,19 @@ fn version(v: u32) -> Option<Version> {
         }),
         0xff00_001d..=0xff00_0020 => Some(Version {
             salt: &SALT_DRAFT29,
+            initial_type: 0,
+            v2_labels: false,
+        }),
+        // The versions reserved to force version negotiation (0x?a?a?a?a): their Initials
+        // are protected as draft 29's, or as v1's (tried next).
+        _ if v & 0x0f0f_0f0f == 0x0a0a_0a0a => Some(Version {
+            salt: &SALT_DRAFT29,
+            initial_type: 0,
+            v2_labels: false,
+        }),
+        // Facebook's mvfst draft-22 version.
+        0xface_b001 => Some(Version {
+            salt: &SALT_DRAFT22,
             initial_type: 0,
             v2_labels: false,
         }),
@@ -241,40 +260,15 @@ fn one_packet(
     if keys.as_ref().is_none_or(|(kv, _)| *kv != v) {
         *keys = Some((v, Keys::derive(ver, original_dcid, side)));
     }
-    let k = &keys.as_ref()?.1;
-    let mut sample = aes::Block::clone_from_slice(p.get(pn_offset + 4..pn_offset + 20)?);
-    k.hp.encrypt_block(&mut sample);
-    let mask = sample;
-    let b0 = p[0] ^ (mask[0] & 0x0f);
-    let pn_len = (b0 & 3) as usize + 1;
-    let mut header = p[..pn_offset + pn_len].to_vec();
-    header[0] = b0;
-    let mut pn: u64 = 0;
-    for i in 0..pn_len {
-        header[pn_offset + i] ^= mask[1 + i];
-        pn = (pn << 8) | header[pn_offset + i] as u64;
+    let mut plain = unprotect(p, pn_offset, end, &keys.as_ref()?.1);
+    if plain.is_none() && v & 0x0f0f_0f0f == 0x0a0a_0a0a {
+        // A version forcing negotiation: clients protect it as draft 29 (the usual) or v1.
+        let v1 = version(V1)?;
+        plain = unprotect(p, pn_offset, end, &Keys::derive(v1, original_dcid, side));
     }
-    let body = p.get(pn_offset + pn_len..end)?;
-    if body.len() < 16 {
-        return None;
-    }
-    let (ct, tag) = body.split_at(body.len() - 16);
-    let mut nonce = k.iv;
-    for (i, b) in pn.to_be_bytes().iter().enumerate() {
-        nonce[4 + i] ^= b;
-    }
-    let mut plain = ct.to_vec();
-    if k.aead
-        .decrypt_in_place_detached(
-            Nonce::from_slice(&nonce),
-            &header,
-            &mut plain,
-            Tag::from_slice(tag),
-        )
-        .is_err()
-    {
+    let Some(plain) = plain else {
         return Some(end);
-    }
+    };
     *any = true;
     // Google's T05x number the CRYPTO frame 0x08 (IETF's STREAM).
     crypto_frames(&plain, crypto, v >> 8 == 0x54_3035);
@@ -342,6 +336,42 @@ pub fn crypto_frame(offset: u64, data: &[u8]) -> Vec<u8> {
     }
     f.extend_from_slice(data);
     f
+}
+
+/// Removes header protection from the packet `p[..end]` (its packet number at `pn_offset`)
+/// and decrypts its payload with `k`; `None` when the keys are not the packet's.
+fn unprotect(p: &[u8], pn_offset: usize, end: usize, k: &Keys) -> Option<Vec<u8>> {
+    let mut sample = aes::Block::clone_from_slice(p.get(pn_offset + 4..pn_offset + 20)?);
+    k.hp.encrypt_block(&mut sample);
+    let mask = sample;
+    let b0 = p[0] ^ (mask[0] & 0x0f);
+    let pn_len = (b0 & 3) as usize + 1;
+    let mut header = p[..pn_offset + pn_len].to_vec();
+    header[0] = b0;
+    let mut pn: u64 = 0;
+    for i in 0..pn_len {
+        header[pn_offset + i] ^= mask[1 + i];
+        pn = (pn << 8) | header[pn_offset + i] as u64;
+    }
+    let body = p.get(pn_offset + pn_len..end)?;
+    if body.len() < 16 {
+        return None;
+    }
+    let (ct, tag) = body.split_at(body.len() - 16);
+    let mut nonce = k.iv;
+    for (i, b) in pn.to_be_bytes().iter().enumerate() {
+        nonce[4 + i] ^= b;
+    }
+    let mut plain = ct.to_vec();
+    k.aead
+        .decrypt_in_place_detached(
+            Nonce::from_slice(&nonce),
+            &header,
+            &mut plain,
+            Tag::from_slice(tag),
+        )
+        .ok()?;
+    Some(plain)
 }
 
 /// CRYPTO pieces one direction of a connection keeps: a ClientHello spans a few Initials,
