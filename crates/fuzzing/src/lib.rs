@@ -119,6 +119,7 @@ pub fn run(target: Target, data: &[u8]) {
             black_box(tls::client_hello(data, Protocol::Tcp));
             black_box(tls::client_hello(data, Protocol::Quic));
             black_box(tls::server_hello(data));
+            black_box(tls::sslv2_client_hello(data));
         }
         Target::QuicInitial => {
             let dcid = quic::initial_header(data)
@@ -132,6 +133,7 @@ pub fn run(target: Target, data: &[u8]) {
         }
         Target::Http1 => {
             black_box(http1::looks_like_request(data));
+            black_box(http1::request_line(data));
             if let http1::Head::Done(head, used) = http1::request_head(data) {
                 let (mut body, mut left) = (head.body(), 0u64);
                 black_box(http1::skip_body(&mut body, &mut left, &data[used..]));
