@@ -120,6 +120,8 @@ pub fn run(target: Target, data: &[u8]) {
             black_box(tls::client_hello(data, Protocol::Quic));
             black_box(tls::server_hello(data));
             black_box(tls::sslv2_client_hello(data));
+            black_box(shrike_pcap::openvpn::client_reset(data));
+            black_box(shrike_pcap::openvpn::OpenVpn::new(0).feed(&mut data.to_vec()));
         }
         Target::QuicInitial => {
             let dcid = quic::initial_header(data)

@@ -9,6 +9,7 @@ use shrike_fingerprint::{akamai_fingerprint, Protocol};
 use crate::decode::{flags, IpInfo, TcpSegment};
 use crate::h2::{self, Event, H2Direction};
 use crate::http1::{self, Body, Head};
+use crate::openvpn::{self, OpenVpn};
 use crate::stream::{Stream, MAX_BUFFERED};
 use crate::tls::{self, RecordReader, Records, ServerHello};
 use crate::Stats;
@@ -210,6 +211,8 @@ enum ClientApp {
         not_http: bool,
     },
     Tls(RecordReader),
+    /// OpenVPN over TCP: the TLS bytes of its control channel.
+    OpenVpn(Box<OpenVpn>),
     Http1 {
         body: Body,
         chunk_left: u64,
@@ -461,6 +464,9 @@ impl TcpConn {
                                 current: None,
                             };
                         }
+                    } else if let Some(auth) = openvpn::client_reset(buf) {
+                        self.capp = ClientApp::OpenVpn(Box::new(OpenVpn::new(auth)));
+                        self.sapp = ServerApp::Done;
                     } else if let Some(at) = after_prelude(buf, 1, from) {
                         // A STARTTLS exchange, SOCKS, a PROXY protocol header or another
                         // prelude before TLS.
@@ -475,26 +481,18 @@ impl TcpConn {
                         return;
                     }
                 }
-                ClientApp::Tls(r) => match r.feed(buf) {
-                    Records::More => return,
-                    Records::Message(m) => {
-                        match tls::message(&m)
-                            .filter(|(ty, _)| *ty == 1)
-                            .and_then(|(_, body)| tls::client_hello(body, Protocol::Tcp))
-                        {
-                            Some(h) => {
-                                stats.tls_hellos += 1;
-                                let server = self.tls.as_ref().and_then(|t| t.server);
-                                let mut side = TlsSide::from_hello(&h, ts, ip_len);
-                                side.server = server;
-                                self.tls = Some(side);
-                            }
-                            None => stats.bad_hellos += 1,
-                        }
-                        self.capp = ClientApp::Done;
+                ClientApp::Tls(r) => {
+                    let fed = r.feed(buf);
+                    if !self.client_hello(fed, ts, ip_len, stats) {
+                        return;
                     }
-                    Records::NotHandshake => self.capp = ClientApp::Done,
-                },
+                }
+                ClientApp::OpenVpn(r) => {
+                    let fed = r.feed(buf);
+                    if !self.client_hello(fed, ts, ip_len, stats) {
+                        return;
+                    }
+                }
                 ClientApp::Http1 { body, chunk_left } => {
                     if *body != Body::None {
                         match http1::skip_body(body, chunk_left, buf) {
@@ -597,6 +595,32 @@ impl TcpConn {
                 self.capp = ClientApp::Done;
             }
         }
+    }
+
+    /// Takes what a reader of the client's TLS bytes gave: the ClientHello, once whole, and
+    /// the direction is done. Returns whether to go on reading (false: more bytes needed).
+    fn client_hello(&mut self, fed: Records, ts: i64, ip_len: u32, stats: &mut Stats) -> bool {
+        match fed {
+            Records::More => return false,
+            Records::Message(m) => {
+                match tls::message(&m)
+                    .filter(|(ty, _)| *ty == 1)
+                    .and_then(|(_, body)| tls::client_hello(body, Protocol::Tcp))
+                {
+                    Some(h) => {
+                        stats.tls_hellos += 1;
+                        let server = self.tls.as_ref().and_then(|t| t.server);
+                        let mut side = TlsSide::from_hello(&h, ts, ip_len);
+                        side.server = server;
+                        self.tls = Some(side);
+                    }
+                    None => stats.bad_hellos += 1,
+                }
+            }
+            Records::NotHandshake => {}
+        }
+        self.capp = ClientApp::Done;
+        true
     }
 
     fn server_bytes(&mut self, stats: &mut Stats) {

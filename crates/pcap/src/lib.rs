@@ -20,6 +20,7 @@ mod conn;
 pub mod decode;
 pub mod h2;
 pub mod http1;
+pub mod openvpn;
 pub mod quic;
 mod record;
 pub mod stream;

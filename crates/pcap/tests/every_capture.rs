@@ -169,6 +169,53 @@ fn a_client_hello_after_starttls_is_read_for_every_protocol() {
     }
 }
 
+/// OpenVPN over TCP with `tls-auth` (SHA-1): the hard resets, then the ClientHello cut
+/// into 100-byte control packets, a retransmission among them.
+#[test]
+fn a_client_hello_in_openvpn_control_packets_is_read() {
+    let auth = [0xa5u8; 28];
+    let packet = |op: u8, acks: &[u32], id: u32, payload: &[u8]| {
+        let mut p = vec![op << 3];
+        p.extend_from_slice(&[0x50, 0x7a, 0x28, 0xa7, 0x82, 0x75, 0x78, 0x8d]);
+        p.extend_from_slice(&auth);
+        p.push(acks.len() as u8);
+        for a in acks {
+            p.extend_from_slice(&a.to_be_bytes());
+        }
+        if !acks.is_empty() {
+            p.extend_from_slice(&[0x9a, 0xd7, 0x7f, 0x2b, 0x6c, 0x11, 0x0e, 0x1b]);
+        }
+        p.extend_from_slice(&id.to_be_bytes());
+        p.extend_from_slice(payload);
+        let mut out = (p.len() as u16).to_be_bytes().to_vec();
+        out.extend_from_slice(&p);
+        out
+    };
+    let mut w = PcapWriter::new();
+    let server = (SERVER.0, 1194);
+    let mut c = TcpWriter::open(&mut w, T0, CLIENT, server);
+    c.client(&mut w, T0 + 50_000, &packet(7, &[], 0, &[]));
+    c.server(&mut w, T0 + 60_000, &packet(8, &[0], 0, &[]));
+    let hello = client_hello_record("vpn.example", 0);
+    let mut flight = Vec::new();
+    for (i, piece) in hello.chunks(100).enumerate() {
+        let acks: &[u32] = if i == 0 { &[0] } else { &[] };
+        flight.extend(packet(4, acks, 1 + i as u32, piece));
+        if i == 1 {
+            flight.extend(packet(4, &[], 2, piece));
+        }
+    }
+    c.client(&mut w, T0 + 70_000, &flight);
+    c.close(&mut w, T0 + 90_000);
+    keep("openvpn-tcp", &w);
+    let (records, stats) = read(&w);
+    assert_eq!(stats.tls_hellos, 1, "{stats:?}");
+    assert_eq!(
+        records[0].ja4.as_ref().map(|j| j.to_string()).as_deref(),
+        Some(EXPECTED)
+    );
+}
+
 /// An HTTP request line is what decides HTTP/1: a client whose first line is another
 /// protocol's command, then TLS, is read as TLS, and an HTTP request still as HTTP.
 #[test]
