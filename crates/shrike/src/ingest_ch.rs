@@ -201,6 +201,8 @@ fn ingest_planned(
             sessions_written: None,
             skipped: false,
             continued_from: p.continued_from,
+            // The batches are sent; ClickHouse folds them into sessions on its own time.
+            stored_after: None,
         },
         expired,
     ))
