@@ -50,54 +50,35 @@ struct Version {
     v2_labels: bool,
 }
 
+/// A version whose Initials are laid out and labelled as v1's, with its own salt.
+const fn v1_like(salt: &'static [u8; 20]) -> Option<Version> {
+    Some(Version {
+        salt,
+        initial_type: 0,
+        v2_labels: false,
+    })
+}
+
 fn version(v: u32) -> Option<Version> {
     match v {
         // Drafts 33 and 34 are v1.
-        V1 | 0xff00_0021 | 0xff00_0022 => Some(Version {
-            salt: &SALT_V1,
-            initial_type: 0,
-            v2_labels: false,
-        }),
+        V1 | 0xff00_0021 | 0xff00_0022 => v1_like(&SALT_V1),
         V2 => Some(Version {
             salt: &SALT_V2,
             initial_type: 1,
             v2_labels: true,
         }),
-        0xff00_001d..=0xff00_0020 => Some(Version {
-            salt: &SALT_DRAFT29,
-            initial_type: 0,
-            v2_labels: false,
-        }),
+        0xff00_001d..=0xff00_0020 => v1_like(&SALT_DRAFT29),
         // The versions reserved to force version negotiation (0x?a?a?a?a): their Initials
         // are protected as draft 29's, or as v1's (tried next).
-        _ if v & 0x0f0f_0f0f == 0x0a0a_0a0a => Some(Version {
-            salt: &SALT_DRAFT29,
-            initial_type: 0,
-            v2_labels: false,
-        }),
+        _ if v & 0x0f0f_0f0f == 0x0a0a_0a0a => v1_like(&SALT_DRAFT29),
         // Facebook's mvfst draft-22 version.
-        0xface_b001 => Some(Version {
-            salt: &SALT_DRAFT22,
-            initial_type: 0,
-            v2_labels: false,
-        }),
+        0xface_b001 => v1_like(&SALT_DRAFT22),
         // IETF drafts 23 to 28, and mvfst's draft-27 based versions.
-        0xff00_0017..=0xff00_001c | 0xface_b002 | 0xface_b00e => Some(Version {
-            salt: &SALT_DRAFT23,
-            initial_type: 0,
-            v2_labels: false,
-        }),
+        0xff00_0017..=0xff00_001c | 0xface_b002 | 0xface_b00e => v1_like(&SALT_DRAFT23),
         // Google QUIC with the TLS handshake ("T050", "T051").
-        0x5430_3530 => Some(Version {
-            salt: &SALT_T050,
-            initial_type: 0,
-            v2_labels: false,
-        }),
-        0x5430_3531 => Some(Version {
-            salt: &SALT_T051,
-            initial_type: 0,
-            v2_labels: false,
-        }),
+        0x5430_3530 => v1_like(&SALT_T050),
+        0x5430_3531 => v1_like(&SALT_T051),
         _ => None,
     }
 }
