@@ -1,5 +1,7 @@
 //! `shrike bench cycle`: a full detection cycle (both feature sets, training included) on
-//! the sessions of a store, with a fresh model registry each run so that every run trains.
+//! the sessions of a store, with a fresh model registry each run so that every run trains;
+//! with `--steady`, the cycles after a first one: models loaded, the boosted trees learning
+//! from the verdicts the earlier cycle saved, the meta-learner, every anomaly explained.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,6 +26,11 @@ pub struct BenchCycleArgs {
     /// Repetitions (the median is reported).
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
+    /// Measure the steady state: one first cycle (not counted) trains the models and saves
+    /// its verdicts, then each measured cycle reloads the trusted labels and reuses the
+    /// models, as `shrike detect --every` does.
+    #[arg(long)]
+    pub steady: bool,
 }
 
 /// `shrike bench cycle`.
@@ -49,12 +56,18 @@ pub fn run(config: Config, a: BenchCycleArgs) -> anyhow::Result<ExitCode> {
         sessions.len(),
         a.store.display()
     );
-    let labels = shrike_detect::runner::load_labels(&store, &cfg, now, None)?;
+    let mut labels = shrike_detect::runner::load_labels(&store, &cfg, now, None)?;
     println!("{} labelled sessions for the boosted trees", labels.len());
     let models = a.store.with_file_name("bench-cycle-models");
+    let _ = std::fs::remove_dir_all(&models);
     let (mut cycle_s, mut save_s) = (Vec::new(), Vec::new());
-    for run in 0..a.runs.max(1) {
-        let _ = std::fs::remove_dir_all(&models);
+    let warm_up = usize::from(a.steady);
+    for run in 0..a.runs.max(1) + warm_up {
+        if !a.steady {
+            let _ = std::fs::remove_dir_all(&models);
+        } else if run > 0 {
+            labels = shrike_detect::runner::load_labels(&store, &cfg, now, None)?;
+        }
         let registry = Registry::open(&models)?;
         let t = Instant::now();
         let out = shrike_detect::run_cycle(
@@ -76,22 +89,31 @@ pub fn run(config: Config, a: BenchCycleArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|(k, v)| format!("{k} {v} ms"))
             .collect();
+        let what = if run < warm_up { "first cycle (not counted)" } else { "run" };
         println!(
-            "run {}: cycle {c:.3} s ({} scored, {} anomalies; {}), save {s:.3} s",
-            run + 1,
+            "{what} {}: cycle {c:.3} s ({} scored, {} anomalies, {} labels; {}), save {s:.3} s",
+            run + 1 - warm_up.min(run),
             out.metrics.scored,
             out.metrics.anomalies,
+            labels.len(),
             stages.join(", ")
         );
-        cycle_s.push(c);
-        save_s.push(s);
+        if run >= warm_up {
+            cycle_s.push(c);
+            save_s.push(s);
+        }
     }
     let _ = std::fs::remove_dir_all(&models);
     println!(
-        "median: cycle {:.3} s, save {:.3} s, on {} sessions (both feature sets, training included)",
+        "median: cycle {:.3} s, save {:.3} s, on {} sessions ({})",
         shrike_forest::median(cycle_s),
         shrike_forest::median(save_s),
-        sessions.len()
+        sessions.len(),
+        if a.steady {
+            "steady state: models loaded, trees and meta-learner on the saved verdicts"
+        } else {
+            "both feature sets, training included"
+        }
     );
     Ok(ExitCode::SUCCESS)
 }
