@@ -89,7 +89,11 @@ pub fn run(config: Config, a: BenchCycleArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|(k, v)| format!("{k} {v} ms"))
             .collect();
-        let what = if run < warm_up { "first cycle (not counted)" } else { "run" };
+        let what = if run < warm_up {
+            "first cycle (not counted)"
+        } else {
+            "run"
+        };
         println!(
             "{what} {}: cycle {c:.3} s ({} scored, {} anomalies, {} labels; {}), save {s:.3} s",
             run + 1 - warm_up.min(run),
