@@ -221,6 +221,16 @@ enum ClientApp {
     Done,
 }
 
+impl ClientApp {
+    /// A direction whose protocol is not known yet.
+    fn detect() -> Self {
+        ClientApp::Detect {
+            scanned: 0,
+            not_http: false,
+        }
+    }
+}
+
 enum ServerApp {
     /// Waiting for the client side to tell what this connection speaks.
     Wait,
@@ -293,10 +303,7 @@ impl TcpConn {
             handshake_ms: None,
             c2s: Stream::default(),
             s2c: Stream::default(),
-            capp: ClientApp::Detect {
-                scanned: 0,
-                not_http: false,
-            },
+            capp: ClientApp::detect(),
             sapp: ServerApp::Wait,
             server_scanned: 0,
             tls: None,
@@ -433,12 +440,10 @@ impl TcpConn {
                             return;
                         };
                         buf.drain(..used);
-                        stats.tls_hellos += 1;
-                        self.tls = Some(TlsSide::from_hello(&h, ts, ip_len));
-                        self.capp = ClientApp::Done;
                         if matches!(self.sapp, ServerApp::Wait) {
                             self.sapp = ServerApp::Tls(RecordReader::default());
                         }
+                        self.keep_hello(Some(&h), ts, ip_len, stats);
                     } else if buf.starts_with(h2::PREFACE) {
                         self.capp = ClientApp::H2(Box::new(H2Direction::new(true)));
                         self.sapp = ServerApp::H2(Box::new(H2Direction::new(false)));
@@ -548,10 +553,7 @@ impl TcpConn {
                             stats.http1_requests += 1;
                             if connect {
                                 // A tunnel: what follows is another protocol (usually TLS).
-                                self.capp = ClientApp::Detect {
-                                    scanned: 0,
-                                    not_http: false,
-                                };
+                                self.capp = ClientApp::detect();
                             }
                         }
                     }
@@ -603,24 +605,30 @@ impl TcpConn {
         match fed {
             Records::More => return false,
             Records::Message(m) => {
-                match tls::message(&m)
+                let hello = tls::message(&m)
                     .filter(|(ty, _)| *ty == 1)
-                    .and_then(|(_, body)| tls::client_hello(body, Protocol::Tcp))
-                {
-                    Some(h) => {
-                        stats.tls_hellos += 1;
-                        let server = self.tls.as_ref().and_then(|t| t.server);
-                        let mut side = TlsSide::from_hello(&h, ts, ip_len);
-                        side.server = server;
-                        self.tls = Some(side);
-                    }
-                    None => stats.bad_hellos += 1,
-                }
+                    .and_then(|(_, body)| tls::client_hello(body, Protocol::Tcp));
+                self.keep_hello(hello.as_ref(), ts, ip_len, stats);
             }
-            Records::NotHandshake => {}
+            Records::NotHandshake => self.capp = ClientApp::Done,
+        }
+        true
+    }
+
+    /// Keeps the client's hello (`None`: it did not parse), with the server's answer if it
+    /// came first; the client direction is done.
+    fn keep_hello(&mut self, hello: Option<&tls::Hello>, ts: i64, ip_len: u32, stats: &mut Stats) {
+        match hello {
+            Some(h) => {
+                stats.tls_hellos += 1;
+                let server = self.tls.as_ref().and_then(|t| t.server);
+                let mut side = TlsSide::from_hello(h, ts, ip_len);
+                side.server = server;
+                self.tls = Some(side);
+            }
+            None => stats.bad_hellos += 1,
         }
         self.capp = ClientApp::Done;
-        true
     }
 
     fn server_bytes(&mut self, stats: &mut Stats) {

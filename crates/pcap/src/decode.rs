@@ -122,11 +122,13 @@ const CAPWAP_DATA_PORT: u16 = 5247;
 /// GTP-U (3GPP TS 29.281), mobile networks' user plane.
 const GTP_U_PORT: u16 = 2152;
 
-fn be16(b: &[u8], at: usize) -> Option<u16> {
+/// The big-endian 16-bit value at `at`, if the bytes hold it.
+pub(crate) fn be16(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
 }
 
-fn be32(b: &[u8], at: usize) -> Option<u32> {
+/// The big-endian 32-bit value at `at`, if the bytes hold it.
+pub(crate) fn be32(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
 

@@ -431,29 +431,7 @@ impl Extractor {
             Some(Flow::Quic(q)) => {
                 q.last_ts = ts;
                 if q.client == src && q.tls.is_none() {
-                    let mut read = quic::decrypt_initials(
-                        payload,
-                        &q.dcid,
-                        quic::Side::Client,
-                        &mut q.client_crypto,
-                    );
-                    if !read {
-                        // After a Retry the client's Initials are sent to, and protected
-                        // with keys from, the connection ID the server chose.
-                        if let Some(h) = quic::initial_header(payload).filter(|h| h.dcid != q.dcid)
-                        {
-                            read = quic::decrypt_initials(
-                                payload,
-                                &h.dcid,
-                                quic::Side::Client,
-                                &mut q.client_crypto,
-                            );
-                            if read {
-                                q.dcid = h.dcid;
-                            }
-                        }
-                    }
-                    if read {
+                    if q.client_initials(payload) {
                         quic_hello(q, ts, d.ip.total_len, &mut self.stats);
                     }
                 } else if q.client != src
@@ -503,6 +481,26 @@ impl Extractor {
                 self.flows.insert(key, Flow::Quic(q));
             }
         }
+    }
+}
+
+impl QuicConn {
+    /// Reads the client's Initials in `payload`; returns whether any decrypted. After a
+    /// Retry the client's Initials are sent to, and protected with keys from, the
+    /// connection ID the server chose: that one is kept from then on.
+    fn client_initials(&mut self, payload: &[u8]) -> bool {
+        let client = quic::Side::Client;
+        if quic::decrypt_initials(payload, &self.dcid, client, &mut self.client_crypto) {
+            return true;
+        }
+        let Some(h) = quic::initial_header(payload).filter(|h| h.dcid != self.dcid) else {
+            return false;
+        };
+        let read = quic::decrypt_initials(payload, &h.dcid, client, &mut self.client_crypto);
+        if read {
+            self.dcid = h.dcid;
+        }
+        read
     }
 }
 

@@ -9,6 +9,7 @@
 //! spans several packets. With `tls-crypt` the control channel is encrypted and nothing
 //! can be read.
 
+use crate::decode::{be16, be32};
 use crate::tls::{RecordReader, Records};
 
 const P_CONTROL_HARD_RESET_CLIENT_V1: u8 = 1;
@@ -23,21 +24,15 @@ const MAX_PACKET: usize = 4096;
 /// TLS bytes collected before the ClientHello must be whole.
 const MAX_TLS: usize = crate::tls::MAX_HANDSHAKE + 1024;
 
-fn be16(b: &[u8], at: usize) -> Option<usize> {
-    Some(usize::from(u16::from_be_bytes([
-        *b.get(at)?,
-        *b.get(at + 1)?,
-    ])))
-}
-
-fn be32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
+/// The 16-bit length at `at`.
+fn len_at(b: &[u8], at: usize) -> Option<usize> {
+    be16(b, at).map(usize::from)
 }
 
 /// If the client direction starts with an OpenVPN client's hard reset over TCP (its first
 /// packet: no acknowledgment, message packet id 0), the size of its `tls-auth` part.
 pub fn client_reset(b: &[u8]) -> Option<usize> {
-    let len = be16(b, 0)?;
+    let len = len_at(b, 0)?;
     let p = b.get(2..2 + len)?;
     let op = *p.first()? >> 3;
     if len > MAX_PACKET
@@ -81,7 +76,7 @@ impl OpenVpn {
     pub fn feed(&mut self, buf: &mut Vec<u8>) -> Records {
         let mut used = 0;
         let out = loop {
-            let Some(len) = be16(buf, used) else {
+            let Some(len) = len_at(buf, used) else {
                 break Records::More;
             };
             if len == 0 || len > MAX_PACKET {
@@ -134,18 +129,8 @@ impl OpenVpn {
 mod tests {
     use super::*;
 
-    /// An OpenVPN packet over TCP: length, opcode, session id, `auth` bytes of tls-auth,
-    /// no acknowledgment, the message id, the payload.
-    pub(crate) fn packet(op: u8, auth: usize, id: u32, payload: &[u8]) -> Vec<u8> {
-        let mut p = vec![op << 3];
-        p.extend_from_slice(&[0x50, 0x7a, 0x28, 0xa7, 0x82, 0x75, 0x78, 0x8d]);
-        p.extend(std::iter::repeat_n(0xa5, auth));
-        p.push(0);
-        p.extend_from_slice(&id.to_be_bytes());
-        p.extend_from_slice(payload);
-        let mut out = (p.len() as u16).to_be_bytes().to_vec();
-        out.extend_from_slice(&p);
-        out
+    fn packet(op: u8, auth: usize, id: u32, payload: &[u8]) -> Vec<u8> {
+        crate::write::openvpn_packet(op, &vec![0xa5; auth], &[], id, payload)
     }
 
     #[test]

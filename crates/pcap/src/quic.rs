@@ -59,6 +59,11 @@ const fn v1_like(salt: &'static [u8; 20]) -> Option<Version> {
     })
 }
 
+/// The versions reserved to make the server answer with version negotiation (0x?a?a?a?a).
+fn forces_negotiation(v: u32) -> bool {
+    v & 0x0f0f_0f0f == 0x0a0a_0a0a
+}
+
 fn version(v: u32) -> Option<Version> {
     match v {
         // Drafts 33 and 34 are v1.
@@ -71,7 +76,7 @@ fn version(v: u32) -> Option<Version> {
         0xff00_001d..=0xff00_0020 => v1_like(&SALT_DRAFT29),
         // The versions reserved to force version negotiation (0x?a?a?a?a): their Initials
         // are protected as draft 29's, or as v1's (tried next).
-        _ if v & 0x0f0f_0f0f == 0x0a0a_0a0a => v1_like(&SALT_DRAFT29),
+        _ if forces_negotiation(v) => v1_like(&SALT_DRAFT29),
         // Facebook's mvfst draft-22 version.
         0xface_b001 => v1_like(&SALT_DRAFT22),
         // IETF drafts 23 to 28, and mvfst's draft-27 based versions.
@@ -115,6 +120,15 @@ fn expand_label(secret: &[u8], label: &str, len: usize) -> Vec<u8> {
 }
 
 impl Keys {
+    /// The AEAD nonce of packet number `pn`: the IV with the number XORed into its end.
+    fn nonce(&self, pn: u64) -> [u8; 12] {
+        let mut nonce = self.iv;
+        for (i, b) in pn.to_be_bytes().iter().enumerate() {
+            nonce[4 + i] ^= b;
+        }
+        nonce
+    }
+
     fn derive(ver: Version, dcid: &[u8], side: Side) -> Keys {
         let (prk, _) = Hkdf::<Sha256>::extract(Some(ver.salt), dcid);
         let secret = expand_label(
@@ -242,7 +256,7 @@ fn one_packet(
         *keys = Some((v, Keys::derive(ver, original_dcid, side)));
     }
     let mut plain = unprotect(p, pn_offset, end, &keys.as_ref()?.1);
-    if plain.is_none() && v & 0x0f0f_0f0f == 0x0a0a_0a0a {
+    if plain.is_none() && forces_negotiation(v) {
         // A version forcing negotiation: clients protect it as draft 29 (the usual) or v1.
         let v1 = version(V1)?;
         plain = unprotect(p, pn_offset, end, &Keys::derive(v1, original_dcid, side));
@@ -289,10 +303,7 @@ pub fn protect_initial(
     header.extend_from_slice(&(0x4000 | length as u16).to_be_bytes());
     let pn_offset = header.len();
     header.extend_from_slice(&pn.to_be_bytes());
-    let mut nonce = keys.iv;
-    for (i, b) in u64::from(pn).to_be_bytes().iter().enumerate() {
-        nonce[4 + i] ^= b;
-    }
+    let nonce = keys.nonce(u64::from(pn));
     let tag = keys
         .aead
         .encrypt_in_place_detached(Nonce::from_slice(&nonce), &header, &mut plain)
@@ -339,10 +350,7 @@ fn unprotect(p: &[u8], pn_offset: usize, end: usize, k: &Keys) -> Option<Vec<u8>
         return None;
     }
     let (ct, tag) = body.split_at(body.len() - 16);
-    let mut nonce = k.iv;
-    for (i, b) in pn.to_be_bytes().iter().enumerate() {
-        nonce[4 + i] ^= b;
-    }
+    let nonce = k.nonce(pn);
     let mut plain = ct.to_vec();
     k.aead
         .decrypt_in_place_detached(

@@ -90,14 +90,7 @@ impl Framing {
             f.extend_from_slice(payload);
             f
         };
-        let udp = |port: u16, payload: &[u8]| {
-            let mut u = 40000u16.to_be_bytes().to_vec();
-            u.extend_from_slice(&port.to_be_bytes());
-            u.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
-            u.extend_from_slice(&[0, 0]);
-            u.extend_from_slice(payload);
-            u
-        };
+        let udp = |port: u16, payload: &[u8]| udp_datagram(40000, port, payload);
         let outer = |proto: u8, payload: &[u8]| {
             eth(
                 0x0800,
@@ -219,6 +212,17 @@ impl Framing {
     }
 }
 
+/// A UDP header (no checksum) and its payload.
+fn udp_datagram(sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let mut u = Vec::with_capacity(8 + payload.len());
+    u.extend_from_slice(&sport.to_be_bytes());
+    u.extend_from_slice(&dport.to_be_bytes());
+    u.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    u.extend_from_slice(&[0, 0]);
+    u.extend_from_slice(payload);
+    u
+}
+
 /// An IPv4 header (no options) and its payload.
 fn ipv4(proto: u8, src: [u8; 4], dst: [u8; 4], id: u16, payload: &[u8]) -> Vec<u8> {
     let total = 20 + payload.len();
@@ -288,12 +292,7 @@ impl PcapWriter {
 
     /// Appends one IPv4/UDP packet, framed like the others.
     pub fn udp(&mut self, ts_us: i64, src: Endpoint, dst: Endpoint, payload: &[u8]) {
-        let mut udp = Vec::with_capacity(8 + payload.len());
-        udp.extend_from_slice(&src.1.to_be_bytes());
-        udp.extend_from_slice(&dst.1.to_be_bytes());
-        udp.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
-        udp.extend_from_slice(&[0, 0]);
-        udp.extend_from_slice(payload);
+        let udp = udp_datagram(src.1, dst.1, payload);
         let ip = ipv4(17, src.0.octets(), dst.0.octets(), 0, &udp);
         self.record(ts_us, &self.framing.frame(&ip));
     }
@@ -345,16 +344,7 @@ impl PcapWriter {
             (seq as u16) ^ 0x5a5a,
             &tcp,
         );
-        let frame = if self.framing == Framing::Ethernet {
-            // The common case, without a second copy.
-            let mut f = Vec::with_capacity(14 + ip.len());
-            f.extend_from_slice(&[0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00]);
-            f.extend_from_slice(&ip);
-            f
-        } else {
-            self.framing.frame(&ip)
-        };
-        self.record(ts_us, &frame);
+        self.record(ts_us, &self.framing.frame(&ip));
     }
 }
 
@@ -466,6 +456,27 @@ impl TcpWriter {
             &[],
         );
     }
+}
+
+/// An OpenVPN packet over TCP: its length, the opcode (key id 0), a session id, `auth` (the
+/// `tls-auth` HMAC, packet id and time, or nothing), the acknowledged packet ids (with the
+/// remote session id when there are any), the message packet id and the payload.
+pub fn openvpn_packet(op: u8, auth: &[u8], acks: &[u32], id: u32, payload: &[u8]) -> Vec<u8> {
+    let mut p = vec![op << 3];
+    p.extend_from_slice(&[0x50, 0x7a, 0x28, 0xa7, 0x82, 0x75, 0x78, 0x8d]);
+    p.extend_from_slice(auth);
+    p.push(acks.len() as u8);
+    for a in acks {
+        p.extend_from_slice(&a.to_be_bytes());
+    }
+    if !acks.is_empty() {
+        p.extend_from_slice(&[0x9a, 0xd7, 0x7f, 0x2b, 0x6c, 0x11, 0x0e, 0x1b]);
+    }
+    p.extend_from_slice(&id.to_be_bytes());
+    p.extend_from_slice(payload);
+    let mut out = (p.len() as u16).to_be_bytes().to_vec();
+    out.extend_from_slice(&p);
+    out
 }
 
 /// A TLS 1.3 ClientHello record (GREASE, two ciphers, SNI, ALPN `h2,http/1.1`, signature

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
-use shrike_pcap::write::{client_hello_record, Framing, PcapWriter, TcpWriter};
+use shrike_pcap::write::{client_hello_record, openvpn_packet, Framing, PcapWriter, TcpWriter};
 use shrike_pcap::{read_capture, Options, Stats};
 use shrike_types::RequestRecord;
 
@@ -174,23 +174,8 @@ fn a_client_hello_after_starttls_is_read_for_every_protocol() {
 #[test]
 fn a_client_hello_in_openvpn_control_packets_is_read() {
     let auth = [0xa5u8; 28];
-    let packet = |op: u8, acks: &[u32], id: u32, payload: &[u8]| {
-        let mut p = vec![op << 3];
-        p.extend_from_slice(&[0x50, 0x7a, 0x28, 0xa7, 0x82, 0x75, 0x78, 0x8d]);
-        p.extend_from_slice(&auth);
-        p.push(acks.len() as u8);
-        for a in acks {
-            p.extend_from_slice(&a.to_be_bytes());
-        }
-        if !acks.is_empty() {
-            p.extend_from_slice(&[0x9a, 0xd7, 0x7f, 0x2b, 0x6c, 0x11, 0x0e, 0x1b]);
-        }
-        p.extend_from_slice(&id.to_be_bytes());
-        p.extend_from_slice(payload);
-        let mut out = (p.len() as u16).to_be_bytes().to_vec();
-        out.extend_from_slice(&p);
-        out
-    };
+    let packet =
+        |op, acks: &[u32], id, payload: &[u8]| openvpn_packet(op, &auth, acks, id, payload);
     let mut w = PcapWriter::new();
     let server = (SERVER.0, 1194);
     let mut c = TcpWriter::open(&mut w, T0, CLIENT, server);
@@ -216,8 +201,8 @@ fn a_client_hello_in_openvpn_control_packets_is_read() {
     );
 }
 
-/// An HTTP request line is what decides HTTP/1: a client whose first line is another
-/// protocol's command, then TLS, is read as TLS, and an HTTP request still as HTTP.
+/// An HTTP request line is what decides HTTP/1 now: a request still makes the connection
+/// HTTP (other protocols' first lines are the STARTTLS test's).
 #[test]
 fn only_an_http_request_line_makes_a_connection_http() {
     let mut w = PcapWriter::new();
@@ -325,7 +310,8 @@ mod quic {
     fn after_version_negotiation_the_supported_version_is_read() {
         let mut w = PcapWriter::new();
         let dcid = [7u8; 8];
-        // A version shrike does not know (a reserved, greased one): not a connection yet.
+        // A reserved version forcing negotiation, whose bytes decrypt under neither key
+        // that version's Initials use: not a connection yet.
         let mut unknown = vec![0xc3, 0x1a, 0x2a, 0x3a, 0x4a, 8];
         unknown.extend_from_slice(&dcid);
         unknown.extend_from_slice(&[3, b'c', b'l', b'i', 0, 0x44, 0xd0]);

@@ -14,7 +14,7 @@ use shrike_ingest::{
     detect_format, DeadLetterWriter, Format, IngestOptions, IngestReport, Input, RecordSink,
 };
 use shrike_store::{FileSpan, IngestLedger, IngestedSource, SqliteStore};
-use shrike_types::{Clock, RequestRecord, SystemClock, Timestamp, HOUR_MS};
+use shrike_types::{Clock, RequestRecord, SystemClock, HOUR_MS};
 
 use crate::config::{Config, Overrides, Settings};
 use crate::CommonOpts;
@@ -358,15 +358,6 @@ pub fn ingest_planned(
     }
     // Extend stored sessions of the horizon with the new data and recompute their
     // features, in the store's write transaction.
-    let since = match (
-        merged.session_states().map(|(k, _)| k.window_start).min(),
-        merged.newest(),
-    ) {
-        (Some(oldest), Some(_)) => Some(Timestamp::from_millis(
-            oldest.millis() - settings.horizon_hours as i64 * HOUR_MS,
-        )),
-        _ => None,
-    };
     let src = IngestedSource {
         fingerprint: plan.fingerprint.clone(),
         label,
@@ -383,7 +374,13 @@ pub fn ingest_planned(
             },
         )
     };
-    let written = store.merge_ingest(merged, since, finish, &src, SystemClock.now())?;
+    let written = store.merge_ingest(
+        merged,
+        settings.horizon_hours as i64 * HOUR_MS,
+        finish,
+        &src,
+        SystemClock.now(),
+    )?;
     if dead.written() > 0 {
         tracing::warn!(file = %settings.dead_letter.display(), lines = dead.written(), "rejected lines kept in the dead-letter file");
     }

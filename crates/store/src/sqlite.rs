@@ -182,22 +182,17 @@ impl SqliteStore {
         Ok(n as u32 + 1)
     }
 
-    /// Merges into `s` every stored state whose window starts at or after `since`.
-    pub fn load_states(&self, s: &mut Sessionizer, since: Timestamp) -> Result<(), StoreError> {
-        load_states(&self.conn, &self.path, s, since)
-    }
-
     /// Merges a run's new sessions into the store in one write transaction: the stored
-    /// states from `since` on are read, `new` is merged into them, `finish` computes the
-    /// features of the merged sessions, and states, features and the source record are
-    /// written, before any other writer can read or write (`BEGIN IMMEDIATE`). Two runs
-    /// merging into one store thus store what the same runs one after the other store,
-    /// whether or not they hold the [`crate::WriterLock`]. `since` is `None` when `new`
-    /// holds nothing (no stored state is read). Returns the number of sessions written.
+    /// states whose window starts at most `horizon_ms` before the oldest new session are
+    /// read, `new` is merged into them, `finish` computes the features of the merged
+    /// sessions, and states, features and the source record are written, before any other
+    /// writer can read or write (`BEGIN IMMEDIATE`). Two runs merging into one store thus
+    /// store what the same runs one after the other store, whether or not they hold the
+    /// [`crate::WriterLock`]. Returns the number of sessions written.
     pub fn merge_ingest(
         &mut self,
         new: Sessionizer,
-        since: Option<Timestamp>,
+        horizon_ms: i64,
         finish: impl FnOnce(&Sessionizer) -> Vec<SessionFeatures>,
         source: &IngestedSource,
         now: Timestamp,
@@ -212,7 +207,8 @@ impl SqliteStore {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(sql)?;
         let mut all = Sessionizer::new(new.hash_key(), new.batch());
-        if let Some(since) = since {
+        if let Some(oldest) = new.session_states().map(|(k, _)| k.window_start).min() {
+            let since = Timestamp::from_millis(oldest.millis() - horizon_ms);
             load_states(&tx, &path, &mut all, since)?;
         }
         all.merge(new);
@@ -220,26 +216,6 @@ impl SqliteStore {
         write_all(&tx, &all, &features, source, now).map_err(sql)?;
         tx.commit().map_err(sql)?;
         Ok(features.len())
-    }
-
-    /// Writes, in one transaction: the states of `s` (which must hold the merged state of
-    /// every session it touches: stored states are replaced), the features of `sessions`,
-    /// and the source record. Either all of it lands or none of it.
-    pub fn save_ingest(
-        &mut self,
-        s: &Sessionizer,
-        sessions: &[SessionFeatures],
-        source: &IngestedSource,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        let path = self.path.clone();
-        let sql = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self.conn.transaction().map_err(sql)?;
-        write_all(&tx, s, sessions, source, now).map_err(sql)?;
-        tx.commit().map_err(sql)
     }
 
     /// Number of stored sessions.

@@ -34,13 +34,7 @@ fn ingest(store: &mut SqliteStore, fp: &str, recs: &[RequestRecord<'_>]) {
     let finish =
         |all: &Sessionizer| all.finish(&Dictionaries::default(), &FinishOptions::default());
     store
-        .merge_ingest(
-            s,
-            Some(Timestamp::from_millis(0)),
-            finish,
-            &src,
-            Timestamp::from_millis(0),
-        )
+        .merge_ingest(s, i64::MAX / 2, finish, &src, Timestamp::from_millis(0))
         .unwrap_or_else(|e| panic!("{e}"));
 }
 
