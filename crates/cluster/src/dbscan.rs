@@ -65,22 +65,9 @@ pub fn dbscan(
         }
     });
     let core: Vec<bool> = scans.iter().map(|s| s.is_ok()).collect();
-    // 2. Core rows within eps of each other are joined (pairs already joined are skipped
-    //    before their distance is computed).
+    // 2. Core rows within eps of each other are joined.
     let mut sets = UnionFind::new(m);
-    let eps2 = eps * eps;
-    for i in (0..m).filter(|i| core[*i]) {
-        space.candidates(i, eps, |j| {
-            if j > i
-                && core[j]
-                && sets.find(i) != sets.find(j)
-                && space.within(i, j, eps, eps2).is_some()
-            {
-                sets.union(i, j);
-            }
-            true
-        });
-    }
+    space.join_cores(&core, eps, &mut sets);
     // 3. Border rows join their nearest core row (ties: the one that comes first).
     let border: Vec<Option<usize>> = scans
         .iter()

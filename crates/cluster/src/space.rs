@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use crate::dbscan::UnionFind;
 use crate::ClusterError;
 
 /// Number of principal axes used to prune candidate pairs. Projecting on orthonormal axes
@@ -188,6 +189,109 @@ impl Space {
                     }
                 }
             }
+        }
+    }
+}
+
+/// What step 2 of DBSCAN knows of a k-d tree node's core rows.
+#[derive(Clone, Copy)]
+enum Joined {
+    /// Nothing yet.
+    Unknown,
+    /// It holds no core row.
+    NoCore,
+    /// All its core rows are in the set of this one. Sets only ever merge, so this stays
+    /// true.
+    With(u32),
+}
+
+impl Space {
+    /// DBSCAN's step 2: joins in `sets` every two core rows within `eps` of each other.
+    ///
+    /// Exact, and near linear on dense clusters: a subtree whose core rows are all in one
+    /// set already is remembered as such and skipped by every row of that set (a join would
+    /// change nothing), so a row stops scanning the thousands of neighbours it shares with
+    /// the rest of its cluster.
+    pub(crate) fn join_cores(&self, core: &[bool], eps: f64, sets: &mut UnionFind) {
+        let mut state = vec![Joined::Unknown; self.tree.nodes.len()];
+        let eps2 = eps * eps;
+        for i in (0..self.len()).filter(|i| core[*i]) {
+            self.join_from(0, i, core, eps, eps2, sets, &mut state);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn join_from(
+        &self,
+        n: usize,
+        i: usize,
+        core: &[bool],
+        eps: f64,
+        eps2: f64,
+        sets: &mut UnionFind,
+        state: &mut [Joined],
+    ) {
+        match state[n] {
+            Joined::NoCore => return,
+            Joined::With(r) if sets.find(r as usize) == sets.find(i) => return,
+            _ => {}
+        }
+        let node = &self.tree.nodes[n];
+        let p = &self.proj[i * AXES..(i + 1) * AXES];
+        let gap: f64 = (0..AXES)
+            .map(|a| {
+                let g = (node.lo[a] - p[a]).max(p[a] - node.hi[a]).max(0.0);
+                g * g
+            })
+            .sum();
+        if gap > eps2 {
+            return;
+        }
+        let now = match node.children {
+            Some((l, r)) => {
+                self.join_from(l, i, core, eps, eps2, sets, state);
+                self.join_from(r, i, core, eps, eps2, sets, state);
+                match (state[l], state[r]) {
+                    (Joined::NoCore, Joined::NoCore) => Joined::NoCore,
+                    (Joined::NoCore, Joined::With(a)) | (Joined::With(a), Joined::NoCore) => {
+                        Joined::With(a)
+                    }
+                    (Joined::With(a), Joined::With(b))
+                        if sets.find(a as usize) == sets.find(b as usize) =>
+                    {
+                        Joined::With(a)
+                    }
+                    _ => Joined::Unknown,
+                }
+            }
+            None => {
+                let rows = &self.tree.order[node.start..node.end];
+                for &j in rows {
+                    let j = j as usize;
+                    if j != i
+                        && core[j]
+                        && sets.find(i) != sets.find(j)
+                        && self.within(i, j, eps, eps2).is_some()
+                    {
+                        sets.union(i, j);
+                    }
+                }
+                let mut cores = rows.iter().map(|j| *j as usize).filter(|j| core[*j]);
+                match cores.next() {
+                    None => Joined::NoCore,
+                    Some(first) => {
+                        let root = sets.find(first);
+                        if cores.all(|j| sets.find(j) == root) {
+                            Joined::With(first as u32)
+                        } else {
+                            Joined::Unknown
+                        }
+                    }
+                }
+            }
+        };
+        if !matches!(now, Joined::Unknown) {
+            state[n] = now;
         }
     }
 }

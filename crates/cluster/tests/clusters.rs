@@ -140,6 +140,37 @@ fn dbscan_recovers_separated_blobs_and_leaves_scattered_rows_as_noise() {
     assert_eq!(labels[40], Some(1));
 }
 
+/// Dense clusters of thousands of rows, a sparse cloud that bridges some of them and
+/// scattered noise: the rows a k-d subtree already joined are skipped (step 2), and the
+/// result is still exactly the reference's.
+#[test]
+fn dbscan_on_dense_clusters_equals_the_reference() {
+    for seed in 1..4 {
+        let (x, _) = blobs(
+            &[
+                (2.0, 0.5, 700),
+                (-2.0, 0.5, 500),
+                (0.0, 1.5, 200),
+                (9.0, 0.05, 200),
+            ],
+            100,
+            4,
+            seed,
+        );
+        let params = DbscanParams {
+            eps: 0.45,
+            min_samples: 6,
+            threads: 2,
+        };
+        let got = dbscan(&x, 4, &params).unwrap();
+        assert_eq!(got, reference_dbscan(&x, 4, 0.45, 6), "seed {seed}");
+        assert!(
+            got.iter().flatten().max() > Some(&0),
+            "seed {seed}: one cluster only"
+        );
+    }
+}
+
 #[test]
 fn dbscan_merges_identical_rows_into_one_weighted_point() {
     // 6 identical rows form a cluster on their own (weight 6 >= 5); 4 identical do not.

@@ -2,6 +2,11 @@
 //! `tree_shap.h`): per-feature contributions of one row that, with the tree's expected
 //! value, sum exactly to the tree's output. Covers are the training hessian sums, as in
 //! xgboost.
+//!
+//! Many rows at once go through [`Prepared`] tables instead (Fast TreeSHAP v2, Yang 2022):
+//! a leaf's contribution to a row depends only on which of the leaf's path features the
+//! row follows, so each leaf's contributions are computed once for each of those subsets
+//! and a row then costs one table look-up per leaf instead of a walk of the whole tree.
 
 use crate::tree::Tree;
 
@@ -129,6 +134,121 @@ fn recurse(
         0.0,
         f,
     );
+}
+
+/// The largest number of distinct features on a leaf's path for which the leaf is
+/// tabulated (`2^m × m` values); a tree with a longer path is walked row by row.
+const MAX_TABULATED: usize = 12;
+
+/// One leaf's tabulated contributions.
+struct Leaf {
+    /// The distinct features on its path, in order of first split.
+    features: Vec<u32>,
+    /// The splits on its path: node, whether the path goes left there, and the slot of
+    /// the split's feature in `features`.
+    splits: Vec<(u32, bool, u8)>,
+    /// For each subset `s` of `features` the row follows (bit `i` for `features[i]`),
+    /// the contributions to each of them: `table[s * m + i]`.
+    table: Vec<f64>,
+}
+
+/// A tree prepared for many rows, or `None` when a path is too long to tabulate.
+pub(crate) struct Prepared<'a> {
+    tree: &'a Tree,
+    leaves: Vec<Leaf>,
+}
+
+impl<'a> Prepared<'a> {
+    /// Tabulates every leaf of `tree`, or `None` when a leaf's path has more than
+    /// [`MAX_TABULATED`] distinct features.
+    pub(crate) fn new(tree: &'a Tree) -> Option<Prepared<'a>> {
+        let mut leaves = Vec::new();
+        let mut stack: Vec<(usize, Vec<(u32, bool)>)> = vec![(0, Vec::new())];
+        while let Some((node, path)) = stack.pop() {
+            let n = &tree.nodes[node];
+            if !n.is_leaf() {
+                for (child, left) in [(n.right, false), (n.left, true)] {
+                    let mut p = path.clone();
+                    p.push((node as u32, left));
+                    stack.push((child as usize, p));
+                }
+                continue;
+            }
+            let mut features: Vec<u32> = Vec::new();
+            let mut zero: Vec<f64> = Vec::new();
+            let mut splits = Vec::with_capacity(path.len());
+            for (at, left) in &path {
+                let parent = &tree.nodes[*at as usize];
+                let child = if *left { parent.left } else { parent.right };
+                let fraction = tree.nodes[child as usize].cover / parent.cover;
+                let slot = match features.iter().position(|f| *f == parent.feature) {
+                    Some(slot) => {
+                        zero[slot] *= fraction;
+                        slot
+                    }
+                    None => {
+                        features.push(parent.feature);
+                        zero.push(fraction);
+                        features.len() - 1
+                    }
+                };
+                if features.len() > MAX_TABULATED {
+                    return None;
+                }
+                splits.push((*at, *left, slot as u8));
+            }
+            let m = features.len();
+            let mut table = vec![0.0; (1 << m) * m];
+            let mut elements = vec![PathElement::default(); m + 1];
+            for subset in 0..1usize << m {
+                extend(&mut elements, 0, 1.0, 1.0, -1);
+                for i in 0..m {
+                    let one = if subset >> i & 1 == 1 { 1.0 } else { 0.0 };
+                    extend(&mut elements, i + 1, zero[i], one, i as i64);
+                }
+                for i in 1..=m {
+                    let e = elements[i];
+                    table[subset * m + e.feature as usize] =
+                        unwound_sum(&elements, m, i) * (e.one - e.zero) * n.value;
+                }
+            }
+            leaves.push(Leaf {
+                features,
+                splits,
+                table,
+            });
+        }
+        Some(Prepared { tree, leaves })
+    }
+
+    /// Adds the tree's contributions for row `x` to `phi`; `left` is scratch space.
+    pub(crate) fn add(&self, x: &[f32], phi: &mut [f64], left: &mut Vec<bool>) {
+        left.clear();
+        left.extend(self.tree.nodes.iter().map(|n| {
+            !n.is_leaf() && {
+                let v = x[n.feature as usize];
+                v.is_nan() || v <= n.threshold
+            }
+        }));
+        for leaf in &self.leaves {
+            let m = leaf.features.len();
+            let mut subset = (1usize << m) - 1;
+            for (at, goes_left, slot) in &leaf.splits {
+                if left[*at as usize] != *goes_left {
+                    subset &= !(1 << slot);
+                }
+            }
+            let values = &leaf.table[subset * m..(subset + 1) * m];
+            for (f, v) in leaf.features.iter().zip(values) {
+                phi[*f as usize] += v;
+            }
+        }
+    }
+
+    /// Bytes its tables hold.
+    pub(crate) fn bytes(&self) -> usize {
+        self.leaves.iter().map(|l| l.table.len() * 8).sum()
+    }
 }
 
 /// Adds the tree's contributions for row `x` to `phi` (one slot per feature).

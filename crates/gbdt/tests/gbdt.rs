@@ -2,7 +2,8 @@
 //! contributions plus bias equal the margin, for every row.
 
 use proptest::prelude::*;
-use shrike_gbdt::{GbdtError, GbdtParams};
+use shrike_gbdt::tree::{Node, Tree};
+use shrike_gbdt::{Gbdt, GbdtError, GbdtParams};
 
 /// A small deterministic generator.
 struct Lcg(u64);
@@ -141,6 +142,68 @@ fn class_weighting_moves_the_intercept_and_bad_input_is_an_error() {
     assert!(matches!(zero.fit(&x, 5, &y), Err(GbdtError::Parameter(_))));
 }
 
+/// A path with more distinct features than a leaf is tabulated for (13 splits, each on
+/// its own feature) is walked row by row, with the same contributions.
+#[test]
+fn a_path_too_long_to_tabulate_is_walked() {
+    let splits = 13u32;
+    let mut nodes = Vec::new();
+    let mut cover = 8192.0;
+    for f in 0..splits {
+        // Node 2f splits on feature f: its left child (2f + 1) is a leaf, its right
+        // child (2f + 2) the next split or the last leaf.
+        let leaf_cover = cover / 3.0;
+        nodes.push(Node {
+            feature: f,
+            threshold: 0.5,
+            left: 2 * f + 1,
+            right: 2 * f + 2,
+            value: 0.0,
+            cover,
+            gain: 1.0,
+        });
+        nodes.push(Node {
+            feature: u32::MAX,
+            threshold: 0.0,
+            left: 0,
+            right: 0,
+            value: f64::from(f) * 0.1 - 0.5,
+            cover: leaf_cover,
+            gain: 0.0,
+        });
+        cover -= leaf_cover;
+    }
+    nodes.push(Node {
+        feature: u32::MAX,
+        threshold: 0.0,
+        left: 0,
+        right: 0,
+        value: 0.9,
+        cover,
+        gain: 0.0,
+    });
+    let tree = Tree { nodes };
+    let m = Gbdt {
+        dims: splits as usize,
+        base_margin: 0.25,
+        trees: vec![tree.clone(), tree],
+        params: GbdtParams::default(),
+    };
+    let mut r = Lcg(7);
+    let x: Vec<f32> = (0..50 * splits as usize)
+        .map(|_| r.next() * 0.6 + 0.2)
+        .collect();
+    let (many, bias) = m.contributions_many(&x, 2);
+    for (row, phi) in x
+        .chunks_exact(splits as usize)
+        .zip(many.chunks_exact(splits as usize))
+    {
+        let (one, one_bias) = m.contributions(row);
+        assert_eq!((phi, bias), (&one[..], one_bias));
+        assert!((bias + phi.iter().sum::<f64>() - m.margin(row)).abs() < 1e-9);
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(32))]
 
@@ -161,6 +224,31 @@ proptest! {
             let (phi, bias) = m.contributions(&row);
             let total = bias + phi.iter().sum::<f64>();
             prop_assert!((total - m.margin(&row)).abs() < 1e-6, "{} vs {}", total, m.margin(&row));
+        }
+    }
+
+    /// Many rows at once (leaves tabulated per subset of their path's features) give each
+    /// row's contributions and bias, on paths that split one feature again and again.
+    #[test]
+    fn contributions_of_many_rows_are_each_rows(seed in 0u64..1000, depth in 1usize..9, dims in 1usize..6, threads in 1usize..4) {
+        let mut r = Lcg(seed);
+        let n = 400;
+        let mut x: Vec<f32> = (0..n * dims).map(|_| (r.next() * 6.0).floor()).collect();
+        let y: Vec<f32> = x.chunks_exact(dims).map(|row| ((row.iter().sum::<f32>() + r.next() * 4.0) > 3.0 * dims as f32) as u8 as f32).collect();
+        prop_assume!(y.contains(&1.0) && y.contains(&0.0));
+        let p = GbdtParams { n_trees: 6, max_depth: depth, threads: 1, min_child_weight: 0.01, ..GbdtParams::default() };
+        let m = p.fit(&x, dims, &y).unwrap();
+        x[0] = f32::NAN;
+        let (many, bias) = m.contributions_many(&x, threads);
+        prop_assert_eq!(many.len(), x.len());
+        for (row, phi) in x.chunks_exact(dims).zip(many.chunks_exact(dims)) {
+            let (one, one_bias) = m.contributions(row);
+            prop_assert_eq!(bias, one_bias);
+            for (a, b) in phi.iter().zip(&one) {
+                prop_assert!((a - b).abs() <= 1e-9 * (1.0 + b.abs()), "{:?} vs {:?}", phi, one);
+            }
+            let total = bias + phi.iter().sum::<f64>();
+            prop_assert!((total - m.margin(row)).abs() < 1e-6);
         }
     }
 }

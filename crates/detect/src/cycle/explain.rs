@@ -86,6 +86,15 @@ impl Ctx<'_> {
                 .collect();
             f.contributions(&rows32).ok()
         });
+        // TreeSHAP of every flagged row at once (leaves tabulated, rows in parallel).
+        let shap: Option<Vec<f64>> = trees.map(|t| {
+            let rows32: Vec<f32> = flagged
+                .iter()
+                .flat_map(|n| &s.x32[n * k..(n + 1) * k])
+                .copied()
+                .collect();
+            t.gbdt.contributions_many(&rows32, 0).0
+        });
         let mut flagged_at = 0usize;
         for (n, i) in s.scored.iter().enumerate() {
             let explained = c.alert[n] || impersonator(n);
@@ -134,10 +143,10 @@ impl Ctx<'_> {
                 })
                 .collect();
             let mut voices = Vec::new();
-            if let Some(t) = trees {
-                let (phi, _) = t.gbdt.contributions(&s.x32[n * k..(n + 1) * k]);
+            if let Some(phi) = &shap {
+                let phi = &phi[flagged_at * k..(flagged_at + 1) * k];
                 let rank: Vec<f64> = phi.iter().map(|p| p.abs()).collect();
-                let top = top(&meta.features, row, &medians, &rank, &phi, 3, "trees");
+                let top = top(&meta.features, row, &medians, &rank, phi, 3, "trees");
                 voices.push(format!(
                     "trees: bot probability {:.2} ({})",
                     v.trees_prob.unwrap_or(0.0),
