@@ -202,9 +202,9 @@ impl<'a> Prepared<'a> {
             let mut elements = vec![PathElement::default(); m + 1];
             for subset in 0..1usize << m {
                 extend(&mut elements, 0, 1.0, 1.0, -1);
-                for i in 0..m {
+                for (i, z) in zero.iter().enumerate() {
                     let one = if subset >> i & 1 == 1 { 1.0 } else { 0.0 };
-                    extend(&mut elements, i + 1, zero[i], one, i as i64);
+                    extend(&mut elements, i + 1, *z, one, i as i64);
                 }
                 for i in 1..=m {
                     let e = elements[i];
