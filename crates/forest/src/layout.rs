@@ -90,8 +90,8 @@ impl ColumnBlock {
     }
 }
 
-/// Adds to `out[r]` the path length in the subtree at `i` of every row `r` in
-/// `idx[lo..hi]`; `tmp` is scratch space (the two swap roles at each level).
+/// Calls `leaf(node, rows)` with the rows of `idx[lo..hi]` that reach each leaf of the
+/// subtree at `i`; `tmp` is scratch space (the two swap roles at each level).
 ///
 /// The rows go down the tree together, as they went at training: each node projects its
 /// rows and partitions them between its two children, without a data-dependent branch. A
@@ -106,7 +106,7 @@ fn descend<const D: usize>(
     lo: usize,
     hi: usize,
     block: &ColumnBlock,
-    out: &mut [f64; BLOCK],
+    leaf: &mut impl FnMut(usize, &[u16]),
 ) {
     const MASK: usize = BLOCK - 1;
     if lo >= hi {
@@ -114,9 +114,7 @@ fn descend<const D: usize>(
     }
     let node = &nodes[i];
     if node.next[0] as usize == i {
-        for k in lo..hi {
-            out[idx[k & MASK] as usize & MASK] += node.t;
-        }
+        leaf(i, &idx[lo..hi]);
         return;
     }
     let x: [&[f64; BLOCK]; D] = std::array::from_fn(|j| &block.cols[node.c[j] as usize]);
@@ -135,19 +133,38 @@ fn descend<const D: usize>(
         left += go_left as usize;
         right -= !go_left as usize;
     }
-    descend(nodes, node.next[1] as usize, tmp, idx, lo, left, block, out);
-    descend(nodes, node.next[0] as usize, tmp, idx, left, hi, block, out);
+    descend(
+        nodes,
+        node.next[1] as usize,
+        tmp,
+        idx,
+        lo,
+        left,
+        block,
+        leaf,
+    );
+    descend(
+        nodes,
+        node.next[0] as usize,
+        tmp,
+        idx,
+        left,
+        hi,
+        block,
+        leaf,
+    );
 }
 
-/// Adds each row's path length in every tree to `out`.
-pub(crate) fn walk_flat<const D: usize>(
+/// Calls `leaf(tree, node, rows)` for every leaf of every tree, with the rows of the block
+/// that reach it.
+pub(crate) fn walk_leaves<const D: usize>(
     trees: &[FlatTree<D>],
     block: &ColumnBlock,
-    out: &mut [f64; BLOCK],
+    mut leaf: impl FnMut(usize, usize, &[u16]),
 ) {
     let mut idx = [0u16; BLOCK];
     let mut tmp = [0u16; BLOCK];
-    for tree in trees {
+    for (t, tree) in trees.iter().enumerate() {
         for (r, v) in idx.iter_mut().enumerate() {
             *v = r as u16;
         }
@@ -159,7 +176,22 @@ pub(crate) fn walk_flat<const D: usize>(
             0,
             block.rows,
             block,
-            out,
+            &mut |node, rows| leaf(t, node, rows),
         );
     }
+}
+
+/// Adds each row's path length in every tree to `out`.
+pub(crate) fn walk_flat<const D: usize>(
+    trees: &[FlatTree<D>],
+    block: &ColumnBlock,
+    out: &mut [f64; BLOCK],
+) {
+    const MASK: usize = BLOCK - 1;
+    walk_leaves(trees, block, |t, node, rows| {
+        let length = trees[t].nodes[node].t;
+        for r in rows {
+            out[*r as usize & MASK] += length;
+        }
+    });
 }

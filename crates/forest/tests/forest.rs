@@ -135,6 +135,35 @@ fn attribution_points_at_the_deviating_feature() {
     assert_eq!(top, 2, "{imp:?}");
 }
 
+/// Attributions of many rows (each leaf's terms summed once, blocks of rows walked
+/// together) are each row's, for every hyperplane size (4: the generic layout), over more
+/// than one block, with missing values imputed.
+#[test]
+fn attributions_of_many_rows_are_each_rows() {
+    for ndim in 1..=4 {
+        let mut data = blob(2300, 5, 6);
+        data[7] = f64::NAN;
+        let params = ForestParams {
+            ndim,
+            trees: 40,
+            ..ForestParams::default()
+        };
+        let f = IsolationForest::fit(&data, 5, &params).unwrap();
+        let many = f.attributions(&data).unwrap();
+        assert_eq!(many.len(), 2300);
+        for (row, got) in data.chunks_exact(5).zip(&many) {
+            let want = f.attribution(row);
+            for (a, b) in got.iter().zip(&want) {
+                assert!(
+                    (a - b).abs() <= 1e-12 * (1.0 + b.abs()),
+                    "ndim {ndim}: {got:?} vs {want:?}"
+                );
+            }
+            assert!(want.iter().any(|v| *v > 0.0));
+        }
+    }
+}
+
 #[test]
 fn serialisation_round_trips_and_damage_is_detected() {
     let data = blob(200, 4, 5);
