@@ -47,6 +47,26 @@ const THREAT_WHERE: &str = "WHERE a.cycle_id = {c:UInt64}
     AND (isNull({fleet:Nullable(Int64)}) OR a.fleet_id = {fleet:Nullable(Int64)})
     AND (NOT {anomalies:Bool} OR a.is_anomaly)";
 
+/// `THREAT_WHERE`'s parameters.
+fn threat_params(cycle: i64, f: &ThreatFilter) -> Vec<(&'static str, String)> {
+    let levels: Vec<String> = f
+        .levels
+        .iter()
+        .map(|l| format!("'{}'", l.replace('\\', "\\\\").replace('\'', "\\'")))
+        .collect();
+    vec![
+        ("c", cycle.to_string()),
+        ("levels", escape(&format!("[{}]", levels.join(",")))),
+        ("min", f.min_score.to_string()),
+        ("prefix", escape(f.ip_prefix.as_deref().unwrap_or(""))),
+        ("ja4", nullable(&f.ja4)),
+        ("host", nullable(&f.host)),
+        ("campaign", nullable(&f.campaign)),
+        ("fleet", nullable(&f.fleet)),
+        ("anomalies", f.anomalies_only.to_string()),
+    ]
+}
+
 /// A parameter value: `\N` is NULL in ClickHouse's parameter syntax.
 fn nullable<T: ToString>(v: &Option<T>) -> String {
     v.as_ref()
@@ -215,40 +235,44 @@ impl DashboardStore for ChStore {
             .collect())
     }
 
-    fn threats(&self, cycle: i64, f: &ThreatFilter) -> Result<(u64, Vec<ThreatRow>), StoreError> {
-        let levels: Vec<String> = f
-            .levels
-            .iter()
-            .map(|l| format!("'{}'", l.replace('\\', "\\\\").replace('\'', "\\'")))
-            .collect();
-        let params = [
-            ("c", cycle.to_string()),
-            ("levels", escape(&format!("[{}]", levels.join(",")))),
-            ("min", f.min_score.to_string()),
-            ("prefix", escape(f.ip_prefix.as_deref().unwrap_or(""))),
-            ("ja4", nullable(&f.ja4)),
-            ("host", nullable(&f.host)),
-            ("campaign", nullable(&f.campaign)),
-            ("fleet", nullable(&f.fleet)),
-            ("anomalies", f.anomalies_only.to_string()),
-            ("limit", f.limit.to_string()),
-            ("offset", f.offset.to_string()),
-        ];
+    fn threat_total(&self, cycle: i64, f: &ThreatFilter) -> Result<u64, StoreError> {
         let db = self.db();
         let total = self.one_int(
             &format!("SELECT count() AS n FROM {db}.all_scores AS a {THREAT_WHERE}"),
-            &params,
+            &threat_params(cycle, f),
         )?;
-        let page = self.threat_rows(
+        Ok(total as u64)
+    }
+
+    fn threat_page(&self, cycle: i64, f: &ThreatFilter) -> Result<Vec<ThreatRow>, StoreError> {
+        let mut params = threat_params(cycle, f);
+        let after = f.after.as_ref();
+        params.extend([
+            ("limit", f.limit.to_string()),
+            ("offset", f.offset.to_string()),
+            ("after", after.is_some().to_string()),
+            (
+                "a_score",
+                after.map_or(0.0, |c| c.anomaly_score).to_string(),
+            ),
+            ("a_ip", escape(after.map_or("", |c| c.src_ip.as_str()))),
+            ("a_w", after.map_or(0, |c| c.window_start_ms).to_string()),
+            ("a_ja4", escape(after.map_or("", |c| c.ja4.as_str()))),
+            ("a_host", escape(after.map_or("", |c| c.host.as_str()))),
+        ]);
+        self.threat_rows(
             &format!(
                 "{THREAT_SELECT} {} {THREAT_WHERE} \
+                 AND (NOT {{after:Bool}} OR a.anomaly_score < {{a_score:Float64}} \
+                      OR (a.anomaly_score = {{a_score:Float64}} \
+                          AND (a.src_ip, toUnixTimestamp(a.window_start) * 1000, a.ja4, a.host) \
+                              > ({{a_ip:String}}, {{a_w:Int64}}, {{a_ja4:String}}, {{a_host:String}}))) \
                  ORDER BY a.anomaly_score DESC, a.src_ip, a.window_start, a.ja4, a.host \
                  LIMIT {{limit:UInt64}} OFFSET {{offset:UInt64}}",
-                threat_join(db)
+                threat_join(self.db())
             ),
             &params,
-        )?;
-        Ok((total as u64, page))
+        )
     }
 
     fn threat(

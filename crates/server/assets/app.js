@@ -185,7 +185,7 @@ async function explain(target, r) {
 
 pages.threats = async (root) => {
   const params = new URLSearchParams(location.hash.split("?")[1] || "");
-  const state = { level: params.get("level") || "", ip: "", ja4: "", host: "", min_score: "", anomalies: params.get("anomalies") || "true", offset: 0, limit: 50 };
+  const state = { level: params.get("level") || "", ip: "", ja4: "", host: "", min_score: "", anomalies: params.get("anomalies") || "true", offset: 0, limit: 50, after: "", trail: [] };
   const results = el("div", { id: "threats-table" });
   const detail = el("section", { class: "panel", id: "explanation" }, el("p", { class: "muted", text: "Select a session to see why it was flagged." }));
   const input = (name, label, attrs) => el("label", {}, label, el("input", Object.assign({ name, value: state[name] }, attrs || {})));
@@ -197,17 +197,19 @@ pages.threats = async (root) => {
   const load = async () => {
     const q = new URLSearchParams();
     for (const k of ["level", "ip", "ja4", "host", "min_score", "anomalies"]) if (state[k]) q.set(k, state[k]);
-    q.set("offset", state.offset); q.set("limit", state.limit);
+    // Pages follow the server's cursor (`next`): a deep page costs what the first does.
+    if (state.after) q.set("after", state.after);
+    q.set("limit", state.limit);
     try {
       const d = await api("/api/threats?" + q);
       const pager = el("div", { class: "pager" },
-        el("button", { disabled: state.offset === 0, onclick: () => { state.offset = Math.max(0, state.offset - state.limit); load(); }, text: "‹ Previous" }),
+        el("button", { disabled: state.offset === 0, onclick: () => { state.after = state.trail.pop() || ""; state.offset = Math.max(0, state.offset - state.limit); load(); }, text: "‹ Previous" }),
         el("span", { id: "threats-total", "data-total": d.total, text: `${fmt(d.total ? state.offset + 1 : 0)}–${fmt(Math.min(d.total, state.offset + state.limit))} of ${fmt(d.total)}` }),
-        el("button", { disabled: state.offset + state.limit >= d.total, onclick: () => { state.offset += state.limit; load(); }, text: "Next ›" }));
+        el("button", { disabled: !d.next || state.offset + state.limit >= d.total, onclick: () => { state.trail.push(state.after); state.after = d.next; state.offset += state.limit; load(); }, text: "Next ›" }));
       results.replaceChildren(table(threatColumns(), d.rows, (r) => explain(detail, r).catch((e) => showError(detail, e))), pager);
     } catch (e) { showError(results, e); }
   };
-  form.addEventListener("submit", (ev) => { ev.preventDefault(); const f = new FormData(form); for (const k of ["level", "ip", "ja4", "host", "min_score", "anomalies"]) state[k] = f.get(k) || ""; state.offset = 0; load(); });
+  form.addEventListener("submit", (ev) => { ev.preventDefault(); const f = new FormData(form); for (const k of ["level", "ip", "ja4", "host", "min_score", "anomalies"]) state[k] = f.get(k) || ""; state.offset = 0; state.after = ""; state.trail = []; load(); });
   root.append(el("h1", { text: "Threats" }), form, el("div", { class: "split" }, panel(null, results), detail));
   await load();
 };

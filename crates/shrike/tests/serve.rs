@@ -207,7 +207,42 @@ fn api_answers_match_the_store_and_reject_bad_parameters() {
         "an anomaly is explained"
     );
 
+    // Paging by cursor walks the same rows as paging by offset, each once, to the total.
+    let mut by_cursor = Vec::new();
+    let mut after = String::new();
+    let total = loop {
+        let (s, page) = api.get(&format!("/api/threats?anomalies=false&limit=40{after}"));
+        assert_eq!(s, StatusCode::OK, "{page}");
+        let total = page["total"].as_u64().unwrap();
+        let rows = page["rows"].as_array().unwrap().clone();
+        let (s, same) = api.get(&format!(
+            "/api/threats?anomalies=false&limit=40&offset={}",
+            by_cursor.len()
+        ));
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(
+            same["rows"].as_array().unwrap(),
+            &rows,
+            "page at {}",
+            by_cursor.len()
+        );
+        by_cursor.extend(rows);
+        match page["next"].as_str() {
+            Some(next) => after = format!("&after={next}"),
+            None => break total,
+        }
+    };
+    assert_eq!(by_cursor.len() as u64, total, "every session once");
+    assert_eq!(total, cycle.sessions);
+    assert!(
+        by_cursor.len() > 80,
+        "more than two pages: {}",
+        by_cursor.len()
+    );
+
     for (uri, name) in [
+        ("/api/threats?after=zz", "parameter after"),
+        ("/api/threats?after=0a0a", "parameter after"),
         ("/api/threats?level=SEVERE", "parameter level"),
         ("/api/threats?limit=501", "parameter limit"),
         ("/api/threats?min_score=2", "parameter min_score"),

@@ -36,6 +36,37 @@ const THREAT_WHERE: &str = "WHERE a.cycle_id = ?1
     AND (?8 IS NULL OR a.fleet_id = ?8)
     AND (?9 = 0 OR a.is_anomaly = 1)";
 
+/// The levels of a filter as the JSON array `THREAT_WHERE` reads (`None`: all).
+fn levels_json(f: &ThreatFilter) -> Option<String> {
+    (!f.levels.is_empty()).then(|| {
+        let quoted: Vec<String> = f
+            .levels
+            .iter()
+            .map(|l| format!("\"{}\"", l.replace(['"', '\\'], "")))
+            .collect();
+        format!("[{}]", quoted.join(","))
+    })
+}
+
+/// `THREAT_WHERE`'s parameters `?1..?9`.
+fn threat_filter<'a>(
+    cycle: &'a i64,
+    levels: &'a Option<String>,
+    f: &'a ThreatFilter,
+) -> [&'a dyn rusqlite::ToSql; 9] {
+    [
+        cycle,
+        levels,
+        &f.min_score,
+        &f.ip_prefix,
+        &f.ja4,
+        &f.host,
+        &f.campaign,
+        &f.fleet,
+        &f.anomalies_only,
+    ]
+}
+
 fn threat_row(r: &Row<'_>) -> rusqlite::Result<ThreatRow> {
     let c = SCORE_COLUMN_COUNT;
     Ok(ThreatRow {
@@ -164,30 +195,9 @@ impl DashboardStore for SqliteStore {
         rows.map(|r| r.map_err(self.err())).collect()
     }
 
-    /// One page of a cycle's scores matching `f`, highest anomaly score first, and the
-    /// number of matches.
-    fn threats(&self, cycle: i64, f: &ThreatFilter) -> Result<(u64, Vec<ThreatRow>), StoreError> {
-        let levels = (!f.levels.is_empty()).then(|| {
-            let quoted: Vec<String> = f
-                .levels
-                .iter()
-                .map(|l| format!("\"{}\"", l.replace(['"', '\\'], "")))
-                .collect();
-            format!("[{}]", quoted.join(","))
-        });
-        let limit = f.limit as i64;
-        let offset = f.offset as i64;
-        let filter: [&dyn rusqlite::ToSql; 9] = [
-            &cycle,
-            &levels,
-            &f.min_score,
-            &f.ip_prefix,
-            &f.ja4,
-            &f.host,
-            &f.campaign,
-            &f.fleet,
-            &f.anomalies_only,
-        ];
+    fn threat_total(&self, cycle: i64, f: &ThreatFilter) -> Result<u64, StoreError> {
+        let levels = levels_json(f);
+        let filter = threat_filter(&cycle, &levels, f);
         let total: i64 = self
             .conn
             .query_row(
@@ -196,24 +206,60 @@ impl DashboardStore for SqliteStore {
                 |r| r.get(0),
             )
             .map_err(self.err())?;
-        let sql = format!(
-            "SELECT {THREAT_COLUMNS} {THREAT_JOIN} {THREAT_WHERE}
-             ORDER BY a.anomaly_score DESC, a.src_ip, a.window_start_ms, a.ja4, a.host
-             LIMIT ?10 OFFSET ?11"
+        Ok(total as u64)
+    }
+
+    fn threat_page(&self, cycle: i64, f: &ThreatFilter) -> Result<Vec<ThreatRow>, StoreError> {
+        let levels = levels_json(f);
+        let (limit, offset) = (f.limit as i64, f.offset as i64);
+        let after = f.after.as_ref();
+        let (score, ip, window, ja4, host) = (
+            after.map(|c| c.anomaly_score),
+            after.map(|c| c.src_ip.as_str()),
+            after.map(|c| c.window_start_ms),
+            after.map(|c| c.ja4.as_str()),
+            after.map(|c| c.host.as_str()),
         );
-        let mut q = self.conn.prepare(&sql).map_err(self.err())?;
-        let page_params: Vec<&dyn rusqlite::ToSql> = filter
-            .iter()
-            .copied()
-            .chain([&limit as _, &offset as _])
+        // Walks `all_scores_by_rank` from the cursor (or the top), joining only the rows
+        // it keeps.
+        // The cursor's bound only when there is one: behind `?12 IS NULL OR` it would not
+        // bound the index range.
+        let cursor = if after.is_some() {
+            "AND a.anomaly_score <= ?12 AND (a.anomaly_score < ?12
+                OR (a.src_ip, a.window_start_ms, a.ja4, a.host) > (?13, ?14, ?15, ?16))"
+        } else {
+            "AND ?12 IS NULL AND ?13 IS NULL AND ?14 IS NULL AND ?15 IS NULL AND ?16 IS NULL"
+        };
+        // The page's keys first, from `all_scores_by_rank` alone (it holds every filtered
+        // column); only then are the page's rows read and joined.
+        let sql = format!(
+            "SELECT {THREAT_COLUMNS}
+             FROM (SELECT a.window_start_ms AS w, a.src_ip AS ip, a.ja4 AS j, a.host AS h,
+                          a.anomaly_score AS score
+                   FROM all_scores a {THREAT_WHERE} {cursor}
+                   ORDER BY a.anomaly_score DESC, a.src_ip, a.window_start_ms, a.ja4, a.host
+                   LIMIT ?10 OFFSET ?11) p
+             JOIN all_scores a ON a.cycle_id = ?1 AND a.window_start_ms = p.w
+                  AND a.src_ip = p.ip AND a.ja4 = p.j AND a.host = p.h
+             LEFT JOIN sessions s ON s.window_start_ms = a.window_start_ms
+                  AND s.src_ip = a.src_ip AND s.ja4 = a.ja4 AND s.host = a.host
+             ORDER BY p.score DESC, p.ip, p.w, p.j, p.h"
+        );
+        let mut q = self.conn.prepare_cached(&sql).map_err(self.err())?;
+        let params: Vec<&dyn rusqlite::ToSql> = threat_filter(&cycle, &levels, f)
+            .into_iter()
+            .chain([
+                &limit as _,
+                &offset as _,
+                &score as _,
+                &ip as _,
+                &window as _,
+                &ja4 as _,
+                &host as _,
+            ])
             .collect();
-        let rows = q
-            .query_map(&page_params[..], threat_row)
-            .map_err(self.err())?;
-        let page = rows
-            .map(|r| r.map_err(self.err()))
-            .collect::<Result<_, _>>()?;
-        Ok((total as u64, page))
+        let rows = q.query_map(&params[..], threat_row).map_err(self.err())?;
+        rows.map(|r| r.map_err(self.err())).collect()
     }
 
     /// One scored session of a cycle.

@@ -31,7 +31,7 @@ mod traits;
 pub use rows::{
     CampaignRow, CycleRecord, CycleSummary, DecisionRow, Feedback, FeedbackLabel, FeedbackSession,
     FileSpan, FleetRow, IngestedSource, ModelRow, OutputTable, Pruned, Retention, ScoreRow,
-    SessionRow, ThreatFilter, ThreatRow, TopBy, TopValue,
+    SessionRow, ThreatCursor, ThreatFilter, ThreatRow, TopBy, TopValue,
 };
 pub use sqlite::{SqliteStore, StoreError};
 pub use traits::{CycleStore, DashboardStore, IngestLedger, VerdictStore};

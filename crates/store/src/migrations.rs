@@ -209,4 +209,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE all_scores ADD COLUMN flow_score REAL;
     ALTER TABLE all_scores ADD COLUMN trees_prob REAL;
     "#,
+    // 8: the Threats page's order as an index, so that a page (and the next one, after
+    // its last row) reads only its own rows instead of sorting the cycle's; it holds the
+    // filtered columns too, so that a filter is checked without reading the table.
+    r#"
+    CREATE INDEX all_scores_by_rank
+        ON all_scores (cycle_id, anomaly_score DESC, src_ip, window_start_ms, ja4, host,
+                       threat_level, is_anomaly, campaign_id, fleet_id);
+    "#,
 ];

@@ -399,6 +399,96 @@ pub struct ThreatFilter {
     pub offset: usize,
     /// Rows returned at most.
     pub limit: usize,
+    /// Start after this row (keyset pagination; then `offset` counts from it).
+    pub after: Option<ThreatCursor>,
+}
+
+/// Where a page of threats ended: the next page starts after it, at the cost of the first
+/// page however deep it is (keyset pagination over the threats' order).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThreatCursor {
+    /// The row's normalised anomaly score.
+    pub anomaly_score: f64,
+    /// Its address, as stored.
+    pub src_ip: String,
+    /// Its window start.
+    pub window_start_ms: i64,
+    /// Its JA4, as stored.
+    pub ja4: String,
+    /// Its host.
+    pub host: String,
+}
+
+impl ThreatCursor {
+    /// The longest cursor text accepted.
+    pub const MAX_LEN: usize = 4096;
+
+    /// The cursor just after `row`.
+    pub fn after(row: &ScoreRow) -> ThreatCursor {
+        ThreatCursor {
+            anomaly_score: row.anomaly_score,
+            src_ip: row.key.src_ip.to_string(),
+            window_start_ms: row.key.window_start.millis(),
+            ja4: row.key.ja4_str().to_string(),
+            host: row.key.host.clone(),
+        }
+    }
+
+    /// Opaque text for a URL: the fields (the score by its bits, so that it survives
+    /// exactly) as lowercase hex.
+    pub fn encode(&self) -> String {
+        let text = format!(
+            "{:x}\n{}\n{}\n{}\n{}",
+            self.anomaly_score.to_bits(),
+            self.window_start_ms,
+            self.src_ip,
+            self.ja4,
+            self.host
+        );
+        text.bytes().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Reads [`ThreatCursor::encode`]'s text; says what is wrong with anything else.
+    pub fn decode(text: &str) -> Result<ThreatCursor, String> {
+        if text.len() > Self::MAX_LEN || !text.len().is_multiple_of(2) {
+            return Err(format!(
+                "not a cursor: an even number of hex digits, at most {} of them",
+                Self::MAX_LEN
+            ));
+        }
+        let bytes = (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(text.get(i..i + 2).unwrap_or("x"), 16))
+            .collect::<Result<Vec<u8>, _>>()
+            .map_err(|_| "not a cursor: not hex".to_string())?;
+        let text = String::from_utf8(bytes).map_err(|_| "not a cursor: not UTF-8".to_string())?;
+        let mut fields = text.splitn(5, '\n');
+        let mut next = || {
+            fields
+                .next()
+                .ok_or_else(|| "not a cursor: too few fields".to_string())
+        };
+        let bits = u64::from_str_radix(next()?, 16).map_err(|_| "not a cursor: bad score")?;
+        let window_start_ms = next()?
+            .parse::<i64>()
+            .map_err(|_| "not a cursor: bad window")?;
+        let (src_ip, ja4, host) = (
+            next()?.to_string(),
+            next()?.to_string(),
+            next()?.to_string(),
+        );
+        let anomaly_score = f64::from_bits(bits);
+        if !anomaly_score.is_finite() {
+            return Err("not a cursor: bad score".into());
+        }
+        Ok(ThreatCursor {
+            anomaly_score,
+            src_ip,
+            window_start_ms,
+            ja4,
+            host,
+        })
+    }
 }
 
 /// A score joined with its session's enrichment.

@@ -104,8 +104,15 @@ pub trait DashboardStore: VerdictStore + Send {
     /// The values of one dimension with the most anomalous sessions of a cycle.
     fn top_values(&self, cycle: i64, by: TopBy, limit: usize) -> Result<Vec<TopValue>, StoreError>;
     /// One page of a cycle's scores matching `f`, highest anomaly score first, and the
-    /// number of matches.
-    fn threats(&self, cycle: i64, f: &ThreatFilter) -> Result<(u64, Vec<ThreatRow>), StoreError>;
+    /// number of matches (`f`'s paging aside).
+    fn threats(&self, cycle: i64, f: &ThreatFilter) -> Result<(u64, Vec<ThreatRow>), StoreError> {
+        Ok((self.threat_total(cycle, f)?, self.threat_page(cycle, f)?))
+    }
+    /// The number of a cycle's scores matching `f` (its paging aside).
+    fn threat_total(&self, cycle: i64, f: &ThreatFilter) -> Result<u64, StoreError>;
+    /// One page of a cycle's scores matching `f`, highest anomaly score first (ties by
+    /// address, window, JA4 and host).
+    fn threat_page(&self, cycle: i64, f: &ThreatFilter) -> Result<Vec<ThreatRow>, StoreError>;
     /// One scored session of a cycle.
     fn threat(
         &self,
