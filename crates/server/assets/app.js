@@ -414,11 +414,11 @@ pages.exports = async (root) => {
     try {
       const d = await api("/api/exports?" + q);
       const link = el("a", { href: "/api/exports?" + q + "&download=true", id: "export-download", text: "Download" });
-      out.replaceChildren(el("p", { id: "export-summary", text: `Cycle ${d.cycle}: ${d.candidates} candidate sessions; ${d.addresses.length} addresses/prefixes and ${d.ja4s.length} JA4s would be blocked; ${d.held_back.length} held back.` }), link,
+      out.replaceChildren(el("p", { id: "export-summary", text: `Cycle ${d.cycle}: ${d.candidates} candidate sessions; ${d.addresses_total} addresses/prefixes and ${d.ja4s_total} JA4s would be blocked; ${d.held_back_total} held back.` }), link,
         el("div", { class: "grid g2" },
           panel("Would block (shadow view)", table([["Kind", (e) => e.kind], ["Value", (e) => e.value, "mono"], ["Level", (e) => levelBadge(e.level)], ["Score", (e) => fmt(e.score, 3)], ["Sessions", (e) => fmt(e.sessions)]], d.addresses.concat(d.ja4s).slice(0, 300))),
           panel("Held back", table([["Address", (h) => h.ip, "mono"], ["Why", (h) => h.why]], d.held_back.slice(0, 300)))),
-        panel("File", el("pre", { id: "export-text", text: d.text })));
+        panel(d.text_truncated ? `File (the first ${fmt(d.text.length)} of ${fmt(d.text_bytes)} bytes: Download has it whole)` : "File", el("pre", { id: "export-text", text: d.text })));
     } catch (e) { showError(out, e); }
   };
   form.addEventListener("submit", (ev) => { ev.preventDefault(); load(); });

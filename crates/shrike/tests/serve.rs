@@ -305,6 +305,10 @@ fn api_answers_match_the_store_and_reject_bad_parameters() {
             .unwrap(),
     );
     assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        e["text_truncated"], false,
+        "a small file is previewed whole"
+    );
     assert_eq!(file, e["text"].as_str().unwrap());
 
     let (s, _, text) = api.send(Request::get("/metrics").body(Body::empty()).unwrap());

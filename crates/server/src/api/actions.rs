@@ -7,13 +7,19 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use shrike_export::{plan, render, Filters, Format, RenderOptions};
-use shrike_store::{Feedback, FeedbackLabel, FeedbackSession};
+use shrike_export::{plan, render, Filters, Format, Plan, RenderOptions};
+use shrike_store::{DashboardStore, Feedback, FeedbackLabel, FeedbackSession};
 use shrike_types::{ThreatLevel, Timestamp, HOUR_MS};
 
 use crate::error::{ApiError, ApiResult};
 use crate::params::Query;
 use crate::state::AppState;
+
+/// Entries of each list an export preview shows (the totals say how many there are).
+const PREVIEW_ENTRIES: usize = 300;
+/// Bytes of the file an export preview shows (cut at a line end); `download=true` gives it
+/// whole.
+const PREVIEW_BYTES: usize = 128 * 1024;
 
 /// A label as the API shows it.
 pub fn feedback_json(f: &Feedback) -> Value {
@@ -159,55 +165,38 @@ pub async fn exports(State(state): State<AppState>, q: Query) -> ApiResult<Respo
     let fleet = q.opt_int("fleet", 0, i64::MAX)?;
     let max_age = q.opt_int("max_age_hours", 1, 24 * 365)?;
     let download = q.boolean("download")?;
-    // Cached like the other reads: the plan depends only on the stored cycle (its clock is
-    // data time) and the parameters, so it is built once per store generation.
-    let key = format!(
-        "exports:{format_name}:{}:{min_score:?}:{campaign:?}:{fleet:?}:{max_age:?}",
-        min_level.as_str()
-    );
-    let body = state
-        .cached(key, move |s| {
-            let Some((cycle, clock)) = s.latest_cycle()? else {
-                return Err(ApiError::NotFound("no detection cycle yet".into()));
-            };
-            let sessions = s.cycle_scores(cycle)?;
-            let filters = Filters {
-                min_level,
-                min_score,
-                campaign,
-                fleet,
-                since: max_age.map(|h| Timestamp::from_millis(clock.millis() - h * HOUR_MS)),
-                ..Filters::default()
-            };
-            let p = plan(&sessions, &filters).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-            let text = render(
-                &p,
-                format,
-                &RenderOptions {
-                    cycle_clock: clock,
-                    cycle,
-                    set_name: "shrike".into(),
-                    duration: "24h".into(),
-                    ja4_header: "X-JA4".into(),
-                },
-            );
-            Ok(json!({
-                "cycle": cycle,
-                "format": format_name,
-                "candidates": p.candidates,
-                "addresses": p.addresses,
-                "ja4s": p.ja4s,
-                "held_back": p.held_back,
-                "text": text,
-            }))
-        })
-        .await?;
+    let build = move |s: &mut dyn DashboardStore| -> ApiResult<(i64, Plan, String)> {
+        let Some((cycle, clock)) = s.latest_cycle()? else {
+            return Err(ApiError::NotFound("no detection cycle yet".into()));
+        };
+        let sessions = s.cycle_scores(cycle)?;
+        let filters = Filters {
+            min_level,
+            min_score,
+            campaign,
+            fleet,
+            since: max_age.map(|h| Timestamp::from_millis(clock.millis() - h * HOUR_MS)),
+            ..Filters::default()
+        };
+        let p = plan(&sessions, &filters).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let text = render(
+            &p,
+            format,
+            &RenderOptions {
+                cycle_clock: clock,
+                cycle,
+                set_name: "shrike".into(),
+                duration: "24h".into(),
+                ja4_header: "X-JA4".into(),
+            },
+        );
+        Ok((cycle, p, text))
+    };
     if download {
-        let v: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
+        // The whole file, built for the asker (it can be tens of megabytes: not cached).
+        let (cycle, _, text) = state.with_store(build).await?;
         let name = format!(
-            "attachment; filename=\"shrike-cycle{}.{}\"",
-            v["cycle"],
+            "attachment; filename=\"shrike-cycle{cycle}.{}\"",
             match format {
                 Format::Json | Format::Crowdsec => "json",
                 Format::Csv => "csv",
@@ -215,7 +204,6 @@ pub async fn exports(State(state): State<AppState>, q: Query) -> ApiResult<Respo
                 _ => "conf",
             }
         );
-        let text = v["text"].as_str().unwrap_or_default().to_string();
         return Ok((
             [
                 (
@@ -228,5 +216,45 @@ pub async fn exports(State(state): State<AppState>, q: Query) -> ApiResult<Respo
         )
             .into_response());
     }
+    // The preview is cached like the other reads: the plan depends only on the stored
+    // cycle (its clock is data time) and the parameters. It is bounded: the first entries
+    // of each list and the file's first lines, with the totals.
+    let key = format!(
+        "exports:{format_name}:{}:{min_score:?}:{campaign:?}:{fleet:?}:{max_age:?}",
+        min_level.as_str()
+    );
+    let body = state
+        .cached(key, move |s| {
+            let (cycle, p, text) = build(s)?;
+            let cut = if text.len() <= PREVIEW_BYTES {
+                text.len()
+            } else {
+                // After a line end: always a character boundary.
+                text.as_bytes()[..PREVIEW_BYTES]
+                    .iter()
+                    .rposition(|b| *b == b'\n')
+                    .map_or(0, |i| i + 1)
+            };
+            Ok(json!({
+                "cycle": cycle,
+                "format": format_name,
+                "candidates": p.candidates,
+                "addresses": first(&p.addresses),
+                "addresses_total": p.addresses.len(),
+                "ja4s": first(&p.ja4s),
+                "ja4s_total": p.ja4s.len(),
+                "held_back": first(&p.held_back),
+                "held_back_total": p.held_back.len(),
+                "text": &text[..cut],
+                "text_bytes": text.len(),
+                "text_truncated": cut < text.len(),
+            }))
+        })
+        .await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// The first entries of a list, for a preview.
+fn first<T: serde::Serialize>(v: &[T]) -> Value {
+    json!(v.iter().take(PREVIEW_ENTRIES).collect::<Vec<_>>())
 }

@@ -3,7 +3,6 @@
 //! `/api/campaigns`.
 
 use axum::extract::{Path, State};
-use axum::Json;
 use serde_json::{json, Value};
 use shrike_store::DashboardStore;
 use shrike_types::DecisionKind;
@@ -55,7 +54,7 @@ pub async fn health(State(state): State<AppState>, q: Query) -> ApiResult<JsonBy
 }
 
 /// `GET /api/decisions?kind=&offset=&limit=`.
-pub async fn decisions(State(state): State<AppState>, q: Query) -> ApiResult<Json<Value>> {
+pub async fn decisions(State(state): State<AppState>, q: Query) -> ApiResult<JsonBytes> {
     let kind = q
         .text("kind")?
         .map(|k| k.parse::<DecisionKind>())
@@ -63,18 +62,23 @@ pub async fn decisions(State(state): State<AppState>, q: Query) -> ApiResult<Jso
         .map_err(|e| ApiError::BadRequest(format!("kind: {e}")))?;
     let offset = q.int("offset", 0, 0, 10_000_000)? as usize;
     let limit = q.int("limit", 50, 1, 500)? as usize;
-    state
-        .with_store(move |s| {
+    let key = format!(
+        "decisions:{}:{offset}:{limit}",
+        kind.map_or("", |k| k.as_str())
+    );
+    let bytes = state
+        .cached(key, move |s| {
             let (total, rows) = s.decisions(kind, offset, limit)?;
-            Ok(Json(json!({
+            Ok(json!({
                 "total": total, "offset": offset, "limit": limit,
                 "rows": rows.iter().map(|d| json!({
                     "id": d.id, "cycle_id": d.cycle_id, "at": d.at.to_string(), "kind": d.kind,
                     "model": d.model.map_or("", |m| m.as_str()), "payload": parse_json(&d.payload),
                 })).collect::<Vec<_>>(),
-            })))
+            }))
         })
-        .await
+        .await?;
+    Ok(json_response(bytes))
 }
 
 fn fleets_json(s: &mut dyn DashboardStore) -> ApiResult<Value> {
@@ -129,11 +133,11 @@ pub async fn campaign(
     State(state): State<AppState>,
     Path(id): Path<i64>,
     q: Query,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<JsonBytes> {
     let offset = q.int("offset", 0, 0, 10_000_000)? as usize;
     let limit = q.int("limit", 200, 1, 1000)? as usize;
-    state
-        .with_store(move |s| {
+    let bytes = state
+        .cached(format!("campaign:{id}:{offset}:{limit}"), move |s| {
             let c = s
                 .campaigns(Some(id), 1)?
                 .pop()
@@ -147,7 +151,8 @@ pub async fn campaign(
                 .take(limit)
                 .map(|(ip, seen)| json!({"src_ip": ip, "last_seen": seen.to_string()}))
                 .collect();
-            Ok(Json(v))
+            Ok(v)
         })
-        .await
+        .await?;
+    Ok(json_response(bytes))
 }

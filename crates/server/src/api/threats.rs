@@ -3,7 +3,6 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::Json;
 use serde_json::{json, Value};
 use shrike_features::FeatureId;
 use shrike_store::{ThreatCursor, ThreatFilter};
@@ -114,15 +113,16 @@ pub async fn list(State(state): State<AppState>, q: Query) -> ApiResult<JsonByte
 /// `GET /api/threats/session?window=&ip=&ja4=&host=`: the session's score, explanation
 /// (top contributing features with their values and baselines), feature values and the
 /// analyst labels of its address.
-pub async fn session(State(state): State<AppState>, q: Query) -> ApiResult<Json<Value>> {
+pub async fn session(State(state): State<AppState>, q: Query) -> ApiResult<JsonBytes> {
     let window = q.int("window", 0, i64::MIN, i64::MAX)?;
     let ip = q
         .text("ip")?
         .ok_or_else(|| ApiError::BadRequest("parameter ip is required".into()))?;
     let ja4 = q.text("ja4")?.unwrap_or_default();
     let host = q.text("host")?.unwrap_or_default();
-    state
-        .with_store(move |s| {
+    let key = format!("session:{window}:{ip:?}:{ja4:?}:{host:?}");
+    let bytes = state
+        .cached(key, move |s| {
             let Some((cycle, _)) = s.latest_cycle()? else {
                 return Err(ApiError::NotFound("no detection cycle yet".into()));
             };
@@ -142,7 +142,8 @@ pub async fn session(State(state): State<AppState>, q: Query) -> ApiResult<Json<
             v["correlated"] = json!(t.correlated);
             v["tcp_fingerprint"] = json!(t.tcp_fingerprint);
             v["feedback"] = feedback.iter().map(super::actions::feedback_json).collect();
-            Ok(Json(v))
+            Ok(v)
         })
-        .await
+        .await?;
+    Ok(json_response(bytes))
 }

@@ -21,6 +21,7 @@ use shrike_types::{Timestamp, HOUR_MS};
 
 pub use compute::{compute, MapParams, MapResult, MapRow, MAP_FEATURES};
 
+use crate::api::JsonBytes;
 use crate::error::{ApiError, ApiResult};
 use crate::params::Query;
 use crate::state::{AppState, Generation};
@@ -60,6 +61,8 @@ struct Slot {
     result: Option<Arc<MapResult>>,
     /// The ready answer of `/api/map`, serialised once.
     body: Option<axum::body::Bytes>,
+    /// The last `/api/map/points` answer of `result`, by offset and limit.
+    points: Option<((usize, usize), axum::body::Bytes)>,
 }
 
 /// The background computation and its cache.
@@ -81,6 +84,7 @@ impl MapJob {
                 finished_at: None,
                 result: None,
                 body: None,
+                points: None,
             }),
         }
     }
@@ -165,6 +169,7 @@ fn run(state: AppState, mut params: MapParams) {
                 .map(Into::into);
                 slot.status = MapStatus::Ready;
                 slot.result = Some(Arc::new(result));
+                slot.points = None;
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cluster map failed");
@@ -175,6 +180,7 @@ fn run(state: AppState, mut params: MapParams) {
                     _ => "the store could not be read; see the server log".into(),
                 });
                 slot.result = None;
+                slot.points = None;
             }
         }
         match slot.pending.take() {
@@ -338,12 +344,21 @@ fn ready(state: &AppState) -> ApiResult<Arc<MapResult>> {
 }
 
 /// `GET /api/map/points?offset=&limit=`: positions, clusters and risk of the rows,
-/// column-wise (compact for 100k points).
-pub async fn points(State(state): State<AppState>, q: Query) -> ApiResult<Json<Value>> {
+/// column-wise (compact for 100k points); the last answer is kept with the map.
+pub async fn points(State(state): State<AppState>, q: Query) -> ApiResult<JsonBytes> {
     let r = ready(&state)?;
     let offset = q.int("offset", 0, 0, i64::MAX)? as usize;
     let limit = q.int("limit", 100_000, 1, 200_000)? as usize;
-    let end = (offset + limit).min(r.rows.len());
+    let job = state.map();
+    {
+        let slot = job.lock()?;
+        if let (Some(result), Some((at, body))) = (&slot.result, &slot.points) {
+            if Arc::ptr_eq(result, &r) && *at == (offset, limit) {
+                return Ok(crate::api::json_response(body.clone()));
+            }
+        }
+    }
+    let end = offset.saturating_add(limit).min(r.rows.len());
     let range = offset.min(end)..end;
     let risk: Vec<f64> = r
         .nodes
@@ -352,7 +367,7 @@ pub async fn points(State(state): State<AppState>, q: Query) -> ApiResult<Json<V
             acc[n.cluster_idx] = n.risk_score;
             acc
         });
-    Ok(Json(json!({
+    let body: axum::body::Bytes = serde_json::to_vec(&json!({
         "total": r.rows.len(),
         "offset": offset,
         "limit": limit,
@@ -360,7 +375,14 @@ pub async fn points(State(state): State<AppState>, q: Query) -> ApiResult<Json<V
         "y": r.coords[range.clone()].iter().map(|c| (c[1] * 1e4).round() / 1e4).collect::<Vec<_>>(),
         "cluster": &r.labels[range.clone()],
         "risk": r.labels[range].iter().map(|l| risk[*l as usize]).collect::<Vec<_>>(),
-    })))
+    }))
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+    .into();
+    let mut slot = job.lock()?;
+    if slot.result.as_ref().is_some_and(|now| Arc::ptr_eq(now, &r)) {
+        slot.points = Some(((offset, limit), body.clone()));
+    }
+    Ok(crate::api::json_response(body))
 }
 
 /// `GET /api/map/clusters/{id}/ips?offset=&limit=`: one cluster's rows, busiest first.
