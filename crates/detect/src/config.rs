@@ -107,6 +107,9 @@ pub struct DetectConfig {
     pub flow_weight: f64,
     /// Training epochs of the flow.
     pub flow_epochs: usize,
+    /// Rows the flow trains on at most (evenly spaced over the training rows; scoring
+    /// covers every row).
+    pub flow_train_rows: usize,
     /// Weight of the boosted trees in the fixed combination (the seed's `XGB_WEIGHT`); 0
     /// turns the supervised voice off.
     pub trees_weight: f64,
@@ -218,6 +221,7 @@ impl Default for DetectConfig {
             campaign_space: CampaignSpace::Features,
             flow_weight: 0.3,
             flow_epochs: 30,
+            flow_train_rows: 32_768,
             trees_weight: 0.3,
             scorer_min_auc: 0.5,
             trees_min_labels: 200,
@@ -559,6 +563,12 @@ impl DetectConfig {
             "flow_epochs",
             self.flow_epochs,
             "1..1000",
+        )?;
+        check(
+            (1000..=100_000_000).contains(&self.flow_train_rows),
+            "flow_train_rows",
+            self.flow_train_rows,
+            "1000..100000000",
         )?;
         check(
             unit(self.trees_weight),

@@ -371,15 +371,18 @@ impl Gbdt {
                     .zip(phi.chunks_mut(per * self.dims))
                 {
                     s.spawn(move || {
+                        // Blocks of rows go through each tree in turn, so that a tree's
+                        // tables stay in cache for the whole block.
+                        const BLOCK: usize = 64;
                         let mut left = Vec::new();
-                        for (x, phi) in rows
-                            .chunks_exact(self.dims)
-                            .zip(phi.chunks_exact_mut(self.dims))
-                        {
+                        let d = self.dims;
+                        for (rows, phi) in rows.chunks(BLOCK * d).zip(phi.chunks_mut(BLOCK * d)) {
                             for t in group {
-                                match t {
-                                    Ok(p) => p.add(x, phi, &mut left),
-                                    Err(t) => shap::tree_shap(t, x, phi),
+                                for (x, phi) in rows.chunks_exact(d).zip(phi.chunks_exact_mut(d)) {
+                                    match t {
+                                        Ok(p) => p.add(x, phi, &mut left),
+                                        Err(t) => shap::tree_shap(t, x, phi),
+                                    }
                                 }
                             }
                         }

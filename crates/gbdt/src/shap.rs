@@ -140,66 +140,82 @@ fn recurse(
 /// tabulated (`2^m × m` values); a tree with a longer path is walked row by row.
 const MAX_TABULATED: usize = 12;
 
-/// One leaf's tabulated contributions.
+/// Where one leaf's data lies in [`Prepared`]'s flat arrays.
+#[derive(Clone, Copy)]
 struct Leaf {
-    /// The distinct features on its path, in order of first split.
-    features: Vec<u32>,
-    /// The splits on its path: node, whether the path goes left there, and the slot of
-    /// the split's feature in `features`.
-    splits: Vec<(u32, bool, u8)>,
-    /// For each subset `s` of `features` the row follows (bit `i` for `features[i]`),
-    /// the contributions to each of them: `table[s * m + i]`.
-    table: Vec<f64>,
+    /// Distinct features on its path (`m`).
+    m: u32,
+    /// Its first feature in `features` (`m` of them).
+    features: u32,
+    /// Its splits in `splits`.
+    splits: (u32, u32),
+    /// Its first value in `table` (`2^m × m` of them).
+    table: u32,
 }
 
-/// A tree prepared for many rows, or `None` when a path is too long to tabulate.
+/// A tree prepared for many rows, or `None` when a path is too long to tabulate. Each
+/// leaf's distinct path features (in order of first split), its splits (node, whether the
+/// path goes left there, and the slot of the split's feature among the leaf's features),
+/// and for each subset `s` of the features the row follows (bit `i` for feature `i`), the
+/// contribution to each: `table[s * m + i]`. All in flat arrays, read in order.
 pub(crate) struct Prepared<'a> {
     tree: &'a Tree,
     leaves: Vec<Leaf>,
+    features: Vec<u32>,
+    splits: Vec<(u32, bool, u8)>,
+    table: Vec<f64>,
 }
 
 impl<'a> Prepared<'a> {
     /// Tabulates every leaf of `tree`, or `None` when a leaf's path has more than
     /// [`MAX_TABULATED`] distinct features.
     pub(crate) fn new(tree: &'a Tree) -> Option<Prepared<'a>> {
-        let mut leaves = Vec::new();
+        let mut p = Prepared {
+            tree,
+            leaves: Vec::new(),
+            features: Vec::new(),
+            splits: Vec::new(),
+            table: Vec::new(),
+        };
         let mut stack: Vec<(usize, Vec<(u32, bool)>)> = vec![(0, Vec::new())];
+        let mut elements = vec![PathElement::default(); MAX_TABULATED + 1];
         while let Some((node, path)) = stack.pop() {
             let n = &tree.nodes[node];
             if !n.is_leaf() {
                 for (child, left) in [(n.right, false), (n.left, true)] {
-                    let mut p = path.clone();
-                    p.push((node as u32, left));
-                    stack.push((child as usize, p));
+                    let mut path = path.clone();
+                    path.push((node as u32, left));
+                    stack.push((child as usize, path));
                 }
                 continue;
             }
-            let mut features: Vec<u32> = Vec::new();
+            let first_feature = p.features.len();
+            let first_split = p.splits.len();
             let mut zero: Vec<f64> = Vec::new();
-            let mut splits = Vec::with_capacity(path.len());
             for (at, left) in &path {
                 let parent = &tree.nodes[*at as usize];
                 let child = if *left { parent.left } else { parent.right };
                 let fraction = tree.nodes[child as usize].cover / parent.cover;
-                let slot = match features.iter().position(|f| *f == parent.feature) {
+                let mine = &p.features[first_feature..];
+                let slot = match mine.iter().position(|f| *f == parent.feature) {
                     Some(slot) => {
                         zero[slot] *= fraction;
                         slot
                     }
                     None => {
-                        features.push(parent.feature);
+                        p.features.push(parent.feature);
                         zero.push(fraction);
-                        features.len() - 1
+                        zero.len() - 1
                     }
                 };
-                if features.len() > MAX_TABULATED {
+                if zero.len() > MAX_TABULATED {
                     return None;
                 }
-                splits.push((*at, *left, slot as u8));
+                p.splits.push((*at, *left, slot as u8));
             }
-            let m = features.len();
-            let mut table = vec![0.0; (1 << m) * m];
-            let mut elements = vec![PathElement::default(); m + 1];
+            let m = zero.len();
+            let first_value = p.table.len();
+            p.table.resize(first_value + (1 << m) * m, 0.0);
             for subset in 0..1usize << m {
                 extend(&mut elements, 0, 1.0, 1.0, -1);
                 for (i, z) in zero.iter().enumerate() {
@@ -208,17 +224,18 @@ impl<'a> Prepared<'a> {
                 }
                 for i in 1..=m {
                     let e = elements[i];
-                    table[subset * m + e.feature as usize] =
+                    p.table[first_value + subset * m + e.feature as usize] =
                         unwound_sum(&elements, m, i) * (e.one - e.zero) * n.value;
                 }
             }
-            leaves.push(Leaf {
-                features,
-                splits,
-                table,
+            p.leaves.push(Leaf {
+                m: m as u32,
+                features: first_feature as u32,
+                splits: (first_split as u32, p.splits.len() as u32),
+                table: first_value as u32,
             });
         }
-        Some(Prepared { tree, leaves })
+        Some(p)
     }
 
     /// Adds the tree's contributions for row `x` to `phi`; `left` is scratch space.
@@ -231,15 +248,18 @@ impl<'a> Prepared<'a> {
             }
         }));
         for leaf in &self.leaves {
-            let m = leaf.features.len();
+            let m = leaf.m as usize;
             let mut subset = (1usize << m) - 1;
-            for (at, goes_left, slot) in &leaf.splits {
+            for (at, goes_left, slot) in
+                &self.splits[leaf.splits.0 as usize..leaf.splits.1 as usize]
+            {
                 if left[*at as usize] != *goes_left {
                     subset &= !(1 << slot);
                 }
             }
-            let values = &leaf.table[subset * m..(subset + 1) * m];
-            for (f, v) in leaf.features.iter().zip(values) {
+            let at = leaf.table as usize + subset * m;
+            let features = &self.features[leaf.features as usize..leaf.features as usize + m];
+            for (f, v) in features.iter().zip(&self.table[at..at + m]) {
                 phi[*f as usize] += v;
             }
         }
@@ -247,7 +267,7 @@ impl<'a> Prepared<'a> {
 
     /// Bytes its tables hold.
     pub(crate) fn bytes(&self) -> usize {
-        self.leaves.iter().map(|l| l.table.len() * 8).sum()
+        self.table.len() * 8
     }
 }
 

@@ -97,6 +97,7 @@ pub fn run(a: BenchTreesArgs) -> anyhow::Result<ExitCode> {
     );
     let mut times = Vec::new();
     let mut auc = 0.0;
+    let mut fitted = None;
     for run in 0..a.runs.max(1) {
         let started = Instant::now();
         let model = params.fit(&x[..split * a.dims], a.dims, &y[..split])?;
@@ -109,11 +110,50 @@ pub fn run(a: BenchTreesArgs) -> anyhow::Result<ExitCode> {
             run + 1
         );
         times.push(secs);
+        fitted = Some(model);
     }
     times.sort_by(f64::total_cmp);
     println!(
         "median fit {:.2} s, ROC-AUC {auc:.4}",
         times[times.len() / 2]
     );
+    if let Some(model) = fitted {
+        shap(&model, &x[split * a.dims..], &a);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// TreeSHAP of the held-out rows, row by row (the exact recursion) and all at once (leaves
+/// tabulated, rows in parallel): the median times of each, and how far apart they are.
+fn shap(model: &shrike_gbdt::Gbdt, rows: &[f32], a: &BenchTreesArgs) {
+    let n = rows.len() / a.dims;
+    let (mut one_s, mut many_s) = (Vec::new(), Vec::new());
+    let (mut one, mut many) = (Vec::new(), Vec::new());
+    for _ in 0..a.runs.max(1) {
+        let started = Instant::now();
+        one = rows
+            .chunks_exact(a.dims)
+            .flat_map(|r| model.contributions(r).0)
+            .collect::<Vec<f64>>();
+        one_s.push(started.elapsed().as_secs_f64());
+        let started = Instant::now();
+        many = model.contributions_many(rows, a.threads).0;
+        many_s.push(started.elapsed().as_secs_f64());
+    }
+    let diff = one
+        .iter()
+        .zip(&many)
+        .map(|(p, q)| (p - q).abs())
+        .fold(0.0, f64::max);
+    let (_, bias) = model.contributions_many(&rows[..a.dims], 1);
+    let local = rows
+        .chunks_exact(a.dims)
+        .zip(many.chunks_exact(a.dims))
+        .map(|(r, phi)| (bias + phi.iter().sum::<f64>() - model.margin(r)).abs())
+        .fold(0.0, f64::max);
+    let (o, m) = (shrike_forest::median(one_s), shrike_forest::median(many_s));
+    println!(
+        "TreeSHAP of {n} rows: row by row {o:.3} s, all at once {m:.3} s ({:.1}x); largest difference {diff:.1e}, largest |bias + sum - margin| {local:.1e}",
+        o / m
+    );
 }

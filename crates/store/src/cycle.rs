@@ -249,11 +249,24 @@ impl CycleStore for SqliteStore {
                         ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
                 )
                 .map_err(sql)?;
-            for s in &c.scores {
+            // In primary-key order, so that the table's B-tree is appended to rather than
+            // split at random places.
+            let ips: Vec<String> = c.scores.iter().map(|s| s.key.src_ip.to_string()).collect();
+            let mut order: Vec<usize> = (0..c.scores.len()).collect();
+            order.sort_by(|a, b| {
+                let (x, y) = (&c.scores[*a].key, &c.scores[*b].key);
+                (x.window_start, &ips[*a], x.ja4_str(), &x.host).cmp(&(
+                    y.window_start,
+                    &ips[*b],
+                    y.ja4_str(),
+                    &y.host,
+                ))
+            });
+            for (s, ip) in order.iter().map(|i| (&c.scores[*i], &ips[*i])) {
                 ins.execute(params![
                     id,
                     s.key.window_start.millis(),
-                    s.key.src_ip.to_string(),
+                    ip,
                     s.key.ja4_str(),
                     s.key.host,
                     s.model.map_or("", |m| m.as_str()),

@@ -23,8 +23,13 @@ fn top(
     scorer: &'static str,
 ) -> Vec<Contribution> {
     let mut order: Vec<usize> = (0..rank.len()).collect();
-    // Stable: equal ranks keep column order.
-    order.sort_by(|a, b| rank[*b].total_cmp(&rank[*a]));
+    // Largest first; equal ranks in column order.
+    let by_rank = |a: &usize, b: &usize| rank[*b].total_cmp(&rank[*a]).then(a.cmp(b));
+    if take < order.len() {
+        order.select_nth_unstable_by(take, by_rank);
+        order.truncate(take);
+    }
+    order.sort_by(by_rank);
     order
         .into_iter()
         .take(take)
@@ -36,6 +41,28 @@ fn top(
             scorer,
         })
         .collect()
+}
+
+/// `f(i)` for `i` in `0..n`, in order, over the cores (each takes a contiguous share).
+fn parallel_map<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let per = n.div_ceil(threads).max(256);
+    if n <= per {
+        return (0..n).map(f).collect();
+    }
+    let f = &f;
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = (0..n)
+            .step_by(per)
+            .map(|start| {
+                scope.spawn(move || (start..(start + per).min(n)).map(f).collect::<Vec<T>>())
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|p| p.join().expect("an explanation worker panicked"))
+            .collect()
+    })
 }
 
 /// A one-line summary of a scorer's top features.
@@ -72,52 +99,25 @@ impl Ctx<'_> {
             .filter(|n| c.alert[*n] || impersonator(*n))
             .collect();
         let rows: Vec<f64> = flagged.iter().flat_map(|n| s.row(*n)).copied().collect();
-        let mut attributions = s
-            .model
-            .forest
-            .attributions(&rows)
-            .unwrap_or_default()
-            .into_iter();
-        let flow_terms: Option<Vec<f32>> = s.flow().and_then(|f| {
-            let rows32: Vec<f32> = flagged
-                .iter()
-                .flat_map(|n| &s.x32[n * k..(n + 1) * k])
-                .copied()
-                .collect();
-            f.contributions(&rows32).ok()
-        });
+        let attributions = s.model.forest.attributions(&rows).unwrap_or_default();
+        let rows32: Vec<f32> = flagged
+            .iter()
+            .flat_map(|n| &s.x32[n * k..(n + 1) * k])
+            .copied()
+            .collect();
+        let flow_terms: Option<Vec<f32>> = s.flow().and_then(|f| f.contributions(&rows32).ok());
         // TreeSHAP of every flagged row at once (leaves tabulated, rows in parallel).
-        let shap: Option<Vec<f64>> = trees.map(|t| {
-            let rows32: Vec<f32> = flagged
-                .iter()
-                .flat_map(|n| &s.x32[n * k..(n + 1) * k])
-                .copied()
-                .collect();
-            t.gbdt.contributions_many(&rows32, 0).0
-        });
-        let mut flagged_at = 0usize;
-        for (n, i) in s.scored.iter().enumerate() {
-            let explained = c.alert[n] || impersonator(n);
-            let v = &mut self.out.verdicts[*i];
+        let shap: Option<Vec<f64>> = trees.map(|t| t.gbdt.contributions_many(&rows32, 0).0);
+        let threshold = c.threshold;
+        // Each flagged row's top features and reason, in parallel.
+        let verdicts = &self.out.verdicts;
+        let explained = parallel_map(flagged.len(), |at| {
+            let n = flagged[at];
+            let row = s.row(n);
             let r = c.penalised[n];
             let penalty = c.raw[n] - r;
-            v.model = Some(set);
-            v.raw_score = r;
-            v.anomaly_score = c.combined[n];
-            (v.forest_score, v.flow_score, v.trees_prob) = c.parts[n];
-            v.level = crate::verdict::level_of_raw(r, cfg);
-            v.is_anomaly = c.alert[n];
-            if v.is_anomaly && v.level.severity() < ThreatLevel::Medium.severity() {
-                // Flagged by the meta-learner's probability outside the percentile budget.
-                v.level = ThreatLevel::Medium;
-            }
-            let threshold = c.threshold;
-            if !explained {
-                v.reason = format!("[{name}] score {r:.3} (threshold {threshold:.3})");
-                continue;
-            }
-            let row = s.row(n);
-            let imp = attributions.next().unwrap_or_else(|| vec![0.0; k]);
+            let zeros = vec![0.0; k];
+            let imp = attributions.get(at).unwrap_or(&zeros);
             let signed: Vec<f64> = (0..k)
                 .map(|j| {
                     if row[j] >= medians[j] {
@@ -127,9 +127,8 @@ impl Ctx<'_> {
                     }
                 })
                 .collect();
-            v.top = top(&meta.features, row, &medians, &imp, &signed, 5, "forest");
-            let parts_text: Vec<String> = v
-                .top
+            let mut all = top(&meta.features, row, &medians, imp, &signed, 5, "forest");
+            let parts_text: Vec<String> = all
                 .iter()
                 .take(3)
                 .map(|c| {
@@ -144,37 +143,41 @@ impl Ctx<'_> {
                 .collect();
             let mut voices = Vec::new();
             if let Some(phi) = &shap {
-                let phi = &phi[flagged_at * k..(flagged_at + 1) * k];
+                let phi = &phi[at * k..(at + 1) * k];
                 let rank: Vec<f64> = phi.iter().map(|p| p.abs()).collect();
                 let top = top(&meta.features, row, &medians, &rank, phi, 3, "trees");
                 voices.push(format!(
                     "trees: bot probability {:.2} ({})",
-                    v.trees_prob.unwrap_or(0.0),
+                    c.parts[n].2.unwrap_or(0.0),
                     voice(&top, true)
                 ));
-                v.top.extend(top);
+                all.extend(top);
             }
             if let Some(terms) = &flow_terms {
-                let t = &terms[flagged_at * k..(flagged_at + 1) * k];
-                let t: Vec<f64> = t.iter().map(|v| f64::from(*v)).collect();
+                let t: Vec<f64> = terms[at * k..(at + 1) * k]
+                    .iter()
+                    .map(|v| f64::from(*v))
+                    .collect();
                 let top = top(&meta.features, row, &medians, &t, &t, 3, "flow");
                 voices.push(format!(
                     "flow: -log p {:.1} ({})",
                     s.flow_nll.as_ref().map_or(0.0, |f| f[n]),
                     voice(&top, false)
                 ));
-                v.top.extend(top);
+                all.extend(top);
             }
-            flagged_at += 1;
-            let verdict = if v.is_anomaly {
+            let verdict = if c.alert[n] {
                 format!("anomaly: score {r:.3} below threshold {threshold:.3}")
             } else {
                 format!("score {r:.3} (threshold {threshold:.3})")
             };
-            v.reason = format!(
+            let reason = format!(
                 "[{name}] {verdict}{}; {}{}",
                 if penalty > 0.0 {
-                    format!(" (recurrence {}, penalty {penalty:.3})", v.recurrence)
+                    format!(
+                        " (recurrence {}, penalty {penalty:.3})",
+                        verdicts[s.scored[n]].recurrence
+                    )
                 } else {
                     String::new()
                 },
@@ -185,6 +188,27 @@ impl Ctx<'_> {
                     format!(" | {}", voices.join(" | "))
                 }
             );
+            (all, reason)
+        });
+        let mut explained = explained.into_iter();
+        for (n, i) in s.scored.iter().enumerate() {
+            let v = &mut self.out.verdicts[*i];
+            let r = c.penalised[n];
+            v.model = Some(set);
+            v.raw_score = r;
+            v.anomaly_score = c.combined[n];
+            (v.forest_score, v.flow_score, v.trees_prob) = c.parts[n];
+            v.level = crate::verdict::level_of_raw(r, cfg);
+            v.is_anomaly = c.alert[n];
+            if v.is_anomaly && v.level.severity() < ThreatLevel::Medium.severity() {
+                // Flagged by the meta-learner's probability outside the percentile budget.
+                v.level = ThreatLevel::Medium;
+            }
+            if c.alert[n] || impersonator(n) {
+                (v.top, v.reason) = explained.next().unwrap_or_default();
+            } else {
+                v.reason = format!("[{name}] score {r:.3} (threshold {threshold:.3})");
+            }
         }
     }
 

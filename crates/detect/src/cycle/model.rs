@@ -96,8 +96,17 @@ impl Ctx<'_> {
                 seed: self.cfg.seed,
                 ..FlowParams::default()
             };
+            // At most `flow_train_rows` of them, evenly spaced over the horizon: the
+            // flow's cost is linear in its rows and its fit has converged well before.
+            let every = train_n.div_ceil(self.cfg.flow_train_rows.max(1)).max(1);
+            let train: Vec<f64> = x[..train_n * k]
+                .chunks_exact(k)
+                .step_by(every)
+                .flatten()
+                .copied()
+                .collect();
             let fitted = params
-                .fit(&to_f32(&x[..train_n * k]), k)
+                .fit(&to_f32(&train), k)
                 .and_then(|f| f.score(&to_f32(&x[train_n * k..]), 0).map(|v| (f, v)));
             match fitted {
                 Ok((f, val)) => {
