@@ -157,6 +157,30 @@ impl Sessionizer {
         })
     }
 
+    /// Session keys, by position: the `i`-th is the key of [`Sessionizer::session_state`]`(i)`.
+    pub fn session_keys(&self) -> impl Iterator<Item = &SessionKey> + '_ {
+        self.sessions.iter().map(|(k, _)| k)
+    }
+
+    /// The serialised state of the session at position `i` (for a store writing in its
+    /// own order).
+    pub fn session_state(&self, i: usize) -> Vec<u8> {
+        postcard::to_stdvec(&self.sessions[i].1).expect("in-memory serialisation cannot fail")
+    }
+
+    /// (window, IP) keys, by position: the `i`-th is that of
+    /// [`Sessionizer::ip_window_state`]`(i)`.
+    pub fn ip_window_keys(&self) -> impl Iterator<Item = (Timestamp, IpAddr)> + '_ {
+        self.ip_windows
+            .iter()
+            .map(|((w, ip), _)| (Timestamp::from_millis(*w), *ip))
+    }
+
+    /// The serialised state of the (window, IP) aggregate at position `i`.
+    pub fn ip_window_state(&self, i: usize) -> Vec<u8> {
+        postcard::to_stdvec(&self.ip_windows[i].1).expect("in-memory serialisation cannot fail")
+    }
+
     /// (window, IP) states, serialised, for a store.
     pub fn ip_window_states(&self) -> impl Iterator<Item = ((Timestamp, IpAddr), Vec<u8>)> + '_ {
         self.ip_windows.iter().map(|((w, ip), a)| {

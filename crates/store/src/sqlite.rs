@@ -291,6 +291,14 @@ fn load_states(
     Ok(())
 }
 
+/// Positions of `keys` in ascending order (the order of a table's primary key when the
+/// keys are its columns: text compares as bytes, as SQLite's BINARY collation does).
+fn key_order<K: Ord>(keys: &[K]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    order.sort_unstable_by(|a, b| keys[*a].cmp(&keys[*b]));
+    order
+}
+
 fn write_all(
     tx: &Transaction<'_>,
     s: &Sessionizer,
@@ -302,20 +310,30 @@ fn write_all(
         let mut put = tx.prepare_cached(
             "INSERT OR REPLACE INTO session_states (window_start_ms, src_ip, ja4, host, state) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
-        for (k, state) in s.session_states() {
-            put.execute(params![
-                k.window_start.millis(),
-                k.src_ip.to_string(),
-                k.ja4_str(),
-                k.host,
-                state
-            ])?;
+        // Every table in primary-key order, so that its B-tree is filled in order rather
+        // than split at random places (the sessionizer's maps have no order); each state
+        // is serialised as it is written.
+        let keys: Vec<(i64, String, &str, &str)> = s
+            .session_keys()
+            .map(|k| {
+                let ip = k.src_ip.to_string();
+                (k.window_start.millis(), ip, k.ja4_str(), k.host.as_str())
+            })
+            .collect();
+        for i in key_order(&keys) {
+            let (window, ip, ja4, host) = &keys[i];
+            put.execute(params![window, ip, ja4, host, s.session_state(i)])?;
         }
         let mut put = tx.prepare_cached(
             "INSERT OR REPLACE INTO ip_window_states (window_start_ms, src_ip, state) VALUES (?1, ?2, ?3)",
         )?;
-        for ((w, ip), state) in s.ip_window_states() {
-            put.execute(params![w.millis(), ip.to_string(), state])?;
+        let keys: Vec<(i64, String)> = s
+            .ip_window_keys()
+            .map(|(w, ip)| (w.millis(), ip.to_string()))
+            .collect();
+        for i in key_order(&keys) {
+            let (window, ip) = &keys[i];
+            put.execute(params![window, ip, s.ip_window_state(i)])?;
         }
         let mut put = tx.prepare_cached(
             "INSERT OR REPLACE INTO sessions (window_start_ms, src_ip, ja4, host, first_seen_ms, last_seen_ms, hits,
@@ -323,11 +341,26 @@ fn write_all(
                 header_order_hash, h2_fingerprint, features, feature_count)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
         )?;
-        for f in sessions {
+        let keys: Vec<(i64, String, &str, &str)> = sessions
+            .iter()
+            .map(|f| {
+                let k = &f.key;
+                (
+                    k.window_start.millis(),
+                    k.src_ip.to_string(),
+                    k.ja4_str(),
+                    k.host.as_str(),
+                )
+            })
+            .collect();
+        for (f, (_, ip, _, _)) in key_order(&keys)
+            .into_iter()
+            .map(|i| (&sessions[i], &keys[i]))
+        {
             let blob: Vec<u8> = f.values.iter().flat_map(|v| v.to_le_bytes()).collect();
             put.execute(params![
                 f.key.window_start.millis(),
-                f.key.src_ip.to_string(),
+                ip,
                 f.key.ja4_str(),
                 f.key.host,
                 f.first_seen.millis(),
