@@ -536,6 +536,22 @@ fn cluster_map_is_computed_in_the_background_cached_and_paginated() {
     let (_, p) = api.get("/api/map/points?limit=100");
     assert_eq!(p["total"].as_u64().unwrap(), rows);
     assert_eq!(p["x"].as_array().unwrap().len(), 100);
+    // A client that accepts gzip gets the same points, compressed.
+    let zipped = api.rt.block_on(async {
+        let req = Request::get("/api/map/points?limit=100")
+            .header("accept-encoding", "br;q=1.0, gzip;q=0.8")
+            .body(Body::empty())
+            .unwrap();
+        let res = api.router.clone().oneshot(req).await.unwrap();
+        assert_eq!(res.headers()["content-encoding"], "gzip");
+        axum::body::to_bytes(res.into_body(), 1 << 26)
+            .await
+            .unwrap()
+    });
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&zipped[..]), &mut text)
+        .unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), p);
     let node = &fine["nodes"][0];
     let (s, ips) = api.get(&format!(
         "/api/map/clusters/{}/ips?limit=5",

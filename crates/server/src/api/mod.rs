@@ -15,6 +15,13 @@ use shrike_store::ThreatRow;
 /// A JSON body already serialised (from the cache).
 pub struct JsonBytes(Bytes);
 
+impl JsonBytes {
+    /// The JSON text.
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
 impl IntoResponse for JsonBytes {
     fn into_response(self) -> Response {
         ([(header::CONTENT_TYPE, "application/json")], self.0).into_response()

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
@@ -61,8 +62,8 @@ struct Slot {
     result: Option<Arc<MapResult>>,
     /// The ready answer of `/api/map`, serialised once.
     body: Option<axum::body::Bytes>,
-    /// The last `/api/map/points` answer of `result`, by offset and limit.
-    points: Option<((usize, usize), axum::body::Bytes)>,
+    /// Answers built from `result` (points and cluster pages), by request.
+    answers: HashMap<String, axum::body::Bytes>,
 }
 
 /// The background computation and its cache.
@@ -84,7 +85,7 @@ impl MapJob {
                 finished_at: None,
                 result: None,
                 body: None,
-                points: None,
+                answers: HashMap::new(),
             }),
         }
     }
@@ -169,7 +170,7 @@ fn run(state: AppState, mut params: MapParams) {
                 .map(Into::into);
                 slot.status = MapStatus::Ready;
                 slot.result = Some(Arc::new(result));
-                slot.points = None;
+                slot.answers.clear();
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cluster map failed");
@@ -180,7 +181,7 @@ fn run(state: AppState, mut params: MapParams) {
                     _ => "the store could not be read; see the server log".into(),
                 });
                 slot.result = None;
-                slot.points = None;
+                slot.answers.clear();
             }
         }
         match slot.pending.take() {
@@ -343,46 +344,112 @@ fn ready(state: &AppState) -> ApiResult<Arc<MapResult>> {
         .ok_or_else(|| ApiError::NotFound("no map is ready: call /api/map first".into()))
 }
 
+/// Most answers kept per map.
+const MAP_ANSWERS: usize = 256;
+
+impl MapJob {
+    /// The answer `key` of map `r`, built once while `r` is the ready map.
+    fn answer(
+        &self,
+        r: &Arc<MapResult>,
+        key: String,
+        build: impl FnOnce() -> ApiResult<Value>,
+    ) -> ApiResult<JsonBytes> {
+        let body = self.kept(r, key, || {
+            serde_json::to_vec(&build()?).map_err(|e| ApiError::Internal(e.to_string()))
+        })?;
+        Ok(crate::api::json_response(body))
+    }
+
+    /// The bytes kept under `key` for map `r`, or `build`'s, kept while `r` is the ready
+    /// map.
+    fn kept(
+        &self,
+        r: &Arc<MapResult>,
+        key: String,
+        build: impl FnOnce() -> ApiResult<Vec<u8>>,
+    ) -> ApiResult<axum::body::Bytes> {
+        {
+            let slot = self.lock()?;
+            if slot.result.as_ref().is_some_and(|now| Arc::ptr_eq(now, r)) {
+                if let Some(body) = slot.answers.get(&key) {
+                    return Ok(body.clone());
+                }
+            }
+        }
+        let body: axum::body::Bytes = build()?.into();
+        let mut slot = self.lock()?;
+        if slot.result.as_ref().is_some_and(|now| Arc::ptr_eq(now, r)) {
+            if slot.answers.len() >= MAP_ANSWERS {
+                slot.answers.clear();
+            }
+            slot.answers.insert(key, body.clone());
+        }
+        Ok(body)
+    }
+}
+
 /// `GET /api/map/points?offset=&limit=`: positions, clusters and risk of the rows,
-/// column-wise (compact for 100k points); the last answer is kept with the map.
-pub async fn points(State(state): State<AppState>, q: Query) -> ApiResult<JsonBytes> {
+/// column-wise (compact for 100k points); kept with the map, and gzipped once for a client
+/// that accepts it (a page of 100k points is megabytes of JSON).
+pub async fn points(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    q: Query,
+) -> ApiResult<Response> {
     let r = ready(&state)?;
     let offset = q.int("offset", 0, 0, i64::MAX)? as usize;
     let limit = q.int("limit", 100_000, 1, 200_000)? as usize;
-    let job = state.map();
-    {
-        let slot = job.lock()?;
-        if let (Some(result), Some((at, body))) = (&slot.result, &slot.points) {
-            if Arc::ptr_eq(result, &r) && *at == (offset, limit) {
-                return Ok(crate::api::json_response(body.clone()));
-            }
-        }
-    }
-    let end = offset.saturating_add(limit).min(r.rows.len());
-    let range = offset.min(end)..end;
-    let risk: Vec<f64> = r
-        .nodes
+    let key = format!("points:{offset}:{limit}");
+    let json = state.map().answer(&r, key.clone(), || {
+        let end = offset.saturating_add(limit).min(r.rows.len());
+        let range = offset.min(end)..end;
+        let risk: Vec<f64> = r
+            .nodes
+            .iter()
+            .fold(vec![0.0; r.members.len()], |mut acc, n| {
+                acc[n.cluster_idx] = n.risk_score;
+                acc
+            });
+        Ok(json!({
+            "total": r.rows.len(),
+            "offset": offset,
+            "limit": limit,
+            "x": r.coords[range.clone()].iter().map(|c| (c[0] * 1e4).round() / 1e4).collect::<Vec<_>>(),
+            "y": r.coords[range.clone()].iter().map(|c| (c[1] * 1e4).round() / 1e4).collect::<Vec<_>>(),
+            "cluster": &r.labels[range.clone()],
+            "risk": r.labels[range].iter().map(|l| risk[*l as usize]).collect::<Vec<_>>(),
+        }))
+    })?;
+    let gzip = headers
+        .get_all(header::ACCEPT_ENCODING)
         .iter()
-        .fold(vec![0.0; r.members.len()], |mut acc, n| {
-            acc[n.cluster_idx] = n.risk_score;
-            acc
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|e| {
+            e.split(';')
+                .next()
+                .is_some_and(|name| name.trim() == "gzip")
         });
-    let body: axum::body::Bytes = serde_json::to_vec(&json!({
-        "total": r.rows.len(),
-        "offset": offset,
-        "limit": limit,
-        "x": r.coords[range.clone()].iter().map(|c| (c[0] * 1e4).round() / 1e4).collect::<Vec<_>>(),
-        "y": r.coords[range.clone()].iter().map(|c| (c[1] * 1e4).round() / 1e4).collect::<Vec<_>>(),
-        "cluster": &r.labels[range.clone()],
-        "risk": r.labels[range].iter().map(|l| risk[*l as usize]).collect::<Vec<_>>(),
-    }))
-    .map_err(|e| ApiError::Internal(e.to_string()))?
-    .into();
-    let mut slot = job.lock()?;
-    if slot.result.as_ref().is_some_and(|now| Arc::ptr_eq(now, &r)) {
-        slot.points = Some(((offset, limit), body.clone()));
+    if !gzip {
+        return Ok(json.into_response());
     }
-    Ok(crate::api::json_response(body))
+    let zipped = state.map().kept(&r, format!("{key}:gzip"), || {
+        use std::io::Write;
+        let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        z.write_all(json.bytes())
+            .and_then(|()| z.finish())
+            .map_err(|e| ApiError::Internal(format!("gzip: {e}")))
+    })?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CONTENT_ENCODING, "gzip"),
+            (header::VARY, "accept-encoding"),
+        ],
+        zipped,
+    )
+        .into_response())
 }
 
 /// `GET /api/map/clusters/{id}/ips?offset=&limit=`: one cluster's rows, busiest first.
@@ -390,7 +457,7 @@ pub async fn cluster_ips(
     State(state): State<AppState>,
     Path(id): Path<String>,
     q: Query,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<JsonBytes> {
     let r = ready(&state)?;
     let offset = q.int("offset", 0, 0, i64::MAX)? as usize;
     let limit = q.int("limit", 100, 1, 500)? as usize;
@@ -406,24 +473,27 @@ pub async fn cluster_ips(
                 r.members.len()
             ))
         })?;
-    let members = &r.members[idx];
-    let page: Vec<Value> = members
-        .iter()
-        .skip(offset)
-        .take(limit)
-        .map(|i| {
-            let row = &r.rows[*i as usize];
-            json!({
-                "ip": row.ip, "ja4": row.ja4, "hits": row.hits, "ua": row.user_agent,
-                "avg_score": (row.score * 1e3).round() / 1e3, "threat_level": row.threat,
-                "country_code": row.country, "asn_org": row.asn_org,
-                "tcp_ttl": row.tcp[0], "tcp_win": row.tcp[1], "tcp_scale": row.tcp[2],
-                "tcp_mss": row.tcp[3],
-                "pca_x": r.coords[*i as usize][0], "pca_y": r.coords[*i as usize][1],
+    let key = format!("ips:{idx}:{offset}:{limit}:{id}");
+    state.map().answer(&r, key, || {
+        let members = &r.members[idx];
+        let page: Vec<Value> = members
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(|i| {
+                let row = &r.rows[*i as usize];
+                json!({
+                    "ip": row.ip, "ja4": row.ja4, "hits": row.hits, "ua": row.user_agent,
+                    "avg_score": (row.score * 1e3).round() / 1e3, "threat_level": row.threat,
+                    "country_code": row.country, "asn_org": row.asn_org,
+                    "tcp_ttl": row.tcp[0], "tcp_win": row.tcp[1], "tcp_scale": row.tcp[2],
+                    "tcp_mss": row.tcp[3],
+                    "pca_x": r.coords[*i as usize][0], "pca_y": r.coords[*i as usize][1],
+                })
             })
-        })
-        .collect();
-    Ok(Json(json!({
-        "cluster_id": id, "total": members.len(), "offset": offset, "limit": limit, "ips": page
-    })))
+            .collect();
+        Ok(json!({
+            "cluster_id": id, "total": members.len(), "offset": offset, "limit": limit, "ips": page
+        }))
+    })
 }
