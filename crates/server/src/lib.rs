@@ -177,10 +177,20 @@ pub async fn serve(
     let watcher = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
+        // The first tick comes at once: the cache is warmed at start, then after each new
+        // generation (a cycle or a label).
+        let mut warmed = None;
         loop {
             tick.tick().await;
-            if let Err(e) = watcher.refresh_generation().await {
-                tracing::warn!(error = %e, "cannot read the store's generation");
+            match watcher.refresh_generation().await {
+                Ok(generation) if warmed != Some(generation) => {
+                    warmed = Some(generation);
+                    if let Err(e) = api::overview::warm(&watcher).await {
+                        tracing::warn!(error = %e, "cannot build the overview in advance");
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot read the store's generation"),
             }
         }
     });

@@ -322,6 +322,47 @@ fn api_answers_match_the_store_and_reject_bad_parameters() {
     assert!(text.contains(&format!("shrike_cycle_id {}", cycle.id)));
 }
 
+/// The overview and the tactics are built before anyone asks (at start and after each
+/// cycle): the first requests are cache hits, and no build is left for them.
+#[test]
+fn a_warmed_cache_answers_the_first_overview_and_tactics() {
+    let (_dir, db) = copy_store();
+    let clock = Arc::new(FixedClock(Timestamp::from_millis(1_714_550_400_000)));
+    let state = AppState::new(ServeSettings::new(db), clock).unwrap();
+    let rt = runtime();
+    rt.block_on(shrike_server::api::overview::warm(&state))
+        .unwrap();
+    let router = shrike_server::router(state);
+    let get = |uri: &str| {
+        rt.block_on(async {
+            let res = router
+                .clone()
+                .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::OK, "{uri}");
+            let body = axum::body::to_bytes(res.into_body(), 1 << 26)
+                .await
+                .unwrap();
+            String::from_utf8_lossy(&body).to_string()
+        })
+    };
+    let metric = |text: &str, name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+    };
+    let before = get("/metrics");
+    assert!(get("/api/overview").contains("\"kpis\""));
+    get("/api/tactics");
+    let after = get("/metrics");
+    let hits = "shrike_cache_hits_total ";
+    let misses = "shrike_cache_misses_total ";
+    assert_eq!(metric(&after, hits), metric(&before, hits) + 2);
+    assert_eq!(metric(&after, misses), metric(&before, misses));
+}
+
 #[test]
 fn a_store_failure_is_a_500_that_does_not_leak_its_cause() {
     let api = Api::new(None);

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 
+use axum::body::Bytes;
 use axum::extract::State;
 use serde_json::{json, Value};
 use shrike_features::FeatureId;
@@ -76,13 +77,37 @@ fn overview_json(s: &mut dyn DashboardStore, top: usize) -> ApiResult<Value> {
     }))
 }
 
+/// The overview's entries per list when the request does not say.
+const DEFAULT_TOP: usize = 10;
+/// The tactics' rows when the request does not say.
+const DEFAULT_TACTICS: usize = 25;
+
+/// The overview, from the cache or built and cached.
+async fn overview_bytes(state: &AppState, top: usize) -> ApiResult<Bytes> {
+    state
+        .cached(format!("overview:{top}"), move |s| overview_json(s, top))
+        .await
+}
+
+/// The tactics, from the cache or built and cached.
+async fn tactics_bytes(state: &AppState, limit: usize) -> ApiResult<Bytes> {
+    state
+        .cached(format!("tactics:{limit}"), move |s| tactics_json(s, limit))
+        .await
+}
+
+/// Builds the dashboard's two slowest answers (the overview and the tactics, seconds on a
+/// large cycle) into the cache, so that the first analyst after a cycle does not wait.
+pub async fn warm(state: &AppState) -> ApiResult<()> {
+    overview_bytes(state, DEFAULT_TOP).await?;
+    tactics_bytes(state, DEFAULT_TACTICS).await?;
+    Ok(())
+}
+
 /// `GET /api/overview?top=`.
 pub async fn overview(State(state): State<AppState>, q: Query) -> ApiResult<JsonBytes> {
-    let top = q.int("top", 10, 1, 100)? as usize;
-    let bytes = state
-        .cached(format!("overview:{top}"), move |s| overview_json(s, top))
-        .await?;
-    Ok(json_response(bytes))
+    let top = q.int("top", DEFAULT_TOP as i64, 1, 100)? as usize;
+    Ok(json_response(overview_bytes(&state, top).await?))
 }
 
 /// Sessions whose `login_post_concentration` reaches this are brute-force candidates.
@@ -190,11 +215,8 @@ fn tactics_json(s: &mut dyn DashboardStore, limit: usize) -> ApiResult<Value> {
 
 /// `GET /api/tactics?limit=`.
 pub async fn tactics(State(state): State<AppState>, q: Query) -> ApiResult<JsonBytes> {
-    let limit = q.int("limit", 25, 1, 200)? as usize;
-    let bytes = state
-        .cached(format!("tactics:{limit}"), move |s| tactics_json(s, limit))
-        .await?;
-    Ok(json_response(bytes))
+    let limit = q.int("limit", DEFAULT_TACTICS as i64, 1, 200)? as usize;
+    Ok(json_response(tactics_bytes(&state, limit).await?))
 }
 
 /// Ties between sessions broken by address as text, as the lists have always shown them.
