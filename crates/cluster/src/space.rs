@@ -166,13 +166,7 @@ impl Space {
         let mut stack = vec![0usize];
         while let Some(n) = stack.pop() {
             let node = &self.tree.nodes[n];
-            let gap: f64 = (0..AXES)
-                .map(|a| {
-                    let g = (node.lo[a] - p[a]).max(p[a] - node.hi[a]).max(0.0);
-                    g * g
-                })
-                .sum();
-            if gap > eps2 {
+            if node.gap2(p) > eps2 {
                 continue;
             }
             match node.children {
@@ -237,14 +231,7 @@ impl Space {
             _ => {}
         }
         let node = &self.tree.nodes[n];
-        let p = &self.proj[i * AXES..(i + 1) * AXES];
-        let gap: f64 = (0..AXES)
-            .map(|a| {
-                let g = (node.lo[a] - p[a]).max(p[a] - node.hi[a]).max(0.0);
-                g * g
-            })
-            .sum();
-        if gap > eps2 {
+        if node.gap2(&self.proj[i * AXES..(i + 1) * AXES]) > eps2 {
             return;
         }
         let now = match node.children {
@@ -303,6 +290,19 @@ struct KdNode {
     start: usize,
     end: usize,
     children: Option<(usize, usize)>,
+}
+
+impl KdNode {
+    /// Squared distance from projection `p` to the node's box (0 inside it).
+    #[inline]
+    fn gap2(&self, p: &[f64]) -> f64 {
+        (0..AXES)
+            .map(|a| {
+                let g = (self.lo[a] - p[a]).max(p[a] - self.hi[a]).max(0.0);
+                g * g
+            })
+            .sum()
+    }
 }
 
 /// A k-d tree over the projections (median splits on the widest axis).
