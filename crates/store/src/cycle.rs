@@ -9,7 +9,7 @@ use shrike_types::{ThreatLevel, Timestamp};
 
 use crate::feedback::{join_labels, LabelKey, LabelRow};
 use crate::rows::{CycleRecord, FeedbackLabel, Pruned, Retention, SessionRow};
-use crate::sqlite::{SqliteStore, StoreError};
+use crate::sqlite::{key_order, sort_key, SqliteStore, StoreError};
 use crate::traits::CycleStore;
 
 impl CycleStore for SqliteStore {
@@ -251,18 +251,11 @@ impl CycleStore for SqliteStore {
                 .map_err(sql)?;
             // In primary-key order, so that the table's B-tree is appended to rather than
             // split at random places.
-            let ips: Vec<String> = c.scores.iter().map(|s| s.key.src_ip.to_string()).collect();
-            let mut order: Vec<usize> = (0..c.scores.len()).collect();
-            order.sort_by(|a, b| {
-                let (x, y) = (&c.scores[*a].key, &c.scores[*b].key);
-                (x.window_start, &ips[*a], x.ja4_str(), &x.host).cmp(&(
-                    y.window_start,
-                    &ips[*b],
-                    y.ja4_str(),
-                    &y.host,
-                ))
-            });
-            for (s, ip) in order.iter().map(|i| (&c.scores[*i], &ips[*i])) {
+            let keys: Vec<_> = c.scores.iter().map(|s| sort_key(&s.key)).collect();
+            for (s, (_, ip, _, _)) in key_order(&keys)
+                .into_iter()
+                .map(|i| (&c.scores[i], &keys[i]))
+            {
                 ins.execute(params![
                     id,
                     s.key.window_start.millis(),

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use shrike_features::{FeatureId, HashKey, SessionFeatures, Sessionizer};
-use shrike_types::Timestamp;
+use shrike_types::{SessionKey, Timestamp};
 
 use crate::migrations::MIGRATIONS;
 use crate::rows::{FileSpan, IngestedSource, OutputTable, SessionRow};
@@ -291,9 +291,19 @@ fn load_states(
     Ok(())
 }
 
+/// A session key as the tables' primary keys order it: window, address as text, JA4, host.
+pub(crate) fn sort_key(k: &SessionKey) -> (i64, String, &str, &str) {
+    (
+        k.window_start.millis(),
+        k.src_ip.to_string(),
+        k.ja4_str(),
+        k.host.as_str(),
+    )
+}
+
 /// Positions of `keys` in ascending order (the order of a table's primary key when the
 /// keys are its columns: text compares as bytes, as SQLite's BINARY collation does).
-fn key_order<K: Ord>(keys: &[K]) -> Vec<usize> {
+pub(crate) fn key_order<K: Ord>(keys: &[K]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..keys.len()).collect();
     order.sort_unstable_by(|a, b| keys[*a].cmp(&keys[*b]));
     order
@@ -313,13 +323,7 @@ fn write_all(
         // Every table in primary-key order, so that its B-tree is filled in order rather
         // than split at random places (the sessionizer's maps have no order); each state
         // is serialised as it is written.
-        let keys: Vec<(i64, String, &str, &str)> = s
-            .session_keys()
-            .map(|k| {
-                let ip = k.src_ip.to_string();
-                (k.window_start.millis(), ip, k.ja4_str(), k.host.as_str())
-            })
-            .collect();
+        let keys: Vec<_> = s.session_keys().map(sort_key).collect();
         for i in key_order(&keys) {
             let (window, ip, ja4, host) = &keys[i];
             put.execute(params![window, ip, ja4, host, s.session_state(i)])?;
@@ -341,18 +345,7 @@ fn write_all(
                 header_order_hash, h2_fingerprint, features, feature_count)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
         )?;
-        let keys: Vec<(i64, String, &str, &str)> = sessions
-            .iter()
-            .map(|f| {
-                let k = &f.key;
-                (
-                    k.window_start.millis(),
-                    k.src_ip.to_string(),
-                    k.ja4_str(),
-                    k.host.as_str(),
-                )
-            })
-            .collect();
+        let keys: Vec<_> = sessions.iter().map(|f| sort_key(&f.key)).collect();
         for (f, (_, ip, _, _)) in key_order(&keys)
             .into_iter()
             .map(|i| (&sessions[i], &keys[i]))

@@ -1,7 +1,6 @@
 //! `/api/threats` (filtered, paginated scores of the latest cycle) and
 //! `/api/threats/session` (one session with its explanation and feedback).
 
-use axum::body::Bytes;
 use axum::extract::State;
 use serde_json::{json, Value};
 use shrike_features::FeatureId;
@@ -76,21 +75,24 @@ fn cache_key(f: &ThreatFilter, paging: bool) -> String {
 /// The total and the pages are cached until the next cycle or label.
 pub async fn list(State(state): State<AppState>, q: Query) -> ApiResult<JsonBytes> {
     let f = filter(&q)?;
-    let Some(cycle) = state
-        .with_store(|s| Ok(s.latest_cycle()?.map(|c| c.0)))
-        .await?
-    else {
-        let empty = json!({"cycle": null, "total": 0, "rows": []});
-        return Ok(json_response(Bytes::from(empty.to_string())));
-    };
+    // The latest cycle and the filter's total, cached together: a request that hits the
+    // cache touches no store.
     let counted = f.clone();
-    let total = state
-        .cached(format!("{}:{cycle}", cache_key(&f, false)), move |s| {
-            Ok(json!(s.threat_total(cycle, &counted)?))
+    let summary = state
+        .cached(cache_key(&f, false), move |s| {
+            Ok(match s.latest_cycle()? {
+                Some((cycle, _)) => {
+                    json!({"cycle": cycle, "total": s.threat_total(cycle, &counted)?})
+                }
+                None => json!({"cycle": null, "total": 0, "rows": []}),
+            })
         })
         .await?;
-    let total: u64 =
-        serde_json::from_slice(&total).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let parsed: Value =
+        serde_json::from_slice(&summary).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let (Some(cycle), Some(total)) = (parsed["cycle"].as_i64(), parsed["total"].as_u64()) else {
+        return Ok(json_response(summary));
+    };
     let page = state
         .cached(format!("{}:{cycle}", cache_key(&f, true)), move |s| {
             let rows = s.threat_page(cycle, &f)?;
