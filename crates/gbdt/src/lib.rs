@@ -113,6 +113,14 @@ pub struct Gbdt {
     pub params: GbdtParams,
 }
 
+/// A thread count as given (0: one per core).
+fn resolve_threads(threads: usize) -> usize {
+    match threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        t => t,
+    }
+}
+
 fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + math::exp(-x))
 }
@@ -169,11 +177,7 @@ impl GbdtParams {
                 columns[j * n + i] = *b;
             }
         }
-        let threads = if self.threads > 0 {
-            self.threads
-        } else {
-            std::thread::available_parallelism().map_or(1, |t| t.get())
-        };
+        let threads = resolve_threads(self.threads);
         let grow = Grow {
             max_depth: self.max_depth,
             lambda: self.lambda,
@@ -322,9 +326,10 @@ impl Gbdt {
     }
 
     /// [`Gbdt::contributions`] of many row-major rows at once, over `threads` threads (0:
-    /// one per core): `dims` contributions per row, and the bias (the same for every row). Trees are tabulated
-    /// per leaf (Fast TreeSHAP v2) in groups of bounded memory; the values are the
-    /// row-by-row ones up to rounding (each sums with the bias to the margin).
+    /// one per core): `dims` contributions per row, and the bias (the same for every row).
+    /// Trees are tabulated per leaf (Fast TreeSHAP v2) in groups of bounded memory; the
+    /// values are the row-by-row ones up to rounding (each sums with the bias to the
+    /// margin).
     pub fn contributions_many(&self, data: &[f32], threads: usize) -> (Vec<f64>, f64) {
         /// Table bytes prepared at once.
         const BUDGET: usize = 8 << 20;
@@ -341,11 +346,7 @@ impl Gbdt {
         if n == 0 {
             return (phi, bias);
         }
-        let threads = match threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            t => t,
-        };
-        let per = n.div_ceil(threads).max(256);
+        let per = n.div_ceil(resolve_threads(threads)).max(256);
         let mut trees = self.trees.iter().peekable();
         while trees.peek().is_some() {
             // A group of trees: tabulated ones up to the budget, or one walked row by row.

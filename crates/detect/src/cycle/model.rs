@@ -97,7 +97,7 @@ impl Ctx<'_> {
                 ..FlowParams::default()
             };
             // At most `flow_train_rows` of them, evenly spaced over the horizon: the
-            // flow's cost is linear in its rows and its fit has converged well before.
+            // flow's training cost is linear in its rows (scoring still covers them all).
             let every = train_n.div_ceil(self.cfg.flow_train_rows.max(1)).max(1);
             let train: Vec<f64> = x[..train_n * k]
                 .chunks_exact(k)
