@@ -9,6 +9,10 @@ use crate::ClusterError;
 /// never lengthens a distance, so the projected distance is a lower bound of the true one.
 const AXES: usize = 12;
 
+/// Projected distances are lower bounds in exact arithmetic only; pruning on them allows
+/// this relative slack so that rounding never drops a pair at the edge of `eps`.
+const SLACK: f64 = 1.0 + 1e-9;
+
 /// Rows per k-d tree leaf.
 const LEAF: usize = 16;
 
@@ -119,11 +123,11 @@ impl Space {
             &self.proj[a * AXES..(a + 1) * AXES],
             &self.proj[b * AXES..(b + 1) * AXES],
         );
-        if (pa[0] - pb[0]).abs() > eps {
+        if (pa[0] - pb[0]).abs() > eps * SLACK {
             return None;
         }
         let lower: f64 = pa.iter().zip(pb).map(|(x, y)| (x - y) * (x - y)).sum();
-        if lower > eps2 {
+        if lower > eps2 * SLACK {
             return None;
         }
         let (ra, rb) = (self.row(a), self.row(b));
@@ -166,7 +170,7 @@ impl Space {
         let mut stack = vec![0usize];
         while let Some(n) = stack.pop() {
             let node = &self.tree.nodes[n];
-            if node.gap2(p) > eps2 {
+            if node.gap2(p) > eps2 * SLACK {
                 continue;
             }
             match node.children {
@@ -231,7 +235,7 @@ impl Space {
             _ => {}
         }
         let node = &self.tree.nodes[n];
-        if node.gap2(&self.proj[i * AXES..(i + 1) * AXES]) > eps2 {
+        if node.gap2(&self.proj[i * AXES..(i + 1) * AXES]) > eps2 * SLACK {
             return;
         }
         let now = match node.children {
@@ -425,9 +429,21 @@ fn principal_axes(rows: &[f64], dims: usize, k: usize) -> Vec<Vec<f64>> {
             w.iter_mut().for_each(|x| *x /= norm);
             v = w;
         }
-        if norm < 1e-300 {
+        // Power iteration on a deflated matrix of lower rank ends on rounding noise,
+        // which need not be orthogonal to the axes found: one last Gram-Schmidt step keeps
+        // the axes orthonormal, which the lower bound relies on. A direction with nothing
+        // left after it is dropped.
+        if norm >= 1e-300 {
+            for u in &axes {
+                let dot: f64 = v.iter().zip(u).map(|(x, y): (&f64, &f64)| x * y).sum();
+                v.iter_mut().zip(u).for_each(|(x, y)| *x -= dot * y);
+            }
+            norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        }
+        if norm < 1e-6 {
             axes.push(vec![0.0; dims]);
         } else {
+            v.iter_mut().for_each(|x| *x /= norm);
             axes.push(v);
         }
     }

@@ -171,6 +171,37 @@ fn dbscan_on_dense_clusters_equals_the_reference() {
     }
 }
 
+/// Rows that span fewer directions than they have columns (three rows in 3-D, and rows on
+/// a plane in 6-D): the principal axes past their rank must not cut real neighbours away.
+#[test]
+fn dbscan_on_rows_of_lower_rank_than_their_columns_equals_the_reference() {
+    let three = [0.0, 4.0, 0.0, 3.0, 1.0, 3.5, 2.5, 1.0, 2.5];
+    let params = DbscanParams {
+        eps: 1.2712932586814492,
+        min_samples: 1,
+        threads: 1,
+    };
+    let got = dbscan(&three, 3, &params).unwrap();
+    assert_eq!(got, vec![Some(0), Some(1), Some(1)]);
+
+    let mut plane = Vec::new();
+    for i in 0..40 {
+        for j in 0..40 {
+            let (u, v) = (i as f64 * 0.25, j as f64 * 0.5);
+            plane.extend([u, v, u + v, u - v, 2.0 * u, 0.5 * v]);
+        }
+    }
+    let params = DbscanParams {
+        eps: 0.9,
+        min_samples: 3,
+        threads: 2,
+    };
+    assert_eq!(
+        dbscan(&plane, 6, &params).unwrap(),
+        reference_dbscan(&plane, 6, 0.9, 3)
+    );
+}
+
 #[test]
 fn dbscan_merges_identical_rows_into_one_weighted_point() {
     // 6 identical rows form a cluster on their own (weight 6 >= 5); 4 identical do not.
