@@ -113,44 +113,59 @@ impl Sessionizer {
             .collect();
         selected.sort_by(|a, b| a.0.cmp(&b.0));
         let key = self.hash_key();
-        let bases: Vec<Base<'_>> = selected
-            .iter()
-            .map(|(k, a)| {
-                let looked = dict.ip_asn.get(k.src_ip);
-                let asn = a.first.asn.or(looked.map(|i| i.asn)).unwrap_or(0);
-                let asn_org = if a.first.asn_org.is_empty() {
-                    looked.map(|i| i.org.clone()).unwrap_or_default()
-                } else {
-                    a.first.asn_org.clone()
-                };
-                let country = if a.first.country.is_empty() {
-                    looked.map(|i| i.country.clone()).unwrap_or_default()
-                } else {
-                    a.first.country.clone()
-                };
-                let w = ipw.get(&(k.window_start.millis(), k.src_ip)).copied();
-                let hoh = w
-                    .filter(|w| !w.header_order.is_empty())
-                    .map(|w| format!("{:016x}", key.hash(w.header_order.as_bytes())))
-                    .unwrap_or_default();
-                Base {
-                    key: k,
-                    acc: a,
-                    ipw: w,
-                    asn,
-                    asn_org,
-                    country,
-                    hoh,
-                }
-            })
-            .collect();
+        let bases: Vec<Base<'_>> = par_map(&selected, |(k, a)| {
+            let looked = dict.ip_asn.get(k.src_ip);
+            let asn = a.first.asn.or(looked.map(|i| i.asn)).unwrap_or(0);
+            let asn_org = if a.first.asn_org.is_empty() {
+                looked.map(|i| i.org.clone()).unwrap_or_default()
+            } else {
+                a.first.asn_org.clone()
+            };
+            let country = if a.first.country.is_empty() {
+                looked.map(|i| i.country.clone()).unwrap_or_default()
+            } else {
+                a.first.country.clone()
+            };
+            let w = ipw.get(&(k.window_start.millis(), k.src_ip)).copied();
+            let hoh = w
+                .filter(|w| !w.header_order.is_empty())
+                .map(|w| format!("{:016x}", key.hash(w.header_order.as_bytes())))
+                .unwrap_or_default();
+            Base {
+                key: k,
+                acc: a,
+                ipw: w,
+                asn,
+                asn_org,
+                country,
+                hoh,
+            }
+        });
         let cohort = Cohort::build(&bases);
         let ip_seq = IpSequence::build(&bases);
-        bases
-            .iter()
-            .map(|b| compute(b, dict, &cohort, &ip_seq))
-            .collect()
+        par_map(&bases, |b| compute(b, dict, &cohort, &ip_seq))
     }
+}
+
+/// `f` of every item, in order, over the machine's cores (each item on its own: the
+/// result does not depend on the split).
+fn par_map<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync) -> Vec<U> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if workers <= 1 || items.len() < 4096 {
+        return items.iter().map(f).collect();
+    }
+    let per = items.len().div_ceil(workers);
+    let f = &f;
+    std::thread::scope(|s| {
+        let parts: Vec<_> = items
+            .chunks(per)
+            .map(|chunk| s.spawn(move || chunk.iter().map(f).collect::<Vec<U>>()))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|p| p.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
 }
 
 /// The seed view's `OVER (PARTITION BY ...)` aggregates over the horizon.

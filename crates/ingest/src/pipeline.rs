@@ -8,7 +8,7 @@ use shrike_types::RequestRecord;
 
 use crate::{
     quality, Chunk, ChunkReader, DeadLetterWriter, Input, QualityCounts, Reject, RejectCounts,
-    RejectReason, Source, MAX_LINE_BYTES,
+    RejectReason, Source, Tap, MAX_LINE_BYTES,
 };
 
 /// Receives the records one worker parsed. Sinks are built per worker and merged by the
@@ -231,8 +231,33 @@ pub fn run<S, F>(
     source: &dyn Source,
     options: &IngestOptions,
     dead_letter: DeadLetterWriter,
+    make_sink: F,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<(IngestReport<S>, DeadLetterWriter), IngestError>
+where
+    S: RecordSink,
+    F: FnMut() -> S,
+{
+    run_tapped(
+        input,
+        source,
+        options,
+        dead_letter,
+        make_sink,
+        progress,
+        None,
+    )
+}
+
+/// [`run`], with `tap` seeing the input's raw bytes as they are read (see [`Tap`]).
+pub fn run_tapped<S, F>(
+    input: &Input,
+    source: &dyn Source,
+    options: &IngestOptions,
+    dead_letter: DeadLetterWriter,
     mut make_sink: F,
     progress: &(dyn Fn(u64) + Sync),
+    tap: Option<&Tap>,
 ) -> Result<(IngestReport<S>, DeadLetterWriter), IngestError>
 where
     S: RecordSink,
@@ -243,7 +268,7 @@ where
         input: input.label(),
         source,
     };
-    let (reader, _) = input.open().map_err(read_err)?;
+    let (reader, _) = input.open_tapped(tap).map_err(read_err)?;
     let mut chunks = ChunkReader::starting_at_line(reader, options.chunk_size, options.first_line);
     let workers = options.workers.max(1);
     let dead = Mutex::new(dead_letter);

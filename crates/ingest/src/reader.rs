@@ -6,6 +6,7 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// Longest accepted line (1 MiB). Longer lines are rejected as `line_too_long`.
 pub const MAX_LINE_BYTES: usize = 1024 * 1024;
@@ -55,6 +56,14 @@ impl Input {
     /// Opens the input, decompressing gzip transparently. Returns the reader and the
     /// compressed size when known (for progress bars).
     pub fn open(&self) -> io::Result<(Box<dyn Read + Send>, Option<u64>)> {
+        self.open_tapped(None)
+    }
+
+    /// [`Input::open`], with `tap` seeing every raw byte read, before decompression.
+    pub fn open_tapped(
+        &self,
+        tap: Option<&Tap>,
+    ) -> io::Result<(Box<dyn Read + Send>, Option<u64>)> {
         let (raw, len): (Box<dyn Read + Send>, Option<u64>) = match self {
             Input::File(p) => open_file(p)?,
             Input::FileRange { path, start, end } => {
@@ -64,6 +73,13 @@ impl Input {
                 (Box::new(f.take(len)), Some(len))
             }
             Input::Stdin => (Box::new(io::stdin()), None),
+        };
+        let raw: Box<dyn Read + Send> = match tap {
+            Some(tap) => Box::new(TapReader {
+                inner: raw,
+                tap: tap.clone(),
+            }),
+            None => raw,
         };
         let mut buffered = BufReader::with_capacity(256 * 1024, raw);
         let magic = buffered.fill_buf()?;
@@ -76,6 +92,39 @@ impl Input {
         } else {
             Ok((Box::new(buffered), len))
         }
+    }
+}
+
+/// Sees the raw bytes of an input as its reader reads them (before any decompression), in
+/// order and each once: a content fingerprint computed in the same pass as the parse.
+#[derive(Clone)]
+pub struct Tap(Arc<Mutex<TapFn>>);
+
+type TapFn = dyn FnMut(&[u8]) + Send;
+
+impl Tap {
+    /// A tap calling `f` with each run of bytes read.
+    pub fn new(f: impl FnMut(&[u8]) + Send + 'static) -> Self {
+        Tap(Arc::new(Mutex::new(f)))
+    }
+}
+
+impl std::fmt::Debug for Tap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tap")
+    }
+}
+
+struct TapReader {
+    inner: Box<dyn Read + Send>,
+    tap: Tap,
+}
+
+impl Read for TapReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        (self.tap.0.lock().unwrap_or_else(|p| p.into_inner()))(&buf[..n]);
+        Ok(n)
     }
 }
 

@@ -1,9 +1,9 @@
 //! `shrike ingest`: read → validate → sessionize → cohort features → store.
 
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context};
 use clap::Args;
@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use shrike_dict::Dictionaries;
 use shrike_features::{FinishOptions, Sessionizer};
 use shrike_ingest::{
-    detect_format, DeadLetterWriter, Format, IngestOptions, IngestReport, Input, RecordSink,
+    detect_format, DeadLetterWriter, Format, IngestOptions, IngestReport, Input, RecordSink, Tap,
 };
 use shrike_store::{FileSpan, IngestLedger, IngestedSource, SqliteStore};
 use shrike_types::{Clock, RequestRecord, SystemClock, HOUR_MS};
@@ -127,6 +127,70 @@ fn hash_file(path: &Path, size: u64, prefix_len: Option<u64>) -> anyhow::Result<
     })
 }
 
+/// Whether byte `size - 1` of a file is a newline (true for an empty file).
+fn ends_with_newline(path: &Path, size: u64) -> anyhow::Result<bool> {
+    if size == 0 {
+        return Ok(true);
+    }
+    let mut f =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    f.seek(std::io::SeekFrom::Start(size - 1))
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let mut last = [0u8];
+    f.read_exact(&mut last)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(last[0] == b'\n')
+}
+
+/// An input's fingerprint: known before the read, or computed by a tap during it.
+enum Print {
+    Known(String),
+    Tapped(TapDigest, Tap),
+}
+
+/// SHA-256 of the bytes a [`Tap`] saw, and their count: the fingerprint of a file read in
+/// the same pass as its records.
+struct TapDigest {
+    state: Arc<Mutex<(Sha256, u64)>>,
+    path: PathBuf,
+    size: u64,
+}
+
+impl TapDigest {
+    /// A digest of the first `size` bytes of `path`, and the tap that feeds it.
+    fn new(path: &Path, size: u64) -> (TapDigest, Tap) {
+        let state = Arc::new(Mutex::new((Sha256::new(), 0u64)));
+        let seen = Arc::clone(&state);
+        let tap = Tap::new(move |bytes| {
+            let mut s = seen.lock().unwrap_or_else(|p| p.into_inner());
+            s.0.update(bytes);
+            s.1 += bytes.len() as u64;
+        });
+        let digest = TapDigest {
+            state,
+            path: path.to_path_buf(),
+            size,
+        };
+        (digest, tap)
+    }
+
+    /// The fingerprint, once the whole file was read.
+    fn finish(self) -> anyhow::Result<String> {
+        let (h, n) = std::mem::replace(
+            &mut *self.state.lock().unwrap_or_else(|p| p.into_inner()),
+            (Sha256::new(), 0),
+        );
+        if n < self.size {
+            bail!(
+                "{} shrank while it was being read ({} bytes expected, {n} read)",
+                self.path.display(),
+                self.size
+            );
+        }
+        Ok(hex(&h.finalize()))
+    }
+}
+
 /// What an ingest of one input will read, decided from the store's record of earlier runs.
 pub enum Plan {
     /// This exact content was ingested before.
@@ -141,8 +205,10 @@ pub struct ReadPlan {
     pub input: Input,
     /// Line number of the first line read.
     pub first_line: u64,
-    /// Content fingerprint recorded for the run.
-    pub fingerprint: String,
+    /// Content fingerprint recorded for the run; `None` when no earlier ingest can have had
+    /// this content (none read a file of its size): it is then computed as the file is
+    /// read, in the same pass.
+    pub fingerprint: Option<String>,
     /// For a file: its canonical path, size and whether it ends with a newline.
     file: Option<(String, u64, bool)>,
     /// Where an earlier run of the same file stopped, when this run continues it.
@@ -161,6 +227,15 @@ impl ReadPlan {
                 lines: self.first_line - 1 + lines,
                 ends_with_newline: *ends_with_newline,
             })
+    }
+
+    /// The content fingerprint, hashing the file now if it was left for the read.
+    pub fn fingerprint_now(&self) -> anyhow::Result<String> {
+        match (&self.fingerprint, &self.input) {
+            (Some(f), _) => Ok(f.clone()),
+            (None, Input::FileRange { path, end, .. }) => Ok(hash_file(path, *end, None)?.whole),
+            (None, other) => bail!("{} has no content fingerprint", other.label()),
+        }
     }
 
     /// Bytes to read, when known.
@@ -182,7 +257,7 @@ pub fn plan(store: &dyn IngestLedger, input: &Input, force: bool) -> anyhow::Res
             return Ok(Plan::Read(ReadPlan {
                 input: Input::Stdin,
                 first_line: 1,
-                fingerprint: format!("stdin-{}", SystemClock.now().millis()),
+                fingerprint: Some(format!("stdin-{}", SystemClock.now().millis())),
                 file: None,
                 continued_from: None,
             }))
@@ -198,6 +273,21 @@ pub fn plan(store: &dyn IngestLedger, input: &Input, force: bool) -> anyhow::Res
     let previous = store
         .last_ingest_of(&canonical)?
         .filter(|p| p.span.as_ref().is_some_and(|s| s.end > 0 && s.end < size));
+    if previous.is_none() && !store.may_have_seen_size(size)? {
+        // No earlier ingest read this much: the content is new, and is fingerprinted as it
+        // is read rather than in a pass of its own.
+        return Ok(Plan::Read(ReadPlan {
+            input: Input::FileRange {
+                path: path.clone(),
+                start: 0,
+                end: size,
+            },
+            first_line: 1,
+            fingerprint: None,
+            file: Some((canonical, size, ends_with_newline(path, size)?)),
+            continued_from: None,
+        }));
+    }
     let snapshot = previous
         .as_ref()
         .and_then(|p| p.span.as_ref())
@@ -219,7 +309,7 @@ pub fn plan(store: &dyn IngestLedger, input: &Input, force: bool) -> anyhow::Res
             },
             // A last line without its newline is continued by the first bytes read now.
             first_line: span.lines + u64::from(span.ends_with_newline),
-            fingerprint: hashed.whole,
+            fingerprint: Some(hashed.whole),
             file,
             continued_from: Some(span.end),
         },
@@ -230,7 +320,7 @@ pub fn plan(store: &dyn IngestLedger, input: &Input, force: bool) -> anyhow::Res
                 end: size,
             },
             first_line: 1,
-            fingerprint: hashed.whole,
+            fingerprint: Some(hashed.whole),
             file,
             continued_from: None,
         },
@@ -352,10 +442,28 @@ pub fn ingest_planned(
     let sink = || SessionSink(Sessionizer::new(key, batch));
     let dead_letter =
         DeadLetterWriter::to_file(&settings.dead_letter).for_run(format!("batch {batch}"), &label);
-    let (report, dead) = match format.source() {
-        Some(source) => {
-            shrike_ingest::run(input, source.as_ref(), &opts, dead_letter, sink, progress)?
+    // A fingerprint left for the read is computed from the bytes as the reader reads them
+    // (a capture or Zeek log is read by its own reader: it is hashed first).
+    let print = match (&plan.fingerprint, format.source(), input) {
+        (None, Some(_), Input::FileRange { path, end, .. }) => {
+            let (digest, tap) = TapDigest::new(path, *end);
+            Print::Tapped(digest, tap)
         }
+        _ => Print::Known(plan.fingerprint_now()?),
+    };
+    let (report, dead) = match format.source() {
+        Some(source) => shrike_ingest::run_tapped(
+            input,
+            source.as_ref(),
+            &opts,
+            dead_letter,
+            sink,
+            progress,
+            match &print {
+                Print::Tapped(_, tap) => Some(tap),
+                Print::Known(_) => None,
+            },
+        )?,
         None => read_whole(
             format,
             plan,
@@ -374,8 +482,12 @@ pub fn ingest_planned(
     }
     // Extend stored sessions of the horizon with the new data and recompute their
     // features, in the store's write transaction.
+    let fingerprint = match print {
+        Print::Known(f) => f,
+        Print::Tapped(digest, _) => digest.finish()?,
+    };
     let src = IngestedSource {
-        fingerprint: plan.fingerprint.clone(),
+        fingerprint,
         label,
         records: report.records,
         rejected: report.rejects.total(),

@@ -150,9 +150,10 @@ fn ingest_planned(
         // One insert per chunk; 8 MiB is about 20,000 JSON Lines records.
         chunk_size: batch_bytes,
     };
+    let fingerprint = p.fingerprint_now()?;
     let sink = || ChSink {
         pusher,
-        fingerprint: &p.fingerprint,
+        fingerprint: &fingerprint,
         batch,
         expired_before,
         buf: Vec::with_capacity(batch_bytes),
@@ -184,7 +185,7 @@ fn ingest_planned(
         tracing::warn!(file = %settings.dead_letter.display(), lines = dead.written(), "rejected lines kept in the dead-letter file");
     }
     let src = IngestedSource {
-        fingerprint: p.fingerprint.clone(),
+        fingerprint: fingerprint.clone(),
         label,
         records: report.records,
         rejected: report.rejects.total(),

@@ -103,6 +103,22 @@ fn ingest_reports_rejects_keeps_them_and_is_idempotent() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("already ingested"), "{}", text(&o));
     assert!(text(&o).contains("store s.db: 2 sessions"), "{}", text(&o));
+    // The first run fingerprinted the file as it read it (no earlier ingest had its size):
+    // the fingerprint on record is the file's SHA-256, and the same content under another
+    // name is recognised.
+    use sha2::Digest;
+    use shrike_store::IngestLedger;
+    let digest: String = sha2::Sha256::digest(std::fs::read(input).unwrap())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let store = shrike_store::SqliteStore::open(&dir.path().join("s.db")).unwrap();
+    assert!(store.source_seen(&digest).unwrap().is_some());
+    drop(store);
+    std::fs::copy(input, dir.path().join("copy.jsonl")).unwrap();
+    let o = shrike(&["ingest", "copy.jsonl", "--store", "s.db"], dir.path());
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("already ingested"), "{}", text(&o));
 
     let o = shrike(
         &[

@@ -206,15 +206,35 @@ impl SqliteStore {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(sql)?;
+        let clock = std::time::Instant::now();
         let mut all = Sessionizer::new(new.hash_key(), new.batch());
-        if let Some(oldest) = new.session_states().map(|(k, _)| k.window_start).min() {
+        if let Some(oldest) = new.session_keys().map(|k| k.window_start).min() {
             let since = Timestamp::from_millis(oldest.millis() - horizon_ms);
             load_states(&tx, &path, &mut all, since)?;
         }
-        all.merge(new);
+        let loaded = clock.elapsed();
+        // Nothing stored in the horizon (a first ingest): the new sessions are all there is.
+        if all.session_count() == 0 && all.ip_window_count() == 0 {
+            all = new;
+        } else {
+            all.merge(new);
+        }
+        let merged = clock.elapsed();
         let features = finish(&all);
+        let finished = clock.elapsed();
         write_all(&tx, &all, &features, source, now).map_err(sql)?;
+        let written = clock.elapsed();
         tx.commit().map_err(sql)?;
+        let ms = |d: std::time::Duration| d.as_millis() as u64;
+        tracing::debug!(
+            load_ms = ms(loaded),
+            merge_ms = ms(merged - loaded),
+            features_ms = ms(finished - merged),
+            write_ms = ms(written - finished),
+            commit_ms = ms(clock.elapsed() - written),
+            sessions = features.len(),
+            "ingest stages after the read"
+        );
         Ok(features.len())
     }
 
@@ -443,6 +463,16 @@ impl IngestLedger for SqliteStore {
                 source_row,
             )
             .optional()
+            .map_err(self.err())
+    }
+
+    fn may_have_seen_size(&self, size: u64) -> Result<bool, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM ingested_sources WHERE end_offset = ?1)",
+                params![size as i64],
+                |r| r.get(0),
+            )
             .map_err(self.err())
     }
 }

@@ -20,6 +20,14 @@ pub trait IngestLedger {
     fn source_seen(&self, fingerprint: &str) -> Result<Option<IngestedSource>, StoreError>;
     /// The latest ingest of the file at this canonical path, if any.
     fn last_ingest_of(&self, path: &str) -> Result<Option<IngestedSource>, StoreError>;
+    /// Whether an ingest on record read a file of exactly `size` bytes (its first `size`
+    /// bytes, for a file that grew). When none did, no ingest can have had the content of a
+    /// file of that size, and its fingerprint can wait until it is read. The default (true)
+    /// always fingerprints first.
+    fn may_have_seen_size(&self, size: u64) -> Result<bool, StoreError> {
+        let _ = size;
+        Ok(true)
+    }
 }
 
 /// What a detection cycle reads and writes.
