@@ -67,7 +67,7 @@ pub fn dbscan(
     let core: Vec<bool> = scans.iter().map(|s| s.is_ok()).collect();
     // 2. Core rows within eps of each other are joined.
     let mut sets = UnionFind::new(m);
-    space.join_cores(&core, eps, &mut sets);
+    space.join_cores(&core, eps, &mut sets, workers);
     // 3. Border rows join their nearest core row (ties: the one that comes first).
     let border: Vec<Option<usize>> = scans
         .iter()

@@ -210,11 +210,49 @@ impl Space {
     /// set already is remembered as such and skipped by every row of that set (a join would
     /// change nothing), so a row stops scanning the thousands of neighbours it shares with
     /// the rest of its cluster.
-    pub(crate) fn join_cores(&self, core: &[bool], eps: f64, sets: &mut UnionFind) {
-        let mut state = vec![Joined::Unknown; self.tree.nodes.len()];
+    ///
+    /// On `workers` threads, each takes a contiguous range of the rows (by first projection,
+    /// so a cluster mostly lies in one range) with sets of its own; every join a thread makes
+    /// is a true pair, and a pair a thread skips was already joined in its own sets, so the
+    /// union of the threads' sets is the same partition whatever the split.
+    pub(crate) fn join_cores(&self, core: &[bool], eps: f64, sets: &mut UnionFind, workers: usize) {
         let eps2 = eps * eps;
-        for i in (0..self.len()).filter(|i| core[*i]) {
-            self.join_from(0, i, core, eps, eps2, sets, &mut state);
+        let cores: Vec<usize> = (0..self.len()).filter(|i| core[*i]).collect();
+        let join = |rows: &[usize], sets: &mut UnionFind| {
+            let mut state = vec![Joined::Unknown; self.tree.nodes.len()];
+            for &i in rows {
+                self.join_from(0, i, core, eps, eps2, sets, &mut state);
+            }
+        };
+        if workers <= 1 || cores.len() < 1024 {
+            join(&cores, sets);
+            return;
+        }
+        let per = cores.len().div_ceil(workers);
+        let parts: Vec<UnionFind> = std::thread::scope(|s| {
+            let handles: Vec<_> = cores
+                .chunks(per)
+                .map(|rows| {
+                    let join = &join;
+                    s.spawn(move || {
+                        let mut own = UnionFind::new(self.len());
+                        join(rows, &mut own);
+                        own
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
+        for mut part in parts {
+            for &i in &cores {
+                let root = part.find(i);
+                if root != i {
+                    sets.union(i, root);
+                }
+            }
         }
     }
 
@@ -259,7 +297,8 @@ impl Space {
                 let rows = &self.tree.order[node.start..node.end];
                 for &j in rows {
                     let j = j as usize;
-                    if j != i
+                    // Each pair once, from its first row: the other joined it already.
+                    if j > i
                         && core[j]
                         && sets.find(i) != sets.find(j)
                         && self.within(i, j, eps, eps2).is_some()
