@@ -391,7 +391,7 @@ impl CycleStore for SqliteStore {
     }
 
     /// Retention: deletes the scores of cycles started before `scores_before`, the sessions
-    /// of windows before `sessions_before`, the fleets detected before `fleets_before`, and
+    /// (and their states) of windows before `sessions_before`, the fleets detected before `fleets_before`, and
     /// the campaigns (and member addresses) not seen since `campaigns_before`, in one
     /// transaction. Cycles, decisions and models (small, the audit trail) are kept.
     fn prune(&mut self, r: &Retention) -> Result<Pruned, StoreError> {
@@ -414,6 +414,15 @@ impl CycleStore for SqliteStore {
                 [r.sessions_before.millis()],
             )
             .map_err(sql)?;
+        // Their mergeable states go with them (a late request for such a window starts a
+        // new session rather than growing one no longer kept).
+        for table in ["session_states", "ip_window_states"] {
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE window_start_ms < ?1"),
+                [r.sessions_before.millis()],
+            )
+            .map_err(sql)?;
+        }
         let fleets = tx
             .execute(
                 "DELETE FROM fleet_detections WHERE detected_at_ms < ?1",

@@ -45,7 +45,7 @@ fn sessions_accumulate_across_inputs_and_persist() {
     let mut store = SqliteStore::open(&path).unwrap();
     assert_eq!(
         store.schema_version().unwrap(),
-        9,
+        10,
         "every migration applied"
     );
     let key = store.hash_key().unwrap();
@@ -226,6 +226,11 @@ fn retention_deletes_old_scores_and_sessions_and_bounds_recurrence() {
         store.recurrences().unwrap()[&"192.0.2.1".parse().unwrap()],
         1
     );
+    // The pruned session's state went with it: a late request in its window starts it anew.
+    ingest(&mut store, "b", &[rec(5, "192.0.2.1", "/late")]);
+    let sessions = store.sessions().unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].hits, 1, "the pruned state was merged back");
 }
 
 #[test]
