@@ -393,7 +393,8 @@ impl CycleStore for SqliteStore {
     /// Retention: deletes the scores of cycles started before `scores_before`, the sessions
     /// (and their states) of windows before `sessions_before`, the fleets detected before `fleets_before`, and
     /// the campaigns (and member addresses) not seen since `campaigns_before`, in one
-    /// transaction. Cycles, decisions and models (small, the audit trail) are kept.
+    /// transaction. The per-anomaly decisions go with their cycle's scores; cycles, the
+    /// other decisions and models (small, the audit trail) are kept.
     fn prune(&mut self, r: &Retention) -> Result<Pruned, StoreError> {
         let path = self.path.clone();
         let sql = |source| StoreError::Sqlite {
@@ -408,6 +409,14 @@ impl CycleStore for SqliteStore {
                 [r.scores_before.millis()],
             )
             .map_err(sql)?;
+        // A cycle logs one ANOMALY decision per anomaly (tens of MB on a large cycle): they
+        // go with the cycle's scores; the cycle-level decisions stay.
+        tx.execute(
+            "DELETE FROM decisions WHERE kind = 'ANOMALY' AND cycle_id IN
+                 (SELECT id FROM cycles WHERE started_at_ms < ?1)",
+            [r.scores_before.millis()],
+        )
+        .map_err(sql)?;
         let sessions = tx
             .execute(
                 "DELETE FROM sessions WHERE window_start_ms < ?1",

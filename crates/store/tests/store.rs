@@ -123,11 +123,18 @@ fn cycle_at(hour: i64, flagged_ip: &str) -> shrike_store::CycleRecord {
         anomaly_rate: 0.5,
         metrics: "{}".into(),
         scores: vec![score(flagged_ip, true), score("192.0.2.200", false)],
-        decisions: vec![(
-            shrike_types::DecisionKind::ModelLoaded,
-            Some(shrike_types::FeatureSetName::Complete),
-            "{}".into(),
-        )],
+        decisions: vec![
+            (
+                shrike_types::DecisionKind::ModelLoaded,
+                Some(shrike_types::FeatureSetName::Complete),
+                "{}".into(),
+            ),
+            (
+                shrike_types::DecisionKind::Anomaly,
+                Some(shrike_types::FeatureSetName::Complete),
+                format!("{{\"src_ip\":\"{flagged_ip}\"}}"),
+            ),
+        ],
         models: vec![],
         fleets: vec![shrike_store::FleetRow {
             fleet_id: 0,
@@ -219,9 +226,10 @@ fn retention_deletes_old_scores_and_sessions_and_bounds_recurrence() {
     assert_eq!(store.count(OutputTable::FleetDetections).unwrap(), 1);
     assert_eq!(store.count(OutputTable::AllScores).unwrap(), 2);
     assert_eq!(store.session_count().unwrap(), 0);
-    // The audit trail stays; recurrence now counts the flags within the retention window.
+    // The audit trail stays, but for the per-anomaly decisions of the pruned cycles;
+    // recurrence now counts the flags within the retention window.
     assert_eq!(store.count(OutputTable::Cycles).unwrap(), 3);
-    assert_eq!(store.count(OutputTable::Decisions).unwrap(), 3);
+    assert_eq!(store.count(OutputTable::Decisions).unwrap(), 3 + 1);
     assert_eq!(
         store.recurrences().unwrap()[&"192.0.2.1".parse().unwrap()],
         1
