@@ -176,7 +176,7 @@ impl TapDigest {
 
     /// The fingerprint, once the file was read. A reader that stopped short of its end (a
     /// gzip stream cut short, or followed by bytes that are not gzip) saw only part of it:
-    /// the rest is hashed from the file then.
+    /// the whole file is hashed again then.
     fn finish(self) -> anyhow::Result<String> {
         let (h, n) = std::mem::replace(
             &mut *self.state.lock().unwrap_or_else(|p| p.into_inner()),
@@ -767,7 +767,7 @@ mod tests {
     }
 
     /// The tap's digest is the file's SHA-256 when it saw every byte, and still is when the
-    /// reader stopped short (the rest is hashed from the file).
+    /// reader stopped short (the file is hashed again).
     #[test]
     fn a_tapped_fingerprint_is_the_files_sha256_even_when_the_read_stopped_short() {
         let dir = tempfile::tempdir().unwrap();
