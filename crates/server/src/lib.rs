@@ -107,6 +107,7 @@ pub fn router(state: AppState) -> Router {
     }
     r.route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
+        .route("/v1/auth", get(api::enforce::auth))
         .route("/api/overview", get(api::overview::overview))
         .route("/api/tactics", get(api::overview::tactics))
         .route("/api/threats", get(api::threats::list))
@@ -185,6 +186,10 @@ pub async fn serve(
             match watcher.refresh_generation().await {
                 Ok(generation) if warmed != Some(generation) => {
                     warmed = Some(generation);
+                    // The enforcement index first: proxies ask on every request.
+                    if let Err(e) = api::enforce::warm(&watcher).await {
+                        tracing::warn!(error = %e, "cannot build the verdicts for /v1/auth");
+                    }
                     if let Err(e) = api::overview::warm(&watcher).await {
                         tracing::warn!(error = %e, "cannot build the overview in advance");
                     }

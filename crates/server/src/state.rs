@@ -128,6 +128,7 @@ struct Inner {
     building: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     map: MapJob,
     metrics: Metrics,
+    enforce: crate::api::enforce::EnforceCell,
 }
 
 impl AppState {
@@ -148,6 +149,7 @@ impl AppState {
                 building: Mutex::new(HashMap::new()),
                 map,
                 metrics: Metrics::default(),
+                enforce: Default::default(),
             }),
         })
     }
@@ -175,6 +177,11 @@ impl AppState {
     /// Request counters.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// The verdict index behind `GET /v1/auth`.
+    pub fn enforce(&self) -> &crate::api::enforce::EnforceCell {
+        &self.inner.enforce
     }
 
     /// Runs `f` on a store connection, on a blocking thread (SQLite calls block).

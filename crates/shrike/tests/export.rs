@@ -15,15 +15,139 @@ use shrike_store::VerdictStore;
 
 /// Runs a consumer; `None` (with one printed line) when it is not installed.
 fn consumer(program: &str, args: &[&str]) -> Option<Output> {
-    let path = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
-        .iter()
-        .map(|d| PathBuf::from(d).join(program))
-        .find(|p| p.exists());
-    let Some(path) = path else {
+    let Some(path) = installed(program) else {
         println!("{program} is not installed: its format is checked by the assertions only");
         return None;
     };
     Some(Command::new(path).args(args).output().unwrap())
+}
+
+/// Where a program is installed, if it is.
+fn installed(program: &str) -> Option<PathBuf> {
+    ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+        .iter()
+        .map(|d| PathBuf::from(d).join(program))
+        .find(|p| p.exists())
+}
+
+/// One HTTP/1.1 GET to `port` on loopback with extra headers: the status and body.
+fn http_get(port: u16, headers: &[(&str, &str)]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
+    write!(
+        s,
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let status = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {raw:?}"));
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (status, body)
+}
+
+/// Real nginx with `auth_request` to `shrike serve`'s `/v1/auth`: the client's address is
+/// taken from a test header (nginx would use `$remote_addr`), so that one loopback client
+/// can be every address. A listed address gets nginx's 403; a known bot's or a browser's
+/// address gets the page.
+fn nginx_auth_request(
+    d: &Path,
+    store: &str,
+    listed: &BTreeSet<String>,
+    protected: &BTreeSet<IpAddr>,
+) {
+    let Some(nginx) = installed("nginx") else {
+        println!(
+            "nginx is not installed: auth_request is checked through the Router only (serve.rs)"
+        );
+        return;
+    };
+    let shrike = support::Server::start(store, d);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let conf = d.join("auth-nginx.conf");
+    let t = d.join("nginx-temp");
+    std::fs::create_dir_all(&t).unwrap();
+    // The page is a file: a `return` would answer in the rewrite phase, before the access
+    // phase where auth_request asks.
+    let site = d.join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::write(site.join("index.html"), "welcome\n").unwrap();
+    std::fs::write(
+        &conf,
+        format!(
+            "pid {d}/auth-nginx.pid;\nerror_log {d}/auth-error.log;\ndaemon off;\nmaster_process off;\nevents {{}}\n\
+             http {{\n    access_log off;\n\
+             client_body_temp_path {t}/body;\n    proxy_temp_path {t}/proxy;\n\
+             fastcgi_temp_path {t}/fastcgi;\n    uwsgi_temp_path {t}/uwsgi;\n    scgi_temp_path {t}/scgi;\n\
+             server {{\n        listen 127.0.0.1:{port};\n\
+             location / {{\n            auth_request /_shrike;\n            root {site};\n        }}\n\
+             location = /_shrike {{\n            internal;\n            proxy_pass {url}/v1/auth;\n\
+             proxy_pass_request_body off;\n            proxy_set_header Content-Length \"\";\n\
+             proxy_set_header X-Real-IP $http_x_test_client;\n        }}\n    }}\n}}\n",
+            d = d.display(),
+            t = t.display(),
+            site = site.display(),
+            url = shrike.url,
+        ),
+    )
+    .unwrap();
+    /// Stops nginx however the test ends.
+    struct Running(std::process::Child);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _nginx = Running(
+        Command::new(nginx)
+            .args(["-c", conf.to_str().unwrap(), "-p", d.to_str().unwrap()])
+            .spawn()
+            .unwrap(),
+    );
+    let up = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(
+        up,
+        "nginx did not start: {}",
+        std::fs::read_to_string(d.join("auth-error.log")).unwrap_or_default()
+    );
+    let blocked: Vec<&String> = listed
+        .iter()
+        .filter(|v| v.parse::<IpAddr>().is_ok())
+        .take(10)
+        .collect();
+    assert!(!blocked.is_empty());
+    for ip in &blocked {
+        assert_eq!(http_get(port, &[("X-Test-Client", ip)]).0, 403, "{ip}");
+    }
+    for ip in protected.iter().take(10) {
+        let ip = ip.to_string();
+        assert_eq!(
+            http_get(port, &[("X-Test-Client", &ip)]),
+            (200, "welcome\n".into()),
+            "{ip}"
+        );
+    }
 }
 
 /// Whether `ip` is listed, alone or inside a listed /24 or /48.
@@ -158,6 +282,9 @@ fn every_format_passes_its_consumer_and_never_blocks_a_good_bot_or_a_browser() {
     ) {
         assert!(o.status.success(), "nginx -t: {}", text(&o));
     }
+
+    // nginx in front of a site, asking shrike on every request (auth_request).
+    nginx_auth_request(d, store_s, &listed, &protected);
 
     // ipset: restored into a private network namespace (the host's sets are untouched).
     let ipset = export("ipset", &["--set-name", "shrike_test"]);

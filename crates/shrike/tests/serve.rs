@@ -363,6 +363,95 @@ fn a_warmed_cache_answers_the_first_overview_and_tactics() {
     assert_eq!(metric(&after, misses), metric(&before, misses));
 }
 
+/// `GET /v1/auth` denies exactly what the export would block from the latest cycle (an
+/// address, an address of a blocked prefix, a blocked JA4) and allows the rest, a real
+/// browser's address included; a request that does not name its client is a 400.
+#[test]
+fn the_auth_endpoint_denies_what_the_export_blocks_and_allows_the_rest() {
+    use shrike_export::{plan, EntryKind, Filters};
+    use shrike_types::ThreatLevel;
+    let api = Api::new(None);
+    let store = api.store();
+    let (cycle, _) = store.latest_cycle().unwrap().unwrap();
+    let scores = store.cycle_scores(cycle).unwrap();
+    let p = plan(&scores, &Filters::default()).unwrap();
+    let ask = |ip: Option<&str>, ja4: Option<&str>| {
+        let mut b = Request::get("/v1/auth");
+        if let Some(ip) = ip {
+            b = b.header("x-real-ip", ip);
+        }
+        if let Some(j) = ja4 {
+            b = b.header("x-ja4", j);
+        }
+        api.rt.block_on(async {
+            let res = api
+                .router
+                .clone()
+                .oneshot(b.body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let h = |name: &str| {
+                res.headers()
+                    .get(name)
+                    .map(|v| v.to_str().unwrap().to_string())
+                    .unwrap_or_default()
+            };
+            (res.status(), h("x-shrike-match"), h("x-shrike-level"))
+        })
+    };
+    let ips: Vec<_> = p
+        .addresses
+        .iter()
+        .filter(|e| e.kind == EntryKind::Ip)
+        .collect();
+    assert!(!ips.is_empty(), "the demo cycle blocks no address");
+    for e in ips.iter().take(20) {
+        assert_eq!(
+            ask(Some(&e.value), None),
+            (StatusCode::FORBIDDEN, "ip".into(), e.level.as_str().into()),
+            "{}",
+            e.value
+        );
+    }
+    // An address the cycle never saw, inside a blocked prefix.
+    for e in p
+        .addresses
+        .iter()
+        .filter(|e| e.kind == EntryKind::Prefix)
+        .take(3)
+    {
+        let unseen = e.value.replace(".0/24", ".254").replace("::/48", "::fe");
+        assert_eq!(
+            ask(Some(&unseen), None).0,
+            StatusCode::FORBIDDEN,
+            "{unseen}"
+        );
+    }
+    // A real browser's address is allowed; an address the cycle never saw is allowed,
+    // unless it brings a blocked JA4.
+    let browser = scores
+        .iter()
+        .find(|s| s.threat_level == ThreatLevel::LegitimateBrowser)
+        .expect("a legitimate browser in the demo");
+    let (status, matched, _) = ask(Some(&browser.key.src_ip.to_string()), None);
+    assert_eq!((status, matched.as_str()), (StatusCode::NO_CONTENT, "none"));
+    assert_eq!(ask(Some("2001:db8::77"), None).0, StatusCode::NO_CONTENT);
+    assert_eq!(
+        ask(Some("2001:db8::77"), Some("not a ja4")).0,
+        StatusCode::NO_CONTENT
+    );
+    if let Some(j) = p.ja4s.first() {
+        assert_eq!(
+            ask(Some("2001:db8::77"), Some(&j.value)),
+            (StatusCode::FORBIDDEN, "ja4".into(), j.level.as_str().into())
+        );
+    }
+    let (status, v, _) = api.send(Request::get("/v1/auth").body(Body::empty()).unwrap());
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(v["error"].as_str().unwrap().contains("X-Real-IP"), "{v}");
+    assert_eq!(ask(Some("not-an-address"), None).0, StatusCode::BAD_REQUEST);
+}
+
 #[test]
 fn a_store_failure_is_a_500_that_does_not_leak_its_cause() {
     let api = Api::new(None);

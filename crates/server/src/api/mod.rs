@@ -2,6 +2,7 @@
 //! the read-only summaries are cached until the store's generation changes.
 
 pub mod actions;
+pub mod enforce;
 pub mod health;
 pub mod overview;
 pub mod threats;
