@@ -125,8 +125,14 @@ impl Sessionizer {
     }
 
     /// Absorbs another sessionizer (same hash key).
-    pub fn merge(&mut self, other: Sessionizer) {
+    pub fn merge(&mut self, mut other: Sessionizer) {
         debug_assert_eq!(self.key, other.key, "sessionizers with different hash keys");
+        if self.sessions.is_empty() && self.ip_windows.is_empty() {
+            // Nothing to merge into (a first ingest): the other is the result as it is.
+            other.batch = self.batch;
+            *self = other;
+            return;
+        }
         for (k, acc) in other.sessions {
             let slot = self.session_slot(&k);
             self.sessions[slot].1.merge(&acc);
@@ -145,16 +151,6 @@ impl Sessionizer {
     /// Number of (window, IP) aggregates.
     pub fn ip_window_count(&self) -> usize {
         self.ip_windows.len()
-    }
-
-    /// Session states, serialised, for a store.
-    pub fn session_states(&self) -> impl Iterator<Item = (&SessionKey, Vec<u8>)> + '_ {
-        self.sessions.iter().map(|(k, a)| {
-            (
-                k,
-                postcard::to_stdvec(a).expect("in-memory serialisation cannot fail"),
-            )
-        })
     }
 
     /// Session keys, by position: the `i`-th is the key of [`Sessionizer::session_state`]`(i)`.
@@ -179,16 +175,6 @@ impl Sessionizer {
     /// The serialised state of the (window, IP) aggregate at position `i`.
     pub fn ip_window_state(&self, i: usize) -> Vec<u8> {
         postcard::to_stdvec(&self.ip_windows[i].1).expect("in-memory serialisation cannot fail")
-    }
-
-    /// (window, IP) states, serialised, for a store.
-    pub fn ip_window_states(&self) -> impl Iterator<Item = ((Timestamp, IpAddr), Vec<u8>)> + '_ {
-        self.ip_windows.iter().map(|((w, ip), a)| {
-            (
-                (Timestamp::from_millis(*w), *ip),
-                postcard::to_stdvec(a).expect("in-memory serialisation cannot fail"),
-            )
-        })
     }
 
     /// Merges a saved session state.

@@ -280,6 +280,6 @@ impl AppState {
     }
 }
 
-fn poisoned<T>(_: std::sync::PoisonError<T>) -> ApiError {
+pub(crate) fn poisoned<T>(_: std::sync::PoisonError<T>) -> ApiError {
     ApiError::Internal("a lock was poisoned by a panicking request".into())
 }

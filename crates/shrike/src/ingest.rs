@@ -272,33 +272,31 @@ pub fn plan(store: &dyn IngestLedger, input: &Input, force: bool) -> anyhow::Res
     let previous = store
         .last_ingest_of(&canonical)?
         .filter(|p| p.span.as_ref().is_some_and(|s| s.end > 0 && s.end < size));
-    if previous.is_none() && !store.may_have_seen_size(size)? {
-        // No earlier ingest read this much: the content is new, and is fingerprinted as it
-        // is read rather than in a pass of its own.
-        return Ok(Plan::Read(ReadPlan {
-            input: Input::FileRange {
-                path: path.clone(),
-                start: 0,
-                end: size,
-            },
-            first_line: 1,
-            fingerprint: None,
-            file: Some((canonical, size, ends_with_newline(path, size)?)),
-            continued_from: None,
-        }));
-    }
-    let snapshot = previous
-        .as_ref()
-        .and_then(|p| p.span.as_ref())
-        .map(|s| s.end);
-    let hashed = hash_file(path, size, snapshot)?;
-    if !force {
-        if let Some(seen) = store.source_seen(&hashed.whole)? {
-            return Ok(Plan::Skip(seen));
+    // A file whose size no earlier ingest read cannot hold content seen before: it is
+    // fingerprinted as it is read rather than in a pass of its own.
+    let hashed = if previous.is_none() && !store.may_have_seen_size(size)? {
+        None
+    } else {
+        let snapshot = previous
+            .as_ref()
+            .and_then(|p| p.span.as_ref())
+            .map(|s| s.end);
+        let hashed = hash_file(path, size, snapshot)?;
+        if !force {
+            if let Some(seen) = store.source_seen(&hashed.whole)? {
+                return Ok(Plan::Skip(seen));
+            }
         }
-    }
-    let file = Some((canonical, size, hashed.ends_with_newline));
-    let continued = previous.filter(|p| !force && hashed.prefix.as_deref() == Some(&p.fingerprint));
+        Some(hashed)
+    };
+    let ends = match &hashed {
+        Some(h) => h.ends_with_newline,
+        None => ends_with_newline(path, size)?,
+    };
+    let file = Some((canonical, size, ends));
+    let prefix = hashed.as_ref().and_then(|h| h.prefix.as_deref());
+    let continued = previous.filter(|p| !force && prefix == Some(p.fingerprint.as_str()));
+    let fingerprint = hashed.map(|h| h.whole);
     Ok(Plan::Read(match continued.and_then(|p| p.span) {
         Some(span) => ReadPlan {
             input: Input::FileRange {
@@ -308,7 +306,7 @@ pub fn plan(store: &dyn IngestLedger, input: &Input, force: bool) -> anyhow::Res
             },
             // A last line without its newline is continued by the first bytes read now.
             first_line: span.lines + u64::from(span.ends_with_newline),
-            fingerprint: Some(hashed.whole),
+            fingerprint,
             file,
             continued_from: Some(span.end),
         },
@@ -319,7 +317,7 @@ pub fn plan(store: &dyn IngestLedger, input: &Input, force: bool) -> anyhow::Res
                 end: size,
             },
             first_line: 1,
-            fingerprint: Some(hashed.whole),
+            fingerprint,
             file,
             continued_from: None,
         },

@@ -213,12 +213,7 @@ impl SqliteStore {
             load_states(&tx, &path, &mut all, since)?;
         }
         let loaded = clock.elapsed();
-        // Nothing stored in the horizon (a first ingest): the new sessions are all there is.
-        if all.session_count() == 0 && all.ip_window_count() == 0 {
-            all = new;
-        } else {
-            all.merge(new);
-        }
+        all.merge(new);
         let merged = clock.elapsed();
         let features = finish(&all);
         let finished = clock.elapsed();

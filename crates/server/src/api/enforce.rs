@@ -24,7 +24,7 @@ use shrike_export::{plan, prefix_of, EntryKind, Filters};
 use shrike_types::{Ja4, ThreatLevel};
 
 use crate::error::{ApiError, ApiResult};
-use crate::state::{AppState, Generation};
+use crate::state::{poisoned, AppState, Generation};
 
 /// The header the proxy sets to the client's address.
 pub const CLIENT_IP_HEADER: &str = "x-real-ip";
@@ -90,11 +90,6 @@ impl Verdicts {
             .or_else(|| self.prefixes.get(&prefix_of(ip)))
             .or_else(|| ja4.and_then(|j| self.ja4s.get(j)))
     }
-
-    /// Entries held: addresses, prefixes, JA4s.
-    pub fn sizes(&self) -> (usize, usize, usize) {
-        (self.ips.len(), self.prefixes.len(), self.ja4s.len())
-    }
 }
 
 /// The current verdicts. A stale index keeps answering while a newer one is built, so a
@@ -121,10 +116,6 @@ pub async fn current(state: &AppState) -> ApiResult<Arc<Verdicts>> {
 /// Builds the index for the current generation ahead of the first request.
 pub async fn warm(state: &AppState) -> ApiResult<()> {
     current(state).await.map(|_| ())
-}
-
-fn poisoned<T>(_: T) -> ApiError {
-    ApiError::Internal("a lock was poisoned".into())
 }
 
 /// The verdict index kept in [`AppState`], with the generation it was built for.
