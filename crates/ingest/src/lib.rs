@@ -9,6 +9,8 @@
 //!   [`RejectCounts`] and written to the [`DeadLetterWriter`] (line number, reason, raw bytes).
 //! - Packet captures (pcap/pcapng) are read by [`run_capture`] through `shrike-pcap`;
 //!   Zeek logs (http.log joined to ssl.log and conn.log) by [`run_zeek`].
+//! - [`Follower`] follows a log file as `tail -F` does (rotations, truncations, partial
+//!   lines), in [`Piece`]s that carry the position to store with them.
 //! - [`run`] drives it all on several threads, handing records to one [`RecordSink`] per
 //!   worker; sinks are merged by the caller.
 //!
@@ -17,6 +19,8 @@
 mod capture;
 mod combined;
 mod deadletter;
+#[cfg(unix)]
+mod follow;
 pub mod json;
 mod jsonl;
 mod mapped;
@@ -30,6 +34,8 @@ mod zeek;
 pub use capture::run_capture;
 pub use combined::CombinedLog;
 pub use deadletter::DeadLetterWriter;
+#[cfg(unix)]
+pub use follow::{FollowEvent, Follower, Piece};
 pub use jsonl::JsonLines;
 pub use mapped::{Dialect, MappedJson};
 pub use pipeline::{run, run_tapped, IngestError, IngestOptions, IngestReport, RecordSink};

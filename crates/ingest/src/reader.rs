@@ -30,6 +30,14 @@ pub enum Input {
     },
     /// Standard input (gzip detected the same way).
     Stdin,
+    /// Bytes already read (the whole lines `shrike run` took from a followed file), with a
+    /// label for messages.
+    Bytes {
+        /// What the bytes are, for messages (a path and byte range).
+        label: String,
+        /// The bytes.
+        bytes: Arc<[u8]>,
+    },
 }
 
 impl Input {
@@ -50,6 +58,7 @@ impl Input {
                 format!("{} (bytes {start}..{end})", path.display())
             }
             Input::Stdin => "<stdin>".into(),
+            Input::Bytes { label, .. } => label.clone(),
         }
     }
 
@@ -73,6 +82,10 @@ impl Input {
                 (Box::new(f.take(len)), Some(len))
             }
             Input::Stdin => (Box::new(io::stdin()), None),
+            Input::Bytes { bytes, .. } => {
+                let len = bytes.len() as u64;
+                (Box::new(io::Cursor::new(Arc::clone(bytes))), Some(len))
+            }
         };
         let raw: Box<dyn Read + Send> = match tap {
             Some(tap) => Box::new(TapReader {

@@ -17,6 +17,7 @@ pub mod error;
 pub mod map;
 pub mod ops;
 pub mod params;
+pub mod service;
 pub mod state;
 
 use std::net::SocketAddr;
@@ -31,6 +32,7 @@ use axum::Router;
 
 pub use auth::{check_bind, BindError};
 pub use error::ApiError;
+pub use service::{ServiceHandle, ServiceStatus};
 pub use state::{AppState, ServeSettings, StoreOpener};
 
 /// The embedded static files: path, content type, body.
@@ -122,6 +124,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/campaigns", get(api::health::campaigns))
         .route("/api/campaigns/{id}", get(api::health::campaign))
         .route("/api/health", get(api::health::health))
+        .route("/api/service", get(api::health::service))
         .route("/api/decisions", get(api::health::decisions))
         .route("/api/map", get(map::clusters))
         .route("/api/map/status", get(map::status))
@@ -279,6 +282,27 @@ pub fn serve_blocking(
         .build()
         .map_err(|source| ServeError::Io { addr, source })?;
     runtime.block_on(serve(addr, state, ready, shutdown_signal()))
+}
+
+/// Runs [`serve`] on its own runtime (two worker threads) until `stop` is set, checked ten
+/// times a second: for a process that handles its signals itself (`shrike run`).
+pub fn serve_until(
+    addr: SocketAddr,
+    state: AppState,
+    ready: impl FnOnce(SocketAddr),
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Result<(), ServeError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|source| ServeError::Io { addr, source })?;
+    let shutdown = async move {
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    runtime.block_on(serve(addr, state, ready, shutdown))
 }
 
 /// Resolves on Ctrl-C or (Unix) SIGTERM.

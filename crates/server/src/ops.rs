@@ -144,7 +144,7 @@ impl Metrics {
 }
 
 /// A Prometheus label value: backslash, quote and newline escaped.
-fn label(v: &str) -> String {
+pub(crate) fn label(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
@@ -228,6 +228,10 @@ pub async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
                 }
             }
         }
+    }
+    if let Some(service) = &state.settings().service {
+        let status = service.read().unwrap_or_else(|p| p.into_inner()).clone();
+        status.render_metrics(state.clock().now(), &mut out);
     }
     Ok((
         [(

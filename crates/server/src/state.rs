@@ -43,6 +43,9 @@ pub struct ServeSettings {
     pub header_read_timeout: Duration,
     /// Longest a connection stays open, busy or idle.
     pub connection_lifetime: Duration,
+    /// The status of the `shrike run` service this server is part of (`None` for
+    /// `shrike serve`).
+    pub service: Option<crate::service::ServiceHandle>,
 }
 
 /// The token is never printed.
@@ -60,6 +63,7 @@ impl std::fmt::Debug for ServeSettings {
             .field("max_connections", &self.max_connections)
             .field("header_read_timeout", &self.header_read_timeout)
             .field("connection_lifetime", &self.connection_lifetime)
+            .field("service", &self.service.is_some())
             .finish()
     }
 }
@@ -93,6 +97,7 @@ impl ServeSettings {
             max_connections: 512,
             header_read_timeout: Duration::from_secs(10),
             connection_lifetime: Duration::from_secs(120),
+            service: None,
         }
     }
 }

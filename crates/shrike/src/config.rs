@@ -20,8 +20,10 @@ pub struct Config {
     pub features: Option<FeaturesConfig>,
     /// The detection cycle (every seed knob; see shrike_detect::DetectConfig).
     pub detect: Option<shrike_detect::DetectConfig>,
-    /// `shrike serve`.
+    /// `shrike serve` (and the server of `shrike run`).
     pub serve: Option<ServeConfig>,
+    /// `shrike run`: the service.
+    pub run: Option<crate::run::RunConfig>,
 }
 
 /// `[serve]`.

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use shrike_export::{plan, render, Filters, Format, RenderOptions};
+use shrike_store::VerdictStore;
 use shrike_types::{ThreatLevel, Timestamp, HOUR_MS};
 
 use crate::config::Config;
@@ -69,54 +70,147 @@ pub struct ExportArgs {
     pub shadow: bool,
 }
 
+/// One export of the latest verdicts: its format, filters and rendering options (from
+/// `shrike export`'s flags or a `[[run.export]]` of the service).
+#[derive(Debug, Clone)]
+pub struct ExportJob {
+    pub format: Format,
+    pub min_level: ThreatLevel,
+    pub min_score: f64,
+    pub campaign: Option<i64>,
+    pub fleet: Option<i64>,
+    pub max_age_hours: Option<u32>,
+    pub collapse_min: usize,
+    pub ja4_min_ips: usize,
+    pub set_name: String,
+    pub duration: String,
+    pub ja4_header: String,
+}
+
+impl ExportJob {
+    /// Checks the options a renderer relies on; `key` names them in errors (`--set-name`,
+    /// `run.export.set_name`).
+    pub fn check(&self, key: impl Fn(&str) -> String) -> anyhow::Result<()> {
+        if !(self.set_name.len() <= 24
+            && !self.set_name.is_empty()
+            && self
+                .set_name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        {
+            anyhow::bail!(
+                "{} {:?}: allowed 1 to 24 of A-Z a-z 0-9 _ -",
+                key("set_name"),
+                self.set_name
+            );
+        }
+        let d = &self.duration;
+        let duration_ok = d.len() > 1
+            && d[..d.len() - 1].bytes().all(|b| b.is_ascii_digit())
+            && d.ends_with(['s', 'm', 'h']);
+        if !duration_ok {
+            anyhow::bail!(
+                "{} {:?}: allowed a whole number followed by s, m or h (e.g. 24h)",
+                key("duration"),
+                d
+            );
+        }
+        if !ThreatLevel::GRADED.contains(&self.min_level) {
+            anyhow::bail!(
+                "{} {}: allowed LOW, MEDIUM, HIGH or CRITICAL",
+                key("min_level"),
+                self.min_level
+            );
+        }
+        Ok(())
+    }
+
+    /// The latest cycle's block plan (`None` when the store has no cycle yet), with the
+    /// cycle's id and clock.
+    pub fn plan(
+        &self,
+        store: &dyn VerdictStore,
+    ) -> anyhow::Result<Option<(shrike_export::Plan, i64, Timestamp)>> {
+        let Some((cycle, clock)) = store.latest_cycle()? else {
+            return Ok(None);
+        };
+        let sessions = store.cycle_scores(cycle)?;
+        // The cycle's clock is one hour past its newest window.
+        let since = self
+            .max_age_hours
+            .map(|h| Timestamp::from_millis(clock.millis() - h as i64 * HOUR_MS));
+        let filters = Filters {
+            min_level: self.min_level,
+            min_score: self.min_score,
+            campaign: self.campaign,
+            fleet: self.fleet,
+            since,
+            collapse_min: self.collapse_min,
+            ja4_min_ips: self.ja4_min_ips,
+        };
+        Ok(Some((plan(&sessions, &filters)?, cycle, clock)))
+    }
+
+    /// The plan as the job's format.
+    pub fn render(&self, p: &shrike_export::Plan, cycle: i64, clock: Timestamp) -> String {
+        render(
+            p,
+            self.format,
+            &RenderOptions {
+                cycle_clock: clock,
+                cycle,
+                set_name: self.set_name.clone(),
+                duration: self.duration.clone(),
+                ja4_header: self.ja4_header.clone(),
+            },
+        )
+    }
+}
+
+/// Writes `text` to `path` atomically: a temporary file beside it, synced, renamed over it,
+/// so that a reader (nginx reloading, ipset restoring) never sees half a file.
+pub fn write_atomically(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    let tmp = path.with_extension("shrike-tmp");
+    let mut f =
+        std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+    f.write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))
+}
+
+impl ExportArgs {
+    fn job(&self) -> ExportJob {
+        ExportJob {
+            format: self.format,
+            min_level: self.min_level,
+            min_score: self.min_score,
+            campaign: self.campaign,
+            fleet: self.fleet,
+            max_age_hours: self.max_age_hours,
+            collapse_min: self.collapse_min,
+            ja4_min_ips: self.ja4_min_ips,
+            set_name: self.set_name.clone(),
+            duration: self.duration.clone(),
+            ja4_header: self.ja4_header.clone(),
+        }
+    }
+}
+
 /// `shrike export`.
 pub fn run(config: Config, a: ExportArgs) -> anyhow::Result<ExitCode> {
-    if !(a.set_name.len() <= 24
-        && !a.set_name.is_empty()
-        && a.set_name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-    {
-        anyhow::bail!(
-            "--set-name {:?}: allowed 1 to 24 of A-Z a-z 0-9 _ -",
-            a.set_name
-        );
-    }
-    let duration_ok = a.duration.len() > 1
-        && a.duration[..a.duration.len() - 1]
-            .bytes()
-            .all(|b| b.is_ascii_digit())
-        && a.duration.ends_with(['s', 'm', 'h']);
-    if !duration_ok {
-        anyhow::bail!(
-            "--duration {:?}: allowed a whole number followed by s, m or h (e.g. 24h)",
-            a.duration
-        );
-    }
+    let job = a.job();
+    job.check(|k| format!("--{}", k.replace('_', "-")))?;
     let settings = config.resolve(&crate::config::Overrides::common(&a.common))?;
     let store = crate::stores::verdict_store(&settings)?;
-    let Some((cycle, clock)) = store.latest_cycle()? else {
+    let Some((p, cycle, clock)) = job.plan(store.as_ref())? else {
         eprintln!(
             "error: {} has no detection cycle yet: run `shrike detect` first",
             store.describe()
         );
         return Ok(ExitCode::from(1));
     };
-    let sessions = store.cycle_scores(cycle)?;
-    // The cycle's clock is one hour past its newest window.
-    let since = a
-        .max_age_hours
-        .map(|h| Timestamp::from_millis(clock.millis() - h as i64 * HOUR_MS));
-    let filters = Filters {
-        min_level: a.min_level,
-        min_score: a.min_score,
-        campaign: a.campaign,
-        fleet: a.fleet,
-        since,
-        collapse_min: a.collapse_min,
-        ja4_min_ips: a.ja4_min_ips,
-    };
-    let p = plan(&sessions, &filters)?;
     if a.shadow {
         let mut out = std::io::stdout().lock();
         return match print_shadow(&mut out, &p, cycle, clock, a.format) {
@@ -125,28 +219,14 @@ pub fn run(config: Config, a: ExportArgs) -> anyhow::Result<ExitCode> {
             _ => Ok(ExitCode::SUCCESS),
         };
     }
-    let text = render(
-        &p,
-        a.format,
-        &RenderOptions {
-            cycle_clock: clock,
-            cycle,
-            set_name: a.set_name.clone(),
-            duration: a.duration.clone(),
-            ja4_header: a.ja4_header.clone(),
-        },
-    );
+    let text = job.render(&p, cycle, clock);
     match &a.output {
         None => match std::io::stdout().lock().write_all(text.as_bytes()) {
             Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
             _ => {}
         },
         Some(path) => {
-            let tmp = path.with_extension("shrike-tmp");
-            std::fs::write(&tmp, &text)
-                .with_context(|| format!("cannot write {}", tmp.display()))?;
-            std::fs::rename(&tmp, path)
-                .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))?;
+            write_atomically(path, &text)?;
             eprintln!(
                 "wrote {} ({} addresses/prefixes, {} JA4s, {} held back) from cycle {cycle}",
                 path.display(),

@@ -241,7 +241,7 @@ impl ReadPlan {
     pub fn len(&self) -> Option<u64> {
         match &self.input {
             Input::FileRange { start, end, .. } => Some(end - start),
-            Input::File(_) | Input::Stdin => None,
+            Input::File(_) | Input::Stdin | Input::Bytes { .. } => None,
         }
     }
 }
@@ -252,9 +252,9 @@ impl ReadPlan {
 pub fn plan(store: &dyn IngestLedger, input: &Input, force: bool) -> anyhow::Result<Plan> {
     let path = match input {
         Input::File(p) | Input::FileRange { path: p, .. } => p,
-        Input::Stdin => {
+        Input::Stdin | Input::Bytes { .. } => {
             return Ok(Plan::Read(ReadPlan {
-                input: Input::Stdin,
+                input: input.clone(),
                 first_line: 1,
                 fingerprint: Some(format!("stdin-{}", SystemClock.now().millis())),
                 file: None,

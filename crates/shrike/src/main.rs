@@ -23,6 +23,7 @@ mod export;
 mod feedback;
 mod ingest;
 mod ingest_ch;
+mod run;
 mod serve;
 mod simulate;
 mod stores;
@@ -78,6 +79,9 @@ enum Command {
     Export(export::ExportArgs),
     /// Add, list or remove analysts' bot/human labels.
     Feedback(feedback::FeedbackArgs),
+    /// The service: follow log files, detect on a schedule, rewrite exports, serve the
+    /// dashboard; SIGHUP reloads, SIGTERM stops.
+    Run(run::RunArgs),
     /// Serve the API and the SOC dashboard over the store.
     Serve(serve::ServeArgs),
     /// List the campaigns found by the cycles, or show one with its members.
@@ -125,6 +129,7 @@ fn main() -> ExitCode {
         Command::Detect(a) => detect::run(config, a),
         Command::Campaigns(a) => campaigns::run(config, a),
         Command::Serve(a) => serve::run(config, a),
+        Command::Run(a) => run::run(config, cli.config.clone(), a),
         Command::Feedback(a) => feedback::run(config, a),
         Command::Export(a) => export::run(config, a),
         Command::Bench(b) => bench::run(config, b),

@@ -286,6 +286,21 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX session_states_by_key
         ON session_states (window_start_ms, src_ip, ja4, host);
     "#,
+    // 11: where `shrike run` stopped reading each file it follows (one row per file: the
+    // current one at a name and any rotated one still being read), written in the
+    // transaction that stores the sessions of the bytes read.
+    r#"
+    CREATE TABLE follow_positions (
+        name TEXT NOT NULL,
+        dev INTEGER NOT NULL,
+        ino INTEGER NOT NULL,
+        offset INTEGER NOT NULL,
+        lines INTEGER NOT NULL,
+        head BLOB NOT NULL,
+        updated_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (name, dev, ino)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use shrike_features::{FeatureId, HashKey, SessionFeatures, Sessionizer};
-use shrike_types::{SessionKey, Timestamp};
+use shrike_types::{FilePosition, SessionKey, Timestamp};
 
 use crate::migrations::MIGRATIONS;
 use crate::rows::{FileSpan, IngestedSource, OutputTable, SessionRow};
@@ -173,7 +173,8 @@ impl SqliteStore {
         Ok(HashKey([a, b]))
     }
 
-    /// The batch number for the next input (orders "first request" ties across inputs).
+    /// The batch number for the next input (orders "first request" ties across inputs): one
+    /// per source record, a run of `shrike ingest` or a run of lines `shrike run` stored.
     pub fn next_batch(&self) -> Result<u32, StoreError> {
         let n: i64 = self
             .conn
@@ -197,6 +198,63 @@ impl SqliteStore {
         source: &IngestedSource,
         now: Timestamp,
     ) -> Result<usize, StoreError> {
+        self.merge_with(new, horizon_ms, finish, |tx| record_source(tx, source, now))
+    }
+
+    /// [`SqliteStore::merge_ingest`] for `shrike run`: what it read from the files it follows
+    /// (one source record per run of lines, each its own input batch), with the positions
+    /// reached in them (replacing those stored for `names`), in one transaction. A run
+    /// killed before the commit keeps neither the sessions nor the positions, and reads the
+    /// same bytes again.
+    #[allow(clippy::too_many_arguments)]
+    pub fn merge_follow(
+        &mut self,
+        new: Sessionizer,
+        horizon_ms: i64,
+        finish: impl FnOnce(&Sessionizer) -> Vec<SessionFeatures>,
+        sources: &[IngestedSource],
+        names: &[String],
+        positions: &[FilePosition],
+        now: Timestamp,
+    ) -> Result<usize, StoreError> {
+        self.merge_with(new, horizon_ms, finish, |tx| {
+            for s in sources {
+                record_source(tx, s, now)?;
+            }
+            record_positions(tx, names, positions, now)
+        })
+    }
+
+    /// Where `shrike run` stopped reading the files it follows.
+    pub fn follow_positions(&self) -> Result<Vec<FilePosition>, StoreError> {
+        let mut q = self
+            .conn
+            .prepare("SELECT name, dev, ino, offset, lines, head FROM follow_positions ORDER BY name, dev, ino")
+            .map_err(self.err())?;
+        let rows = q
+            .query_map([], |r| {
+                Ok(FilePosition {
+                    name: r.get(0)?,
+                    dev: r.get::<_, i64>(1)? as u64,
+                    ino: r.get::<_, i64>(2)? as u64,
+                    offset: r.get::<_, i64>(3)? as u64,
+                    lines: r.get::<_, i64>(4)? as u64,
+                    head: r.get(5)?,
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+
+    /// Loads the stored states the new sessions extend, merges, computes features and
+    /// writes them, and `record`s what was read, in one write transaction.
+    fn merge_with(
+        &mut self,
+        new: Sessionizer,
+        horizon_ms: i64,
+        finish: impl FnOnce(&Sessionizer) -> Vec<SessionFeatures>,
+        record: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<()>,
+    ) -> Result<usize, StoreError> {
         let path = self.path.clone();
         let sql = |source| StoreError::Sqlite {
             path: path.clone(),
@@ -217,7 +275,8 @@ impl SqliteStore {
         let merged = clock.elapsed();
         let features = finish(&all);
         let finished = clock.elapsed();
-        write_all(&tx, &all, &features, source, now).map_err(sql)?;
+        write_all(&tx, &all, &features).map_err(sql)?;
+        record(&tx).map_err(sql)?;
         let written = clock.elapsed();
         tx.commit().map_err(sql)?;
         let ms = |d: std::time::Duration| d.as_millis() as u64;
@@ -328,8 +387,6 @@ fn write_all(
     tx: &Transaction<'_>,
     s: &Sessionizer,
     sessions: &[SessionFeatures],
-    source: &IngestedSource,
-    now: Timestamp,
 ) -> rusqlite::Result<()> {
     {
         let mut put = tx.prepare_cached(
@@ -390,6 +447,14 @@ fn write_all(
             ])?;
         }
     }
+    Ok(())
+}
+
+fn record_source(
+    tx: &Transaction<'_>,
+    source: &IngestedSource,
+    now: Timestamp,
+) -> rusqlite::Result<()> {
     let span = source.span.as_ref();
     tx.execute(
         "INSERT INTO ingested_sources (fingerprint, label, path, start_offset, end_offset, lines, ends_with_newline,
@@ -407,6 +472,34 @@ fn write_all(
             now.millis()
         ],
     )?;
+    Ok(())
+}
+
+fn record_positions(
+    tx: &Transaction<'_>,
+    names: &[String],
+    positions: &[FilePosition],
+    now: Timestamp,
+) -> rusqlite::Result<()> {
+    let mut forget = tx.prepare_cached("DELETE FROM follow_positions WHERE name = ?1")?;
+    for name in names {
+        forget.execute(params![name])?;
+    }
+    let mut put = tx.prepare_cached(
+        "INSERT OR REPLACE INTO follow_positions (name, dev, ino, offset, lines, head, updated_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for p in positions {
+        put.execute(params![
+            p.name,
+            p.dev as i64,
+            p.ino as i64,
+            p.offset as i64,
+            p.lines as i64,
+            p.head,
+            now.millis()
+        ])?;
+    }
     Ok(())
 }
 

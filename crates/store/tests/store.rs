@@ -45,7 +45,7 @@ fn sessions_accumulate_across_inputs_and_persist() {
     let mut store = SqliteStore::open(&path).unwrap();
     assert_eq!(
         store.schema_version().unwrap(),
-        10,
+        11,
         "every migration applied"
     );
     let key = store.hash_key().unwrap();

@@ -12,6 +12,7 @@
 //!   common-log-format parsing that rejects impossible dates.
 //! - [`Clock`] and [`Rng`]: time and randomness are injected, never read from globals,
 //!   so that the same input gives the same output.
+//! - [`FilePosition`]: how far a followed log file was read, stored with what was read.
 //! - [`math`]: `exp`, `ln` and the other transcendental functions, with the same bits on
 //!   every CPU (std's call the platform's libm, which chooses its code by CPU).
 
@@ -22,6 +23,7 @@ pub mod hashing;
 mod level;
 pub mod math;
 mod named;
+mod position;
 mod record;
 mod rng;
 mod session;
@@ -31,6 +33,7 @@ pub use clock::{Clock, FixedClock, SystemClock};
 pub use decision::{DecisionKind, UnknownDecisionKind};
 pub use feature_set::{FeatureSetName, UnknownFeatureSet};
 pub use level::{ThreatLevel, UnknownLevel};
+pub use position::FilePosition;
 pub use record::{
     Alpn, CountryCode, FieldError, HttpVersion, Ja4, Method, RequestRecord, TlsVersion,
     MAX_FIELD_BYTES,

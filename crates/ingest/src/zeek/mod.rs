@@ -352,7 +352,7 @@ where
     })?;
     let path = match input {
         Input::File(p) | Input::FileRange { path: p, .. } => Some(p.as_path()),
-        Input::Stdin => None,
+        Input::Stdin | Input::Bytes { .. } => None,
     };
     let mut stats = ZeekStats::default();
     match main {

@@ -53,6 +53,22 @@ pub async fn health(State(state): State<AppState>, q: Query) -> ApiResult<JsonBy
     Ok(json_response(bytes))
 }
 
+/// `GET /api/service`: what `shrike run` reports about itself (`{"running": false}` under
+/// `shrike serve`). Never cached: it changes between cycles.
+pub async fn service(State(state): State<AppState>) -> ApiResult<axum::Json<Value>> {
+    Ok(axum::Json(match &state.settings().service {
+        None => json!({"running": false}),
+        Some(h) => {
+            let status = h.read().unwrap_or_else(|p| p.into_inner()).clone();
+            let mut v =
+                serde_json::to_value(status).map_err(|e| ApiError::Internal(e.to_string()))?;
+            v["running"] = Value::Bool(true);
+            v["now_ms"] = json!(state.clock().now().millis());
+            v
+        }
+    }))
+}
+
 /// `GET /api/decisions?kind=&offset=&limit=`.
 pub async fn decisions(State(state): State<AppState>, q: Query) -> ApiResult<JsonBytes> {
     let kind = q
