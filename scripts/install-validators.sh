@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real consumers the export tests validate against: nginx (nginx -t),
-# HAProxy (haproxy -c) and ipset (ipset restore). Idempotent; does nothing when they are
+# HAProxy (haproxy -c), ipset (ipset restore) and CrowdSec's custom bouncer (reading
+# shrike's bouncer API). Idempotent; does nothing when they are
 # present, and only warns when they cannot be installed (the tests then fall back to
 # their format checks and say so).
 set -uo pipefail
@@ -8,6 +9,8 @@ missing=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
 command -v ipset >/dev/null 2>&1 || [ -x /usr/sbin/ipset ] || missing+=(ipset)
+# CrowdSec's custom bouncer (without the CrowdSec agent it recommends: shrike is its API).
+[ -x /usr/bin/crowdsec-custom-bouncer ] || missing+=(crowdsec-custom-bouncer)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     echo "install-validators: cannot install ${missing[*]} (needs root and apt-get); export tests will use format checks only" >&2

@@ -134,14 +134,17 @@ pub async fn check_host(State(state): State<AppState>, req: Request, next: Next)
     ApiError::MisdirectedHost.into_response()
 }
 
-/// Middleware: when a token is configured, every request but `/healthz` must present it
+/// Middleware: when a token is configured, every request but `/healthz` and the bouncer API
+/// (which asks for its own key) must present it
 /// (the dashboard's page and assets too: a browser asks once, then sends it with every
 /// call of the page).
 pub async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let Some(expected) = state.token() else {
         return next.run(req).await;
     };
-    if req.uri().path() == "/healthz" {
+    // The bouncer API checks its own key (`X-Api-Key`): bouncers cannot send a token.
+    let path = req.uri().path();
+    if path == "/healthz" || path == "/v1/decisions" || path == "/v1/decisions/stream" {
         return next.run(req).await;
     }
     let given = req

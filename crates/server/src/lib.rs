@@ -110,6 +110,8 @@ pub fn router(state: AppState) -> Router {
     r.route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route("/v1/auth", get(api::enforce::auth))
+        .route("/v1/decisions/stream", get(api::bouncer::stream))
+        .route("/v1/decisions", get(api::bouncer::decisions))
         .route("/api/overview", get(api::overview::overview))
         .route("/api/tactics", get(api::overview::tactics))
         .route("/api/threats", get(api::threats::list))

@@ -43,6 +43,11 @@ pub struct ServeSettings {
     pub header_read_timeout: Duration,
     /// Longest a connection stays open, busy or idle.
     pub connection_lifetime: Duration,
+    /// API keys CrowdSec bouncers present in `X-Api-Key` (none: the bouncer API answers
+    /// 403).
+    pub bouncer_keys: Vec<String>,
+    /// How long a bouncer keeps a decision if shrike stops answering (Go duration).
+    pub bouncer_duration: String,
     /// The status of the `shrike run` service this server is part of (`None` for
     /// `shrike serve`).
     pub service: Option<crate::service::ServiceHandle>,
@@ -63,6 +68,8 @@ impl std::fmt::Debug for ServeSettings {
             .field("max_connections", &self.max_connections)
             .field("header_read_timeout", &self.header_read_timeout)
             .field("connection_lifetime", &self.connection_lifetime)
+            .field("bouncer_keys", &self.bouncer_keys.len())
+            .field("bouncer_duration", &self.bouncer_duration)
             .field("service", &self.service.is_some())
             .finish()
     }
@@ -97,6 +104,8 @@ impl ServeSettings {
             max_connections: 512,
             header_read_timeout: Duration::from_secs(10),
             connection_lifetime: Duration::from_secs(120),
+            bouncer_keys: Vec::new(),
+            bouncer_duration: "4h".into(),
             service: None,
         }
     }
@@ -134,6 +143,7 @@ struct Inner {
     map: MapJob,
     metrics: Metrics,
     enforce: crate::api::enforce::EnforceCell,
+    bouncers: crate::api::bouncer::BouncerCell,
 }
 
 impl AppState {
@@ -155,6 +165,7 @@ impl AppState {
                 map,
                 metrics: Metrics::default(),
                 enforce: Default::default(),
+                bouncers: Default::default(),
             }),
         })
     }
@@ -182,6 +193,11 @@ impl AppState {
     /// Request counters.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// What each CrowdSec bouncer was last sent.
+    pub fn bouncers(&self) -> &crate::api::bouncer::BouncerCell {
+        &self.inner.bouncers
     }
 
     /// The verdict index behind `GET /v1/auth`.

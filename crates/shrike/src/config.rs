@@ -42,6 +42,11 @@ pub struct ServeConfig {
     pub map_max_rows: Option<usize>,
     /// Host names the dashboard is reached by, besides loopback names and addresses.
     pub public_names: Option<Vec<String>>,
+    /// API keys of the CrowdSec bouncers allowed on `/v1/decisions` (at least 16 characters
+    /// each; prefer SHRIKE_BOUNCER_API_KEY).
+    pub bouncer_api_keys: Option<Vec<String>>,
+    /// How long a bouncer keeps a decision if shrike stops answering (default 4h).
+    pub bouncer_duration: Option<String>,
 }
 
 /// `[store]`.

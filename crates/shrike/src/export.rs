@@ -117,7 +117,7 @@ impl ExportJob {
         }
         if !ThreatLevel::GRADED.contains(&self.min_level) {
             anyhow::bail!(
-                "{} {}: allowed LOW, MEDIUM, HIGH or CRITICAL",
+                "{} {}: allowed LOW, MEDIUM, HIGH, CRITICAL",
                 key("min_level"),
                 self.min_level
             );

@@ -79,6 +79,24 @@ pub fn settings(
         }
         s.public_names = names;
     }
+    let mut keys: Vec<String> = std::env::var("SHRIKE_BOUNCER_API_KEY")
+        .map(|k| k.split(',').map(|k| k.trim().to_string()).collect())
+        .unwrap_or_default();
+    keys.extend(file.bouncer_api_keys.unwrap_or_default());
+    keys.retain(|k| !k.is_empty());
+    if let Some(short) = keys.iter().find(|k| k.len() < 16) {
+        bail!(
+            "a bouncer API key ({}…, from SHRIKE_BOUNCER_API_KEY or serve.bouncer_api_keys) is invalid (allowed: at least 16 characters, e.g. `openssl rand -hex 16`)",
+            short.chars().take(2).collect::<String>()
+        );
+    }
+    s.bouncer_keys = keys;
+    if let Some(d) = file.bouncer_duration {
+        if crate::detect::parse_interval(&d).is_err() {
+            bail!("serve.bouncer_duration = {d:?} is invalid (allowed: a whole number followed by s, m or h, e.g. 4h)");
+        }
+        s.bouncer_duration = d;
+    }
     shrike_server::check_bind(listen, s.token.as_deref())?;
     Ok((listen, s))
 }

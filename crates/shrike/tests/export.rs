@@ -150,6 +150,159 @@ fn nginx_auth_request(
     }
 }
 
+/// The latest cycle of `store` written again as a new cycle in which `calm` is no longer a
+/// threat and `hostile` is one (CRITICAL on each of its sessions): a second cycle whose
+/// verdicts change in a known way.
+fn second_cycle(store: &Path, calm: &str, hostile: &str) {
+    let c = rusqlite::Connection::open(store).unwrap();
+    c.execute_batch(&format!(
+        "BEGIN;
+         INSERT INTO cycles (id, started_at_ms, horizon_start_ms, horizon_end_ms, sessions,
+             scored, anomalies, anomaly_rate, metrics)
+             SELECT id + 1, started_at_ms + 1, horizon_start_ms, horizon_end_ms, sessions,
+                 scored, anomalies, anomaly_rate, metrics
+             FROM cycles ORDER BY id DESC LIMIT 1;
+         INSERT INTO all_scores (cycle_id, window_start_ms, src_ip, ja4, host, model,
+             threat_level, raw_score, anomaly_score, is_anomaly, recurrence,
+             browser_confidence, browser_family, campaign_id, reason, top_features, fleet_id,
+             fleet_score, fleet_flag, forest_score, flow_score, trees_prob)
+             SELECT cycle_id + 1, window_start_ms, src_ip, ja4, host, model,
+                 threat_level, raw_score, anomaly_score, is_anomaly, recurrence,
+                 browser_confidence, browser_family, campaign_id, reason, top_features, fleet_id,
+                 fleet_score, fleet_flag, forest_score, flow_score, trees_prob
+             FROM all_scores WHERE cycle_id = (SELECT MAX(id) - 1 FROM cycles);
+         UPDATE all_scores SET threat_level = 'NORMAL', is_anomaly = 0, anomaly_score = 0.1
+             WHERE cycle_id = (SELECT MAX(id) FROM cycles) AND src_ip = '{calm}';
+         UPDATE all_scores SET threat_level = 'CRITICAL', is_anomaly = 1, anomaly_score = 0.99,
+                 reason = 'scripted requests'
+             WHERE cycle_id = (SELECT MAX(id) FROM cycles) AND src_ip = '{hostile}';
+         COMMIT;"
+    ))
+    .unwrap();
+}
+
+/// Debian's real `crowdsec-custom-bouncer` pointed at `shrike serve`'s bouncer API: its
+/// script gets `add` for every listed address and prefix, then, once a second cycle
+/// changes the verdicts (written by SQL, to change exactly one listed address and one
+/// browser's), `add` for the new threat and `del` for the address no longer one.
+fn crowdsec_custom_bouncer(
+    d: &Path,
+    store: &Path,
+    listed: &BTreeSet<String>,
+    calm_candidates: &[IpAddr],
+) {
+    let Some(bouncer) = installed("crowdsec-custom-bouncer") else {
+        println!("crowdsec-custom-bouncer is not installed: the bouncer API is checked through the Router only (serve.rs)");
+        return;
+    };
+    const KEY: &str = "shrike-test-bouncer-key-0123456789";
+    let mut shrike = support::command(d);
+    shrike
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            store.to_str().unwrap(),
+        ])
+        .env("SHRIKE_BOUNCER_API_KEY", KEY);
+    let server = support::Server::spawn(shrike);
+    let calls = d.join("bouncer-calls.txt");
+    let script = d.join("bouncer-script.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$1 $2\" >> {}\n", calls.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cfg = d.join("bouncer.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "bin_path: {script}\nfeed_via_stdin: false\ntotal_retries: 0\nscenarios_containing: []\n\
+             scenarios_not_containing: []\norigins: []\npiddir: {d}\nupdate_frequency: 1s\n\
+             cache_retention_duration: 10s\ndaemonize: false\nlog_mode: stdout\nlog_dir: {d}\n\
+             log_level: info\napi_url: {url}/\napi_key: {KEY}\nprometheus:\n  enabled: false\n  \
+             listen_addr: 127.0.0.1\n  listen_port: 60602\n",
+            script = script.display(),
+            d = d.display(),
+            url = server.url,
+        ),
+    )
+    .unwrap();
+    struct Running(std::process::Child);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let log = std::fs::File::create(d.join("bouncer.log")).unwrap();
+    let _bouncer = Running(
+        Command::new(bouncer)
+            .args(["-c", cfg.to_str().unwrap()])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let seen = |action: &str| -> BTreeSet<String> {
+        std::fs::read_to_string(&calls)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.strip_prefix(action).map(|v| v.trim().to_string()))
+            .collect()
+    };
+    let wait = |what: &str, done: &dyn Fn() -> bool| {
+        let up = (0..300).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            done()
+        });
+        assert!(
+            up,
+            "{what}; bouncer log:\n{}",
+            std::fs::read_to_string(d.join("bouncer.log")).unwrap_or_default()
+        );
+    };
+    wait("every listed address added", &|| &seen("add ") == listed);
+    // The second cycle: one listed address calms down, one calm address turns hostile.
+    let calm = listed
+        .iter()
+        .find(|v| v.parse::<IpAddr>().is_ok())
+        .unwrap()
+        .clone();
+    let hostile = calm_candidates
+        .iter()
+        .map(|ip| ip.to_string())
+        .find(|ip| !covers(listed, ip.parse().unwrap()))
+        .expect("a calm address");
+    second_cycle(store, &calm, &hostile);
+    // What the second cycle's export lists instead.
+    let db = shrike_store::SqliteStore::open(store).unwrap();
+    let (cycle, _) = db.latest_cycle().unwrap().unwrap();
+    let now: BTreeSet<String> = shrike_export::plan(
+        &db.cycle_scores(cycle).unwrap(),
+        &shrike_export::Filters::default(),
+    )
+    .unwrap()
+    .addresses
+    .into_iter()
+    .map(|e| e.value)
+    .collect();
+    let added: BTreeSet<String> = now.difference(listed).cloned().collect();
+    let deleted: BTreeSet<String> = listed.difference(&now).cloned().collect();
+    assert!(
+        added.contains(&hostile) && deleted.contains(&calm),
+        "{added:?} {deleted:?}"
+    );
+    wait("the new threats added", &|| {
+        seen("add ").is_superset(&added)
+    });
+    wait("the calmed addresses deleted", &|| seen("del ") == deleted);
+    drop(server);
+}
+
 /// Whether `ip` is listed, alone or inside a listed /24 or /48.
 fn covers(listed: &BTreeSet<String>, ip: IpAddr) -> bool {
     listed.contains(&ip.to_string()) || listed.contains(&shrike_export::prefix_of(ip))
@@ -416,4 +569,19 @@ fn every_format_passes_its_consumer_and_never_blocks_a_good_bot_or_a_browser() {
         "{}",
         text(&o)
     );
+
+    // Last, as it writes a second cycle: CrowdSec's real custom bouncer on the bouncer API.
+    // A browser's address whose sessions the second cycle finds hostile.
+    let known_bots: BTreeSet<IpAddr> = scores
+        .iter()
+        .filter(|s| s.threat_level == shrike_types::ThreatLevel::KnownBot)
+        .map(|s| s.key.src_ip)
+        .collect();
+    let calm: Vec<IpAddr> = scores
+        .iter()
+        .filter(|s| s.threat_level == shrike_types::ThreatLevel::LegitimateBrowser)
+        .map(|s| s.key.src_ip)
+        .filter(|ip| !threats.contains(ip) && !known_bots.contains(ip))
+        .collect();
+    crowdsec_custom_bouncer(d, &store, &listed, &calm);
 }

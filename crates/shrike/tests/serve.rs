@@ -34,9 +34,13 @@ struct Api {
 
 impl Api {
     fn new(token: Option<&str>) -> Api {
+        Api::with(|s| s.token = token.map(String::from))
+    }
+
+    fn with(configure: impl FnOnce(&mut ServeSettings)) -> Api {
         let (dir, db) = copy_store();
         let mut settings = ServeSettings::new(db.clone());
-        settings.token = token.map(String::from);
+        configure(&mut settings);
         settings.max_body_bytes = 4096;
         let clock = Arc::new(FixedClock(Timestamp::from_millis(1_714_550_400_000)));
         let state = AppState::new(settings, clock).unwrap();
@@ -370,6 +374,128 @@ fn the_auth_endpoint_denies_what_the_export_blocks_and_allows_the_rest() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(v["error"].as_str().unwrap().contains("X-Real-IP"), "{v}");
     assert_eq!(ask(Some("not-an-address"), None).0, StatusCode::BAD_REQUEST);
+}
+
+/// The CrowdSec bouncer API: a configured `X-Api-Key` or 403 (even with the dashboard's
+/// token, which it does not ask for); the stream gives every blocked address and prefix
+/// once at start-up and then only changes; a look-up by address finds its decision, or the
+/// prefix that covers it, and `null` for a real browser.
+#[test]
+fn the_bouncer_api_streams_the_export_as_crowdsec_decisions() {
+    use shrike_export::{plan, EntryKind, Filters};
+    use shrike_types::ThreatLevel;
+    const KEY: &str = "0123456789abcdef0123";
+    let api = Api::with(|s| {
+        s.token = Some("a-dashboard-token-here".into());
+        s.bouncer_keys = vec![KEY.into()];
+    });
+    let store = api.store();
+    let (cycle, _) = store.latest_cycle().unwrap().unwrap();
+    let scores = store.cycle_scores(cycle).unwrap();
+    let p = plan(&scores, &Filters::default()).unwrap();
+    let ask = |uri: &str, key: Option<&str>| {
+        let mut b = Request::get(uri);
+        if let Some(k) = key {
+            b = b.header("x-api-key", k);
+        }
+        api.send(b.body(Body::empty()).unwrap())
+    };
+    for key in [None, Some("wrong-key-wrong-key")] {
+        let (s, _, _) = ask("/v1/decisions/stream?startup=true", key);
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        assert_eq!(
+            ask("/v1/decisions?ip=192.0.2.1", key).0,
+            StatusCode::FORBIDDEN
+        );
+    }
+    let (s, v, _) = ask("/v1/decisions/stream?startup=true", Some(KEY));
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let new = v["new"].as_array().unwrap();
+    let mut got: Vec<(String, String)> = new
+        .iter()
+        .map(|d| {
+            assert_eq!(
+                (d["type"].as_str(), d["origin"].as_str()),
+                (Some("ban"), Some("shrike"))
+            );
+            assert!(
+                d["scenario"].as_str().unwrap().starts_with("shrike/"),
+                "{d}"
+            );
+            assert_eq!(d["duration"], "4h");
+            (
+                d["scope"].as_str().unwrap().into(),
+                d["value"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    got.sort();
+    let mut want: Vec<(String, String)> = p
+        .addresses
+        .iter()
+        .map(|e| {
+            let scope = if e.kind == EntryKind::Ip {
+                "Ip"
+            } else {
+                "Range"
+            };
+            (scope.to_string(), e.value.clone())
+        })
+        .collect();
+    want.sort();
+    assert!(!want.is_empty());
+    assert_eq!(got, want);
+    assert_eq!(v["deleted"].as_array().map(Vec::len), Some(0));
+    // Nothing changed since: an empty stream; start-up again: everything again.
+    let (_, v, _) = ask("/v1/decisions/stream?startup=false", Some(KEY));
+    assert_eq!(
+        (
+            v["new"].as_array().unwrap().len(),
+            v["deleted"].as_array().unwrap().len()
+        ),
+        (0, 0)
+    );
+    let (_, v, _) = ask("/v1/decisions/stream?startup=true&scopes=ip", Some(KEY));
+    let ips = p
+        .addresses
+        .iter()
+        .filter(|e| e.kind == EntryKind::Ip)
+        .count();
+    assert_eq!(
+        v["new"].as_array().unwrap().len(),
+        ips,
+        "scopes=ip leaves out the ranges"
+    );
+    assert_eq!(
+        ask("/v1/decisions/stream?startup=maybe", Some(KEY)).0,
+        StatusCode::BAD_REQUEST
+    );
+
+    let ip = p
+        .addresses
+        .iter()
+        .find(|e| e.kind == EntryKind::Ip)
+        .unwrap();
+    let (s, v, _) = ask(&format!("/v1/decisions?ip={}", ip.value), Some(KEY));
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v[0]["value"], ip.value.as_str(), "{v}");
+    if let Some(range) = p.addresses.iter().find(|e| e.kind == EntryKind::Prefix) {
+        let inside = range
+            .value
+            .replace(".0/24", ".254")
+            .replace("::/48", "::fe");
+        let (_, v, _) = ask(&format!("/v1/decisions?ip={}", enc(&inside)), Some(KEY));
+        assert_eq!(v[0]["scope"], "Range", "{inside}: {v}");
+    }
+    let browser = scores
+        .iter()
+        .find(|s| s.threat_level == ThreatLevel::LegitimateBrowser)
+        .unwrap();
+    let (s, _, text) = ask(
+        &format!("/v1/decisions?ip={}", enc(&browser.key.src_ip.to_string())),
+        Some(KEY),
+    );
+    assert_eq!((s, text.as_str()), (StatusCode::OK, "null"));
 }
 
 #[test]

@@ -47,6 +47,8 @@ pub struct Verdicts {
     /// By the CIDR text `prefix_of` gives.
     prefixes: HashMap<String, Deny>,
     ja4s: HashMap<String, Deny>,
+    /// The blocked addresses and prefixes, as planned (for the bouncer API).
+    addresses: Vec<shrike_export::Entry>,
 }
 
 impl Verdicts {
@@ -80,7 +82,13 @@ impl Verdicts {
                 }
             }
         }
+        v.addresses = p.addresses;
         Ok(v)
+    }
+
+    /// The blocked addresses and prefixes, most severe first.
+    pub fn entries(&self) -> impl Iterator<Item = &shrike_export::Entry> {
+        self.addresses.iter()
     }
 
     /// Why a client is denied, if it is: its address first, then its prefix, then its JA4.

@@ -2,6 +2,7 @@
 //! the read-only summaries are cached until the store's generation changes.
 
 pub mod actions;
+pub mod bouncer;
 pub mod enforce;
 pub mod health;
 pub mod overview;

@@ -74,9 +74,15 @@ pub struct Server {
 impl Server {
     /// Serves `store` (a SQLite file or a ClickHouse address) from `cwd`.
     pub fn start(store: &str, cwd: &Path) -> Server {
+        let mut c = command(cwd);
+        c.args(["serve", "--listen", "127.0.0.1:0", "--store", store]);
+        Server::spawn(c)
+    }
+
+    /// Runs `serve`, a `shrike serve` command that prints its URL once listening.
+    pub fn spawn(mut serve: Command) -> Server {
         use std::io::BufRead;
-        let mut child = command(cwd)
-            .args(["serve", "--listen", "127.0.0.1:0", "--store", store])
+        let mut child = serve
             .env("SHRIKE_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
