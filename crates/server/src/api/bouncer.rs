@@ -105,25 +105,27 @@ pub struct BouncerCell {
     sent: std::sync::Mutex<HashMap<String, BTreeMap<String, Decision>>>,
 }
 
-/// The configured key the request presents, or `403`.
-fn bouncer_key(state: &AppState, headers: &HeaderMap) -> Result<String, Response> {
-    let given = headers
-        .get("x-api-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim);
+/// The configured key the request presents, if it presents one.
+fn bouncer_key(state: &AppState, headers: &HeaderMap) -> Option<String> {
+    let given = headers.get("x-api-key")?.to_str().ok()?.trim();
     let keys = &state.settings().bouncer_keys;
-    match given {
-        Some(g) if keys.iter().any(|k| token_matches(g, k)) => Ok(g.to_string()),
-        _ => Err((
-            StatusCode::FORBIDDEN,
-            axum::Json(serde_json::json!({"message": if keys.is_empty() {
-                "no bouncer API key is configured (SHRIKE_BOUNCER_API_KEY or serve.bouncer_api_keys)"
-            } else {
-                "access forbidden: X-Api-Key is not a configured bouncer key"
-            }})),
-        )
-            .into_response()),
-    }
+    keys.iter()
+        .any(|k| token_matches(given, k))
+        .then(|| given.to_string())
+}
+
+/// `403`, as CrowdSec answers a bouncer without a valid key.
+fn forbidden(state: &AppState) -> Response {
+    let message = if state.settings().bouncer_keys.is_empty() {
+        "no bouncer API key is configured (SHRIKE_BOUNCER_API_KEY or serve.bouncer_api_keys)"
+    } else {
+        "access forbidden: X-Api-Key is not a configured bouncer key"
+    };
+    (
+        StatusCode::FORBIDDEN,
+        axum::Json(serde_json::json!({ "message": message })),
+    )
+        .into_response()
 }
 
 /// Whether a decision passes the bouncer's `scopes` and `origins` filters.
@@ -157,9 +159,8 @@ pub async fn stream(
     headers: HeaderMap,
     q: Query,
 ) -> ApiResult<Response> {
-    let key = match bouncer_key(&state, &headers) {
-        Ok(k) => k,
-        Err(r) => return Ok(r),
+    let Some(key) = bouncer_key(&state, &headers) else {
+        return Ok(forbidden(&state));
     };
     let startup = match q.text("startup")?.as_deref() {
         None | Some("false") => false,
@@ -199,8 +200,8 @@ pub async fn decisions(
     headers: HeaderMap,
     q: Query,
 ) -> ApiResult<Response> {
-    if let Err(r) = bouncer_key(&state, &headers) {
-        return Ok(r);
+    if bouncer_key(&state, &headers).is_none() {
+        return Ok(forbidden(&state));
     }
     let ip = match q.text("ip")? {
         Some(t) => Some(
