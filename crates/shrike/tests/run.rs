@@ -306,3 +306,61 @@ fn a_service_killed_mid_file_resumes_and_stores_each_line_once() {
     drop(c);
     assert_eq!(sessions(&store), one_ingest(d, &bytes));
 }
+
+/// The shipped systemd unit passes `systemd-analyze verify` (with the unit's binary path
+/// pointed at the one built here) and keeps its hardening; skipped without systemd.
+#[test]
+fn the_systemd_unit_verifies_and_is_hardened() {
+    let Ok(analyze) = std::process::Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+    else {
+        println!("skipped: systemd-analyze is not installed");
+        return;
+    };
+    assert!(analyze.status.success());
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/shrike.service"),
+    )
+    .unwrap();
+    for setting in [
+        "DynamicUser=yes",
+        "ProtectSystem=strict",
+        "StateDirectory=shrike",
+        "NoNewPrivileges=yes",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+    ] {
+        assert!(unit.lines().any(|l| l == setting), "{setting} missing");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("shrike.service");
+    std::fs::write(
+        &local,
+        unit.replace("/usr/bin/shrike", env!("CARGO_BIN_EXE_shrike")),
+    )
+    .unwrap();
+    let o = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&local)
+        .output()
+        .unwrap();
+    assert!(o.status.success() && o.stderr.is_empty(), "{}", text(&o));
+    let o = std::process::Command::new("systemd-analyze")
+        .args(["security", "--offline=yes"])
+        .arg(&local)
+        .output()
+        .unwrap();
+    let out = text(&o);
+    match out.lines().find_map(|l| {
+        l.split("Overall exposure level for shrike.service: ")
+            .nth(1)
+    }) {
+        Some(level) => {
+            let score: f64 = level.split_whitespace().next().unwrap().parse().unwrap();
+            assert!(score <= 2.0, "exposure {score}: {out}");
+        }
+        None => println!(
+            "systemd-analyze security --offline is not supported here: exposure not checked"
+        ),
+    }
+}
