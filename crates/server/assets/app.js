@@ -375,8 +375,23 @@ pages.fleets = async (root) => {
 };
 
 // ---- Health --------------------------------------------------------------------------------
+// The `shrike run` service's own state: files followed and their lag, last cycle, exports,
+// dictionary ages. Under `shrike serve` it says that no service runs.
+function servicePanel(svc) {
+  if (!svc.running) return panel("Service", el("p", { id: "service", class: "muted", text: "Not running as a service (shrike serve): files are ingested by `shrike ingest`, cycles by `shrike detect`." }));
+  const ago = (ms) => ms ? fmt((svc.now_ms - ms) / 1000) + " s ago" : "never";
+  const bytes = (n) => n >= 1048576 ? fmt(n / 1048576, 1) + " MiB" : n >= 1024 ? fmt(n / 1024, 1) + " KiB" : fmt(n) + " B";
+  const c = svc.last_cycle;
+  return panel("Service", el("div", { id: "service" },
+    el("p", { id: "service-cycle", text: c ? `Last cycle ${c.id ?? "–"} ${ago(c.finished_ms)} (${fmt(c.duration_ms)} ms): ${c.outcome}. A cycle every ${fmt(svc.cycle_every_s)} s.` : `No cycle yet; one every ${fmt(svc.cycle_every_s)} s.` }),
+    svc.reload_error ? el("p", { class: "error", text: "Last reload refused: " + svc.reload_error }) : null,
+    table([["Followed file", (f) => f.name, "mono"], ["Format", (f) => f.format || "–"], ["Lag", (f) => bytes(f.lag_bytes)], ["Records", (f) => fmt(f.records)], ["Rejected", (f) => fmt(f.rejected)], ["Stored", (f) => ago(f.last_stored_ms)], ["Error", (f) => f.error || ""]], svc.files),
+    svc.exports.length ? table([["Export", (e) => e.path, "mono"], ["Format", (e) => e.format], ["Entries", (e) => fmt(e.entries)], ["Written", (e) => ago(e.written_ms)], ["Error", (e) => e.error || ""]], svc.exports) : null,
+    svc.dictionaries.length ? table([["Dictionary", (d) => d.file, "mono"], ["Age", (d) => fmt((svc.now_ms - d.modified_ms) / 86400000, 1) + " days"]], svc.dictionaries) : null));
+}
+
 pages.health = async (root) => {
-  const [h, dec] = await Promise.all([api("/api/health"), api("/api/decisions?limit=100")]);
+  const [h, dec, svc] = await Promise.all([api("/api/health"), api("/api/decisions?limit=100"), api("/api/service")]);
   const rate = el("canvas", { id: "rate-chart" }), lat = el("canvas", { id: "latency-chart" });
   // "total" spans the other stages: the stacks show the stages, the total is the height.
   const stages = [...new Set(h.cycles.flatMap((c) => (c.stage_ms || []).map((s) => s[0])))].filter((s) => s !== "total");
@@ -385,7 +400,7 @@ pages.health = async (root) => {
   const drift = [];
   for (const [model, report] of Object.entries(h.drift_features || {})) for (const f of (report.features || [])) drift.push({ model, ...f });
   drift.sort((a, b) => b.ks - a.ks);
-  root.append(el("h1", { text: "Health" }),
+  root.append(el("h1", { text: "Health" }), servicePanel(svc),
     el("div", { class: "grid g2" },
       panel("Anomaly rate per cycle", rate),
       panel("Stage latency per cycle (ms)", lat, el("div", { class: "chips" }, stages.map((s) => el("span", { style: `border-left: 10px solid ${stageColors[s]}`, text: s }))))),

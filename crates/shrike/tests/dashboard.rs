@@ -154,6 +154,8 @@ fn dashboard_in_a_real_browser() {
         b.eval("return Number(document.getElementById('decisions').dataset.total);"),
         decisions
     );
+    // Under `shrike serve` the service panel says no service runs.
+    assert!(text("#service").as_str().unwrap().contains("Not running as a service"));
     b.screenshot(&shots.join("health.png"));
 
     open("exports");
