@@ -155,7 +155,10 @@ fn dashboard_in_a_real_browser() {
         decisions
     );
     // Under `shrike serve` the service panel says no service runs.
-    assert!(text("#service").as_str().unwrap().contains("Not running as a service"));
+    assert!(text("#service")
+        .as_str()
+        .unwrap()
+        .contains("Not running as a service"));
     b.screenshot(&shots.join("health.png"));
 
     open("exports");
