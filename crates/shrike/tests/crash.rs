@@ -13,27 +13,7 @@ use support::{command, shrike, text};
 
 /// Every stored session, features included, as one text (sorted by key).
 fn sessions(store: &Path) -> String {
-    let c = rusqlite::Connection::open(store).unwrap();
-    let mut q = c
-        .prepare(
-            "SELECT window_start_ms, src_ip, ja4, host, hits, hex(features) FROM sessions
-             ORDER BY window_start_ms, src_ip, ja4, host",
-        )
-        .unwrap();
-    let rows = q
-        .query_map([], |r| {
-            Ok(format!(
-                "{} {} {} {} {} {}",
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, i64>(4)?,
-                r.get::<_, String>(5)?
-            ))
-        })
-        .unwrap();
-    rows.map(Result::unwrap).collect::<Vec<_>>().join("\n")
+    support::sessions_text(store)
 }
 
 /// The first committed cycle's verdicts: `(address, JA4, host, level)` sorted.

@@ -108,14 +108,6 @@ fn nginx_auth_request(
         ),
     )
     .unwrap();
-    /// Stops nginx however the test ends.
-    struct Running(std::process::Child);
-    impl Drop for Running {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
     let _nginx = Running(
         Command::new(nginx)
             .args(["-c", conf.to_str().unwrap(), "-p", d.to_str().unwrap()])
@@ -231,13 +223,6 @@ fn crowdsec_custom_bouncer(
         ),
     )
     .unwrap();
-    struct Running(std::process::Child);
-    impl Drop for Running {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
     let log = std::fs::File::create(d.join("bouncer.log")).unwrap();
     let _bouncer = Running(
         Command::new(bouncer)
@@ -301,6 +286,16 @@ fn crowdsec_custom_bouncer(
     });
     wait("the calmed addresses deleted", &|| seen("del ") == deleted);
     drop(server);
+}
+
+/// A consumer process (nginx, a bouncer), stopped however the test ends.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Whether `ip` is listed, alone or inside a listed /24 or /48.

@@ -131,3 +131,29 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// Every stored session of a SQLite store, features included, as one text (sorted by key):
+/// what two runs that should store the same sessions are compared by.
+pub fn sessions_text(store: &Path) -> String {
+    let c = rusqlite::Connection::open(store).unwrap();
+    let mut q = c
+        .prepare(
+            "SELECT window_start_ms, src_ip, ja4, host, hits, hex(features) FROM sessions
+             ORDER BY window_start_ms, src_ip, ja4, host",
+        )
+        .unwrap();
+    let rows = q
+        .query_map([], |r| {
+            Ok(format!(
+                "{} {} {} {} {} {}",
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, String>(5)?
+            ))
+        })
+        .unwrap();
+    rows.map(Result::unwrap).collect::<Vec<_>>().join("\n")
+}
