@@ -80,6 +80,11 @@ pub struct ServiceStatus {
     pub exports: Vec<ExportFile>,
     /// The dictionary files in service.
     pub dictionaries: Vec<DictionaryFile>,
+    /// When the service last updated the dictionaries from their sources (ms since the
+    /// epoch), and the sources that failed then.
+    pub dict_update_ms: Option<i64>,
+    /// Sources of the last dictionary update that failed, with why.
+    pub dict_update_failed: Vec<String>,
     /// Configuration reloads (SIGHUP) applied.
     pub reloads: u64,
     /// The last reload's error, when it was refused (the previous configuration stays).

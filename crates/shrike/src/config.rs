@@ -81,7 +81,7 @@ pub struct IngestConfig {
 }
 
 /// `[dictionaries]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DictConfig {
     /// Directory of `bot_ip.csv`, `browser_ja4.csv`, ...
@@ -93,6 +93,11 @@ pub struct DictConfig {
     pub fcrdns_timeout_ms: Option<u64>,
     /// New addresses looked up per cycle at most (1..=1000000, default 1000).
     pub fcrdns_max_lookups: Option<usize>,
+    /// The public lists `shrike dict update` fetches (`[[dictionaries.source]]`; none: the
+    /// built-in list of publishers' URLs).
+    pub source: Option<Vec<crate::dict_update::SourceConfig>>,
+    /// How often `shrike run` runs `shrike dict update` (`12h`, `24h`; none: never).
+    pub update_every: Option<String>,
 }
 
 /// Forward-confirmed reverse DNS, when enabled.

@@ -18,10 +18,13 @@ use crate::config::{Config, Overrides};
 pub enum DictCommand {
     /// Import a public list into the dictionary directory (docs/DICTIONARIES.md).
     Import(ImportArgs),
+    /// Fetch the public lists (`[[dictionaries.source]]`, or the built-in list of
+    /// publishers' URLs) and import them; a source that fails keeps its previous files.
+    Update(crate::dict_update::UpdateArgs),
 }
 
 /// What a file holds.
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ImportKind {
     /// Crawler IP ranges → bot_ip.csv: Google's JSON layout (googlebot.json, bingbot.json,
     /// gptbot.json...) or a plain CIDR list, one per line.
@@ -58,28 +61,28 @@ pub enum ImportKind {
 #[derive(Args)]
 pub struct ImportArgs {
     /// What the file holds.
-    kind: ImportKind,
+    pub(crate) kind: ImportKind,
     /// The file.
-    file: PathBuf,
+    pub(crate) file: PathBuf,
     /// bot-ip: the bot's name [default: the file name without extension]. An earlier import
     /// under this name is replaced.
     #[arg(long)]
-    name: Option<String>,
+    pub(crate) name: Option<String>,
     /// Dictionary directory [default: SHRIKE_DICT_DIR, else `dictionaries.dir` of the
     /// config file, else shrike-data/dict].
     #[arg(long)]
-    dict_dir: Option<PathBuf>,
+    pub(crate) dict_dir: Option<PathBuf>,
     /// anubis: the Anubis data directory `(data)/` imports are read from [default: the
     /// policy file's directory].
     #[arg(long)]
-    anubis_data: Option<PathBuf>,
+    pub(crate) anubis_data: Option<PathBuf>,
     /// asn-hosting: the label the listed networks get (hosting, vpn, isp, education,
     /// government).
     #[arg(long, default_value = "hosting", value_parser = parse_asn_label)]
-    label: AsnLabel,
+    pub(crate) label: AsnLabel,
 }
 
-fn parse_asn_label(text: &str) -> Result<AsnLabel, String> {
+pub(crate) fn parse_asn_label(text: &str) -> Result<AsnLabel, String> {
     AsnLabel::parse(text)
         .filter(|l| *l != AsnLabel::Unknown)
         .ok_or_else(|| format!("`{text}`: allowed hosting, vpn, isp, education, government"))
@@ -420,33 +423,47 @@ fn read_text(path: &Path) -> anyhow::Result<String> {
     }
 }
 
+/// The dictionary directory the settings name (shrike-data/dict by default).
+pub(crate) fn dict_dir(config: Config, flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    Ok(config
+        .resolve(&Overrides {
+            dict_dir: flag,
+            ..Overrides::default()
+        })?
+        .dict_dir
+        .unwrap_or_else(|| PathBuf::from("shrike-data/dict")))
+}
+
+/// Imports `a.file` into `dir` as `a.kind` says; the file in service changes only once the
+/// merged file loads.
+pub(crate) fn import(a: &ImportArgs, dir: &Path) -> anyhow::Result<()> {
+    match a.kind {
+        ImportKind::BotIp => import_bot_ip(a, dir, &read_text(&a.file)?),
+        ImportKind::BrowserJa4 => import_browser_ja4(a, dir, &read_text(&a.file)?),
+        // The profile reader takes the path.
+        ImportKind::BrowserH2 => import_browser_h2(a, dir),
+        ImportKind::BrowserProfiles => import_browser_profiles(a, dir),
+        ImportKind::IpAsn => import_ip_asn(a, dir),
+        // Imports are resolved from the path.
+        ImportKind::Anubis => import_anubis(a, dir),
+        ImportKind::UaBots => import_ua_bots(a, dir, &read_text(&a.file)?),
+        ImportKind::AsnHosting => import_asn_list(a, dir, &read_text(&a.file)?),
+    }
+}
+
 /// Runs a `shrike dict` subcommand.
 pub fn run(config: Config, cmd: DictCommand) -> anyhow::Result<ExitCode> {
-    let DictCommand::Import(a) = cmd;
+    let a = match cmd {
+        DictCommand::Import(a) => a,
+        DictCommand::Update(u) => return crate::dict_update::run(config, u),
+    };
     if a.anubis_data.is_some() && !matches!(a.kind, ImportKind::Anubis) {
         anyhow::bail!("--anubis-data applies to anubis only");
     }
     if a.name.is_some() && !matches!(a.kind, ImportKind::BotIp) {
         anyhow::bail!("--name applies to bot-ip only: the other lists name each row themselves");
     }
-    let dir = config
-        .resolve(&Overrides {
-            dict_dir: a.dict_dir.clone(),
-            ..Overrides::default()
-        })?
-        .dict_dir
-        .unwrap_or_else(|| PathBuf::from("shrike-data/dict"));
-    match a.kind {
-        ImportKind::BotIp => import_bot_ip(&a, &dir, &read_text(&a.file)?)?,
-        ImportKind::BrowserJa4 => import_browser_ja4(&a, &dir, &read_text(&a.file)?)?,
-        // The profile reader takes the path.
-        ImportKind::BrowserH2 => import_browser_h2(&a, &dir)?,
-        ImportKind::BrowserProfiles => import_browser_profiles(&a, &dir)?,
-        ImportKind::IpAsn => import_ip_asn(&a, &dir)?,
-        // Imports are resolved from the path.
-        ImportKind::Anubis => import_anubis(&a, &dir)?,
-        ImportKind::UaBots => import_ua_bots(&a, &dir, &read_text(&a.file)?)?,
-        ImportKind::AsnHosting => import_asn_list(&a, &dir, &read_text(&a.file)?)?,
-    }
+    let dir = dict_dir(config, a.dict_dir.clone())?;
+    import(&a, &dir)?;
     Ok(ExitCode::SUCCESS)
 }

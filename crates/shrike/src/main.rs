@@ -1,7 +1,8 @@
 //! The `shrike` command line: thin glue over the library crates.
 //!
 //! Exit codes: 0 success; 1 error (message on stderr); 2 usage error; 3 the input's rejected
-//! fraction exceeded `--max-reject-ratio` (everything valid was still stored).
+//! fraction exceeded `--max-reject-ratio` (everything valid was still stored); 4 `dict update`:
+//! a source failed (the others were updated; its files stay as they were).
 
 mod bench;
 mod bench_cluster;
@@ -18,6 +19,7 @@ mod config;
 mod demo;
 mod detect;
 mod dict_cmd;
+mod dict_update;
 mod eval;
 mod export;
 mod feedback;

@@ -533,3 +533,150 @@ fn hosting_asn_lists_label_their_networks_and_keep_the_other_rows() {
         AsnLabel::Hosting
     );
 }
+
+/// What the test's publisher serves for a path.
+#[derive(Clone)]
+enum Serve {
+    /// The whole file.
+    File(Vec<u8>),
+    /// The first half, under a Content-Length announcing the whole, then the connection
+    /// closes: a download that broke off.
+    Truncated(Vec<u8>),
+}
+
+/// A publisher on loopback: serves `routes` (changed by the test between runs) over HTTP/1.1,
+/// one connection at a time.
+fn publisher(
+    routes: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Serve>>>,
+) -> String {
+    use std::io::{BufRead, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+            let mut first = String::new();
+            if reader.read_line(&mut first).is_err() {
+                continue;
+            }
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let path = first.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let serve = routes.lock().unwrap().get(&path).cloned();
+            let _ = match serve {
+                Some(Serve::File(body)) => write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                )
+                .and_then(|()| conn.write_all(&body)),
+                Some(Serve::Truncated(body)) => write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                )
+                .and_then(|()| conn.write_all(&body[..body.len() / 2])),
+                None => write!(
+                    conn,
+                    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                ),
+            };
+        }
+    });
+    url
+}
+
+/// `shrike dict update` fetches the published lists from their URLs and imports them; a
+/// download that breaks off, a malformed list, a checksum that differs and a file over its
+/// size limit each fail alone, and the files they would have replaced stay byte for byte.
+#[test]
+fn dict_update_fetches_the_lists_and_keeps_the_old_ones_when_a_download_is_bad() {
+    let Some(data) = shared() else { return };
+    let google =
+        std::fs::read(data.join("crawler-ip-ranges/cloud-ips-google/googlebot.json")).unwrap();
+    let agents = std::fs::read(data.join("crawler-user-agents/crawler-user-agents.json")).unwrap();
+    let mapping = std::fs::read(data.join("foxio-ja4/ja4plus-mapping.csv")).unwrap();
+    let routes = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::from([
+        ("/googlebot.json".to_string(), Serve::File(google.clone())),
+        (
+            "/crawler-user-agents.json".to_string(),
+            Serve::File(agents.clone()),
+        ),
+        ("/ja4plus-mapping.csv".to_string(), Serve::File(mapping)),
+    ])));
+    let url = publisher(routes.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let source = |kind: &str, path: &str, extra: &str| {
+        format!("[[dictionaries.source]]\nkind = \"{kind}\"\nurl = \"{url}{path}\"\n{extra}\n")
+    };
+    let mut config = String::from("[dictionaries]\ndir = \"d\"\n\n");
+    config += &source("bot-ip", "/googlebot.json", "");
+    config += &source("ua-bots", "/crawler-user-agents.json", "");
+    config += &source("browser-ja4", "/ja4plus-mapping.csv", "");
+    std::fs::write(cwd.join("shrike.toml"), &config).unwrap();
+    let o = shrike(&["dict", "update", "--config", "shrike.toml"], cwd);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = text(&o);
+    for file in ["bot_ip.csv", "ua_bots.json", "browser_ja4.csv"] {
+        assert!(out.contains(&format!("  {file}: 0 → ")), "{file}: {out}");
+    }
+    let d = Dictionaries::load_dir(&cwd.join("d")).unwrap();
+    let first = networks(&data.join("crawler-ip-ranges/cloud-ips-google/googlebot.json"))[0];
+    assert_eq!(d.bot_for_ip(first), Some("googlebot"));
+    let before: Vec<Vec<u8>> = ["bot_ip.csv", "ua_bots.json", "browser_ja4.csv"]
+        .iter()
+        .map(|f| std::fs::read(cwd.join("d").join(f)).unwrap())
+        .collect();
+
+    // Now every source but the mapping is bad in its own way.
+    {
+        let mut r = routes.lock().unwrap();
+        r.insert("/googlebot.json".into(), Serve::Truncated(google.clone()));
+        r.insert(
+            "/crawler-user-agents.json".into(),
+            Serve::File(b"[{\"pattern\": \"Googlebot\", ".to_vec()),
+        );
+        r.insert("/bingbot.json".into(), Serve::File(google.clone()));
+        r.insert("/big.json".into(), Serve::File(vec![b' '; 1024 * 1024 + 1]));
+    }
+    config += &source(
+        "bot-ip",
+        "/bingbot.json",
+        &format!("sha256 = \"{}\"", "0".repeat(64)),
+    );
+    config += &source("bot-ip", "/big.json", "max_mib = 1");
+    std::fs::write(cwd.join("shrike.toml"), &config).unwrap();
+    let o = shrike(&["dict", "update", "--config", "shrike.toml"], cwd);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(4), "{out}");
+    for (path, says) in [
+        ("/googlebot.json", "broke off"),
+        ("/crawler-user-agents.json", "crawler-user-agents.json"),
+        ("/bingbot.json", "SHA-256"),
+        ("/big.json", "1 MiB limit"),
+    ] {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("failed {url}{path}")))
+            .unwrap_or_else(|| panic!("{path} not reported: {out}"));
+        assert!(line.contains(says), "{line}");
+    }
+    assert!(out.contains("no dictionary file changed"), "{out}");
+    let after: Vec<Vec<u8>> = ["bot_ip.csv", "ua_bots.json", "browser_ja4.csv"]
+        .iter()
+        .map(|f| std::fs::read(cwd.join("d").join(f)).unwrap())
+        .collect();
+    assert!(before == after, "a bad download changed a dictionary file");
+    assert!(
+        std::fs::read_dir(cwd).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains(".update")),
+        "the staging copy was left behind"
+    );
+}

@@ -84,8 +84,21 @@ fn resolve(
 ) -> anyhow::Result<(Settings, RunSettings, DetectConfig)> {
     let detect = config.detect()?;
     let mut run = config.run.clone().unwrap_or_default().resolve()?;
+    let dict = config.dictionaries.clone().unwrap_or_default();
+    if let Some(every) = &dict.update_every {
+        let every = crate::detect::parse_interval(every).map_err(|e| {
+            anyhow::anyhow!("dictionaries.update_every = {every:?} is invalid: {e}")
+        })?;
+        let sources = crate::dict_update::sources(dict.source.as_deref())?;
+        run.dict_update = Some((every, sources));
+    }
     let settings = config.resolve(&Overrides::common(&args.common))?;
     settings.embedded_store("run")?;
+    if run.dict_update.is_some() && settings.dict_dir.is_none() {
+        anyhow::bail!(
+            "dictionaries.update_every needs dictionaries.dir (where the updated dictionaries go)"
+        );
+    }
     run.follow.extend(args.follow.iter().map(|p| FollowSpec {
         path: p.clone(),
         format: None,
@@ -302,6 +315,41 @@ impl Service {
         self.publish(|s| s.exports = results);
     }
 
+    /// Fetches the dictionaries' sources into the dictionary directory; the next round or
+    /// cycle loads what changed.
+    fn update_dictionaries(&mut self) {
+        let (Some((_, sources)), Some(dir)) = (&self.run.dict_update, &self.settings.dict_dir)
+        else {
+            return;
+        };
+        let failed = match crate::dict_update::update(dir, sources, Duration::from_secs(120)) {
+            Ok(r) => {
+                for (url, why) in &r.failed {
+                    tracing::warn!(%url, error = %why, "dictionary source failed: its files stay as they were");
+                }
+                tracing::info!(
+                    fetched = r.imported.len(),
+                    failed = r.failed.len(),
+                    changed = ?r.changed,
+                    "dictionaries updated from their sources"
+                );
+                r.failed
+                    .iter()
+                    .map(|(u, why)| format!("{u}: {why}"))
+                    .collect()
+            }
+            Err(e) => {
+                let text = crate::render_error(&e);
+                tracing::error!(error = %text, "dictionary update failed; the dictionaries in service stay");
+                vec![text]
+            }
+        };
+        self.publish(|s| {
+            s.dict_update_ms = Some(SystemClock.now().millis());
+            s.dict_update_failed = failed;
+        });
+    }
+
     /// Applies a new configuration: what is followed, schedules, exports, detection
     /// settings and dictionaries. The store, the listening address and the token stay.
     fn reload(&mut self, path: Option<&std::path::Path>, args: &RunArgs) -> anyhow::Result<()> {
@@ -412,6 +460,8 @@ pub fn run(
     let mut next_store = Instant::now();
     let mut next_cycle = Instant::now() + svc.run.detect_every;
     let mut cycles = 0u64;
+    // The first update at start: a fresh install gets its lists at once.
+    let mut next_dict_update = svc.run.dict_update.as_ref().map(|_| Instant::now());
     while !stop.load(Ordering::SeqCst) {
         if hup.swap(false, Ordering::SeqCst) {
             match svc.reload(config_path.as_deref(), &args) {
@@ -419,6 +469,11 @@ pub fn run(
                     tracing::info!("configuration reloaded");
                     // A shorter interval takes effect now, not after the old one.
                     next_cycle = next_cycle.min(Instant::now() + svc.run.detect_every);
+                    next_dict_update = match (&svc.run.dict_update, next_dict_update) {
+                        (None, _) => None,
+                        (Some(_), Some(t)) => Some(t),
+                        (Some(_), None) => Some(Instant::now()),
+                    };
                 }
                 Err(e) => {
                     let text = crate::render_error(&e);
@@ -442,7 +497,17 @@ pub fn run(
             cycles += 1;
             next_cycle = started + svc.run.detect_every;
         }
-        let wake = next_store.min(next_cycle);
+        if next_dict_update.is_some_and(|t| Instant::now() >= t) && !stop.load(Ordering::SeqCst) {
+            svc.update_dictionaries();
+            next_dict_update = svc
+                .run
+                .dict_update
+                .as_ref()
+                .map(|(every, _)| Instant::now() + *every);
+        }
+        let wake = next_dict_update.map_or(next_store.min(next_cycle), |t| {
+            t.min(next_store).min(next_cycle)
+        });
         while !stop.load(Ordering::SeqCst) && !hup.load(Ordering::SeqCst) {
             let now = Instant::now();
             if now >= wake {

@@ -86,6 +86,8 @@ pub struct RunSettings {
     pub rotate_grace: Duration,
     pub max_batch_bytes: usize,
     pub exports: Vec<(PathBuf, ExportJob)>,
+    /// `dictionaries.update_every` and the sources, when the service updates them.
+    pub dict_update: Option<(Duration, Vec<crate::dict_update::Source>)>,
 }
 
 fn ranged(
@@ -206,6 +208,7 @@ impl RunConfig {
                 * 1024
                 * 1024,
             exports,
+            dict_update: None,
         })
     }
 }
