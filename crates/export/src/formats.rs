@@ -150,7 +150,7 @@ fn cidr(e: &Entry) -> String {
     }
 }
 
-fn csv_cell(text: &str) -> String {
+pub(crate) fn csv_cell(text: &str) -> String {
     // A cell a spreadsheet would run as a formula is prefixed with a quote.
     let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{text}")

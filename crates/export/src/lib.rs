@@ -1,4 +1,5 @@
-//! Block-list exports of the current verdicts (SPEC §7).
+//! Block-list exports of the current verdicts (SPEC §7), and [`sessions`]: the stored
+//! sessions with their features and verdicts as a table for analysis.
 //!
 //! [`plan`] decides what to block from one cycle's verdicts and [`render`] writes it in a
 //! consumer's format. The rules, in order:
@@ -24,6 +25,7 @@
 #![warn(missing_docs)]
 
 mod formats;
+pub mod sessions;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;

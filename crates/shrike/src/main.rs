@@ -27,6 +27,7 @@ mod ingest;
 mod ingest_ch;
 mod run;
 mod serve;
+mod sessions_cmd;
 mod simulate;
 mod stores;
 
@@ -94,6 +95,9 @@ enum Command {
     /// The ClickHouse store: schema migrations and dictionary sync.
     #[command(subcommand)]
     Ch(ch::ChCommand),
+    /// Sessions out: their features and verdicts as CSV or JSON Lines.
+    #[command(subcommand)]
+    Sessions(sessions_cmd::SessionsCommand),
     /// Dictionaries: import public lists (crawler IP ranges...).
     #[command(subcommand)]
     Dict(dict_cmd::DictCommand),
@@ -137,6 +141,7 @@ fn main() -> ExitCode {
         Command::Bench(b) => bench::run(config, b),
         Command::Ch(c) => ch::run(c),
         Command::Dict(c) => dict_cmd::run(config, c),
+        Command::Sessions(c) => sessions_cmd::run(config, c),
     };
     match result {
         Ok(code) => code,

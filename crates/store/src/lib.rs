@@ -4,7 +4,10 @@
 //! - `session_states` / `ip_window_states`: the mergeable accumulator of every session and
 //!   (window, IP), so a later ingest extends sessions instead of duplicating them;
 //! - `sessions`: each session's enrichment and feature vector (little-endian f32 in
-//!   [`FeatureId`](shrike_features::FeatureId) order), recomputed over the horizon on ingest;
+//!   [`FeatureId`](shrike_features::FeatureId) order), recomputed over the horizon on ingest,
+//!   and the `session_features` view, which decodes them into one column per feature for
+//!   any SQL client;
+//! - `follow_positions`: where `shrike run` stopped in each file it follows;
 //! - `ingested_sources`: content fingerprints and byte spans of ingested inputs
 //!   (idempotence, and continuing a file that grew);
 //! - `meta`: the store's secret hash key and settings;
@@ -18,6 +21,7 @@
 
 mod cycle;
 mod dashboard;
+mod feature_view;
 mod feedback;
 mod lock;
 pub use feedback::{join_labels, LabelKey, LabelRow};

@@ -301,7 +301,23 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (name, dev, ino)
     ) WITHOUT ROWID;
     "#,
+    // 12: what the `session_features` view (one column per feature, created with this
+    // migration from the feature catalogue: `feature_view.rs`) needs: 2^(e-150) for every
+    // normal f32 exponent, each the one before doubled (exact).
+    r#"
+    CREATE TABLE f32_scale (e INTEGER PRIMARY KEY, scale REAL NOT NULL);
+    WITH RECURSIVE p(e, scale) AS (
+        SELECT 1, 1.401298464324817e-45
+        UNION ALL SELECT e + 1, scale * 2 FROM p WHERE e < 254
+    )
+    INSERT INTO f32_scale (e, scale) SELECT e, scale FROM p;
+    "#,
 ];
+
+/// The migration after which the `session_features` view is (re)created from the feature
+/// catalogue of this build (a later change of the catalogue adds a migration that does it
+/// again).
+pub(crate) const FEATURE_VIEW_AFTER: &[usize] = &[12];
 
 #[cfg(test)]
 mod tests {

@@ -138,6 +138,10 @@ impl SqliteStore {
                 continue; // applied meanwhile
             }
             tx.execute_batch(m).map_err(sql)?;
+            if crate::migrations::FEATURE_VIEW_AFTER.contains(&(i + 1)) {
+                tx.execute_batch(&crate::feature_view::create_sql())
+                    .map_err(sql)?;
+            }
             tx.pragma_update(None, "user_version", (i + 1) as i64)
                 .map_err(sql)?;
             if i == 0 {

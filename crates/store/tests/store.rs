@@ -45,7 +45,7 @@ fn sessions_accumulate_across_inputs_and_persist() {
     let mut store = SqliteStore::open(&path).unwrap();
     assert_eq!(
         store.schema_version().unwrap(),
-        11,
+        12,
         "every migration applied"
     );
     let key = store.hash_key().unwrap();
@@ -371,5 +371,83 @@ fn concurrent_merges_lose_no_request() {
         rows.iter().map(|r| r.hits).collect::<Vec<_>>(),
         [90, 90],
         "6 writers × 5 runs × 3 requests per session"
+    );
+}
+
+/// The `session_features` view gives every stored feature, bit for bit, as a named REAL
+/// column, with plain SQL (no function of shrike's registered).
+#[test]
+fn the_feature_view_decodes_every_feature_exactly() {
+    use shrike_features::FeatureId;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shrike.db");
+    let mut store = SqliteStore::open(&path).unwrap();
+    let mut recs = Vec::new();
+    for i in 0..40 {
+        recs.push(rec(
+            i * 1_700,
+            &format!("192.0.2.{}", i % 7),
+            if i % 3 == 0 { "/login" } else { "/a/b.css" },
+        ));
+    }
+    ingest(&mut store, "a", &recs);
+    let sessions = store.sessions().unwrap();
+    assert!(sessions.len() >= 7);
+    drop(store);
+    // A plain connection, as an analyst's tool opens the file.
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let names: Vec<String> = FeatureId::ALL
+        .iter()
+        .map(|f| format!("\"{}\"", f.name()))
+        .collect();
+    let sql = format!(
+        "SELECT src_ip, window_start_ms, ja4, host, {} FROM session_features ORDER BY window_start_ms, src_ip, ja4, host",
+        names.join(", ")
+    );
+    let mut q = c.prepare(&sql).unwrap();
+    let rows: Vec<(String, Vec<Option<f64>>)> = q
+        .query_map([], |r| {
+            let values = (0..FeatureId::COUNT)
+                .map(|i| r.get::<_, Option<f64>>(4 + i))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((r.get::<_, String>(0)?, values))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows.len(), sessions.len());
+    let mut negative_or_fraction = 0;
+    for (row, s) in rows.iter().zip(&sessions) {
+        assert_eq!(row.0, s.key.src_ip.to_string());
+        for (i, (got, want)) in row.1.iter().zip(&s.features).enumerate() {
+            let want = f64::from(*want);
+            assert_eq!(
+                got.map(f64::to_bits),
+                Some(want.to_bits()),
+                "{} of {}",
+                FeatureId::ALL[i].name(),
+                row.0
+            );
+            if want < 0.0 || want.fract() != 0.0 {
+                negative_or_fraction += 1;
+            }
+        }
+    }
+    assert!(
+        negative_or_fraction > 0,
+        "only whole non-negative values: a weak check"
+    );
+    // Filters on the key reach the sessions table (no full decode to answer them).
+    let mut q = c
+        .prepare("EXPLAIN QUERY PLAN SELECT hits FROM session_features WHERE window_start_ms = 0 AND src_ip = '192.0.2.1'")
+        .unwrap();
+    let plan: Vec<String> = q
+        .query_map([], |r| r.get::<_, String>(3))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(
+        plan.iter().any(|l| l.starts_with("SEARCH s USING")),
+        "{plan:?}"
     );
 }
