@@ -25,6 +25,7 @@
 #![warn(missing_docs)]
 
 mod formats;
+pub mod parquet;
 pub mod sessions;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

@@ -1,6 +1,6 @@
 //! Sessions out, for analysis: every stored session of a window range with its enrichment,
-//! the latest cycle's verdict on it and its 75 features as named columns, as CSV (RFC 4180)
-//! or JSON Lines, which pandas, DuckDB and spreadsheets read as they are.
+//! the latest cycle's verdict on it and its 75 features as named columns, as CSV (RFC 4180),
+//! JSON Lines or Parquet, which pandas, DuckDB and spreadsheets read as they are.
 
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -19,6 +19,8 @@ pub enum TableFormat {
     Csv,
     /// One JSON object per line.
     Jsonl,
+    /// Apache Parquet (one row group, uncompressed: see [`crate::parquet`]).
+    Parquet,
 }
 
 /// An address prefix (`192.0.2.0/24`, `2001:db8::/32`, or one address).
@@ -105,6 +107,15 @@ pub fn write_sessions(
     format: TableFormat,
 ) -> io::Result<usize> {
     let by_key: HashMap<&SessionKey, &ScoreRow> = verdicts.iter().map(|s| (&s.key, s)).collect();
+    if format == TableFormat::Parquet {
+        let kept: Vec<(&SessionRow, Option<&ScoreRow>)> = sessions
+            .iter()
+            .map(|s| (s, by_key.get(&s.key).copied()))
+            .filter(|(s, v)| keep(filter, s, *v))
+            .collect();
+        crate::parquet::write(out, &columns(&kept))?;
+        return Ok(kept.len());
+    }
     if format == TableFormat::Csv {
         let names: Vec<&str> = HEAD
             .iter()
@@ -116,21 +127,80 @@ pub fn write_sessions(
     let mut written = 0;
     for s in sessions {
         let verdict = by_key.get(&s.key).copied();
-        if !filter.levels.is_empty()
-            && !verdict.is_some_and(|v| filter.levels.contains(&v.threat_level))
-        {
-            continue;
-        }
-        if filter.prefix.is_some_and(|p| !p.contains(s.key.src_ip)) {
+        if !keep(filter, s, verdict) {
             continue;
         }
         match format {
             TableFormat::Csv => csv_row(out, s, verdict)?,
-            TableFormat::Jsonl => json_row(out, s, verdict)?,
+            TableFormat::Jsonl | TableFormat::Parquet => json_row(out, s, verdict)?,
         }
         written += 1;
     }
     Ok(written)
+}
+
+/// Whether `filter` keeps a session with this verdict.
+fn keep(filter: &SessionFilter, s: &SessionRow, verdict: Option<&ScoreRow>) -> bool {
+    (filter.levels.is_empty() || verdict.is_some_and(|v| filter.levels.contains(&v.threat_level)))
+        && filter.prefix.is_none_or(|p| p.contains(s.key.src_ip))
+}
+
+/// The kept sessions as Parquet columns, in the order and with the names of the CSV header.
+fn columns(kept: &[(&SessionRow, Option<&ScoreRow>)]) -> Vec<crate::parquet::Column> {
+    use crate::parquet::{Column, Values};
+    let text = |f: &dyn Fn(&SessionRow, Option<&ScoreRow>) -> Option<String>| {
+        Values::Text(kept.iter().map(|(s, v)| f(s, *v)).collect())
+    };
+    let int = |f: &dyn Fn(&SessionRow, Option<&ScoreRow>) -> Option<i64>| {
+        Values::Int(kept.iter().map(|(s, v)| f(s, *v)).collect())
+    };
+    let head: Vec<Values> = vec![
+        text(&|s, _| Some(s.key.window_start.to_string())),
+        int(&|s, _| Some(s.key.window_start.millis())),
+        text(&|s, _| Some(s.key.src_ip.to_string())),
+        text(&|s, _| Some(s.key.ja4_str().to_string())),
+        text(&|s, _| Some(s.key.host.clone())),
+        int(&|s, _| Some(s.first_seen.millis())),
+        int(&|s, _| Some(s.last_seen.millis())),
+        int(&|s, _| Some(i64::from(s.asn))),
+        text(&|s, _| Some(s.asn_org.clone())),
+        text(&|s, _| Some(s.country.clone())),
+        text(&|s, _| Some(s.asn_label.as_str().to_string())),
+        text(&|s, _| Some(s.bot_name.clone())),
+        text(&|s, _| Some(s.browser_family.clone())),
+        Values::Bool(kept.iter().map(|(s, _)| Some(s.correlated)).collect()),
+        text(&|s, _| Some(s.user_agent.clone())),
+        text(&|s, _| Some(s.tcp_fingerprint.clone())),
+        text(&|s, _| Some(s.h2_fingerprint.clone())),
+        text(&|_, v| v.map(|v| v.threat_level.as_str().to_string())),
+        Values::Double(
+            kept.iter()
+                .map(|(_, v)| v.map(|v| v.anomaly_score))
+                .collect(),
+        ),
+        Values::Bool(kept.iter().map(|(_, v)| v.map(|v| v.is_anomaly)).collect()),
+        int(&|_, v| v.map(|v| v.campaign_id)),
+        text(&|_, v| v.map(|v| v.reason.clone())),
+    ];
+    let mut out: Vec<Column> = HEAD
+        .iter()
+        .zip(head)
+        .map(|(name, values)| Column {
+            name: (*name).to_string(),
+            values,
+        })
+        .collect();
+    for f in FeatureId::ALL {
+        out.push(Column {
+            name: f.name().to_string(),
+            values: Values::Float(
+                kept.iter()
+                    .map(|(s, _)| s.features.get(f.index()).copied().unwrap_or(f32::NAN))
+                    .collect(),
+            ),
+        });
+    }
+    out
 }
 
 fn csv_row(out: &mut impl Write, s: &SessionRow, v: Option<&ScoreRow>) -> io::Result<()> {

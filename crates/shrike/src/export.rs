@@ -169,11 +169,11 @@ impl ExportJob {
 
 /// Writes `text` to `path` atomically: a temporary file beside it, synced, renamed over it,
 /// so that a reader (nginx reloading, ipset restoring) never sees half a file.
-pub fn write_atomically(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+pub fn write_atomically(path: &std::path::Path, text: impl AsRef<[u8]>) -> anyhow::Result<()> {
     let tmp = path.with_extension("shrike-tmp");
     let mut f =
         std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-    f.write_all(text.as_bytes())
+    f.write_all(text.as_ref())
         .and_then(|()| f.sync_all())
         .with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path)

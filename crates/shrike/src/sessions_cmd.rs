@@ -5,7 +5,6 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Args, Subcommand};
 use shrike_export::sessions::{write_sessions, Prefix, SessionFilter, TableFormat};
 use shrike_types::{ThreatLevel, Timestamp};
@@ -25,8 +24,8 @@ pub enum SessionsCommand {
 pub struct ExportArgs {
     #[command(flatten)]
     common: CommonOpts,
-    /// csv (a header, then one row per session) or jsonl (one object per session).
-    #[arg(long, value_parser = ["csv", "jsonl"])]
+    /// csv (a header, then one row per session), jsonl (one object per session) or parquet.
+    #[arg(long, value_parser = ["csv", "jsonl", "parquet"])]
     format: String,
     /// Only windows starting at or after this time (RFC 3339).
     #[arg(long)]
@@ -56,11 +55,14 @@ fn time(flag: &str, text: Option<&str>, default: i64) -> anyhow::Result<Timestam
 /// Runs a `shrike sessions` subcommand.
 pub fn run(config: Config, cmd: SessionsCommand) -> anyhow::Result<ExitCode> {
     let SessionsCommand::Export(a) = cmd;
-    let format = if a.format == "csv" {
-        TableFormat::Csv
-    } else {
-        TableFormat::Jsonl
+    let format = match a.format.as_str() {
+        "csv" => TableFormat::Csv,
+        "parquet" => TableFormat::Parquet,
+        _ => TableFormat::Jsonl,
     };
+    if format == TableFormat::Parquet && a.output.is_none() {
+        anyhow::bail!("--format parquet needs --output FILE (a Parquet file is not a stream)");
+    }
     let since = time("--since", a.since.as_deref(), i64::MIN / 2)?;
     let until = time("--until", a.until.as_deref(), i64::MAX / 2)?;
     let prefix = match &a.prefix {
@@ -96,8 +98,7 @@ pub fn run(config: Config, cmd: SessionsCommand) -> anyhow::Result<ExitCode> {
         Some(path) => {
             let mut buf = Vec::new();
             let n = write_sessions(&mut buf, &sessions, &verdicts, &filter, format)?;
-            let text = String::from_utf8(buf).context("the table is not UTF-8")?;
-            crate::export::write_atomically(path, &text)?;
+            crate::export::write_atomically(path, &buf)?;
             n
         }
     };

@@ -383,6 +383,46 @@ fn sessions_export(d: &Path, store: &Path, scores: &[shrike_store::ScoreRow]) {
         assert!(a == ua || *a == format!("'{ua}"), "{a:?} vs {ua:?}");
     }
 
+    // Parquet: read back by pyarrow when this machine has it.
+    let o = shrike(
+        &[
+            "sessions",
+            "export",
+            "--store",
+            s,
+            "--format",
+            "parquet",
+            "-o",
+            "s.parquet",
+        ],
+        d,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let pq = std::fs::read(d.join("s.parquet")).unwrap();
+    assert!(pq.starts_with(b"PAR1") && pq.ends_with(b"PAR1"));
+    let py = Command::new("python3")
+        .args([
+            "-c",
+            "import json, sys, pyarrow.parquet as pq\nt = pq.read_table(sys.argv[1])\nprint(json.dumps(t.to_pylist()))",
+            d.join("s.parquet").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    if py.status.success() {
+        let table: Vec<serde_json::Value> = serde_json::from_slice(&py.stdout).unwrap();
+        assert_eq!(table.len(), rows.len());
+        for (a, b) in table.iter().zip(&rows) {
+            for (k, v) in b.as_object().unwrap() {
+                match (a[k].as_f64(), v.as_f64()) {
+                    (Some(x), Some(y)) => assert_eq!(x as f32, y as f32, "{k}"),
+                    _ => assert_eq!(&a[k], v, "{k}"),
+                }
+            }
+        }
+    } else {
+        println!("pyarrow is not installed: the Parquet file is checked by its magic bytes only");
+    }
+
     // Filters: levels and a prefix.
     let o = shrike(
         &[
