@@ -288,7 +288,7 @@ impl Service {
             let written = job.plan(&self.store).and_then(|plan| match plan {
                 None => Ok(None),
                 Some((p, cycle, clock)) => {
-                    crate::export::write_atomically(path, &job.render(&p, cycle, clock))?;
+                    crate::export::write_atomically(path, job.render(&p, cycle, clock))?;
                     Ok(Some(p.addresses.len() + p.ja4s.len()))
                 }
             });
