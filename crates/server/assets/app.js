@@ -134,10 +134,21 @@ pages.overview = async (root) => {
   });
 };
 
+// A JA4 may wrap only between its three parts, never inside one.
+function ja4Text(ja4) {
+  const parts = String(ja4 || "").split("_");
+  return el("span", { title: ja4 }, parts.flatMap((p, i) => i ? [el("wbr"), "_" + p] : [p]));
+}
+// The headline: one or two findings (or the most unusual features), then what the session
+// belongs to; the full reason is in the explanation panel.
+function evidence(r) {
+  const h = r.headline || { text: r.reason, context: [] };
+  return el("span", {}, el("span", { text: h.text }), (h.context || []).map((c) => el("span", { class: "tag", text: c })));
+}
 function threatColumns() {
-  return [["Level", (r) => levelBadge(r.level)], ["Score", (r) => fmt(r.score, 3)], ["Address", (r) => r.src_ip, "mono"],
-    ["JA4", (r) => r.ja4, "mono"], ["Host", (r) => r.host, "mono"], ["Hits", (r) => fmt(r.hits)], ["Country", (r) => r.country],
-    ["Reason", (r) => (r.reason.length > 160 ? r.reason.slice(0, 160) + "…" : r.reason)]];
+  return [["Level", (r) => levelBadge(r.level)], ["Score", (r) => fmt(r.score, 3)], ["Address", (r) => r.src_ip, "mono addr"],
+    ["JA4", (r) => ja4Text(r.ja4), "mono ja4"], ["Host", (r) => el("span", { title: r.host, text: r.host }), "mono host"], ["Hits", (r) => fmt(r.hits)], ["Country", (r) => r.country],
+    ["Evidence", evidence, "evidence"]];
 }
 
 async function explain(target, r) {
@@ -156,17 +167,19 @@ async function explain(target, r) {
       status.textContent = `Saved: ${label}. The supervised model will train on it.`;
     } catch (e) { status.textContent = "Error: " + e.message; }
   };
+  const h = d.headline || { text: d.reason, context: [] };
   target.replaceChildren(
     el("h2", { text: "Explanation" }),
     el("div", {}, levelBadge(d.level), " score ", el("b", { text: fmt(d.score, 3) }), " · ", el("span", { class: "mono", id: "detail-ip", text: d.src_ip })),
-    el("p", { id: "detail-reason", text: d.reason }),
+    el("p", { id: "detail-headline", class: "headline" }, el("span", { text: h.text }), (h.context || []).map((c) => el("span", { class: "tag", text: c }))),
     el("table", {}, el("tbody", {},
       el("tr", {}, el("th", { text: "User agent" }), el("td", { class: "mono", id: "detail-ua", text: d.user_agent })),
       el("tr", {}, el("th", { text: "JA4" }), el("td", { class: "mono", id: "detail-ja4", text: d.ja4 })),
       el("tr", {}, el("th", { text: "Host" }), el("td", { class: "mono", id: "detail-host", text: d.host })),
       el("tr", {}, el("th", { text: "Network" }), el("td", { text: `AS${d.asn} ${d.asn_org} · ${d.country}` })),
       el("tr", {}, el("th", { text: "Campaign / fleet" }), el("td", { text: `${d.campaign_id ?? "–"} / ${d.fleet_id ?? "–"}` })))),
-    el("h2", { text: "Top contributing features" }),
+    el("details", { id: "detail-statistics" }, el("summary", { text: "Statistics: the full reason, each scorer and the contributing features" }),
+    el("p", { id: "detail-reason", text: d.reason }),
     el("p", { class: "muted", id: "detail-scorers", text: `forest ${fmt(d.forest_score, 3)} · flow ${d.flow_score == null ? "–" : fmt(d.flow_score, 3)} · trees ${d.trees_prob == null ? "–" : fmt(d.trees_prob, 3)} (bot probability)` }),
     top.length ? el("table", { id: "contributions" }, el("tbody", {}, scorers.filter((s) => top.some((t) => (t.scorer || "forest") === s[0])).flatMap(([key, title]) => {
       const rows = top.filter((t) => (t.scorer || "forest") === key);
@@ -174,7 +187,7 @@ async function explain(target, r) {
       return [el("tr", {}, el("th", { colspan: 3, text: title })), ...rows.map((t) => el("tr", {},
         el("td", { class: "mono", text: t.feature }), el("td", { text: `${fmt(t.value, 3)} (typical ${fmt(t.typical, 3)})` }),
         el("td", { style: "width:35%", title: fmt(t.contribution, 3) }, el("div", { class: "bar" + (t.contribution < 0 ? " neg" : ""), style: `width:${Math.max(2, Math.round(100 * Math.abs(t.contribution) / max))}%` }))))];
-    }))) : el("p", { class: "muted", text: "Not an anomaly: no contributions." }),
+    }))) : el("p", { class: "muted", text: "Not an anomaly: no contributions." })),
     el("h2", { text: "Analyst feedback" }),
     el("div", { class: "slider-row" }, note,
       el("button", { class: "bot", id: "feedback-bot", onclick: () => send("bot"), text: "Bot" }),
@@ -210,7 +223,7 @@ pages.threats = async (root) => {
     } catch (e) { showError(results, e); }
   };
   form.addEventListener("submit", (ev) => { ev.preventDefault(); const f = new FormData(form); for (const k of ["level", "ip", "ja4", "host", "min_score", "anomalies"]) state[k] = f.get(k) || ""; state.offset = 0; state.after = ""; state.trail = []; load(); });
-  root.append(el("h1", { text: "Threats" }), form, el("div", { class: "split" }, panel(null, results), detail));
+  root.append(el("h1", { text: "Threats" }), form, el("div", { class: "split wide" }, panel(null, results), detail));
   await load();
 };
 

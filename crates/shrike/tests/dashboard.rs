@@ -67,12 +67,53 @@ fn dashboard_in_a_real_browser() {
     );
     // The poisoned session is the most anomalous: the first row. Its host is text.
     assert_eq!(text("#threats-table tbody tr td:nth-child(5)"), EVIL_HOST);
+    // At 1400 px, addresses and hosts are never broken across lines and a JA4 only between
+    // its three parts; the evidence column is a headline, not the whole reason.
+    let lines = |css: &str| {
+        b.eval(&format!(
+            "return [...document.querySelectorAll({css:?})].map(td => {{ const r = document.createRange(); r.selectNodeContents(td); return new Set([...r.getClientRects()].map(x => Math.round(x.top))).size; }});"
+        ))
+    };
+    let one_line = lines("#threats-table td.addr, #threats-table td.host");
+    let counts: Vec<u64> = one_line
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert!(
+        counts.len() >= 20 && counts.iter().all(|n| *n == 1),
+        "{counts:?}"
+    );
+    let ja4: Vec<u64> = lines("#threats-table td.ja4")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert!(ja4.iter().all(|n| *n <= 3), "{ja4:?}");
+    assert_eq!(
+        b.eval("return [...document.querySelectorAll('#threats-table td.evidence')].every(td => td.textContent.length > 0 && td.textContent.length < 300);"),
+        true
+    );
+    assert_eq!(
+        b.eval("const t = document.querySelector('#threats-table table'); return t.getBoundingClientRect().right <= document.getElementById('threats-table').getBoundingClientRect().right + 1;"),
+        true,
+        "the table runs past its panel"
+    );
+    b.screenshot(&shots.join("threats-table.png"));
     b.click("#threats-table tbody tr");
     b.wait(
         "return !!document.getElementById('detail-ua');",
         "the explanation",
     );
     assert_eq!(text("#detail-ua"), EVIL_UA);
+    // The headline leads; the statistics wait behind a click.
+    assert!(!text("#detail-headline").as_str().unwrap().is_empty());
+    assert_eq!(
+        b.eval("return document.getElementById('detail-statistics').open;"),
+        false
+    );
     assert_eq!(text("#detail-host"), EVIL_HOST);
     assert!(!b.alert_open(), "an attacker string ran as script");
     assert_eq!(b.eval("return window.__xss === undefined && document.querySelectorAll('#page img, #page svg, #page script').length === 0;"), true);

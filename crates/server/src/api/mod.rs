@@ -4,6 +4,7 @@
 pub mod actions;
 pub mod bouncer;
 pub mod enforce;
+pub mod headline;
 pub mod health;
 pub mod overview;
 pub mod threats;
@@ -61,6 +62,7 @@ pub fn threat_json(t: &ThreatRow) -> Value {
         "browser_family": s.browser_family,
         "browser_confidence": s.browser_confidence,
         "reason": s.reason,
+        "headline": headline::headline(&s.reason),
         "campaign_id": (s.campaign_id >= 0).then_some(s.campaign_id),
         "fleet_id": (s.fleet_id >= 0).then_some(s.fleet_id),
         "fleet_flag": s.fleet_flag,
