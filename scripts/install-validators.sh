@@ -11,6 +11,9 @@ command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing+=(hapr
 command -v ipset >/dev/null 2>&1 || [ -x /usr/sbin/ipset ] || missing+=(ipset)
 # CrowdSec's custom bouncer (without the CrowdSec agent it recommends: shrike is its API).
 [ -x /usr/bin/crowdsec-custom-bouncer ] || missing+=(crowdsec-custom-bouncer)
+# And its firewall bouncer, which the test runs in nftables set-only mode in a private
+# network namespace (its package enables a systemd unit it does not start here).
+[ -x /usr/bin/crowdsec-firewall-bouncer ] || missing+=(crowdsec-firewall-bouncer)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     echo "install-validators: cannot install ${missing[*]} (needs root and apt-get); export tests will use format checks only" >&2

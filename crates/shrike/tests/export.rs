@@ -475,6 +475,95 @@ fn sessions_export(d: &Path, store: &Path, scores: &[shrike_store::ScoreRow]) {
     assert!(text(&o).contains("--prefix"), "{}", text(&o));
 }
 
+/// Debian's `crowdsec-firewall-bouncer` in nftables set-only mode, inside a private network
+/// namespace (the host's firewall is untouched): `shrike serve` and the bouncer run in the
+/// namespace, and the bouncer's set must end up holding exactly the listed IPv4 addresses.
+fn crowdsec_firewall_bouncer(d: &Path, store: &Path, listed: &BTreeSet<String>) {
+    let (Some(bouncer), Some(nft), Some(unshare)) = (
+        installed("crowdsec-firewall-bouncer"),
+        installed("nft"),
+        installed("unshare"),
+    ) else {
+        println!("crowdsec-firewall-bouncer, nft or unshare is not installed: the firewall bouncer is not run");
+        return;
+    };
+    if listed.iter().any(|v| v.contains('/')) {
+        println!("the list has ranges, which a set without the interval flag cannot take: the firewall bouncer is not run");
+        return;
+    }
+    const KEY: &str = "shrike-test-bouncer-key-0123456789";
+    let port = 18_080 + (std::process::id() % 1000) as u16;
+    let cfg = d.join("firewall-bouncer.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "mode: nftables\npid_dir: {d}\nupdate_frequency: 1s\ndaemonize: false\nlog_mode: stdout\n\
+             log_level: info\napi_url: http://127.0.0.1:{port}/\napi_key: {KEY}\ndisable_ipv6: false\n\
+             deny_action: DROP\ndeny_log: false\nsupported_decisions_types:\n  - ban\n\
+             blacklists_ipv4: shrike-v4\nblacklists_ipv6: shrike-v6\nnftables:\n  ipv4:\n    enabled: true\n\
+             \x20   set-only: true\n    table: shrike\n    chain: shrike-chain\n  ipv6:\n    enabled: true\n\
+             \x20   set-only: true\n    table: shrike6\n    chain: shrike6-chain\nprometheus:\n  enabled: false\n\
+             \x20 listen_addr: 127.0.0.1\n  listen_port: 60601\n",
+            d = d.display(),
+        ),
+    )
+    .unwrap();
+    let script = format!(
+        "set -e\nip link set lo up\n\
+         {nft} add table ip shrike\n{nft} add set ip shrike shrike-v4 '{{ type ipv4_addr; flags timeout; }}'\n\
+         {nft} add table ip6 shrike6\n{nft} add set ip6 shrike6 shrike-v6 '{{ type ipv6_addr; flags timeout; }}'\n\
+         SHRIKE_BOUNCER_API_KEY={KEY} SHRIKE_LOG=warn {shrike} serve --store {store} --listen 127.0.0.1:{port} >/dev/null 2>&1 &\n\
+         for i in $(seq 100); do (echo > /dev/tcp/127.0.0.1/{port}) 2>/dev/null && break; sleep 0.1; done\n\
+         {bouncer} -c {cfg} > {d}/firewall-bouncer.log 2>&1 &\n\
+         for i in $(seq 100); do sleep 0.2; {nft} -j list set ip shrike shrike-v4 > {d}/set.json; grep -q '\"elem\"' {d}/set.json && break; done\n\
+         sleep 1\n{nft} -j list set ip shrike shrike-v4 > {d}/set.json\nkill %1 %2\n",
+        nft = nft.display(),
+        shrike = env!("CARGO_BIN_EXE_shrike"),
+        store = store.display(),
+        bouncer = bouncer.display(),
+        cfg = cfg.display(),
+        d = d.display(),
+    );
+    let o = Command::new(unshare)
+        .args(["-n", "bash", "-c", &script])
+        .output()
+        .unwrap();
+    if !o.status.success() {
+        println!(
+            "the firewall bouncer could not run in a network namespace here ({}): not checked",
+            text(&o).trim()
+        );
+        return;
+    }
+    let set: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("set.json")).unwrap()).unwrap();
+    let elems: BTreeSet<String> = set["nftables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|x| x.get("set"))
+        .flat_map(|s| s["elem"].as_array().cloned().unwrap_or_default())
+        .map(|e| {
+            e.get("elem")
+                .and_then(|e| e["val"].as_str())
+                .or(e.as_str())
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    let v4: BTreeSet<String> = listed
+        .iter()
+        .filter(|v| !v.contains(':'))
+        .cloned()
+        .collect();
+    assert_eq!(
+        elems,
+        v4,
+        "bouncer log:\n{}",
+        std::fs::read_to_string(d.join("firewall-bouncer.log")).unwrap_or_default()
+    );
+}
+
 /// A consumer process (nginx, a bouncer), stopped however the test ends.
 struct Running(std::process::Child);
 
@@ -753,6 +842,7 @@ fn every_format_passes_its_consumer_and_never_blocks_a_good_bot_or_a_browser() {
     );
 
     sessions_export(d, &store, &scores);
+    crowdsec_firewall_bouncer(d, &store, &listed);
 
     // Last, as it writes a second cycle: CrowdSec's real custom bouncer on the bouncer API.
     // A browser's address whose sessions the second cycle finds hostile.
