@@ -344,3 +344,40 @@ fn the_systemd_unit_verifies_and_is_hardened() {
         ),
     }
 }
+
+/// `shrike run` updates its dictionaries from their sources at start (then every
+/// `dictionaries.update_every`): the list a loopback publisher serves lands in the
+/// dictionary directory, and the service reports the update.
+#[test]
+fn the_service_updates_its_dictionaries_from_their_sources() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let list = br#"[{"pattern": "ExampleCrawler\\/", "url": "https://example.org/bot", "instances": ["ExampleCrawler/1.0"]}]"#;
+    let routes = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::from([(
+        "/crawler-user-agents.json".to_string(),
+        support::Serve::File(list.to_vec()),
+    )])));
+    let url = support::publisher(routes);
+    let cfg = d.join("shrike.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[dictionaries]\ndir = \"dict\"\nupdate_every = \"1h\"\n\n[[dictionaries.source]]\nkind = \"ua-bots\"\nurl = \"{url}/crawler-user-agents.json\"\n\n[run]\ndetect_every = \"1h\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(d.join("dict")).unwrap();
+    let (mut child, url) = start(d, &cfg, "run.db");
+    wait_for("the updated dictionary", || {
+        d.join("dict/ua_bots.json").exists()
+    });
+    wait_for("the update reported", || {
+        let s = http_get(&format!("{url}/api/service"));
+        s.contains("\"dict_update_ms\":1") && s.contains("\"dict_update_failed\":[]")
+    });
+    assert!(std::fs::read_to_string(d.join("dict/ua_bots.json"))
+        .unwrap()
+        .contains("ExampleCrawler"));
+    signal(&child, "-TERM");
+    assert!(child.wait().unwrap().success());
+}

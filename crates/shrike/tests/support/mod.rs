@@ -157,3 +157,58 @@ pub fn sessions_text(store: &Path) -> String {
         .unwrap();
     rows.map(Result::unwrap).collect::<Vec<_>>().join("\n")
 }
+
+/// What the test's publisher serves for a path.
+#[derive(Clone)]
+pub enum Serve {
+    /// The whole file.
+    File(Vec<u8>),
+    /// The first half, under a Content-Length announcing the whole, then the connection
+    /// closes: a download that broke off.
+    Truncated(Vec<u8>),
+}
+
+/// A publisher on loopback: serves `routes` (changed by the test between runs) over HTTP/1.1,
+/// one connection at a time.
+pub fn publisher(
+    routes: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Serve>>>,
+) -> String {
+    use std::io::{BufRead, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+            let mut first = String::new();
+            if reader.read_line(&mut first).is_err() {
+                continue;
+            }
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let path = first.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let serve = routes.lock().unwrap().get(&path).cloned();
+            let _ = match serve {
+                Some(Serve::File(body)) => write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                )
+                .and_then(|()| conn.write_all(&body)),
+                Some(Serve::Truncated(body)) => write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                )
+                .and_then(|()| conn.write_all(&body[..body.len() / 2])),
+                None => write!(
+                    conn,
+                    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                ),
+            };
+        }
+    });
+    url
+}
