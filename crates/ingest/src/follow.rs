@@ -46,6 +46,9 @@ pub struct Piece {
     pub after: FilePosition,
     /// Whether the file is finished with after this piece (a rotated file read to its end).
     pub retires: bool,
+    /// Whether the read stopped at the byte budget rather than at the file's end: more is
+    /// waiting already.
+    pub more: bool,
 }
 
 /// Something worth a log line that happened to a followed file.
@@ -350,6 +353,7 @@ impl Follower {
                     first_line: t.pos.lines + 1,
                     after: t.pos.clone(),
                     retires: true,
+                    more: false,
                 });
             }
         }
@@ -490,6 +494,7 @@ fn read_lines(
             ..t.pos.clone()
         },
         retires: finished && offset >= size,
+        more: size - start > budget as u64,
     }))
 }
 
@@ -543,6 +548,25 @@ mod tests {
         assert_eq!(drain(&mut f, t0), "two\n");
         assert_eq!(f.offset(), 8);
         assert_eq!(f.lag_bytes(), 5);
+    }
+
+    #[test]
+    fn a_read_cut_by_the_budget_says_more_is_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("access.log");
+        let line = "x".repeat(99) + "\n";
+        append(&log, &line.repeat(30_000));
+        let t0 = Instant::now();
+        let (mut f, _) = Follower::resume(&log, &[], Duration::ZERO, t0).unwrap();
+        // The budget is at least two of the longest lines (2 MiB): 3 MB is more.
+        let (pieces, _) = f.poll(0, t0).unwrap();
+        assert!(pieces[0].more);
+        assert_eq!(piece_len(&pieces[0]) % 100, 0, "whole lines only");
+        f.advance(&pieces);
+        let (pieces, _) = f.poll(0, t0).unwrap();
+        assert!(!pieces[0].more, "the rest fits");
+        f.advance(&pieces);
+        assert_eq!(f.offset(), 3_000_000);
     }
 
     #[test]

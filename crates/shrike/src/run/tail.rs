@@ -35,7 +35,7 @@ pub struct Round {
     pub records: u64,
     /// Lines refused.
     pub rejected: u64,
-    /// Whether the byte budget ran out (more is waiting: store again at once).
+    /// Whether a read stopped at the byte budget (more is waiting: store again at once).
     pub full: bool,
 }
 
@@ -223,7 +223,7 @@ impl FollowSet {
             round.bytes += bytes as u64;
             polled.push(pieces);
         }
-        round.full = left == 0;
+        round.full = polled.iter().flatten().any(|p| p.more);
         if polled.iter().all(Vec::is_empty) {
             return Ok(round);
         }
