@@ -180,9 +180,15 @@ impl SqliteStore {
     /// The batch number for the next input (orders "first request" ties across inputs): one
     /// per source record, a run of `shrike ingest` or a run of lines `shrike run` stored.
     pub fn next_batch(&self) -> Result<u32, StoreError> {
+        // The highest id, not the count: `shrike run` prunes its oldest records, and a batch
+        // number must never come back.
         let n: i64 = self
             .conn
-            .query_row("SELECT COUNT(*) FROM ingested_sources", [], |r| r.get(0))
+            .query_row(
+                "SELECT COALESCE(MAX(id), 0) FROM ingested_sources",
+                [],
+                |r| r.get(0),
+            )
             .map_err(self.err())?;
         Ok(n as u32 + 1)
     }
@@ -209,7 +215,8 @@ impl SqliteStore {
     /// (one source record per run of lines, each its own input batch), with the positions
     /// reached in them (replacing those stored for `names`), in one transaction. A run
     /// killed before the commit keeps neither the sessions nor the positions, and reads the
-    /// same bytes again.
+    /// same bytes again. The source records of earlier runs of lines older than
+    /// `ledger_keep_ms` (wall time) are deleted, so that a service's ledger stays bounded.
     #[allow(clippy::too_many_arguments)]
     pub fn merge_follow(
         &mut self,
@@ -220,11 +227,16 @@ impl SqliteStore {
         names: &[String],
         positions: &[FilePosition],
         now: Timestamp,
+        ledger_keep_ms: i64,
     ) -> Result<usize, StoreError> {
         self.merge_with(new, horizon_ms, finish, |tx| {
             for s in sources {
                 record_source(tx, s, now)?;
             }
+            tx.execute(
+                "DELETE FROM ingested_sources WHERE fingerprint LIKE 'follow:%' AND ingested_at_ms < ?1",
+                params![now.millis().saturating_sub(ledger_keep_ms)],
+            )?;
             record_positions(tx, names, positions, now)
         })
     }

@@ -451,3 +451,51 @@ fn the_feature_view_decodes_every_feature_exactly() {
         "{plan:?}"
     );
 }
+
+/// `shrike run`'s records of what it read are pruned past their age, and batch numbers
+/// never come back after a prune.
+#[test]
+fn a_services_read_records_are_bounded_and_batches_keep_rising() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = SqliteStore::open(&dir.path().join("shrike.db")).unwrap();
+    let keep = 3_600_000;
+    let mut batches = Vec::new();
+    for (i, at) in [0, 1_000, keep + 2_000].into_iter().enumerate() {
+        let batch = store.next_batch().unwrap();
+        batches.push(batch);
+        let key = store.hash_key().unwrap();
+        let mut s = Sessionizer::new(key, batch);
+        s.update(1, &rec(i as i64, "192.0.2.1", "/"));
+        let src = IngestedSource {
+            fingerprint: format!("follow:1:2:{i}:1"),
+            label: format!("piece {i}"),
+            records: 1,
+            rejected: 0,
+            span: None,
+        };
+        let finish =
+            |all: &Sessionizer| all.finish(&Dictionaries::default(), &FinishOptions::default());
+        store
+            .merge_follow(
+                s,
+                i64::MAX / 2,
+                finish,
+                &[src],
+                &[],
+                &[],
+                Timestamp::from_millis(at),
+                keep,
+            )
+            .unwrap();
+    }
+    assert_eq!(batches, [1, 2, 3]);
+    // The first two are older than `keep` at the third's time: only the third is left.
+    assert!(store.source_seen("follow:1:2:0:1").unwrap().is_none());
+    assert!(store.source_seen("follow:1:2:1:1").unwrap().is_none());
+    assert!(store.source_seen("follow:1:2:2:1").unwrap().is_some());
+    assert_eq!(
+        store.next_batch().unwrap(),
+        4,
+        "a batch number never comes back"
+    );
+}

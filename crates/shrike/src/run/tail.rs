@@ -303,6 +303,8 @@ impl FollowSet {
             &names,
             &positions,
             SystemClock.now(),
+            // The records of what was read are kept as long as sessions are.
+            i64::from(settings.sessions_retention_hours) * HOUR_MS,
         )?;
         drop(lock);
         let stored_at = SystemClock.now().millis();
