@@ -196,8 +196,8 @@ impl SqliteStore {
     /// Merges a run's new sessions into the store in one write transaction: the stored
     /// states whose window starts at most `horizon_ms` before the oldest new session are
     /// read, `new` is merged into them, `finish` computes the features of the merged
-    /// sessions, and states, features and the source record are written, before any other
-    /// writer can read or write (`BEGIN IMMEDIATE`). Two runs merging into one store thus
+    /// sessions, and the touched states, the features and the source record are written,
+    /// before any other writer can read or write (`BEGIN IMMEDIATE`). Two runs merging into one store thus
     /// store what the same runs one after the other store, whether or not they hold the
     /// [`crate::WriterLock`]. Returns the number of sessions written.
     pub fn merge_ingest(
@@ -287,11 +287,16 @@ impl SqliteStore {
             load_states(&tx, &path, &mut all, since)?;
         }
         let loaded = clock.elapsed();
+        // Only the states the new data touched change: the others are still what the store
+        // holds, so they are not written again.
+        let touched: std::collections::HashSet<SessionKey> = new.session_keys().cloned().collect();
+        let touched_ip: std::collections::HashSet<(Timestamp, IpAddr)> =
+            new.ip_window_keys().collect();
         all.merge(new);
         let merged = clock.elapsed();
         let features = finish(&all);
         let finished = clock.elapsed();
-        write_all(&tx, &all, &features).map_err(sql)?;
+        write_all(&tx, &all, &features, &touched, &touched_ip).map_err(sql)?;
         record(&tx).map_err(sql)?;
         let written = clock.elapsed();
         tx.commit().map_err(sql)?;
@@ -403,6 +408,8 @@ fn write_all(
     tx: &Transaction<'_>,
     s: &Sessionizer,
     sessions: &[SessionFeatures],
+    touched: &std::collections::HashSet<SessionKey>,
+    touched_ip: &std::collections::HashSet<(Timestamp, IpAddr)>,
 ) -> rusqlite::Result<()> {
     {
         let mut put = tx.prepare_cached(
@@ -412,7 +419,11 @@ fn write_all(
         // than split at random places (the sessionizer's maps have no order); each state
         // is serialised as it is written.
         let keys: Vec<_> = s.session_keys().map(sort_key).collect();
+        let changed: Vec<bool> = s.session_keys().map(|k| touched.contains(k)).collect();
         for i in key_order(&keys) {
+            if !changed[i] {
+                continue;
+            }
             let (window, ip, ja4, host) = &keys[i];
             put.execute(params![window, ip, ja4, host, s.session_state(i)])?;
         }
@@ -423,7 +434,14 @@ fn write_all(
             .ip_window_keys()
             .map(|(w, ip)| (w.millis(), ip.to_string()))
             .collect();
+        let changed: Vec<bool> = s
+            .ip_window_keys()
+            .map(|k| touched_ip.contains(&k))
+            .collect();
         for i in key_order(&keys) {
+            if !changed[i] {
+                continue;
+            }
             let (window, ip) = &keys[i];
             put.execute(params![window, ip, s.ip_window_state(i)])?;
         }
