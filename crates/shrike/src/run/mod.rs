@@ -99,6 +99,9 @@ fn resolve(
             "dictionaries.update_every needs dictionaries.dir (where the updated dictionaries go)"
         );
     }
+    if args.follow.iter().any(|p| p.trim() == "-") {
+        anyhow::bail!("--follow -: standard input cannot be followed (a restart could not resume it); pipe into `shrike ingest -` instead, or let the producer write a file");
+    }
     run.follow.extend(args.follow.iter().map(|p| FollowSpec {
         path: p.clone(),
         format: None,

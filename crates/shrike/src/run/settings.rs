@@ -112,6 +112,9 @@ impl RunConfig {
     pub fn resolve(&self) -> anyhow::Result<RunSettings> {
         let mut follow = Vec::new();
         for (i, f) in self.follow.iter().flatten().enumerate() {
+            if f.path.trim() == "-" {
+                bail!("run.follow[{i}].path = \"-\": standard input cannot be followed (a restart could not resume it); pipe into `shrike ingest -` instead, or let the producer write a file");
+            }
             if f.path.trim().is_empty() {
                 bail!("run.follow[{i}].path is empty (allowed: a file or a pattern such as /var/log/nginx/*.json)");
             }
@@ -258,6 +261,11 @@ mod tests {
                 "[[run.follow]]\npath = \"/var/log/*/access.log\"\n",
                 "run.follow[0].path",
                 "file name only",
+            ),
+            (
+                "[[run.follow]]\npath = \"-\"\n",
+                "run.follow[0].path",
+                "shrike ingest -",
             ),
             (
                 "[[run.follow]]\npath = \"a.pcap\"\nformat = \"pcap\"\n",
