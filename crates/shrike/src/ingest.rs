@@ -490,19 +490,10 @@ pub fn ingest_planned(
         rejected: report.rejects.total(),
         span: plan.span(report.lines),
     };
-    let finish = |all: &Sessionizer| {
-        all.finish(
-            dict,
-            &FinishOptions {
-                at: None,
-                horizon_hours: settings.horizon_hours,
-            },
-        )
-    };
     let written = store.merge_ingest(
         merged,
         settings.horizon_hours as i64 * HOUR_MS,
-        finish,
+        finisher(dict, settings),
         &src,
         SystemClock.now(),
     )?;
@@ -516,6 +507,23 @@ pub fn ingest_planned(
         continued_from: plan.continued_from,
         stored_after: Some(started.elapsed()),
     })
+}
+
+/// How a merge computes the features of the horizon's sessions, with these dictionaries
+/// and settings (`shrike ingest` and `shrike run` alike).
+pub(crate) fn finisher<'a>(
+    dict: &'a Dictionaries,
+    settings: &'a Settings,
+) -> impl FnOnce(&Sessionizer) -> Vec<shrike_features::SessionFeatures> + 'a {
+    move |all: &Sessionizer| {
+        all.finish(
+            dict,
+            &FinishOptions {
+                at: None,
+                horizon_hours: settings.horizon_hours,
+            },
+        )
+    }
 }
 
 /// Reads an input that is not read line by line (a capture, Zeek logs) and prints what it

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use shrike_dict::Dictionaries;
-use shrike_features::{FinishOptions, Sessionizer};
+use shrike_features::Sessionizer;
 use shrike_ingest::{
     detect_format, DeadLetterWriter, FollowEvent, Follower, Format, IngestOptions, Input, Piece,
 };
@@ -285,20 +285,11 @@ impl FollowSet {
             .zip(&polled)
             .flat_map(|(f, pieces)| f.follower.positions_after(pieces))
             .collect();
-        let finish = |all: &Sessionizer| {
-            all.finish(
-                dict,
-                &FinishOptions {
-                    at: None,
-                    horizon_hours: settings.horizon_hours,
-                },
-            )
-        };
         let lock = settings.writer_lock("shrike run")?;
         store.merge_follow(
             merged,
             settings.horizon_hours as i64 * HOUR_MS,
-            finish,
+            crate::ingest::finisher(dict, settings),
             &sources,
             &names,
             &positions,

@@ -64,6 +64,29 @@ pub fn text(o: &Output) -> String {
     )
 }
 
+/// The dashboard URL a `shrike serve` or `shrike run` child prints first on its piped
+/// standard output (`http://host:port`); the rest of its output is read and dropped, so that
+/// it never blocks on a full pipe.
+pub fn dashboard_url(child: &mut std::process::Child) -> String {
+    use std::io::BufRead;
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .trim_end_matches('/')
+        .to_string();
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        while out.read_line(&mut sink).is_ok_and(|n| n > 0) {
+            sink.clear();
+        }
+    });
+    url
+}
+
 /// `shrike serve` on a free port; killed on drop.
 pub struct Server {
     child: std::process::Child,
@@ -81,23 +104,13 @@ impl Server {
 
     /// Runs `serve`, a `shrike serve` command that prints its URL once listening.
     pub fn spawn(mut serve: Command) -> Server {
-        use std::io::BufRead;
         let mut child = serve
             .env("SHRIKE_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no URL in {line:?}"))
-            .trim_end_matches('/')
-            .to_string();
+        let url = dashboard_url(&mut child);
         Server { child, url }
     }
 
