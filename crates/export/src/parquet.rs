@@ -242,12 +242,22 @@ pub fn write(out: &mut impl Write, columns: &[Column]) -> io::Result<()> {
             data.extend(definition_levels(&c.values.present()));
         }
         data.extend(c.values.plain());
+        // A page's size is an i32: one column of one page stops at 2 GiB.
+        let size = i32::try_from(data.len()).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "column {} is over 2 GiB: export fewer sessions at once",
+                    c.name
+                ),
+            )
+        })?;
         let mut h = Thrift::new();
         h.i32(1, 0); // DATA_PAGE
-        h.i32(2, data.len() as i32);
-        h.i32(3, data.len() as i32);
+        h.i32(2, size);
+        h.i32(3, size);
         h.begin(Some(5));
-        h.i32(1, rows as i32);
+        h.i32(1, i32::try_from(rows).unwrap_or(i32::MAX));
         h.i32(2, 0); // PLAIN
         h.i32(3, 3); // RLE
         h.i32(4, 3); // RLE
