@@ -341,7 +341,7 @@ impl Follower {
                 .rotated_at
                 .is_some_and(|at| now.saturating_duration_since(at) >= self.grace);
             if let Some(p) = read_lines(t, left, finished, &self.label)? {
-                left = left.saturating_sub(piece_len(&p));
+                left = left.saturating_sub(p.bytes().len());
                 pieces.push(p);
             } else if finished {
                 // Read to its end, nothing held: retire it with the position it has.
@@ -427,10 +427,13 @@ impl Follower {
     }
 }
 
-fn piece_len(p: &Piece) -> usize {
-    match &p.input {
-        Input::Bytes { bytes, .. } => bytes.len(),
-        _ => 0,
+impl Piece {
+    /// The lines read (empty for a piece that only retires a file).
+    pub fn bytes(&self) -> &[u8] {
+        match &self.input {
+            Input::Bytes { bytes, .. } => bytes,
+            _ => &[],
+        }
     }
 }
 
@@ -514,10 +517,7 @@ mod tests {
     }
 
     fn text(p: &Piece) -> String {
-        match &p.input {
-            Input::Bytes { bytes, .. } => String::from_utf8(bytes.to_vec()).unwrap(),
-            _ => unreachable!(),
-        }
+        String::from_utf8(p.bytes().to_vec()).unwrap()
     }
 
     /// Polls until nothing more comes, storing every piece; returns the text read.
@@ -525,7 +525,7 @@ mod tests {
         let mut out = String::new();
         loop {
             let (pieces, _) = f.poll(1 << 22, now).unwrap();
-            if pieces.iter().all(|p| piece_len(p) == 0) {
+            if pieces.iter().all(|p| p.bytes().is_empty()) {
                 f.advance(&pieces);
                 return out;
             }
@@ -561,7 +561,7 @@ mod tests {
         // The budget is at least two of the longest lines (2 MiB): 3 MB is more.
         let (pieces, _) = f.poll(0, t0).unwrap();
         assert!(pieces[0].more);
-        assert_eq!(piece_len(&pieces[0]) % 100, 0, "whole lines only");
+        assert_eq!(pieces[0].bytes().len() % 100, 0, "whole lines only");
         f.advance(&pieces);
         let (pieces, _) = f.poll(0, t0).unwrap();
         assert!(!pieces[0].more, "the rest fits");

@@ -151,9 +151,10 @@ pub fn sources(config: Option<&[SourceConfig]>) -> anyhow::Result<Vec<Source>> {
     }
 }
 
-/// Downloads `s` (at most its size limit, within `timeout`); checks its SHA-256.
-fn fetch(s: &Source, timeout: Duration) -> anyhow::Result<Vec<u8>> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+/// The HTTP client of one update: one download may take `timeout`; connections to one
+/// publisher are reused across its lists.
+fn agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         .max_redirects(5)
         .user_agent(concat!(
@@ -162,7 +163,11 @@ fn fetch(s: &Source, timeout: Duration) -> anyhow::Result<Vec<u8>> {
             " (dictionary update)"
         ))
         .build()
-        .into();
+        .into()
+}
+
+/// Downloads `s` (at most its size limit); checks its SHA-256.
+fn fetch(agent: &ureq::Agent, s: &Source) -> anyhow::Result<Vec<u8>> {
     let mut response = agent
         .get(&s.url)
         .call()
@@ -270,8 +275,9 @@ pub fn update(dir: &Path, sources: &[Source], timeout: Duration) -> anyhow::Resu
         let downloads = stage.join(".downloads");
         std::fs::create_dir_all(&downloads)?;
         let mut report = Report::default();
+        let agent = agent(timeout);
         for s in sources {
-            let outcome = fetch(s, timeout).and_then(|bytes| {
+            let outcome = fetch(&agent, s).and_then(|bytes| {
                 let file = downloads.join(file_name(&s.url));
                 std::fs::write(&file, &bytes)?;
                 let a = ImportArgs {

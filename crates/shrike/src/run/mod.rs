@@ -142,6 +142,15 @@ fn dictionary_files(watch: Option<&DictionaryWatch>) -> Vec<DictionaryFile> {
     files
 }
 
+/// An export file's status before anything was written.
+fn export_file(path: &std::path::Path, job: &crate::export::ExportJob) -> ExportFile {
+    ExportFile {
+        path: path.display().to_string(),
+        format: job.format.name().to_string(),
+        ..ExportFile::default()
+    }
+}
+
 impl Service {
     fn open(config: Config, args: &RunArgs, status: ServiceHandle) -> anyhow::Result<Service> {
         let (settings, run, detect) = resolve(config, args)?;
@@ -152,12 +161,7 @@ impl Service {
         let registry = Registry::open(&models)?;
         let store = SqliteStore::open(&settings.store_path)?;
         let dictionaries = crate::detect::watch_dictionaries(&settings)?;
-        let follow = FollowSet::open(
-            run.follow.clone(),
-            &store.follow_positions()?,
-            run.rotate_grace,
-            Instant::now(),
-        )?;
+        let follow = FollowSet::open(run.follow.clone(), &store, run.rotate_grace, Instant::now())?;
         let svc = Service {
             settings,
             run,
@@ -175,11 +179,7 @@ impl Service {
                 .run
                 .exports
                 .iter()
-                .map(|(path, job)| ExportFile {
-                    path: path.display().to_string(),
-                    format: job.format.name().to_string(),
-                    ..ExportFile::default()
-                })
+                .map(|(path, job)| export_file(path, job))
                 .collect();
         });
         Ok(svc)
@@ -208,12 +208,7 @@ impl Service {
     fn store_round(&mut self) -> bool {
         let dict = self.ingest_dictionaries();
         let now = Instant::now();
-        let rescan = self
-            .store
-            .follow_positions()
-            .map_err(anyhow::Error::from)
-            .and_then(|stored| self.follow.rescan(&stored, now));
-        if let Err(e) = rescan {
+        if let Err(e) = self.follow.rescan(&self.store, now) {
             tracing::warn!(error = %crate::render_error(&e), "cannot follow a new file");
         }
         let outcome = self.follow.store_round(
@@ -295,11 +290,7 @@ impl Service {
                     Ok(Some(p.addresses.len() + p.ja4s.len()))
                 }
             });
-            let mut file = ExportFile {
-                path: path.display().to_string(),
-                format: job.format.name().to_string(),
-                ..ExportFile::default()
-            };
+            let mut file = export_file(path, job);
             match written {
                 Ok(Some(entries)) => {
                     tracing::info!(path = %path.display(), entries, "export written");
@@ -368,7 +359,7 @@ impl Service {
         let follow = if run.follow != self.run.follow || run.rotate_grace != self.run.rotate_grace {
             Some(FollowSet::open(
                 run.follow.clone(),
-                &self.store.follow_positions()?,
+                &self.store,
                 run.rotate_grace,
                 Instant::now(),
             )?)
@@ -472,11 +463,12 @@ pub fn run(
                     tracing::info!("configuration reloaded");
                     // A shorter interval takes effect now, not after the old one.
                     next_cycle = next_cycle.min(Instant::now() + svc.run.detect_every);
-                    next_dict_update = match (&svc.run.dict_update, next_dict_update) {
-                        (None, _) => None,
-                        (Some(_), Some(t)) => Some(t),
-                        (Some(_), None) => Some(Instant::now()),
-                    };
+                    // A newly configured update runs now; a kept one keeps its time.
+                    next_dict_update = svc
+                        .run
+                        .dict_update
+                        .as_ref()
+                        .map(|_| next_dict_update.unwrap_or_else(Instant::now));
                 }
                 Err(e) => {
                     let text = crate::render_error(&e);

@@ -8,7 +8,7 @@ use std::time::Instant;
 use shrike_dict::Dictionaries;
 use shrike_features::Sessionizer;
 use shrike_ingest::{
-    detect_format, DeadLetterWriter, FollowEvent, Follower, Format, IngestOptions, Input, Piece,
+    detect_format, DeadLetterWriter, FollowEvent, Follower, Format, IngestOptions, Piece,
 };
 use shrike_server::service::FollowedFile;
 use shrike_store::{IngestedSource, SqliteStore};
@@ -121,10 +121,10 @@ fn log_event(e: &FollowEvent) {
 }
 
 impl FollowSet {
-    /// Follows what `specs` name now, resuming from the stored positions.
+    /// Follows what `specs` name now, resuming from the positions `store` keeps.
     pub fn open(
         specs: Vec<FollowSpec>,
-        stored: &[FilePosition],
+        store: &SqliteStore,
         grace: std::time::Duration,
         now: Instant,
     ) -> anyhow::Result<FollowSet> {
@@ -133,18 +133,24 @@ impl FollowSet {
             files: Vec::new(),
             grace,
         };
-        set.rescan(stored, now)?;
+        set.rescan(store, now)?;
         Ok(set)
     }
 
-    /// Starts following the names a pattern gained since the last scan.
-    pub fn rescan(&mut self, stored: &[FilePosition], now: Instant) -> anyhow::Result<()> {
+    /// Starts following the names a pattern gained since the last scan, from their stored
+    /// positions (read from `store` only when there is a new name).
+    pub fn rescan(&mut self, store: &SqliteStore, now: Instant) -> anyhow::Result<()> {
+        let mut stored: Option<Vec<FilePosition>> = None;
         for spec in &self.specs {
             for path in expand(spec) {
                 let name = path.display().to_string();
                 if self.files.iter().any(|f| f.status.name == name) {
                     continue;
                 }
+                let stored = match &mut stored {
+                    Some(s) => s,
+                    None => stored.insert(store.follow_positions()?),
+                };
                 let mine: Vec<FilePosition> =
                     stored.iter().filter(|p| p.name == name).cloned().collect();
                 let (follower, events) = Follower::resume(&path, &mine, self.grace, now)
@@ -202,9 +208,9 @@ impl FollowSet {
             };
             events.iter().for_each(log_event);
             let mut pieces = pieces;
-            let bytes: usize = pieces.iter().map(piece_len).sum();
+            let bytes: usize = pieces.iter().map(|p| p.bytes().len()).sum();
             if f.format.is_none() {
-                let first = pieces.iter().map(piece_bytes).find(|b| !b.is_empty());
+                let first = pieces.iter().map(Piece::bytes).find(|b| !b.is_empty());
                 match first.map(detect_format) {
                     Some(Some(Format::Pcap | Format::Zeek)) | Some(None) => {
                         f.status.error = Some("cannot tell its format from its first line: set run.follow.format (jsonl, combined, nginx-json or cloudflare)".into());
@@ -244,7 +250,7 @@ impl FollowSet {
             let Some(source) = f.format.and_then(|format| format.source()) else {
                 continue;
             };
-            for p in pieces.iter().filter(|p| piece_len(p) > 0) {
+            for p in pieces.iter().filter(|p| !p.bytes().is_empty()) {
                 let label = p.input.label();
                 let dead = DeadLetterWriter::to_file(&settings.dead_letter)
                     .for_run(format!("batch {batch}"), &label);
@@ -312,17 +318,6 @@ impl FollowSet {
         }
         Ok(round)
     }
-}
-
-fn piece_bytes(p: &Piece) -> &[u8] {
-    match &p.input {
-        Input::Bytes { bytes, .. } => bytes,
-        _ => &[],
-    }
-}
-
-fn piece_len(p: &Piece) -> usize {
-    piece_bytes(p).len()
 }
 
 #[cfg(test)]
